@@ -1,0 +1,60 @@
+"""The ``edgelab`` command: a thin layer over the library.
+
+Each area registers its subcommands from ``edgelab/_cli/<area>.py`` (``add_commands``). A command
+function takes the parsed arguments and returns an exit code. Expected failures (EdgelabError) end
+with one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .errors import EdgelabError
+
+#: Modules under edgelab._cli that contribute subcommands, in help order.
+AREAS = ("data", "train", "demo", "analyze", "edgetpu")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgelab",
+        description="Train, quantize, convert, compile and compare edge image classifiers.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for area in AREAS:
+        try:
+            module = importlib.import_module(f"edgelab._cli.{area}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"edgelab._cli.{area}":
+                continue
+            raise
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EdgelabError as exc:
+        print(f"edgelab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edgelab: interrupted; finished steps are kept and reused on the next run", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
