@@ -1,0 +1,327 @@
+"""Deploy bundles: a folder with the model(s), labels and a standalone classify script.
+
+A bundle needs nothing from edgelab on the device: ``classify.py`` uses numpy, Pillow and a TFLite
+runtime (LiteRT, tflite_runtime or Coral's pycoral), and reads ``bundle.json`` for the input size,
+the normalisation and the model files. TensorFlow-free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from . import __version__
+from ._log import logger
+from .edgetpu.delegate import has_edgetpu_custom_op
+from .errors import ConfigError, ModelFileError
+from .precision import Precision
+from .preprocess import INPUT_MEAN, INPUT_STD
+
+BUNDLE_FORMAT = "edgelab-bundle"
+BUNDLE_FORMAT_VERSION = 1
+TEMPLATE_FILES = ("classify.py", "README.md")
+
+# File-name tokens -> precision, most specific first ("qat_int8" before "int8").
+_PRECISION_TOKENS = (
+    ("edgetpu", Precision.EDGETPU),
+    ("qat_int8", Precision.QAT_INT8),
+    ("qat", Precision.QAT_INT8),
+    ("int16x8", Precision.INT16X8),
+    ("int8", Precision.INT8),
+    ("dynamic", Precision.DYNAMIC),
+    ("fp16", Precision.FP16),
+    ("float16", Precision.FP16),
+    ("fp32", Precision.FP32),
+    ("float32", Precision.FP32),
+    ("float", Precision.FP32),
+)
+
+
+def precision_from_name(name: str) -> Precision | None:
+    """Guess a precision from a file name (``scenes_int8_edgetpu.tflite`` -> edgetpu), or None."""
+    stem = Path(name).name.lower().removesuffix(".tflite")
+    tokens = re.split(r"[^a-z0-9]+", stem)
+    joined = "_" + "_".join(tokens) + "_"
+    for token, precision in _PRECISION_TOKENS:
+        if f"_{token}_" in joined:
+            return precision
+    return None
+
+
+def _tensor_info(tensor: Any, schema: Any) -> dict[str, Any]:
+    type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    quant = tensor.Quantization()
+    scale = zero_point = None
+    if quant is not None and quant.ScaleLength() == 1:
+        scale = float(quant.Scale(0))
+        zero_point = int(quant.ZeroPoint(0)) if quant.ZeroPointLength() else 0
+    return {
+        "shape": [int(v) for v in tensor.ShapeAsNumpy()] if tensor.ShapeLength() else [],
+        "dtype": type_names.get(tensor.Type(), str(tensor.Type())),
+        "scale": scale,
+        "zero_point": zero_point,
+    }
+
+
+def read_model_io(path: Path) -> dict[str, Any] | None:
+    """Input/output shape, dtype and quantization of a .tflite, without TensorFlow.
+
+    Returns None when LiteRT's flatbuffer schema is not installed.
+
+    Raises:
+        ModelFileError: the file cannot be read or parsed as TFLite.
+    """
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        return None
+    data = path.read_bytes()
+    try:
+        model = schema.Model.GetRootAsModel(data, 0)
+        graph = model.Subgraphs(0)
+        return {
+            "input": _tensor_info(graph.Tensors(graph.Inputs(0)), schema),
+            "output": _tensor_info(graph.Tensors(graph.Outputs(0)), schema),
+        }
+    except Exception as exc:  # truncated flatbuffers raise assorted struct/index errors
+        raise ModelFileError(f"Cannot parse TFLite model {str(path)!r}: {exc}") from None
+
+
+def _check_tflite(path: Path) -> Path:
+    if not path.is_file():
+        raise ModelFileError(f"Expected a .tflite file for the bundle. Received: {str(path)!r} (not a file)")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ModelFileError(f"Cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    if head[4:8] != b"TFL3":
+        raise ModelFileError(
+            f"Expected a TFLite flatbuffer (file identifier 'TFL3'). Received {str(path)!r}"
+        )
+    return path
+
+
+def _normalise_models(models: Mapping[str, Any] | Sequence[Any]) -> list[tuple[str, Path]]:
+    if isinstance(models, (str, os.PathLike)):
+        models = [models]
+    if isinstance(models, Mapping):
+        items = [(str(name), Path(p)) for name, p in models.items()]
+    else:
+        items = [(Path(p).stem, Path(p)) for p in models]
+    if not items:
+        raise ConfigError("Expected at least one model for the bundle. Received: models=[]")
+    files = [p.name for _, p in items]
+    dupes = sorted({f for f in files if files.count(f) > 1})
+    if dupes:
+        raise ConfigError(f"Expected model files with distinct names. Received duplicates: {dupes}")
+    names = [n for n, _ in items]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"Expected distinct model names. Received: {names}")
+    return [(name, _check_tflite(path)) for name, path in items]
+
+
+def _read_labels(labels: Sequence[str] | str | os.PathLike) -> list[str]:
+    if isinstance(labels, (str, os.PathLike)):
+        path = Path(labels)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Cannot read labels file {str(path)!r}: {exc}") from None
+        result = [line.strip() for line in text.splitlines() if line.strip()]
+    else:
+        result = [str(label) for label in labels]
+    if not result or any(not label.strip() or "\n" in label for label in result):
+        raise ConfigError(
+            "Expected labels to be a non-empty list of one-line class names (or a labels.txt). "
+            f"Received: labels={labels!r}"
+        )
+    return result
+
+
+def _check_image_size(image_size: Any) -> tuple[int, int] | None:
+    if image_size is None:
+        return None
+    if isinstance(image_size, int) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
+    ok = (
+        isinstance(image_size, (tuple, list))
+        and len(image_size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in image_size)
+    )
+    if not ok:
+        raise ConfigError(f"Expected image_size to be two positive ints. Received: image_size={image_size!r}")
+    return (image_size[0], image_size[1])
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _model_entry(name: str, path: Path, num_labels: int) -> dict[str, Any]:
+    io = read_model_io(path)
+    precision = precision_from_name(path.name)
+    edgetpu = has_edgetpu_custom_op(path)
+    if edgetpu:
+        precision = Precision.EDGETPU
+    entry: dict[str, Any] = {
+        "name": name,
+        "file": path.name,
+        "precision": precision.value if precision else None,
+        "edgetpu": edgetpu,
+        "size_bytes": path.stat().st_size,
+        "sha256": _sha256(path),
+    }
+    if io is not None:
+        entry["input"], entry["output"] = io["input"], io["output"]
+        out_shape = io["output"]["shape"]
+        if out_shape and out_shape[-1] != num_labels:
+            raise ConfigError(
+                f"Expected {path.name} to output one score per label ({num_labels} labels). "
+                f"Received an output of shape {out_shape}"
+            )
+    return entry
+
+
+def _input_size(entries: list[dict[str, Any]], image_size: tuple[int, int] | None) -> list[int] | None:
+    sizes = {tuple(e["input"]["shape"][1:3]) for e in entries if len(e.get("input", {}).get("shape", [])) == 4}
+    if image_size is not None:
+        mismatched = sorted(e["file"] for e in entries if len(e.get("input", {}).get("shape", [])) == 4
+                            and tuple(e["input"]["shape"][1:3]) != image_size)
+        if mismatched:
+            raise ConfigError(
+                f"Expected image_size to match the models' input (height, width). Received: "
+                f"image_size={image_size}, but {mismatched} take {sorted(sizes)}"
+            )
+        return list(image_size)
+    if len(sizes) == 1:
+        return list(next(iter(sizes)))
+    if sizes:
+        logger.info("Bundle models take different input sizes %s; classify.py reads each model's", sorted(sizes))
+    return None
+
+
+def export_bundle(
+    models: Mapping[str, str | os.PathLike] | Sequence[str | os.PathLike],
+    labels: Sequence[str] | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    image_size: int | tuple[int, int] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a deploy bundle: model file(s), ``labels.txt``, ``bundle.json``, ``classify.py``, ``README.md``.
+
+    Args:
+        models: ``{name: path}`` (e.g. ``{"int8": ..., "edgetpu": ...}``) or a list of paths (names
+            are the file stems). The first model is the bundle's default.
+        labels: class names in output order, or a labels.txt path.
+        out_dir: the bundle folder (created).
+        image_size: (height, width) of the model input; default: read from the model file(s).
+        overwrite: write into a non-empty folder, replacing the bundle's files (other files stay).
+
+    Returns:
+        The bundle folder.
+
+    Raises:
+        ConfigError: bad labels or image size, a label count that differs from the model output,
+            or a non-empty ``out_dir`` without ``overwrite=True``.
+        ModelFileError: a model is missing or not a TFLite file.
+    """
+    items = _normalise_models(models)
+    names = _read_labels(labels)
+    size = _check_image_size(image_size)
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"Expected out_dir to be a folder. Received a file: out_dir={str(out)!r}")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(
+            f"Expected an empty or new folder for the bundle. Received: out_dir={str(out)!r}, which is "
+            "not empty (pass overwrite=True, or --overwrite, to replace the bundle in it)"
+        )
+
+    entries = [_model_entry(name, path, len(names)) for name, path in items]
+    meta = {
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_FORMAT_VERSION,
+        "edgelab_version": __version__,
+        "labels": "labels.txt",
+        "num_classes": len(names),
+        "default_model": entries[0]["name"],
+        "input": {
+            "size": _input_size(entries, size),  # [height, width]
+            "layout": "NHWC",
+            "color": "RGB",
+            "mean": INPUT_MEAN,
+            "std": INPUT_STD,
+            "normalize": "(pixel - mean) / std, then quantize with the model's input scale/zero point",
+        },
+        "models": entries,
+    }
+
+    out.mkdir(parents=True, exist_ok=True)
+    stale = _previous_model_files(out) - {e["file"] for e in entries}
+    # Build in a temporary folder beside the target, then move files in: a failed export never
+    # leaves a half-written bundle.
+    with tempfile.TemporaryDirectory(prefix=".bundle-", dir=out) as tmp:
+        staging = Path(tmp)
+        for (_, path), entry in zip(items, entries):
+            shutil.copyfile(path, staging / entry["file"])
+        (staging / "labels.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+        template = resources.files("edgelab") / "bundle_template"
+        (staging / "classify.py").write_text(
+            (template / "classify.py").read_text(encoding="utf-8"), encoding="utf-8"
+        )
+        (staging / "README.md").write_text(
+            (template / "README.md").read_text(encoding="utf-8") + _bundle_section(meta), encoding="utf-8"
+        )
+        (staging / "bundle.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        for item in staging.iterdir():
+            os.replace(item, out / item.name)
+    for name in stale:
+        (out / name).unlink(missing_ok=True)
+    try:
+        (out / "classify.py").chmod(0o755)
+    except OSError:
+        pass
+    logger.info("Wrote bundle %s with %d model(s)", out, len(entries))
+    return out
+
+
+def _previous_model_files(out: Path) -> set[str]:
+    """Model files an earlier bundle in ``out`` listed (replaced or removed on overwrite)."""
+    try:
+        old = json.loads((out / "bundle.json").read_text(encoding="utf-8"))
+        return {str(m["file"]) for m in old.get("models", []) if "/" not in str(m.get("file", "/"))}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return set()
+
+
+def _bundle_section(meta: dict[str, Any]) -> str:
+    size = meta["input"]["size"]
+    lines = [
+        "",
+        "## This bundle",
+        "",
+        f"- {meta['num_classes']} classes (`labels.txt`); input "
+        + (f"{size[0]}x{size[1]} RGB" if size else "size per model (see bundle.json)"),
+        f"- default model: `{meta['default_model']}`",
+        "",
+        "| name | file | precision | Edge TPU | size |",
+        "|---|---|---|---|---|",
+    ]
+    for m in meta["models"]:
+        lines.append(
+            f"| {m['name']} | `{m['file']}` | {m['precision'] or '?'} | "
+            f"{'yes' if m['edgetpu'] else 'no'} | {m['size_bytes'] / 1024:.0f} KiB |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,720 @@
+"""Predict the Edge TPU Compiler's verdict from a ``.tflite`` file alone (no compiler, no TensorFlow).
+
+The rules, in the order the compiler meets them:
+
+1. Parsing: an op version newer than compiler 16's built-in TFLite knows fails the whole model
+   (``Didn't find op for builtin opcode 'X' version 'N'``).
+2. Quantization: a model with dynamic dimensions, or where no op works on 8-bit quantized
+   tensors, fails with ``Model not quantized``.
+3. Per op: the op must be in Coral's supported list for the target runtime, work on 8-bit
+   tensors, keep every activation within 3 innermost dimensions larger than 1, and respect the
+   op's known limitations. Each failure gets the compiler's own status string.
+4. Partitioning: everything mapped goes into one ``edgetpu-custom-op``. Ops that fail step 3
+   before anything is mapped upstream of them (float-input QUANTIZE, say) simply run first on
+   the CPU; an op that fails *after* mapped ops cuts the graph, and every op that depends on it
+   stays on the CPU with ``More than one subgraph is not supported``.
+
+Parameters of the mapped ops are then laid into the on-chip cache in execution order; what does
+not fit is streamed from host memory on every inference.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from .._log import logger
+from ..errors import ConfigError
+from ..inspection import ModelInfo, OpInfo, TensorInfo, inspect_model
+from . import ops as table
+from .ops import (
+    EDGETPU_CUSTOM_OP,
+    MSG_NOT_QUANTIZED,
+    MSG_OP_VERSION,
+    STATUS_DATA_TYPE,
+    STATUS_LIMITATION,
+    STATUS_MAPPED,
+    STATUS_NOT_SUPPORTED,
+    STATUS_RANK,
+    STATUS_SUBGRAPH,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["analyze", "EdgeTPUReport", "OpVerdict", "VERDICTS"]
+
+TARGET_EDGETPU = "edgetpu"
+TARGET_CPU = "cpu"
+
+#: Whole-model verdicts: all ops mapped, some, none; or a failure before any mapping.
+VERDICTS = ("ok", "partial", "none_mapped", "not_quantized", "unsupported_op_version", "invalid")
+
+REASON_COMPILED = "Edge TPU custom op (already compiled)"
+REASON_LEFT_ON_CPU = "Left on the CPU by the Edge TPU Compiler"
+
+_EIGHT_BIT = ("int8", "uint8")
+_PARAM_TYPES = ("int32", "int64")  # unquantized constant operands: shapes, axes, paddings, biases
+_FLOAT = ("float32", "float16", "float64", "bfloat16")
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class OpVerdict:
+    """Where one op runs after compilation, and why.
+
+    Attributes:
+        index: Op index in the analyzed model's execution order.
+        op: Builtin name or custom code.
+        version: Op version.
+        target: ``"edgetpu"`` or ``"cpu"``.
+        reason: The compiler's status wording (``"Mapped to Edge TPU"``, ``"Operation not supported"``...).
+    """
+
+    index: int
+    op: str
+    version: int
+    target: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "op": self.op,
+            "version": self.version,
+            "target": self.target,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class EdgeTPUReport:
+    """The predicted (or, for a compiled file, observed) Edge TPU mapping of a model.
+
+    Attributes:
+        path: The model analyzed, None for bytes.
+        ops: One :class:`OpVerdict` per op.
+        ops_total: Number of ops in the analyzed model.
+        ops_edgetpu: Ops mapped to the Edge TPU (for a compiled model: its custom ops).
+        ops_cpu: Ops that run on the CPU.
+        verdict: One of :data:`VERDICTS`.
+        message: One line: the compiler's whole-model message or a summary of the mapping.
+        runtime_version: Edge TPU runtime targeted (None for an already compiled model).
+        compiled: True when the input already went through the compiler.
+        subgraphs: Edge TPU subgraphs (custom ops) the compiled model has or would have.
+        on_chip_bytes: Estimated parameter bytes cached on chip (None if unknown).
+        off_chip_bytes: Estimated parameter bytes streamed from host memory (None if unknown).
+        on_chip_capacity_bytes: Cache size the estimate assumes.
+        hints: Advice on what keeps ops off the Edge TPU and how to fix it.
+    """
+
+    path: str | None
+    ops: tuple[OpVerdict, ...]
+    ops_total: int
+    ops_edgetpu: int
+    ops_cpu: int
+    verdict: str
+    message: str
+    runtime_version: int | None
+    compiled: bool
+    subgraphs: int
+    on_chip_bytes: int | None
+    off_chip_bytes: int | None
+    on_chip_capacity_bytes: int
+    hints: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> str:
+        """Alias of :attr:`verdict`."""
+        return self.verdict
+
+    @property
+    def cpu_ops(self) -> tuple[OpVerdict, ...]:
+        """The ops that run on the CPU."""
+        return tuple(v for v in self.ops if v.target == TARGET_CPU)
+
+    def operator_table(self) -> "pd.DataFrame":
+        """Rows of (op, count, status) as in the compiler's ``.log``, in order of first appearance."""
+        import pandas as pd
+
+        counts: dict[tuple[str, str], int] = {}
+        for v in self.ops:
+            counts[(v.op, v.reason)] = counts.get((v.op, v.reason), 0) + 1
+        rows = [{"op": op, "count": n, "status": status} for (op, status), n in counts.items()]
+        return pd.DataFrame(rows, columns=["op", "count", "status"])
+
+    def to_frame(self) -> "pd.DataFrame":
+        """One row per op: index, op, version, target, reason."""
+        import pandas as pd
+
+        columns = ["index", "op", "version", "target", "reason"]
+        return pd.DataFrame([v.to_dict() for v in self.ops], columns=columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with ``ops_total``, ``ops_edgetpu``, ``ops_cpu`` and ``ops``."""
+        return {
+            "path": self.path,
+            "verdict": self.verdict,
+            "message": self.message,
+            "compiled": self.compiled,
+            "runtime_version": self.runtime_version,
+            "compiler_version": table.COMPILER_VERSION,
+            "ops_total": self.ops_total,
+            "ops_edgetpu": self.ops_edgetpu,
+            "ops_cpu": self.ops_cpu,
+            "subgraphs": self.subgraphs,
+            "on_chip_bytes": self.on_chip_bytes,
+            "off_chip_bytes": self.off_chip_bytes,
+            "on_chip_capacity_bytes": self.on_chip_capacity_bytes,
+            "hints": list(self.hints),
+            "ops": [v.to_dict() for v in self.ops],
+        }
+
+    def summary(self) -> str:
+        """Readable multi-line text: verdict, memory estimate, the operator table, CPU ops, hints."""
+        name = Path(self.path).name if self.path else "<bytes>"
+        if self.compiled:
+            head = f"Edge TPU analysis of {name} (already compiled)"
+        else:
+            major = table.COMPILER_VERSION.split(".")[0]
+            target = f", runtime {self.runtime_version}" if self.runtime_version else ""
+            head = f"Edge TPU analysis of {name} (offline prediction for edgetpu_compiler {major}{target})"
+        lines = [head, f"Verdict: {self.verdict} - {self.message}"]
+        lines.append(
+            f"Operations: {self.ops_edgetpu} on Edge TPU, {self.ops_cpu} on CPU, "
+            f"{self.ops_total} total; Edge TPU subgraphs: {self.subgraphs}"
+        )
+        if self.on_chip_bytes is not None and self.off_chip_bytes is not None:
+            lines.append(
+                f"Parameters (estimate): {_fmt_bytes(self.on_chip_bytes)} cached on chip, "
+                f"{_fmt_bytes(self.off_chip_bytes)} streamed "
+                f"(cache {_fmt_bytes(self.on_chip_capacity_bytes)})"
+            )
+        mapped_or_not = self.verdict in ("ok", "partial", "none_mapped")
+        if self.ops and mapped_or_not:  # whole-model failures print no operator table
+            lines += ["", f"{'Operator':<31}{'Count':<11}Status"]
+            for row in self.operator_table().itertuples(index=False):
+                lines.append(f"{row.op:<31}{row.count:<11}{row.status}")
+        cpu = self.cpu_ops
+        if cpu and mapped_or_not:
+            lines += ["", "On the CPU:"]
+            lines += [f"  #{v.index:<4} {v.op:<28} v{v.version:<3} {v.reason}" for v in cpu]
+        if self.hints:
+            lines += ["", "Hints:"] + [f"  - {h}" for h in self.hints]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        def mib(n: int | None) -> str:
+            return "None" if n is None else f"{n / _MIB:.2f} MiB"
+
+        return (
+            f"EdgeTPUReport(verdict={self.verdict!r}, ops_edgetpu={self.ops_edgetpu}, "
+            f"ops_cpu={self.ops_cpu}, ops_total={self.ops_total}, compiled={self.compiled}, "
+            f"runtime_version={self.runtime_version}, on_chip={mib(self.on_chip_bytes)}, "
+            f"off_chip={mib(self.off_chip_bytes)})"
+        )
+
+
+def analyze(
+    model: str | Path | bytes | ModelInfo,
+    runtime_version: int = table.DEFAULT_RUNTIME_VERSION,
+) -> EdgeTPUReport:
+    """Predict which ops ``edgetpu_compiler`` 16 maps to the Edge TPU, from the ``.tflite`` alone.
+
+    Args:
+        model: A ``.tflite`` path, its bytes, or a :class:`~edgelab.inspection.ModelInfo`. An
+            already compiled ``*_edgetpu.tflite`` is read as it is (its custom op and the ops
+            left on the CPU).
+        runtime_version: Edge TPU runtime to target (``-m``); 14 is compiler 16's default,
+            13 for devices still on libedgetpu 13-15.
+
+    Returns:
+        An :class:`EdgeTPUReport`.
+
+    Raises:
+        ModelFileError: the model cannot be read.
+        ConfigError: ``runtime_version`` is not a runtime version the compiler can target.
+    """
+    if isinstance(runtime_version, bool) or runtime_version not in table.RUNTIME_VERSIONS:
+        choices = ", ".join(str(v) for v in table.RUNTIME_VERSIONS)
+        raise ConfigError(
+            f"Expected runtime_version to be one of {choices}. "
+            f"Received: runtime_version={runtime_version!r}"
+        )
+    info = model if isinstance(model, ModelInfo) else inspect_model(model)
+    if info.is_edgetpu_compiled:
+        return _read_compiled(info)
+    if not info.ops:
+        return _whole_model(info, runtime_version, "invalid", "Model has no operations", ())
+    failure = _parse_failure(info, runtime_version)
+    if failure is not None:
+        return failure
+    failure = _quantization_failure(info, runtime_version)
+    if failure is not None:
+        return failure
+    return _predict(info, runtime_version)
+
+
+# --- whole-model failures -------------------------------------------------------------------
+
+
+def _parse_failure(info: ModelInfo, runtime: int) -> EdgeTPUReport | None:
+    for op in info.ops:
+        limit = table.MAX_PARSE_VERSION.get(op.op)
+        if not op.is_custom and limit is not None and op.version > limit:
+            message = MSG_OP_VERSION.format(op=op.op, version=op.version)
+            hints = (
+                f"Compiler {table.COMPILER_VERSION} reads {op.op} up to version {limit}; this model "
+                f"has version {op.version} (op #{op.index}). Convert with an older TensorFlow "
+                "(about 2.5-2.8 for compiler 16), with the old converter "
+                "(converter.experimental_new_converter = False), or avoid the op.",
+            )
+            return _whole_model(info, runtime, "unsupported_op_version", message, hints)
+    return None
+
+
+def _quantization_failure(info: ModelInfo, runtime: int) -> EdgeTPUReport | None:
+    dynamic = [t for t in info.tensors if not t.has_buffer and t.is_dynamic]
+    if dynamic:
+        t = dynamic[0]
+        hints = (
+            f"Tensor {t.name!r} has a dynamic shape {list(t.shape_signature)}: the compiler needs "
+            "static shapes with batch 1. Fix the input shape before converting, e.g. "
+            "model.input.set_shape((1,) + model.input.shape[1:]) or "
+            "concrete_func.inputs[0].set_shape([1, H, W, 3]).",
+        )
+        return _whole_model(info, runtime, "not_quantized", MSG_NOT_QUANTIZED, hints)
+    if not any(_works_in_8bit(op, info) for op in info.ops):
+        kinds = sorted({t.dtype for op in info.ops for t in _activations(op, info)} - set(_EIGHT_BIT))
+        hints = (
+            f"No operation works on 8-bit quantized tensors (activations are {', '.join(kinds) or 'unquantized'}). "
+            "Convert with full-integer quantization: optimizations=[tf.lite.Optimize.DEFAULT], "
+            "a representative_dataset, supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8] and "
+            "uint8 input/output.",
+        )
+        return _whole_model(info, runtime, "not_quantized", MSG_NOT_QUANTIZED, hints)
+    return None
+
+
+def _whole_model(info: ModelInfo, runtime, verdict: str, message: str, hints) -> EdgeTPUReport:
+    # Nothing compiles: every op stays where the interpreter would run it, the CPU.
+    ops = tuple(OpVerdict(op.index, op.op, op.version, TARGET_CPU, message) for op in info.ops)
+    return EdgeTPUReport(
+        path=info.path,
+        ops=ops,
+        ops_total=len(ops),
+        ops_edgetpu=0,
+        ops_cpu=len(ops),
+        verdict=verdict,
+        message=message,
+        runtime_version=runtime,
+        compiled=False,
+        subgraphs=0,
+        on_chip_bytes=0,
+        off_chip_bytes=0,
+        on_chip_capacity_bytes=table.ON_CHIP_USABLE_BYTES,
+        hints=tuple(hints),
+    )
+
+
+# --- per-op prediction ----------------------------------------------------------------------
+
+
+def _predict(info: ModelInfo, runtime: int) -> EdgeTPUReport:
+    own = [_own_reason(op, info, runtime) for op in info.ops]
+    producer = {t: op.index for op in info.ops for t in op.outputs}
+    on_tpu = [False] * len(info.ops)
+    after_tpu = [False] * len(info.ops)  # some ancestor is mapped
+    blocked = [False] * len(info.ops)  # some ancestor is a CPU op that comes after mapped ops
+    reasons: list[str] = []
+    for op in info.ops:
+        parents = {producer[t] for t in op.inputs if t in producer}
+        after_tpu[op.index] = any(on_tpu[p] or after_tpu[p] for p in parents)
+        blocked[op.index] = any(blocked[p] or (not on_tpu[p] and after_tpu[p]) for p in parents)
+        if own[op.index] is None and not blocked[op.index]:
+            on_tpu[op.index] = True
+            reasons.append(STATUS_MAPPED)
+        else:
+            reasons.append(own[op.index] or STATUS_SUBGRAPH)
+
+    verdicts = tuple(
+        OpVerdict(op.index, op.op, op.version, TARGET_EDGETPU if on_tpu[op.index] else TARGET_CPU, r)
+        for op, r in zip(info.ops, reasons, strict=True)
+    )
+    n_tpu = sum(on_tpu)
+    n_cpu = len(verdicts) - n_tpu
+    on_chip, off_chip = _parameter_memory(info, [op for op in info.ops if on_tpu[op.index]])
+    if n_cpu == 0:
+        verdict, message = "ok", f"all {n_tpu} operations map to the Edge TPU"
+    elif n_tpu == 0:
+        verdict, message = "none_mapped", f"no operation maps to the Edge TPU ({n_cpu} on the CPU)"
+    else:
+        verdict = "partial"
+        message = f"{n_tpu} of {len(verdicts)} operations map to the Edge TPU, {n_cpu} run on the CPU"
+    hints = _hints(info, verdicts, own, after_tpu, runtime, off_chip)
+    report = EdgeTPUReport(
+        path=info.path,
+        ops=verdicts,
+        ops_total=len(verdicts),
+        ops_edgetpu=n_tpu,
+        ops_cpu=n_cpu,
+        verdict=verdict,
+        message=message,
+        runtime_version=runtime,
+        compiled=False,
+        subgraphs=1 if n_tpu else 0,
+        on_chip_bytes=on_chip,
+        off_chip_bytes=off_chip,
+        on_chip_capacity_bytes=table.ON_CHIP_USABLE_BYTES,
+        hints=hints,
+    )
+    logger.info("Edge TPU analysis of %s: %s", info.path or "<bytes>", message)
+    return report
+
+
+def _own_reason(op: OpInfo, info: ModelInfo, runtime: int) -> str | None:
+    """Why the op cannot map on its own, in compiler wording; None when it can."""
+    if op.is_custom:
+        return STATUS_NOT_SUPPORTED
+    row = table.support_for(op.op)
+    if op.op == "QUANTIZE" and any(t.dtype in _FLOAT for t in _inputs(op, info)):
+        # A float->int8 Quantize at the graph input: logged as an unspecified limitation.
+        return STATUS_LIMITATION
+    if not _types_ok(op, info):
+        return STATUS_DATA_TYPE
+    if row is None or row.min_runtime > runtime:
+        return STATUS_NOT_SUPPORTED
+    if any(_rank_too_high(t) for t in _activations(op, info)):
+        return STATUS_RANK
+    check = _LIMITS.get(op.op)
+    if check is not None and not check(op, info, runtime):
+        return STATUS_LIMITATION
+    return None
+
+
+def _inputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
+    return [info.tensors[i] for i in op.inputs if i >= 0]
+
+
+def _outputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
+    return [info.tensors[i] for i in op.outputs if i >= 0]
+
+
+def _activations(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
+    """The op's non-constant inputs and its outputs (what flows through the Edge TPU)."""
+    return [t for t in _inputs(op, info) if not t.has_buffer] + _outputs(op, info)
+
+
+def _works_in_8bit(op: OpInfo, info: ModelInfo) -> bool:
+    acts = _activations(op, info)
+    return bool(acts) and all(t.dtype in _EIGHT_BIT and t.quantized for t in acts)
+
+
+def _types_ok(op: OpInfo, info: ModelInfo) -> bool:
+    if not _works_in_8bit(op, info):
+        return False
+    for t in _inputs(op, info):
+        if t.has_buffer and not (t.dtype in _EIGHT_BIT or t.dtype in _PARAM_TYPES):
+            return False  # float or int16 weights
+    return True
+
+
+def _rank_too_high(t: TensorInfo) -> bool:
+    # Only the 3 innermost dimensions may be larger than 1: [1,128,128,3] works, [3,128,128,1] not.
+    return any(d > 1 for d in t.shape[:-3])
+
+
+def _hints(info, verdicts, own, after_tpu, runtime, off_chip) -> tuple[str, ...]:
+    hints: list[str] = []
+    cuts = [v for v in verdicts if v.target == TARGET_CPU and own[v.index] is not None]
+    for v in cuts:
+        op = info.ops[v.index]
+        row = table.support_for(op.op)
+        if op.is_custom:
+            continue
+        if row is not None and row.min_runtime > runtime and v.reason == STATUS_NOT_SUPPORTED:
+            hints.append(
+                f"{op.op} (#{op.index}) needs Edge TPU runtime {row.min_runtime} or newer; "
+                f"compile with -m {row.min_runtime} if your devices have it."
+            )
+    # The op that cut the graph: the first one refused after something upstream was mapped.
+    first_cut = next((v for v in cuts if after_tpu[v.index]), None)
+    n_after = sum(1 for v in verdicts if v.reason == STATUS_SUBGRAPH)
+    if first_cut is not None and n_after:
+        hints.append(
+            f"{first_cut.op} (#{first_cut.index}) stays on the CPU ({first_cut.reason}) after mapped "
+            f"ops, so {n_after} supported op(s) that depend on it stay on the CPU too. Replace it, move "
+            "it to the end of the graph, or compile with -a (several Edge TPU subgraphs)."
+        )
+    if any(v.reason == STATUS_RANK for v in verdicts):
+        hints.append(
+            "Tensors may be larger than 1 only in their 3 innermost dimensions: use batch 1 and "
+            "avoid 5-D reshapes."
+        )
+    if any(t.dtype in _FLOAT for t in list(info.inputs) + list(info.outputs)):
+        hints.append(
+            "Float model input/output keep the boundary QUANTIZE/DEQUANTIZE on the CPU; convert "
+            "with inference_input_type = inference_output_type = tf.uint8."
+        )
+    if off_chip:
+        hints.append(
+            f"About {_fmt_bytes(off_chip)} of parameters do not fit in the on-chip cache and are "
+            "streamed from host memory on every inference; a smaller model or segmenting it (-n) "
+            "keeps them on chip."
+        )
+    return tuple(hints)
+
+
+def _parameter_memory(info: ModelInfo, mapped: Iterable[OpInfo]) -> tuple[int, int]:
+    """(cached, streamed) bytes: constants of mapped ops laid into the cache in execution order."""
+    capacity = table.ON_CHIP_USABLE_BYTES
+    seen: set[int] = set()
+    used = streamed = 0
+    full = False
+    for op in mapped:
+        size = 0
+        for i in op.inputs:
+            t = info.tensors[i] if i >= 0 else None
+            if t is not None and t.has_buffer and t.buffer not in seen:
+                seen.add(t.buffer)
+                size += t.bytes
+        if not full and used + size <= capacity:
+            used += size
+        else:
+            # The cache fills layer by layer; once one does not fit, the rest is streamed.
+            full = True
+            streamed += size
+    return used, streamed
+
+
+# --- limitations of supported ops (Coral's table) ---------------------------------------------
+
+
+def _opt(op: OpInfo, key: str, default: Any = 0) -> Any:
+    value = op.options.get(key, default)
+    return default if value is None else value
+
+
+def _no_fused_activation(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    return _opt(op, "fusedActivationFunction") == 0
+
+
+def _concat_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    if not _no_fused_activation(op, info, runtime):
+        return False
+    consts = [i for i in op.inputs if i >= 0 and info.tensors[i].has_buffer]
+    if not consts:
+        return True
+    # A constant input is only accepted as zero padding: two inputs, the constant all zeros.
+    if len(op.inputs) != 2:
+        return False
+    t = info.tensors[consts[0]]
+    value = info.constant(consts[0])
+    if value is None:
+        return False
+    zero = t.zero_point or 0
+    return bool((value.astype("int64") == zero).all())
+
+
+def _weights_constant(op: OpInfo, info: ModelInfo) -> bool:
+    # Model parameters must be constant at compile time (requirement 3). The weights are input 1
+    # of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and TRANSPOSE_CONV alike.
+    return len(op.inputs) > 1 and op.inputs[1] >= 0 and info.tensors[op.inputs[1]].has_buffer
+
+
+def _conv_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    if not _weights_constant(op, info):
+        return False
+    return _opt(op, "dilationWFactor", 1) == _opt(op, "dilationHFactor", 1)
+
+
+def _depthwise_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    if not _conv_ok(op, info, runtime):
+        return False
+    return runtime >= 13 or _opt(op, "dilationWFactor", 1) == 1
+
+
+def _fully_connected_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    if not _weights_constant(op, info) or _opt(op, "weightsFormat") != 0:
+        return False
+    out = _outputs(op, info)
+    return bool(out) and sum(1 for d in out[0].shape if d > 1) <= 1
+
+
+def _transpose_conv_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    return _weights_constant(op, info)
+
+
+def _axes(op: OpInfo, info: ModelInfo, position: int) -> list[int] | None:
+    """Constant axis operand, normalised against the data input's rank; None if not constant."""
+    if len(op.inputs) <= position or op.inputs[position] < 0:
+        return None
+    value = info.constant(op.inputs[position])
+    if value is None:
+        return None
+    data_index = op.inputs[1] if op.op == "SPLIT" else op.inputs[0]
+    rank = len(info.tensors[data_index].shape)
+    return [int(a) % rank if rank else int(a) for a in value.reshape(-1)]
+
+
+def _batch_axis(op: OpInfo, info: ModelInfo, axes: list[int]) -> bool:
+    data_index = op.inputs[1] if op.op == "SPLIT" else op.inputs[0]
+    return len(info.tensors[data_index].shape) >= 2 and 0 in axes
+
+
+def _reduce_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    axes = _axes(op, info, 1)
+    return axes is not None and not _batch_axis(op, info, axes)
+
+
+def _mean_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    axes = _axes(op, info, 1)
+    if axes is None or _batch_axis(op, info, axes):
+        return False
+    shape = info.tensors[op.inputs[0]].shape
+    rank = len(shape)
+    if rank and rank - 1 in axes and rank >= 3 and shape[-1] % 4:
+        return False  # z-reduction needs z a multiple of 4
+    if runtime <= 12 and rank == 4 and not set(axes) <= {1, 2}:
+        return False
+    return True
+
+
+def _split_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    axes = _axes(op, info, 0)
+    return axes is not None and not _batch_axis(op, info, axes)
+
+
+def _pack_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    return _opt(op, "axis") != 0
+
+
+def _pad_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    pads = info.constant(op.inputs[1]) if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+    if pads is None:
+        return False
+    pads = pads.reshape(-1, 2)
+    if len(pads) >= 2 and pads[0].any():
+        return False  # no padding along batch
+    if runtime <= 12 and len(pads) == 4 and pads[3].any():
+        return False  # x/y only before runtime 13
+    return True
+
+
+def _prelu_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    alpha = info.tensors[op.inputs[1]].shape
+    return all(d == 1 for d in alpha[:-1])
+
+
+def _softmax_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    shape = info.tensors[op.inputs[0]].shape
+    return sum(1 for d in shape if d > 1) <= 1 and math.prod(shape) <= 16000
+
+
+def _strided_slice_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    if _opt(op, "ellipsisMask") or _opt(op, "newAxisMask"):
+        return False
+    strides = info.constant(op.inputs[3]) if len(op.inputs) > 3 and op.inputs[3] >= 0 else None
+    return strides is not None and bool((strides == 1).all())
+
+
+def _resize_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    """Resize maps only on image tensors and at scales it can reproduce exactly.
+
+    Coral: "I/O is a 3-D tensor; depending on sizes it may stay on the CPU to avoid precision
+    loss". Read here as: input and output are [1, H, W, C], and along H and W the sampling grid
+    is an exact integer ratio. With align_corners the grid spacing is (in-1)/(out-1), which has no
+    exact ratio when the input is a single pixel.
+    """
+    src, dst = info.tensors[op.inputs[0]].shape, _outputs(op, info)[0].shape
+    if len(src) != 4 or len(dst) != 4:
+        return False
+    align = bool(_opt(op, "alignCorners", False))
+    return all(_exact_scale(a, b, align) for a, b in ((src[1], dst[1]), (src[2], dst[2])))
+
+
+def _exact_scale(n_in: int, n_out: int, align_corners: bool) -> bool:
+    if n_in == n_out:
+        return True
+    if align_corners:
+        n_in, n_out = n_in - 1, n_out - 1
+    if n_in < 1 or n_out < 1:
+        return False
+    big, small = max(n_in, n_out), min(n_in, n_out)
+    return big % small == 0
+
+
+_LIMITS: dict[str, Callable[[OpInfo, ModelInfo, int], bool]] = {
+    "AVERAGE_POOL_2D": _no_fused_activation,
+    "MAX_POOL_2D": _no_fused_activation,
+    "CONCATENATION": _concat_ok,
+    "CONV_2D": _conv_ok,
+    "DEPTHWISE_CONV_2D": _depthwise_ok,
+    "FULLY_CONNECTED": _fully_connected_ok,
+    "TRANSPOSE_CONV": _transpose_conv_ok,
+    "MEAN": _mean_ok,
+    "SUM": _reduce_ok,
+    "REDUCE_MAX": _reduce_ok,
+    "REDUCE_MIN": _reduce_ok,
+    "SPLIT": _split_ok,
+    "PACK": _pack_ok,
+    "PAD": _pad_ok,
+    "PRELU": _prelu_ok,
+    "SOFTMAX": _softmax_ok,
+    "STRIDED_SLICE": _strided_slice_ok,
+    "RESIZE_BILINEAR": _resize_ok,
+    "RESIZE_NEAREST_NEIGHBOR": _resize_ok,
+}
+
+
+# --- already compiled models ----------------------------------------------------------------
+
+
+def _read_compiled(info: ModelInfo) -> EdgeTPUReport:
+    verdicts = []
+    for op in info.ops:
+        on_tpu = op.op == EDGETPU_CUSTOM_OP
+        verdicts.append(
+            OpVerdict(
+                op.index,
+                op.op,
+                op.version,
+                TARGET_EDGETPU if on_tpu else TARGET_CPU,
+                REASON_COMPILED if on_tpu else REASON_LEFT_ON_CPU,
+            )
+        )
+    n_tpu = sum(1 for v in verdicts if v.target == TARGET_EDGETPU)
+    n_cpu = len(verdicts) - n_tpu
+    message = f"already compiled: {n_tpu} Edge TPU custom op(s), {n_cpu} op(s) left on the CPU"
+    hints = ()
+    if n_cpu:
+        left = ", ".join(sorted({v.op for v in verdicts if v.target == TARGET_CPU}))
+        hints = (f"Ops left on the CPU by the compiler: {left}.",)
+    return EdgeTPUReport(
+        path=info.path,
+        ops=tuple(verdicts),
+        ops_total=len(verdicts),
+        ops_edgetpu=n_tpu,
+        ops_cpu=n_cpu,
+        verdict="ok" if n_cpu == 0 else "partial",
+        message=message,
+        runtime_version=None,
+        compiled=True,
+        subgraphs=n_tpu,
+        on_chip_bytes=None,
+        off_chip_bytes=None,
+        on_chip_capacity_bytes=table.ON_CHIP_USABLE_BYTES,
+        hints=hints,
+    )
+
+
+def _fmt_bytes(n: int) -> str:
+    """Binary units with two decimals, as the compiler prints them (``7.98MiB``)."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024 or unit == "MiB":
+            return f"{value:.2f}{unit}"
+        value /= 1024
+    return f"{value:.2f}GiB"  # pragma: no cover

@@ -1,0 +1,404 @@
+"""Run the real Edge TPU Compiler (``edgetpu_compiler``) when it is installed, and parse its verdict.
+
+The compiler is closed source, x86-64 Debian/Ubuntu only, and frozen at version 16 (2021). When it
+is missing, :func:`compile` raises :class:`CompilerNotFoundError` with install instructions, or
+returns a result with status ``"not_installed"`` (``missing="status"``), so notebooks and CI print
+the same text with or without it. TensorFlow-free.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .._log import logger
+from ..errors import CompilerNotFoundError, ConfigError, ModelFileError
+from .logs import CompilerReport, FailureKind, merge_reports, parse_compiler_output
+
+#: Every status a CompileResult can have.
+STATUSES = ("compiled", "partial", "failed", "timeout", "not_installed")
+
+#: Seconds the wrapper waits beyond ``timeout`` before killing the compiler (v16 stops itself at
+#: ``--timeout_sec`` and prints why; the grace period lets that message arrive).
+KILL_GRACE_SECONDS = 5.0
+
+COLAB_COMPILER_URL = (
+    "https://colab.research.google.com/github/google-coral/tutorials/blob/master/"
+    "compile_for_edgetpu.ipynb"
+)
+
+_APT_COMMANDS = """\
+  sudo mkdir -p /etc/apt/keyrings
+  curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo gpg --dearmor -o /etc/apt/keyrings/google.gpg
+  echo "deb [signed-by=/etc/apt/keyrings/google.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main" | sudo tee /etc/apt/sources.list.d/coral-edgetpu.list
+  sudo apt-get update
+  sudo apt-get install edgetpu-compiler
+(Coral's own page uses `curl https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key add -`
+for the first two lines; apt-key is deprecated on current Debian/Ubuntu.)"""
+
+_ELSEWHERE = f"""\
+  - Coral's Colab notebook "Compile a model for the Edge TPU" (upload the .tflite, run the cells):
+    {COLAB_COMPILER_URL}
+  - an x86-64 Debian container (on Apple Silicon/ARM add --platform linux/amd64; it runs emulated):
+    docker run --rm -it --platform linux/amd64 -v "$PWD":/work -w /work debian:bookworm-slim bash
+    then, inside: apt-get update && apt-get install -y curl gnupg ca-certificates, then the apt
+    commands for Coral's repository (without sudo), and finally: edgetpu_compiler model.tflite"""
+
+_VERSION = re.compile(r"Edge TPU Compiler version\s+(\S+)")
+
+
+def install_instructions(system: str | None = None, machine: str | None = None) -> str:
+    """How to get ``edgetpu_compiler`` on this kind of machine (x86-64 Debian/Ubuntu only).
+
+    Args:
+        system: ``platform.system()`` value to write for (default: this machine).
+        machine: ``platform.machine()`` value to write for (default: this machine).
+    """
+    system = system or platform.system()
+    machine = (machine or platform.machine()).lower()
+    x86_linux = system == "Linux" and machine in ("x86_64", "amd64")
+    head = (
+        "edgetpu_compiler was not found on PATH. The Edge TPU Compiler runs only on x86-64 "
+        "Debian 6.0+/Ubuntu 10.0+ (no ARM builds since version 2.1, none for macOS or Windows)."
+    )
+    if x86_linux:
+        return (
+            f"{head}\nOn this x86-64 Linux machine, install it from Coral's apt repository:\n"
+            f"{_APT_COMMANDS}\nNot Debian/Ubuntu? Use instead:\n{_ELSEWHERE}"
+        )
+    return (
+        f"{head}\nThis machine is {system} {machine}, so use:\n{_ELSEWHERE}\n"
+        f"On an x86-64 Debian/Ubuntu machine, install it from Coral's apt repository:\n{_APT_COMMANDS}"
+    )
+
+
+def find_compiler(compiler: str | os.PathLike = "edgetpu_compiler") -> Path | None:
+    """The compiler's path (a name looked up on PATH, or an explicit path), or None when absent."""
+    found = shutil.which(str(compiler))
+    return Path(found) if found else None
+
+
+def compiler_version(compiler: str | os.PathLike = "edgetpu_compiler") -> str | None:
+    """The version ``edgetpu_compiler -v`` reports (e.g. ``'16.0.384591198'``), None when absent."""
+    path = find_compiler(compiler)
+    if path is None:
+        return None
+    try:
+        proc = subprocess.run(
+            [str(path), "-v"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        logger.warning("Could not run %s -v: %s", path, exc)
+        return None
+    match = _VERSION.search(proc.stdout + "\n" + proc.stderr)
+    return match.group(1) if match else None
+
+
+def _major(version: str | None) -> int | None:
+    try:
+        return int(version.split(".")[0]) if version else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    """The outcome of one compiler run.
+
+    ``status`` is one of ``compiled`` (every op on the Edge TPU), ``partial`` (compiled, some ops on
+    the CPU), ``failed``, ``timeout`` or ``not_installed``; ``reason`` says why when not compiled.
+    """
+
+    status: str
+    model: Path
+    compiled_model: Path | None = None
+    log_path: Path | None = None
+    output_paths: tuple[Path, ...] = ()
+    report: CompilerReport | None = None
+    compiler_version: str | None = None
+    reason: str | None = None
+    command: tuple[str, ...] = ()
+    returncode: int | None = None
+    duration_s: float | None = None
+    stdout: str = field(default="", repr=False)
+    stderr: str = field(default="", repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when a compiled model was written (status ``compiled`` or ``partial``)."""
+        return self.status in ("compiled", "partial")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (paths as strings; the report under ``report``)."""
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "model": str(self.model),
+            "compiled_model": str(self.compiled_model) if self.compiled_model else None,
+            "log_path": str(self.log_path) if self.log_path else None,
+            "output_paths": [str(p) for p in self.output_paths],
+            "compiler_version": self.compiler_version,
+            "command": list(self.command),
+            "returncode": self.returncode,
+            "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
+            "report": self.report.to_dict() if self.report else None,
+        }
+
+    def __repr__(self) -> str:
+        report = self.report
+        ops = (
+            f"{report.ops_edgetpu}/{report.ops_total} ops on Edge TPU"
+            if report and report.ops_total is not None
+            else "ops unknown"
+        )
+        compiled = self.compiled_model.name if self.compiled_model else None
+        return (
+            f"CompileResult(status={self.status!r}, model={self.model.name!r}, "
+            f"compiled_model={compiled!r}, {ops}, compiler_version={self.compiler_version!r}, "
+            f"reason={self.reason!r})"
+        )
+
+
+def _check_model(model: str | os.PathLike) -> Path:
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise ModelFileError(f"Expected a .tflite file to compile. Received a path that does not exist: {str(path)!r}")
+    if not path.is_file():
+        raise ModelFileError(f"Expected a .tflite file to compile. Received a directory: {str(path)!r}")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ModelFileError(f"Cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    if head[4:8] != b"TFL3":
+        raise ModelFileError(
+            f"Expected a TFLite flatbuffer (file identifier 'TFL3'). Received {str(path)!r}, "
+            f"which starts with {head!r}"
+        )
+    return path.resolve()
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    if ok and (maximum is None or value <= maximum):
+        return value
+    bounds = f"an int >= {minimum}" if maximum is None else f"an int from {minimum} to {maximum}"
+    raise ConfigError(f"Expected {name} to be {bounds}. Received: {name}={value!r}")
+
+
+def _build_command(
+    path: Path, version: str | None, model: Path, out_dir: Path, *, min_runtime_version,
+    search_delegate, delegate_search_step, num_segments, enable_multiple_subgraphs,
+    show_operations, timeout,
+) -> list[str]:
+    cmd = [str(path), "--out_dir", str(out_dir)]
+    if show_operations:
+        cmd.append("--show_operations")
+    if min_runtime_version is not None:
+        cmd += ["--min_runtime_version", str(min_runtime_version)]
+    if enable_multiple_subgraphs:
+        cmd.append("--enable_multiple_subgraphs")
+    if search_delegate:
+        cmd.append("--search_delegate")
+    if delegate_search_step is not None:
+        cmd += ["--delegate_search_step", str(delegate_search_step)]
+    if num_segments is not None:
+        cmd += ["--num_segments", str(num_segments)]
+    major = _major(version)
+    if major is not None and major >= 16:
+        # v16 has its own 180 s default timer; make it agree with ours.
+        cmd += ["--timeout_sec", str(max(1, math.ceil(timeout)))]
+    cmd.append(str(model))
+    return cmd
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _run(cmd: list[str], cwd: Path, kill_after: float) -> tuple[int | None, str, str, bool]:
+    """Run the compiler; on timeout kill its whole process group (v16 forks a child)."""
+    popen_kwargs: dict[str, Any] = {}
+    if os.name == "posix":
+        popen_kwargs["start_new_session"] = True
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        errors="replace", **popen_kwargs,
+    )
+    try:
+        out, err = proc.communicate(timeout=kill_after)
+        return proc.returncode, out, err, False
+    except subprocess.TimeoutExpired:
+        if os.name == "posix":
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        else:  # pragma: no cover - Windows has no compiler build anyway
+            proc.kill()
+        out, err = proc.communicate()
+        return None, out or "", err or "", True
+
+
+def _cpu_reason(report: CompilerReport) -> str:
+    statuses = sorted({f"{r.op}: {r.status}" for r in report.operators if not r.mapped})
+    detail = f" ({'; '.join(statuses[:4])}{'; ...' if len(statuses) > 4 else ''})" if statuses else ""
+    return f"{report.ops_cpu} of {report.ops_total} ops run on the CPU{detail}"
+
+
+def compile(  # noqa: A001 - the name users expect; shadows the builtin only inside this module
+    model: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    min_runtime_version: int | None = None,
+    search_delegate: bool = False,
+    delegate_search_step: int | None = None,
+    num_segments: int | None = None,
+    timeout: float = 180,
+    compiler: str | os.PathLike = "edgetpu_compiler",
+    *,
+    enable_multiple_subgraphs: bool = False,
+    show_operations: bool = True,
+    missing: Literal["raise", "status"] = "raise",
+) -> CompileResult:
+    """Compile a fully int8 ``.tflite`` for the Edge TPU with the real ``edgetpu_compiler``.
+
+    Args:
+        model: the quantized ``.tflite`` file.
+        out_dir: where ``<name>_edgetpu.tflite`` and ``<name>_edgetpu.log`` go (``-o``); default:
+            the model's own folder. Created if missing.
+        min_runtime_version: oldest Edge TPU runtime the output must run on (``-m``, 10-14;
+            compiler 16 defaults to 14, use 13 for libedgetpu older than 16.0).
+        search_delegate: retry with earlier stop points when compilation fails (``-d``, v16).
+        delegate_search_step: ops to step back per retry (``-k``, needs ``search_delegate``).
+        num_segments: split into this many segments for pipelining (``-n``).
+        timeout: seconds before the compiler is stopped (status ``timeout``).
+        compiler: the compiler's name on PATH or its path.
+        enable_multiple_subgraphs: the experimental ``-a`` flag (ops after a CPU op may map again).
+        show_operations: pass ``-s`` so stdout carries the operator table too.
+        missing: ``"raise"`` (CompilerNotFoundError) or ``"status"`` (status ``not_installed``)
+            when the compiler is not installed.
+
+    Returns:
+        A CompileResult with status, output paths and the parsed CompilerReport.
+
+    Raises:
+        ModelFileError: the model is missing, unreadable or not a TFLite file.
+        ConfigError: an option has an invalid value.
+        CompilerNotFoundError: the compiler is missing and ``missing="raise"``.
+    """
+    if missing not in ("raise", "status"):
+        raise ConfigError(f"Expected missing to be 'raise' or 'status'. Received: missing={missing!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ConfigError(f"Expected timeout to be a positive number of seconds. Received: timeout={timeout!r}")
+    if min_runtime_version is not None:
+        # libedgetpu: kMinValidRuntimeVersion = 10, kCurrent = 14 (the last release).
+        _positive_int("min_runtime_version", min_runtime_version, 10, 14)
+    if delegate_search_step is not None:
+        _positive_int("delegate_search_step", delegate_search_step)
+        if not search_delegate:
+            raise ConfigError(
+                "Expected search_delegate=True with delegate_search_step (it sets the step of that "
+                f"search). Received: search_delegate={search_delegate!r}, "
+                f"delegate_search_step={delegate_search_step!r}"
+            )
+    if num_segments is not None:
+        _positive_int("num_segments", num_segments)
+
+    model_path = _check_model(model)
+    out = Path(out_dir).expanduser().resolve() if out_dir is not None else model_path.parent
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"Expected out_dir to be a folder. Received a file: out_dir={str(out)!r}")
+
+    path = find_compiler(compiler)
+    if path is None:
+        text = install_instructions()
+        if str(compiler) != "edgetpu_compiler":
+            text = text.replace("edgetpu_compiler was not found on PATH", f"{str(compiler)!r} was not found")
+        if missing == "raise":
+            raise CompilerNotFoundError(text)
+        logger.info("Edge TPU compiler not installed; %s not compiled", model_path.name)
+        return CompileResult(status="not_installed", model=model_path, reason=text)
+
+    version = compiler_version(path)
+    if (search_delegate or delegate_search_step) and (_major(version) or 16) < 16:
+        raise ConfigError(
+            f"Expected compiler version 16 or newer for search_delegate. Received: compiler "
+            f"version {version!r} at {str(path)!r}"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    stem = model_path.stem
+    compiled_path = out / f"{stem}_edgetpu.tflite"
+    log_path = out / f"{stem}_edgetpu.log"
+    segment_glob = f"{stem}_segment_*_of_{num_segments}_edgetpu.tflite"
+    watched = [compiled_path, log_path, *(out.glob(segment_glob) if num_segments else ())]
+    before = {p: _signature(p) for p in watched}
+    cmd = _build_command(
+        path, version, model_path, out,
+        min_runtime_version=min_runtime_version, search_delegate=search_delegate,
+        delegate_search_step=delegate_search_step, num_segments=num_segments,
+        enable_multiple_subgraphs=enable_multiple_subgraphs, show_operations=show_operations,
+        timeout=timeout,
+    )
+    logger.info("Running %s", " ".join(cmd))
+    start = time.perf_counter()
+    returncode, stdout, stderr, killed = _run(cmd, cwd=out, kill_after=timeout + KILL_GRACE_SECONDS)
+    duration = time.perf_counter() - start
+
+    # A file left by an earlier run must not pass for this run's output.
+    def fresh(p: Path) -> bool:
+        sig = _signature(p)
+        return sig is not None and sig != before.get(p)
+
+    report = parse_compiler_output(stdout + "\n" + stderr)
+    log_file = log_path if fresh(log_path) else None
+    if log_file is not None:
+        try:
+            log_text = log_file.read_text(encoding="utf-8", errors="replace")
+            report = merge_reports(report, parse_compiler_output(log_text))
+        except OSError as exc:
+            logger.warning("Could not read %s: %s", log_file, exc)
+    if num_segments:
+        segments = [p for p in out.glob(segment_glob) if fresh(p)]
+        outputs = tuple(sorted(segments, key=lambda p: int(p.name[len(stem) + 9 :].split("_")[0])))
+    else:
+        outputs = (compiled_path,) if fresh(compiled_path) else ()
+    common = dict(
+        model=model_path, log_path=log_file, report=report, compiler_version=version or report.compiler_version,
+        command=tuple(cmd), returncode=returncode, duration_s=duration, stdout=stdout, stderr=stderr,
+    )
+
+    if killed:
+        reason = f"edgetpu_compiler did not finish within {timeout:g} s and was stopped"
+        return CompileResult(status="timeout", reason=reason, **common)
+    failure = report.failure
+    if failure is not None and failure.kind is FailureKind.TIMEOUT:
+        return CompileResult(status="timeout", reason=f"{failure.message} ({failure.hint})", **common)
+    if failure is not None or returncode != 0 or not outputs:
+        if failure is not None:
+            reason = f"{failure.kind.value}: {failure.message} ({failure.hint})"
+        elif returncode != 0:
+            last = (stderr.strip() or stdout.strip() or "no output").splitlines()[-1]
+            reason = f"edgetpu_compiler exited with code {returncode}: {last}"
+        else:
+            reason = f"edgetpu_compiler reported no error but wrote no {compiled_path.name}"
+        return CompileResult(status="failed", reason=reason, **common)
+    compiled_model = outputs[0]
+    if report.ops_cpu or report.subgraphs == 0:
+        return CompileResult(
+            status="partial", compiled_model=compiled_model, output_paths=outputs,
+            reason=_cpu_reason(report), **common,
+        )
+    return CompileResult(status="compiled", compiled_model=compiled_model, output_paths=outputs, **common)
