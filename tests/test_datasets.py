@@ -1,0 +1,340 @@
+"""Folder and in-memory datasets: layouts, bad files, splits, arrays, tf.data, calibration data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CLASS_COLOURS, make_class_folders, write_image
+from PIL import Image
+
+from edgelab.datasets import (
+    Dataset,
+    DatasetWarning,
+    SkipReason,
+    find_layout,
+    load_dataset,
+    load_image,
+    scan,
+    stratified_split,
+    synthetic_dataset,
+)
+from edgelab.errors import ConfigError, DatasetError
+from edgelab.preprocess import denormalize
+
+
+def rel(paths, root: Path) -> set[str]:
+    return {Path(p).relative_to(root).as_posix() for p in paths}
+
+
+def dominant_class(image: np.ndarray) -> int:
+    """Class index from an image's tint (see conftest.CLASS_COLOURS)."""
+    mean = image.reshape(-1, 3).mean(0)
+    return int(np.argmin([np.abs(mean - np.asarray(c)).sum() for c in CLASS_COLOURS]))
+
+
+# -- bad input ------------------------------------------------------------------------------------
+
+
+def test_scan_loads_exactly_the_good_files_and_reports_every_other_one(bad_corpus):
+    result = scan(bad_corpus.root)
+
+    assert result.layout.kind == "intel"
+    assert result.class_names == ["buildings", "forest", "sea"]  # the empty glacier folder is dropped
+    assert rel(result.paths, bad_corpus.root) == set(bad_corpus.good)
+    for path, label in zip(result.paths, result.labels):
+        assert result.class_names[label] == bad_corpus.good[Path(path).relative_to(bad_corpus.root).as_posix()]
+    reported = {Path(s.path).relative_to(bad_corpus.root).as_posix(): s.reason for s in result.skipped}
+    assert reported == bad_corpus.skipped
+    assert result.skipped.by_reason()[SkipReason.HIDDEN] == 4
+    assert rel(result.pred_paths, bad_corpus.root) == {"seg_pred/seg_pred/0.jpg", "seg_pred/seg_pred/1.jpg"}
+
+
+def test_load_dataset_warns_once_and_keeps_the_report(bad_corpus):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_dataset(bad_corpus.root, image_size=16, seed=0)
+    ours = [w for w in caught if issubclass(w.category, DatasetWarning)]
+    assert len(ours) == 1
+    assert f"{len(bad_corpus.skipped)} files skipped" in str(ours[0].message)
+    assert "see Dataset.skipped" in str(ours[0].message)
+    assert {s.reason for s in ds.skipped} == set(bad_corpus.skipped.values())
+
+    # Intel's seg_test is the test split; val is carved from seg_train.
+    seg_test = {k for k in bad_corpus.good if k.startswith("seg_test/")}
+    assert rel(ds.test.paths, bad_corpus.root) == seg_test
+    assert len(ds.train) + len(ds.val) == len(bad_corpus.good) - len(seg_test)
+    assert len(ds.pred_paths) == 2
+
+    images, labels = ds.arrays("train")
+    assert images.shape == (len(ds.train), 16, 16, 3) and images.dtype == np.uint8
+    assert labels.dtype == np.int64 and np.array_equal(labels, ds.train.labels)
+
+
+def test_unreadable_file_is_reported(tmp_path, monkeypatch):
+    root = make_class_folders(tmp_path, ["a", "b"], 3)
+    locked = root / "a" / "1.jpg"
+    real_open = Image.open
+
+    def open_(fp, *args, **kwargs):
+        if Path(fp) == locked:
+            raise PermissionError(13, "Permission denied", str(fp))
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", open_)
+    result = scan(root)
+    assert [(s.path, s.reason) for s in result.skipped] == [(locked, SkipReason.UNREADABLE)]
+    assert len(result.paths) == 5
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_chmod_000_file_is_reported_unreadable(tmp_path):
+    root = make_class_folders(tmp_path, ["a", "b"], 2)
+    locked = root / "b" / "0.jpg"
+    locked.chmod(0)
+    try:
+        result = scan(root)
+    finally:
+        locked.chmod(0o644)
+    assert [(s.path, s.reason) for s in result.skipped] == [(locked, SkipReason.UNREADABLE)]
+
+
+def test_unverified_scan_reports_broken_files_when_they_are_decoded(tmp_path):
+    root = make_class_folders(tmp_path / "data", ["a", "b"], 3)
+    data = write_image(tmp_path / "big.jpg", size=(64, 64)).read_bytes()
+    (root / "a" / "broken.jpg").write_bytes(data[: len(data) * 3 // 4])  # the header survives
+
+    ds = load_dataset(root, image_size=8, val_fraction=0, test_fraction=0, verify=False)
+    assert len(ds.train) == 7 and len(ds.skipped) == 0
+    with pytest.warns(DatasetWarning, match="1 image files failed to decode"):
+        images, labels = ds.arrays("train")
+    assert len(images) == len(labels) == 6
+    assert [(s.path, s.reason) for s in ds.skipped] == [(root / "a" / "broken.jpg", SkipReason.TRUNCATED)]
+
+
+# -- decoding -------------------------------------------------------------------------------------
+
+
+def test_unusual_modes_become_rgb_uint8(bad_corpus):
+    b = bad_corpus.root / "seg_train" / "seg_train" / "buildings"
+    red = np.asarray(CLASS_COLOURS[0], np.float64)
+    for name in ("cmyk.jpg", "palette.gif", "photo.webp", "photo.bmp", "Upper.PnG", "建物.png"):
+        image = load_image(b / name)
+        assert image.shape == (20, 20, 3) and image.dtype == np.uint8, name
+        assert np.abs(image.reshape(-1, 3).mean(0) - red).max() < 20, name
+
+    gray = load_image(b / "gray.jpg")
+    assert np.array_equal(gray[..., 0], gray[..., 1]) and np.array_equal(gray[..., 1], gray[..., 2])
+
+    rgba = load_image(b / "rgba.png")  # transparent pixels are composited on white
+    assert (rgba[:, 10:] == 255).all()
+    assert (rgba[:, :10] == (220, 30, 30)).all()
+
+    assert (load_image(b / "sixteen.png") == 255).all()  # 65535 -> 255, not clipped garbage
+
+
+def test_sixteen_bit_is_scaled_and_resize_gives_requested_shape(tmp_path):
+    path = tmp_path / "mid.png"
+    Image.fromarray(np.full((30, 40), 32896, np.uint16)).save(path)
+    assert (load_image(path) == 128).all()
+    assert load_image(path, (8, 12)).shape == (8, 12, 3)
+    big = write_image(tmp_path / "big.jpg", (10, 120, 200), size=(200, 300))
+    small = load_image(big, 32)
+    assert small.shape == (32, 32, 3)
+    assert np.abs(small.reshape(-1, 3).mean(0) - (10, 120, 200)).max() < 12
+
+
+# -- layouts and splits ---------------------------------------------------------------------------
+
+
+def test_intel_splits_are_stratified_seeded_and_disjoint(intel_layout):
+    root = intel_layout(classes=("buildings", "forest", "sea"), train=20, test=4)
+    ds = load_dataset(root, image_size=8, val_fraction=0.25, seed=3)
+
+    assert ds.layout.kind == "intel" and ds.class_names == ["buildings", "forest", "sea"]
+    counts = ds.counts()
+    assert counts.columns.tolist() == ["train", "val", "test"]
+    assert counts["train"].tolist() == [15, 15, 15]
+    assert counts["val"].tolist() == [5, 5, 5]
+    assert counts["test"].tolist() == [4, 4, 4]
+    parts = [set(ds.train.paths), set(ds.val.paths), set(ds.test.paths)]
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert all("seg_test" in str(p) for p in ds.test.paths)
+    for split in (ds.train, ds.val, ds.test):  # labels follow the folder each file is in
+        assert [ds.class_names[i] for i in split.labels] == [Path(p).parent.name for p in split.paths]
+
+    again = load_dataset(root, image_size=8, val_fraction=0.25, seed=3)
+    assert again.val.paths == ds.val.paths
+    other = load_dataset(root, image_size=8, val_fraction=0.25, seed=4)
+    assert set(other.val.paths) != set(ds.val.paths)
+    assert repr(ds) == "Dataset(layout='intel', classes=3, image_size=(8, 8), train=45, val=15, test=12, skipped=0)"
+
+
+def test_class_folders_are_split_three_ways(tmp_path):
+    root = make_class_folders(tmp_path, ["cat", "dog"], 20)
+    write_image(root / "dog" / "more" / "extra.png")  # nested sub-folders count for their class
+    ds = load_dataset(root, image_size=8, val_fraction=0.15, test_fraction=0.25, seed=0)
+    assert ds.layout.kind == "class_folders"
+    assert ds.counts().to_dict("list") == {"train": [12, 13], "val": [3, 3], "test": [5, 5]}
+    every = set(ds.train.paths) | set(ds.val.paths) | set(ds.test.paths)
+    assert len(every) == 41 and root / "dog" / "more" / "extra.png" in every
+
+
+def test_other_intel_variants_and_pointing_inside_the_layout(intel_layout):
+    flat = intel_layout(train=3, test=2, nested=False)
+    layout = find_layout(flat)
+    assert (layout.kind, layout.train_dir, layout.test_dir) == ("intel", flat / "seg_train", flat / "seg_test")
+    assert len(load_dataset(flat, image_size=8).test) == 6
+
+    nested = intel_layout(train=3, test=0)
+    assert find_layout(nested).test_dir is None  # no seg_test: the test split is carved from seg_train
+    assert len(load_dataset(nested, image_size=8, val_fraction=0, test_fraction=0.34).test) == 3
+    inner = find_layout(nested / "seg_train")  # the user points at seg_train, not the root
+    assert (inner.kind, inner.root) == ("class_folders", nested / "seg_train" / "seg_train")
+
+
+def test_classes_pick_and_order_labels_and_max_per_class_caps(intel_layout):
+    root = intel_layout(classes=("buildings", "forest", "sea"), train=12, test=4)
+    ds = load_dataset(root, image_size=8, classes=["sea", "buildings"], max_per_class=5, val_fraction=0.2)
+    assert ds.class_names == ["sea", "buildings"]
+    assert ds.counts().to_dict("list") == {"train": [4, 4], "val": [1, 1], "test": [4, 4]}
+    images, labels = ds.arrays("train")
+    assert [dominant_class(im) for im in images] == [(2, 0)[label] for label in labels]
+
+
+def test_stratified_split_keeps_every_class_in_train():
+    labels = np.repeat(np.arange(4), [1, 2, 7, 40])
+    train, val, test = stratified_split(labels, 0.2, 0.3, seed=5)
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(len(labels)))
+    assert np.bincount(labels[train], minlength=4).tolist()[:2] == [1, 1]  # tiny classes keep a training image
+    assert np.bincount(labels[test], minlength=4)[1] == 1  # and a class of two still gets a test image
+    assert np.bincount(labels[test], minlength=4)[3] == 12 and np.bincount(labels[val], minlength=4)[3] == 8
+    again = stratified_split(labels, 0.2, 0.3, seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again))
+    assert train.dtype == np.int64
+
+
+# -- serving --------------------------------------------------------------------------------------
+
+
+def test_arrays_are_cached_read_only_uint8(intel_layout):
+    ds = load_dataset(intel_layout(train=4, test=2), image_size=(12, 10), val_fraction=0)
+    images, labels = ds.arrays("test")
+    assert images.shape == (6, 12, 10, 3) and images.dtype == np.uint8 and labels.dtype == np.int64
+    assert 0 < images.min() < images.max() < 255
+    assert ds.arrays("test")[0] is images
+    with pytest.raises(ValueError):
+        images[0, 0, 0, 0] = 1
+
+
+def test_representative_dataset_is_class_balanced(intel_layout):
+    ds = load_dataset(intel_layout(train=10, test=1), image_size=8, val_fraction=0)
+    gen = ds.representative_dataset(n=12, seed=1)
+    samples = [s for (s,) in gen()]
+    assert len(samples) == 12
+    assert all(s.shape == (1, 8, 8, 3) and s.dtype == np.float32 and -1 <= s.min() <= s.max() <= 1 for s in samples)
+    classes = [dominant_class(denormalize(s[0])) for s in samples]
+    assert np.bincount(classes).tolist() == [4, 4, 4]
+    assert classes[:3] == [0, 1, 2]  # classes take turns, so a short calibration still sees them all
+    assert len(list(gen())) == 12  # the generator function can be called again
+    assert len(list(ds.representative_dataset(n=500)())) == 30  # capped by the training split
+
+
+def test_tf_dataset_streams_or_serves_normalized_batches(intel_layout):
+    ds = load_dataset(intel_layout(train=8, test=2), image_size=8, val_fraction=0)
+
+    def collect(tfds):
+        xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in tfds])
+        return np.concatenate(xs), np.concatenate(ys), [len(y) for y in ys]
+
+    x, y, sizes = collect(ds.tf_dataset("train", batch_size=10))  # decoded from files
+    assert sizes == [10, 10, 4] and x.dtype == np.float32 and y.dtype == np.int64
+    assert x.shape == (24, 8, 8, 3) and -1 <= x.min() < x.max() <= 1
+    assert np.array_equal(y, ds.train.labels)
+    images, labels = ds.arrays("train")
+    x2, y2, _ = collect(ds.tf_dataset("train", batch_size=10))  # now served from memory
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)
+    assert np.array_equal(denormalize(x), images)
+
+    s1 = collect(ds.tf_dataset("train", batch_size=10, shuffle=True, seed=7))[1]
+    s2 = collect(ds.tf_dataset("train", batch_size=10, shuffle=True, seed=7))[1]
+    streamed = load_dataset(ds.root, image_size=8, val_fraction=0)
+    s3 = collect(streamed.tf_dataset("train", batch_size=10, shuffle=True, seed=7))[1]
+    assert np.array_equal(s1, s2) and np.array_equal(s1, s3)
+    assert not np.array_equal(s1, y) and sorted(s1) == sorted(y)
+
+
+def test_from_arrays_and_synthetic_dataset():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (60, 6, 6, 3), dtype=np.uint8)
+    labels = np.repeat(np.arange(3), 20)
+    ds = Dataset.from_arrays(images, labels, ["a", "b", "c"], val_fraction=0.1, test_fraction=0.2, seed=0)
+    assert ds.layout.kind == "arrays" and ds.root is None and ds.image_size == (6, 6)
+    assert ds.counts().to_dict("list") == {"train": [14, 14, 14], "val": [2, 2, 2], "test": [4, 4, 4]}
+    test_images, test_labels = ds.arrays("test")
+    assert np.array_equal(test_images, images[ds.test.indices]) and np.array_equal(test_labels, labels[ds.test.indices])
+    with pytest.raises(ConfigError, match="Received: dtype=float32"):
+        Dataset.from_arrays(images.astype(np.float32), labels, ["a", "b", "c"])
+    with pytest.raises(ConfigError, match=r"labels in \[0, 1\]"):
+        Dataset.from_arrays(images, labels, ["a", "b"])
+
+    synth = synthetic_dataset(per_class=4, image_size=16, seed=0, classes=["forest", "sea"], progress=False)
+    assert synth.class_names == ["forest", "sea"]
+    assert sum(len(synth.split(s)) for s in ("train", "val", "test")) == 8
+    assert synth.arrays("train")[0].shape[1:] == (16, 16, 3)
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def test_missing_and_empty_datasets_raise_dataset_error(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DatasetError) as info:
+        load_dataset(missing)
+    message = str(info.value)
+    assert str(missing) in message
+    assert "seg_train/seg_train/<class>/" in message and "root/<class>/" in message
+
+    with pytest.raises(DatasetError, match="No usable images"):
+        load_dataset(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "empty.jpg").write_bytes(b"")
+    with pytest.raises(DatasetError, match=r"3 files skipped \(zero-byte file: 1, empty folder: 2\)"):
+        load_dataset(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({"image_size": (0, 96)}, "Received: image_size=(0, 96)"),
+        ({"image_size": "big"}, "Received: image_size='big'"),
+        ({"val_fraction": 1.0}, "Expected val_fraction to be a number in [0, 1). Received: val_fraction=1.0"),
+        ({"test_fraction": -0.1}, "Received: test_fraction=-0.1"),
+        ({"val_fraction": 0.5, "test_fraction": 0.5}, "Expected val_fraction + test_fraction < 1"),
+        ({"classes": ["forrest"]}, "Received: 'forrest'. Did you mean 'forest'?"),
+        ({"max_per_class": 0}, "Received: max_per_class=0"),
+        ({"seed": -1}, "Received: seed=-1"),
+    ],
+)
+def test_wrong_arguments_say_what_was_expected_and_received(intel_layout, kwargs, expected):
+    root = intel_layout(train=1, test=0)
+    with pytest.raises(ConfigError) as info:
+        load_dataset(root, **kwargs)
+    assert expected in str(info.value)
+
+
+def test_unknown_split_name(intel_layout):
+    ds = load_dataset(intel_layout(train=2, test=1), image_size=8)
+    with pytest.raises(ConfigError, match="Did you mean 'train'"):
+        ds.arrays("training")
+
+
+def test_importing_datasets_does_not_import_tensorflow():
+    code = "import sys, edgelab.datasets; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
