@@ -1,0 +1,395 @@
+"""The TensorFlow-free runtime: loading, (de)quantization, batching, and every bad-file path."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from edgelab.errors import ConfigError, DelegateError, ModelFileError, RuntimeNotFoundError
+from edgelab.preprocess import normalize
+from edgelab.runtime import TFLiteModel, dequantize, load_interpreter, load_interpreter_info, quantize
+
+DATA = Path(__file__).parent / "data"
+EDGETPU_MODEL = DATA / "coral_edgetpu" / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
+SIZE = 16
+
+
+def build_tiny_models(out_dir: Path, variants: tuple[str, ...]) -> SimpleNamespace:
+    """Conv2D(4, 3) -> GAP -> Dense(3, softmax) on 16x16x3, untrained, converted with batch fixed to 1."""
+    from edgelab._keras import keras, tf
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+
+    images = np.random.default_rng(0).integers(0, 256, (37, SIZE, SIZE, 3), dtype=np.uint8)
+    keras_probs = model.predict(normalize(images), verbose=0)
+    fn = tf.function(lambda t: model(t, training=False)).get_concrete_function(
+        tf.TensorSpec([1, SIZE, SIZE, 3], tf.float32)
+    )
+
+    def representative():
+        for i in range(16):
+            yield [normalize(images[i : i + 1])]
+
+    recipes = {
+        "fp32": None,
+        "int8_uint8_io": ([tf.lite.OpsSet.TFLITE_BUILTINS_INT8], tf.uint8),
+        "int8_int8_io": ([tf.lite.OpsSet.TFLITE_BUILTINS_INT8], tf.int8),
+        "int16x8": ([tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8], tf.int16),
+    }
+    paths = {}
+    for name in variants:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
+        if recipes[name] is not None:
+            ops, io_type = recipes[name]
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative
+            converter.target_spec.supported_ops = ops
+            converter.inference_input_type = converter.inference_output_type = io_type
+        paths[name] = out_dir / f"{name}.tflite"
+        paths[name].write_bytes(converter.convert())
+    return SimpleNamespace(paths=paths, images=images, keras_probs=keras_probs)
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> SimpleNamespace:
+    return build_tiny_models(tmp_path_factory.mktemp("runtime_models"), ("fp32", "int8_uint8_io", "int8_int8_io", "int16x8"))
+
+
+QUANTIZED = ["int8_uint8_io", "int8_int8_io", "int16x8"]
+ALL = ["fp32", *QUANTIZED]
+
+
+# ----------------------------------------------------------------------------- predictions
+
+
+def test_fp32_predict_matches_keras(tiny):
+    model = TFLiteModel(tiny.paths["fp32"])
+    probs = model.predict(tiny.images, progress=False)
+    assert probs.dtype == np.float32 and probs.shape == (len(tiny.images), 3)
+    np.testing.assert_allclose(probs, tiny.keras_probs, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant, dtype, tolerance", [
+    ("int8_uint8_io", np.uint8, 0.02),
+    ("int8_int8_io", np.int8, 0.02),
+    ("int16x8", np.int16, 0.002),
+])
+def test_quantized_predict_matches_keras(tiny, variant, dtype, tolerance):
+    model = TFLiteModel(tiny.paths[variant])
+    assert model.input_dtype == dtype and model.output_dtype == dtype
+    scale, zero_point = model.input_quantization
+    assert scale > 0 and isinstance(zero_point, int)
+    probs = model.predict(tiny.images, progress=False)
+    assert probs.dtype == np.float32
+    np.testing.assert_allclose(probs, tiny.keras_probs, atol=tolerance)
+    # The outputs are softmax probabilities after dequantization.
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.02)
+
+
+@pytest.mark.parametrize("variant", ALL)
+def test_batched_equals_one_at_a_time(tiny, variant):
+    model = TFLiteModel(tiny.paths[variant], num_threads=2)
+    assert model.input_shape == (1, SIZE, SIZE, 3)  # converted with batch 1: batching needs a resize
+    one = model.predict(tiny.images, batch_size=1, progress=False)
+    for batch_size in (32, 8, 5):  # 37 images: full chunks, a remainder chunk and a single leftover
+        np.testing.assert_array_equal(model.predict(tiny.images, batch_size=batch_size, progress=False), one)
+    assert model.batching
+    unbatched = TFLiteModel(tiny.paths[variant], num_threads=2, batching=False)
+    np.testing.assert_array_equal(unbatched.predict(tiny.images, progress=False), one)
+    assert not unbatched.batching
+
+
+def test_batching_default_follows_threads(tiny):
+    assert not TFLiteModel(tiny.paths["fp32"]).batching  # one thread: one image per invoke
+    assert TFLiteModel(tiny.paths["fp32"], num_threads=2).batching
+    forced = TFLiteModel(tiny.paths["fp32"], batching=True)
+    np.testing.assert_array_equal(
+        forced.predict(tiny.images, batch_size=16, progress=False),
+        forced.predict(tiny.images, batch_size=1, progress=False),
+    )
+    assert forced.batching
+
+
+def test_batching_falls_back_when_the_model_cannot_be_resized(tiny, monkeypatch):
+    model = TFLiteModel(tiny.paths["int8_uint8_io"], batching=True)
+    assert model.batching
+    expected = model.predict(tiny.images, batch_size=1, progress=False)
+
+    import edgelab.runtime as runtime
+
+    def refuse(*args, **kwargs):
+        raise ModelFileError("cannot build a second interpreter")
+
+    monkeypatch.setattr(runtime, "load_interpreter_info", refuse)
+    np.testing.assert_array_equal(model.predict(tiny.images, batch_size=16, progress=False), expected)
+    assert not model.batching
+
+
+def test_single_image_and_classes(tiny):
+    model = TFLiteModel(tiny.paths["fp32"], labels=["sea", "forest", "street"])
+    one = model.predict(tiny.images[0], progress=False)
+    assert one.shape == (1, 3)
+    classes = model.predict_classes(tiny.images, progress=False)
+    assert classes.dtype == np.int64
+    np.testing.assert_array_equal(classes, tiny.keras_probs.argmax(axis=1))
+
+
+def test_classify_returns_sorted_labels(tiny, tmp_path):
+    labels_file = tmp_path / "labels.txt"
+    labels_file.write_text("sea\nforest\nstreet\n")
+    model = TFLiteModel(tiny.paths["int8_uint8_io"], labels=labels_file)
+    assert model.labels == ("sea", "forest", "street")
+    top = model.classify(tiny.images[3], top_k=2)
+    assert len(top) == 2
+    assert [s for _, s in top] == sorted([s for _, s in top], reverse=True)
+    probs = model.predict(tiny.images[3], progress=False)[0]
+    assert top[0] == (model.labels[int(probs.argmax())], pytest.approx(float(probs.max())))
+    # Without labels, class indices stand in for names.
+    assert TFLiteModel(tiny.paths["fp32"]).classify(tiny.images[0], top_k=1)[0][0] in {"0", "1", "2"}
+
+
+def test_wrong_label_count_is_a_config_error(tiny):
+    with pytest.raises(ConfigError, match=r"Expected 3 labels.*Received: 2"):
+        TFLiteModel(tiny.paths["fp32"], labels=["a", "b"])
+
+
+def test_input_encoding_is_normalize_then_quantize(tiny):
+    for variant in QUANTIZED:
+        model = TFLiteModel(tiny.paths[variant])
+        scale, zero_point = model.input_quantization
+        expected = quantize(normalize(tiny.images), scale, zero_point, model.input_dtype)
+        np.testing.assert_array_equal(model.prepare_input(tiny.images), expected)
+    fp32 = TFLiteModel(tiny.paths["fp32"])
+    np.testing.assert_array_equal(fp32.prepare_input(tiny.images), normalize(tiny.images))
+
+
+def test_properties_and_repr(tiny):
+    path = tiny.paths["int8_uint8_io"]
+    model = TFLiteModel(path, num_threads=2, precision="int8")
+    assert model.path == path and model.size_bytes == path.stat().st_size
+    assert model.runtime.startswith("litert ")
+    assert model.num_threads == 2 and model.precision.value == "int8"
+    assert model.input_details[0]["dtype"] == np.uint8 and model.output_details[0]["shape"].tolist() == [1, 3]
+    text = repr(model)
+    assert text == repr(TFLiteModel(path, num_threads=2))
+    assert "int8_uint8_io.tflite" in text and "uint8" in text and "threads=2" in text and "KiB" in text
+    assert str(path.parent) not in text  # no absolute paths in notebook output
+
+    from_bytes = TFLiteModel(path.read_bytes())
+    assert from_bytes.path is None and from_bytes.size_bytes == model.size_bytes
+    np.testing.assert_array_equal(from_bytes.predict(tiny.images, progress=False), model.predict(tiny.images, progress=False))
+
+
+# ----------------------------------------------------------------------------- XNNPACK and runtimes
+
+
+def test_xnnpack_reported_and_switchable(tiny):
+    on = TFLiteModel(tiny.paths["fp32"])
+    off = TFLiteModel(tiny.paths["fp32"], use_xnnpack=False)
+    assert on.xnnpack is True and off.xnnpack is False
+    np.testing.assert_allclose(on.predict(tiny.images, progress=False), off.predict(tiny.images, progress=False), atol=1e-5)
+    # XNNPACK has no int16x8 kernels: enabled, but it takes no part of the graph.
+    assert TFLiteModel(tiny.paths["int16x8"]).xnnpack is False
+
+
+def test_tensorflow_fallback_runtime_is_quiet(tiny):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        interpreter, name = load_interpreter(tiny.paths["fp32"], runtime="tensorflow")
+    assert name.startswith("tensorflow 2.")
+    assert not [w for w in caught if "deprecated" in str(w.message)]
+    assert interpreter.get_input_details()[0]["shape"].tolist() == [1, SIZE, SIZE, 3]
+
+
+def test_unknown_or_missing_runtime(tiny):
+    with pytest.raises(ConfigError, match="Did you mean 'litert'"):
+        load_interpreter(tiny.paths["fp32"], runtime="litrt")
+    try:
+        import tflite_runtime.interpreter  # noqa: F401
+    except Exception:  # noqa: BLE001 - absent, or broken under numpy 2
+        with pytest.raises(RuntimeNotFoundError, match="tflite_runtime"):
+            load_interpreter(tiny.paths["fp32"], runtime="tflite_runtime")
+
+
+def test_load_interpreter_reports_runtime_and_threads(tiny):
+    interpreter, name = load_interpreter(tiny.paths["int8_uint8_io"], num_threads=2)
+    assert name.startswith("litert ")
+    assert interpreter.get_input_details()[0]["dtype"] == np.uint8
+    info = load_interpreter_info(tiny.paths["int8_uint8_io"], use_xnnpack=False)
+    assert info.xnnpack is False and info.model_bytes == tiny.paths["int8_uint8_io"].read_bytes()
+    with pytest.raises(ConfigError, match="num_threads=0"):
+        load_interpreter(tiny.paths["fp32"], num_threads=0)
+
+
+# ----------------------------------------------------------------------------- (de)quantization
+
+
+def test_quantize_rounds_half_away_from_zero_and_clips():
+    x = np.array([0.0, 0.25, -0.25, 0.5, 100.0, -100.0])
+    np.testing.assert_array_equal(quantize(x, 0.5, 10, np.int8), [10, 11, 9, 11, 127, -128])
+    np.testing.assert_array_equal(quantize(x, 0.5, 10, np.uint8), [10, 11, 9, 11, 210, 0])
+    assert quantize(x, 0.5, 10, np.int16).dtype == np.int16
+
+
+def test_extreme_zero_points_use_int64_arithmetic():
+    # Each of these overflows if the subtraction or addition happens in the tensor's own dtype.
+    assert dequantize(np.array([32767], np.int16), 1.0, -32768)[0] == 65535.0
+    assert dequantize(np.array([127], np.int8), 0.5, -128)[0] == 127.5
+    assert dequantize(np.array([0], np.uint8), 1.0, 255)[0] == -255.0
+    np.testing.assert_array_equal(quantize(np.array([10.0, -10.0]), 1.0, 32767, np.int16), [32767, 32757])
+    np.testing.assert_array_equal(quantize(np.array([-3.0, 3.0]), 1.0, -32767, np.int16), [-32768, -32764])
+    np.testing.assert_array_equal(quantize(np.array([1.0]), 1.0, 255, np.uint8), [255])
+
+
+def test_dequantize_inverts_quantize_within_half_a_step():
+    x = np.linspace(-1, 1, 101)
+    for dtype, scale, zero_point in [(np.int8, 2 / 255, -1), (np.uint8, 2 / 255, 127), (np.int16, 1 / 32767, 0)]:
+        back = dequantize(quantize(x, scale, zero_point, dtype), scale, zero_point)
+        assert back.dtype == np.float32
+        assert np.abs(back - x).max() <= scale / 2 + 1e-6
+
+
+def test_quantize_rejects_bad_parameters():
+    with pytest.raises(ConfigError, match="scale=0.0"):
+        quantize(np.zeros(2), 0.0, 0, np.int8)
+    with pytest.raises(ConfigError, match="float32"):
+        quantize(np.zeros(2), 0.1, 0, np.float32)
+
+
+# ----------------------------------------------------------------------------- bad inputs
+
+
+def test_wrong_image_shape_echoes_both_shapes(tiny):
+    model = TFLiteModel(tiny.paths["int8_uint8_io"])
+    with pytest.raises(ConfigError) as err:
+        model.predict(np.zeros((5, 17, SIZE, 3), np.uint8), progress=False)
+    message = str(err.value)
+    assert "(5, 17, 16, 3)" in message and "(N, 16, 16, 3)" in message and "resiz" in message.lower()
+    with pytest.raises(ConfigError, match="dtype=float32"):
+        model.predict(normalize(tiny.images), progress=False)
+    with pytest.raises(ConfigError, match=r"\(16, 16\)"):
+        model.predict(np.zeros((SIZE, SIZE), np.uint8), progress=False)
+
+
+def _bad_files(tmp: Path, valid: bytes) -> dict[str, Path]:
+    import flatbuffers
+
+    def other_flatbuffer(identifier: bytes) -> bytes:
+        builder = flatbuffers.Builder(0)
+        text = builder.CreateString("a table of another schema")
+        builder.StartObject(2)
+        builder.PrependUint32Slot(0, 3, 0)
+        builder.PrependUOffsetTRelativeSlot(1, text, 0)
+        builder.Finish(builder.EndObject(), file_identifier=identifier)
+        return bytes(builder.Output())
+
+    files = {
+        "zero_byte": b"",
+        "truncated_half": valid[: len(valid) // 2],
+        "truncated_tail": valid[:-16],
+        "tiny": valid[:6],
+        "random_bytes": np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+        "text": b"this is not a model\n" * 20,
+        "keras_h5": b"\x89HDF\r\n\x1a\n" + bytes(200),
+        "other_schema": other_flatbuffer(b"ABCD"),
+        "other_schema_tfl3_id": other_flatbuffer(b"TFL3"),
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = tmp / f"{name}.tflite"
+        paths[name].write_bytes(data)
+    paths["missing"] = tmp / "missing.tflite"
+    paths["directory"] = tmp / "saved_model_dir"
+    paths["directory"].mkdir()
+    return paths
+
+
+BAD = ["zero_byte", "truncated_half", "truncated_tail", "tiny", "random_bytes", "text", "keras_h5",
+       "other_schema", "other_schema_tfl3_id", "missing", "directory"]
+
+
+@pytest.fixture(scope="module")
+def bad_files(tiny, tmp_path_factory):
+    return _bad_files(tmp_path_factory.mktemp("bad files"), tiny.paths["int8_uint8_io"].read_bytes())
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_model_files_give_model_file_error_with_path(bad_files, case):
+    path = bad_files[case]
+    for load in (load_interpreter, TFLiteModel):
+        with pytest.raises(ModelFileError, match=re.escape(str(path))) as err:
+            load(path)
+        assert "Traceback" not in str(err.value)
+        assert err.value.__cause__ is None  # no interpreter exception chained into the report
+
+
+def test_bad_model_messages_say_what_is_wrong(bad_files):
+    def message(case: str) -> str:
+        with pytest.raises(ModelFileError) as err:
+            load_interpreter(bad_files[case])
+        return str(err.value)
+
+    assert "not found" in message("missing")
+    assert "empty (0 bytes)" in message("zero_byte")
+    assert "corrupt or truncated" in message("truncated_half")
+    assert "TFL3" in message("random_bytes") and "text file" in message("text")
+    assert "HDF5" in message("keras_h5")
+    assert "directory" in message("directory")
+    with pytest.raises(ModelFileError, match=r"model bytes \(6 bytes\)"):
+        load_interpreter(bad_files["tiny"].read_bytes())
+
+
+def test_edgetpu_model_without_delegate_is_a_delegate_error():
+    if not EDGETPU_MODEL.exists():
+        pytest.skip(f"{EDGETPU_MODEL} is not in the checkout")
+    for load in (load_interpreter, TFLiteModel):
+        with pytest.raises(DelegateError, match="edgetpu-custom-op") as err:
+            load(EDGETPU_MODEL)
+        assert str(EDGETPU_MODEL) in str(err.value) and "delegate" in str(err.value)
+
+
+def test_edgetpu_delegate_problems_are_reported_clearly(tiny, tmp_path):
+    missing = tmp_path / "missing_edgetpu.tflite"
+    with pytest.raises(ModelFileError, match=re.escape(str(missing))):
+        TFLiteModel(missing, delegate="edgetpu")  # the file is checked before the delegate loads
+    from edgelab.edgetpu.delegate import library_available
+
+    if library_available():
+        pytest.skip("libedgetpu is installed here")
+    with pytest.raises(DelegateError, match="libedgetpu"):
+        TFLiteModel(tiny.paths["int8_uint8_io"], delegate="edgetpu:usb:0")
+
+
+def test_bad_delegate_name_is_a_config_error(tiny):
+    with pytest.raises(ConfigError, match="Did you mean 'edgetpu'"):
+        TFLiteModel(tiny.paths["fp32"], delegate="edgtpu")
+
+
+# ----------------------------------------------------------------------------- no TensorFlow
+
+
+@pytest.mark.parametrize("module", ["edgelab.runtime", "edgelab.evaluate", "edgelab.benchmark"])
+def test_module_imports_without_tensorflow(module, tiny):
+    code = (
+        "import sys, json, numpy as np\n"
+        f"import {module}\n"
+        "from edgelab.runtime import TFLiteModel\n"
+        f"m = TFLiteModel({str(tiny.paths['int8_uint8_io'])!r})\n"
+        "m.predict(np.zeros((2, 16, 16, 3), np.uint8), progress=False)\n"
+        "print(json.dumps(sorted(k for k in sys.modules if k.split('.')[0] in ('tensorflow', 'tf_keras', 'keras'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
