@@ -1,0 +1,136 @@
+"""edgelab benchmarks: measured ratios on this machine, written to runs/bench/bench.json.
+
+    make bench            # or: python benchmarks/bench.py --out runs/bench
+
+Ratios (each measured in this one run, same files, same machine):
+  int8_fp32_p50_ratio             int8 p50 latency / fp32 p50 latency (default model, 1 thread)
+  harness_overhead_ratio          edgelab.measure_latency p50 / bare interpreter.invoke() loop p50 (same file)
+  convert_all_vs_one_ratio        time of convert_all (every precision incl. qat_int8) / one fp32 from_keras_model
+  eval_vs_keras_throughput_ratio  images/s of edgelab evaluating the fp32 .tflite / images/s of Keras predict
+                                  (both with every core of the machine)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("EDGELAB_PROGRESS", "0")
+
+import numpy as np  # noqa: E402
+
+import edgelab as el  # noqa: E402
+
+
+def bare_invoke_p50_ms(path: Path, runs: int, num_threads: int = 1) -> float:
+    """The simplest possible timing loop: what a user would write by hand."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+    for _ in range(5):
+        interpreter.invoke()
+    times = np.empty(runs, dtype=np.int64)
+    for i in range(runs):
+        start = time.perf_counter_ns()
+        interpreter.invoke()
+        times[i] = time.perf_counter_ns() - start
+    return float(np.percentile(times, 50)) / 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/bench", help="output folder for bench.json")
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--per-class", type=int, default=100, help="synthetic images per class")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating latency rounds (median is kept)")
+    parser.add_argument("--min-time", type=float, default=1.0, help="seconds per latency measurement")
+    args = parser.parse_args(argv)
+
+    from edgelab._keras import tf
+
+    el.seed_everything(0)
+    data = el.synthetic_dataset(per_class=args.per_class, image_size=args.image_size, seed=0)
+    model = el.build_model("edgecnn", image_size=args.image_size)
+    el.train(model, data, epochs=2, seed=0)
+    qat_model = el.prepare_qat(model)
+    test_x, test_y = data.arrays("test")
+    work = Path(tempfile.mkdtemp(prefix="edgelab-bench-"))
+    results: dict[str, object] = {}
+
+    # Conversion: every precision from one export vs one plain from_keras_model conversion.
+    start = time.perf_counter()
+    tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    one_s = time.perf_counter() - start
+    start = time.perf_counter()
+    converted = el.convert_all(model, out_dir=work, calibration=data, labels=data.class_names, qat_model=qat_model)
+    all_s = time.perf_counter() - start
+    failed = {p.value: v.reason for p, v in converted.items() if isinstance(v, el.ConversionFailure)}
+    results["convert_one_fp32_from_keras_s"] = round(one_s, 2)
+    results["convert_all_s"] = round(all_s, 2)
+    results["convert_all_precisions"] = [p.value for p in converted]
+    results["convert_failures"] = failed
+    results["convert_all_vs_one_ratio"] = round(all_s / one_s, 3)
+
+    fp32 = converted[el.Precision.FP32].path
+    int8 = converted[el.Precision.INT8].path
+
+    # Latency: alternate the measurements so drifting machine load hits all of them alike.
+    p50 = {"fp32": [], "int8": [], "bare_fp32": []}
+    for _ in range(args.rounds):
+        fp32_lat = el.measure_latency(fp32, num_threads=1, min_time_s=args.min_time)
+        p50["fp32"].append(fp32_lat.p50_ms)
+        p50["bare_fp32"].append(bare_invoke_p50_ms(fp32, runs=fp32_lat.runs))
+        p50["int8"].append(el.measure_latency(int8, num_threads=1, min_time_s=args.min_time).p50_ms)
+    med = {k: float(np.median(v)) for k, v in p50.items()}
+    results["p50_ms"] = {k: round(v, 4) for k, v in med.items()}
+    results["int8_fp32_p50_ratio"] = round(med["int8"] / med["fp32"], 3)
+    results["harness_overhead_ratio"] = round(med["fp32"] / med["bare_fp32"], 3)
+    results["runtime"] = fp32_lat.runtime
+    results["xnnpack"] = fp32_lat.xnnpack
+
+    # Evaluation throughput: edgelab on the fp32 file vs Keras predict, same images.
+    keras_times, eval_times = [], []
+    el.predict_keras(model, test_x[:8])  # both sides warm (Keras traces its predict function once)
+    threads = os.cpu_count() or 1  # Keras predict uses every core: give the interpreter the same
+    el.evaluate_model(fp32, test_x[:8], test_y[:8], class_names=data.class_names, num_threads=threads)
+    for _ in range(args.rounds):
+        start = time.perf_counter()
+        el.predict_keras(model, test_x)
+        keras_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        el.evaluate_model(fp32, test_x, test_y, class_names=data.class_names, num_threads=threads)
+        eval_times.append(time.perf_counter() - start)
+    keras_ips = len(test_x) / float(np.median(keras_times))
+    eval_ips = len(test_x) / float(np.median(eval_times))
+    results["keras_predict_images_per_s"] = round(keras_ips, 1)
+    results["edgelab_eval_images_per_s"] = round(eval_ips, 1)
+    results["eval_vs_keras_throughput_ratio"] = round(eval_ips / keras_ips, 3)
+    results["eval_images"] = int(len(test_x))
+
+    results["machine"] = {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()}
+    from edgelab.report import package_versions
+
+    results["packages"] = package_versions()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(results, indent=2))
+    for key in ("int8_fp32_p50_ratio", "harness_overhead_ratio", "convert_all_vs_one_ratio", "eval_vs_keras_throughput_ratio"):
+        print(f"{key:32s} {results[key]}")
+    print(f"p50 ms: {results['p50_ms']}  convert: all {all_s:.1f} s vs one {one_s:.1f} s  "
+          f"eval: {eval_ips:.0f} vs keras {keras_ips:.0f} images/s")
+    print(f"wrote {out / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

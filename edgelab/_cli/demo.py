@@ -1,0 +1,53 @@
+"""``edgelab demo``: the whole workflow on built-in synthetic scenes (or your dataset folder)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..demo import DemoConfig
+
+
+def add_commands(subparsers) -> None:
+    defaults = DemoConfig()
+    p = subparsers.add_parser(
+        "demo", help="synthetic scenes -> train -> QAT -> every precision -> compare -> report",
+        description="Train the default scene classifier, fine-tune it with quantization-aware training, convert it "
+        "to every TFLite precision, measure each file and write a report. A rerun reuses finished steps.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--out", default=defaults.out_dir, help="output folder")
+    p.add_argument("--data", default=None, help="dataset folder (Intel layout or class folders) instead of synthetic scenes")
+    p.add_argument("--per-class", type=int, default=defaults.per_class, help="synthetic images per class")
+    p.add_argument("--image-size", type=int, default=defaults.image_size, help="model input size (pixels)")
+    p.add_argument("--arch", default=defaults.architecture, help="model architecture (edgecnn, mobilenetv2)")
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help="float training epochs (early stopping)")
+    p.add_argument("--qat-epochs", type=int, default=defaults.qat_epochs, help="quantization-aware epochs (0 skips QAT)")
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--threads", type=int, default=defaults.num_threads, help="interpreter threads for evaluation and latency")
+    p.add_argument("--max-per-class", type=int, default=None, help="cap images per class of a --data folder")
+    p.add_argument("--fresh", action="store_true", help="delete the output folder's earlier demo run first")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..demo import run_demo
+    from ..report import summary_frame
+
+    config = DemoConfig(
+        out_dir=args.out, data=args.data, per_class=args.per_class, image_size=args.image_size,
+        architecture=args.arch, epochs=args.epochs, qat_epochs=args.qat_epochs, seed=args.seed,
+        num_threads=args.threads, max_per_class=args.max_per_class,
+    )
+    start = time.perf_counter()
+    result = run_demo(config, fresh=args.fresh, progress=False if args.no_progress else None)
+    table = summary_frame(result.comparison.table)
+    print()
+    print(f"Float Keras model: test accuracy {result.float_accuracy:.4f} "
+          f"({len(result.comparison.test_labels)} test images)")
+    print(table.to_string(index=False))
+    if result.reused:
+        print(f"(reused finished steps: {', '.join(result.reused)})")
+    print(f"\nReport: {result.report}  ({time.perf_counter() - start:.0f} s)")
+    return 0

@@ -1,0 +1,233 @@
+"""Build every precision of one model and measure each converted file: one table to decide from.
+
+``compare`` converts a trained Keras model (and its quantization-aware twin) to every precision,
+evaluates each .tflite file on the same test images, benchmarks it, predicts what the Edge TPU
+compiler would map, and returns a pandas DataFrame. A variant that fails at any step is a row with
+``status="failed"`` and a ``reason``; it never loses the other rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._log import logger, tqdm
+from .errors import ConfigError
+from .precision import Precision
+
+#: Columns of the comparison table, in order.
+COLUMNS = (
+    "precision", "status", "reason", "size_bytes", "size_ratio", "accuracy", "delta_accuracy",
+    "agreement", "flipped", "p50_ms", "p90_ms", "p99_ms", "latency_ratio", "macs", "edgetpu_ops",
+    "edgetpu_source", "runtime", "xnnpack", "path",
+)
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """Everything measured for one precision (fields are None where a step failed)."""
+
+    precision: Precision
+    status: str
+    reason: str | None = None
+    model: Any = field(default=None, repr=False)  # ConvertedModel
+    evaluation: Any = field(default=None, repr=False)  # EvalResult
+    latency: Any = field(default=None, repr=False)  # LatencyResult
+    macs: int | None = None
+    edgetpu: Any = field(default=None, repr=False)  # EdgeTPUReport
+
+    def __repr__(self) -> str:
+        acc = "None" if self.evaluation is None else f"{self.evaluation.accuracy:.4f}"
+        return f"VariantResult(precision={self.precision.value!r}, status={self.status!r}, accuracy={acc})"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The comparison table plus the per-variant details behind it (for plots and explorers)."""
+
+    table: pd.DataFrame = field(repr=False)
+    variants: dict = field(repr=False)
+    float_evaluation: Any = field(repr=False)
+    class_names: tuple[str, ...]
+    test_images: np.ndarray = field(repr=False)
+    test_labels: np.ndarray = field(repr=False)
+
+    def __repr__(self) -> str:
+        ok = [p.value for p, v in self.variants.items() if v.status == "ok"]
+        failed = [p.value for p, v in self.variants.items() if v.status != "ok"]
+        return (
+            f"Comparison(float_accuracy={self.float_evaluation.accuracy:.4f}, ok={ok}, failed={failed}, "
+            f"test_images={len(self.test_labels)})"
+        )
+
+    @property
+    def float_accuracy(self) -> float:
+        return float(self.float_evaluation.accuracy)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def evaluation(self, precision: Precision | str):
+        """The :class:`edgelab.evaluate.EvalResult` of one precision (None if it failed)."""
+        return self.variants[Precision.parse(precision)].evaluation
+
+
+def _split_arrays(data: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+    if hasattr(data, "arrays"):
+        return data.arrays(split)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return np.asarray(data[0]), np.asarray(data[1]).astype(np.int64)
+    raise ConfigError(f"Expected an edgelab Dataset or an (images, labels) pair. Received: {type(data).__name__}")
+
+
+def _edgetpu_verdict(path: Path):
+    """Offline prediction of the Edge TPU compiler (the real compiler's report when installed)."""
+    from .edgetpu.analyze import analyze
+
+    return analyze(path)
+
+
+def _measure(variant_model, precision, test_images, test_labels, class_names, reference, num_threads, min_time_s, progress):
+    from .benchmark import measure_latency
+    from .inspection import inspect_model
+
+    runtime_model = variant_model.load(num_threads=num_threads)
+    evaluation = _evaluate(runtime_model, test_images, test_labels, class_names, reference, progress)
+    latency = measure_latency(runtime_model, num_threads=num_threads, min_time_s=min_time_s)
+    macs = inspect_model(variant_model.path).macs
+    try:
+        verdict = _edgetpu_verdict(variant_model.path)
+    except Exception as exc:  # the Edge TPU column is advisory: never lose the row for it
+        logger.warning("Edge TPU analysis of %s failed: %s", variant_model.path.name, exc)
+        verdict = None
+    return VariantResult(precision, "ok", None, variant_model, evaluation, latency, macs, verdict)
+
+
+def _evaluate(runtime_model, images, labels, class_names, reference, progress):
+    from .evaluate import evaluate_model
+
+    return evaluate_model(runtime_model, images, labels, class_names=class_names, reference_pred=reference, progress=progress)
+
+
+def run_comparison(
+    model,
+    data: Any,
+    *,
+    out_dir: str | Path,
+    qat_model=None,
+    precisions: Sequence[Precision | str] | None = None,
+    test_data: Any = None,
+    calibration: Any = None,
+    class_names: Sequence[str] | None = None,
+    num_threads: int = 1,
+    min_time_s: float = 0.5,
+    io_dtype: str = "uint8",
+    calibration_samples: int = 200,
+    reuse: bool = False,
+    progress: bool | None = None,
+) -> Comparison:
+    """Convert, evaluate and benchmark every precision of ``model``; keep the details.
+
+    Args:
+        model: The trained float tf_keras model.
+        data: An edgelab Dataset (train split calibrates, test split evaluates) or, with
+            ``test_data`` and ``calibration`` given, anything else.
+        out_dir: Where the .tflite files and ``labels.txt`` go.
+        qat_model: The quantization-aware model, adding the ``qat_int8`` row.
+        precisions: Which precisions (default: all convertible ones).
+        test_data: ``(images, labels)`` to evaluate on (default: the Dataset's test split).
+        calibration: Representative data (default: the Dataset).
+        class_names: Class names (default: the Dataset's).
+        num_threads: Interpreter threads for evaluation and latency.
+        min_time_s: Minimum timed duration per latency measurement.
+        io_dtype: ``"uint8"`` or ``"int8"`` I/O for integer models.
+        calibration_samples: Number of calibration images.
+        reuse: Reuse existing .tflite files in ``out_dir`` (an interrupted run resumes).
+        progress: Show progress bars.
+    """
+    from .conversion import ConversionFailure, convert_all
+    from .evaluate import classification_metrics
+    from .training import predict_keras
+
+    test_images, test_labels = _split_arrays(test_data if test_data is not None else data, "test")
+    names = tuple(class_names if class_names is not None else getattr(data, "class_names", ()))
+    if not names:
+        raise ConfigError("Expected class_names (or a Dataset that has them). Received: none.")
+    float_probs = predict_keras(model, test_images)
+    float_pred = float_probs.argmax(axis=1)
+    float_eval = classification_metrics(test_labels, float_pred, names)
+
+    converted = convert_all(
+        model, out_dir=out_dir, calibration=calibration if calibration is not None else data, labels=names,
+        precisions=precisions, qat_model=qat_model, io_dtype=io_dtype, calibration_samples=calibration_samples,
+        reuse=reuse, progress=progress,
+    )
+    variants: dict[Precision, VariantResult] = {}
+    for precision, result in tqdm(list(converted.items()), desc="measure", unit="model", progress=progress):
+        if isinstance(result, ConversionFailure):
+            variants[precision] = VariantResult(precision, "failed", result.reason)
+            continue
+        try:
+            variants[precision] = _measure(
+                result, precision, test_images, test_labels, names, float_pred, num_threads, min_time_s, False
+            )
+        except Exception as exc:  # one broken variant becomes a row, the others go on
+            logger.warning("%s: %s", precision.value, exc)
+            variants[precision] = VariantResult(precision, "failed", f"{type(exc).__name__}: {exc}", model=result)
+    table = comparison_table(variants, float_eval.accuracy)
+    return Comparison(table, variants, float_eval, names, test_images, test_labels)
+
+
+def compare(model, data: Any, **kwargs) -> pd.DataFrame:
+    """Every precision of ``model``, measured on the converted files, as one DataFrame.
+
+    Takes the arguments of :func:`run_comparison`; use that to keep confusion matrices, flipped
+    images and latency samples as well.
+    """
+    return run_comparison(model, data, **kwargs).table
+
+
+def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
+    """One row per variant with the :data:`COLUMNS`; ratios are against the fp32 row."""
+    rows = []
+    for precision, v in variants.items():
+        ev, lat, m = v.evaluation, v.latency, v.model
+        tpu = v.edgetpu
+        rows.append({
+            "precision": precision.value,
+            "status": v.status,
+            "reason": v.reason,
+            "size_bytes": m.size_bytes if m is not None else None,
+            "accuracy": ev.accuracy if ev is not None else None,
+            "delta_accuracy": ev.accuracy - float_accuracy if ev is not None else None,
+            "agreement": ev.agreement if ev is not None else None,
+            "flipped": ev.num_flipped if ev is not None else None,
+            "p50_ms": lat.p50_ms if lat is not None else None,
+            "p90_ms": lat.p90_ms if lat is not None else None,
+            "p99_ms": lat.p99_ms if lat is not None else None,
+            "macs": v.macs,
+            "edgetpu_ops": f"{tpu.ops_edgetpu}/{tpu.ops_total}" if tpu is not None else None,
+            "edgetpu_source": ("compiler" if getattr(tpu, "compiled", False) else "predicted") if tpu is not None else None,
+            "runtime": lat.runtime if lat is not None else None,
+            "xnnpack": lat.xnnpack if lat is not None else None,
+            "path": str(m.path) if m is not None else None,
+        })
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=list(COLUMNS))
+    base = frame.loc[(frame.precision == "fp32") & (frame.status == "ok")]
+    size0 = float(base.size_bytes.iloc[0]) if len(base) else np.nan
+    p50 = float(base.p50_ms.iloc[0]) if len(base) else np.nan
+    frame["size_ratio"] = pd.to_numeric(frame.size_bytes, errors="coerce") / size0
+    frame["latency_ratio"] = pd.to_numeric(frame.p50_ms, errors="coerce") / p50
+    frame = frame[list(COLUMNS)]
+    for column, digits in (("accuracy", 4), ("delta_accuracy", 4), ("agreement", 4), ("size_ratio", 3),
+                           ("latency_ratio", 3), ("p50_ms", 3), ("p90_ms", 3), ("p99_ms", 3)):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").round(digits)
+    for column in ("size_bytes", "macs", "flipped"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+    return frame

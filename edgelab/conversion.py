@@ -1,0 +1,421 @@
+"""Convert a Keras model to TFLite/LiteRT at every precision, from one table of recipes.
+
+The model is exported once, as a minimal SavedModel holding only its batch-1 serving function;
+every precision converts from that export (loading a full Keras SavedModel dominates conversion
+time, a bare function loads in a fraction of a second). Files are written atomically next to a
+``labels.txt``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from ._keras import keras, tf
+from ._log import captured_native_output, logger, tqdm
+from .errors import ConfigError, ConversionError
+from .precision import CONVERTIBLE, Precision
+from .preprocess import normalize
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one precision is produced by the TFLite converter."""
+
+    precision: Precision
+    description: str
+    optimize: bool = False
+    supported_types: tuple = ()
+    ops_set: str = "TFLITE_BUILTINS"
+    needs_calibration: bool = False
+    integer_io: bool = False
+    needs_qat_model: bool = False
+
+
+#: One recipe per precision; callers look up here instead of branching on names.
+RECIPES: dict[Precision, Recipe] = {
+    Precision.FP32: Recipe(Precision.FP32, "float32 weights and activations"),
+    Precision.FP16: Recipe(Precision.FP16, "float16 weights, float32 compute", optimize=True, supported_types=("float16",)),
+    Precision.DYNAMIC: Recipe(Precision.DYNAMIC, "int8 weights, float activations (dynamic-range)", optimize=True),
+    Precision.INT8: Recipe(
+        Precision.INT8, "int8 weights and activations, integer I/O", optimize=True,
+        ops_set="TFLITE_BUILTINS_INT8", needs_calibration=True, integer_io=True,
+    ),
+    Precision.INT16X8: Recipe(
+        Precision.INT16X8, "int16 activations, int8 weights, float I/O", optimize=True,
+        ops_set="EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8", needs_calibration=True,
+    ),
+    Precision.QAT_INT8: Recipe(
+        Precision.QAT_INT8, "int8 from a quantization-aware-trained model, integer I/O", optimize=True,
+        # The converter insists on a representative dataset for integer I/O even though the
+        # quantization ranges come from training.
+        ops_set="TFLITE_BUILTINS_INT8", needs_calibration=True, integer_io=True, needs_qat_model=True,
+    ),
+}
+
+IO_DTYPES = ("uint8", "int8")
+
+
+@dataclass(frozen=True)
+class ConvertedModel:
+    """A converted .tflite file that knows its precision, labels and I/O quantization."""
+
+    path: Path
+    precision: Precision
+    labels: tuple[str, ...] = ()
+    size_bytes: int = 0
+    input_dtype: str = "float32"
+    output_dtype: str = "float32"
+    input_quantization: tuple[float, int] | None = None
+    output_quantization: tuple[float, int] | None = None
+    convert_seconds: float = field(default=0.0, compare=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"ConvertedModel(precision={self.precision.value!r}, path={self.path.name!r}, "
+            f"size_kib={self.size_bytes / 1024:.1f}, input={self.input_dtype}, output={self.output_dtype})"
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path, precision: Precision | str, labels: Sequence[str] = (), convert_seconds: float = 0.0) -> "ConvertedModel":
+        """Describe an existing .tflite file (reads its I/O tensors without TensorFlow)."""
+        from .inspection import inspect_model
+
+        info = inspect_model(path)
+        inp, out = info.inputs[0], info.outputs[0]
+
+        def quant(t) -> tuple[float, int] | None:
+            return (float(t.scale), int(t.zero_point)) if t.scale else None
+
+        return cls(
+            path=Path(path), precision=Precision.parse(precision), labels=tuple(labels),
+            size_bytes=info.size_bytes, input_dtype=inp.dtype, output_dtype=out.dtype,
+            input_quantization=quant(inp), output_quantization=quant(out), convert_seconds=convert_seconds,
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "path": str(self.path), "precision": self.precision.value, "size_bytes": self.size_bytes,
+            "input_dtype": self.input_dtype, "output_dtype": self.output_dtype,
+            "input_quantization": self.input_quantization, "output_quantization": self.output_quantization,
+        }
+
+    def load(self, num_threads: int = 1, **kwargs):
+        """A runtime :class:`edgelab.runtime.TFLiteModel` for this file."""
+        from .runtime import TFLiteModel
+
+        return TFLiteModel(self.path, labels=list(self.labels), num_threads=num_threads, **kwargs)
+
+    def predict(self, images: np.ndarray, num_threads: int = 1, **kwargs) -> np.ndarray:
+        """Class probabilities for uint8 images, computed by the converted file."""
+        return self.load(num_threads=num_threads).predict(images, **kwargs)
+
+    def evaluate(self, images: np.ndarray, labels: np.ndarray, reference_pred: np.ndarray | None = None, num_threads: int = 1, **kwargs):
+        """Accuracy, per-class metrics, confusion matrix and agreement, measured on the file."""
+        from .evaluate import evaluate_model
+
+        return evaluate_model(self.load(num_threads=num_threads), images, labels, class_names=list(self.labels) or None,
+                              reference_pred=reference_pred, **kwargs)
+
+    def benchmark(self, num_threads: int = 1, **kwargs):
+        """Single-image latency of the file (see :func:`edgelab.benchmark.measure_latency`)."""
+        from .benchmark import measure_latency
+
+        return measure_latency(self.path, num_threads=num_threads, **kwargs)
+
+
+class ExportedModel:
+    """A Keras model exported once (batch fixed to 1) for all of its conversions.
+
+    Use as a context manager or call :meth:`cleanup`; the export lives in a temporary folder.
+    """
+
+    def __init__(self, model: keras.Model, batch_size: int = 1):
+        _check_keras_model(model)
+        self.model = model
+        shape = [batch_size, *model.input_shape[1:]]
+        if any(d is None for d in shape[1:]):
+            raise ConfigError(
+                f"Expected a model with a static input shape (H, W, C). Received: input_shape={model.input_shape}"
+            )
+        self.input_shape = tuple(shape)
+        self._dir = Path(tempfile.mkdtemp(prefix="edgelab-export-"))
+        module = tf.Module()
+        module.variables_ = list(model.variables)  # keeps the weights tracked by the export
+        module.serve = tf.function(
+            lambda image: model(image, training=False),
+            input_signature=[tf.TensorSpec(shape, tf.float32, name="image")],
+        )
+        start = time.perf_counter()
+        tf.saved_model.save(module, str(self._dir), signatures={"serving_default": module.serve})
+        self.export_seconds = time.perf_counter() - start
+        logger.info("exported %s in %.1f s", model.name, self.export_seconds)
+
+    @property
+    def saved_model_dir(self) -> Path:
+        return self._dir
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> "ExportedModel":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cleanup()
+
+
+def _check_keras_model(model: Any) -> None:
+    if not isinstance(model, keras.Model):
+        from ._keras import is_keras3_model
+
+        hint = (
+            " This is a Keras 3 model; edgelab works with tf_keras (Keras 2) models: build it with "
+            "`import tf_keras as keras` or set TF_USE_LEGACY_KERAS=1 before importing TensorFlow."
+            if is_keras3_model(model) else ""
+        )
+        raise ConfigError(f"Expected a tf_keras Model. Received: {type(model).__module__}.{type(model).__name__}.{hint}")
+
+
+def representative_dataset(data: Any, num_samples: int = 200, seed: int = 0) -> Callable[[], Iterable[list[np.ndarray]]]:
+    """A calibration generator for the converter, class-balanced where labels are known.
+
+    Args:
+        data: An edgelab Dataset (its train split), an ``(images, labels)`` pair, uint8 images
+            alone, or a ready generator function (returned unchanged).
+        num_samples: How many images to calibrate on.
+        seed: Which images are drawn.
+    """
+    if callable(data):
+        return data
+    if hasattr(data, "representative_dataset"):
+        return data.representative_dataset(num_samples, seed=seed)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        images, labels = np.asarray(data[0]), np.asarray(data[1])
+    else:
+        images, labels = np.asarray(data), None
+    if images.ndim != 4 or len(images) == 0:
+        raise ConfigError(f"Expected calibration images of shape (N, H, W, 3). Received: shape={images.shape}")
+    picks = _balanced_indices(labels, len(images), num_samples, seed)
+
+    def generate():
+        for i in picks:
+            yield [normalize(images[i : i + 1])]
+
+    return generate
+
+
+def _balanced_indices(labels: np.ndarray | None, count: int, num_samples: int, seed: int) -> np.ndarray:
+    """Round-robin over classes (shuffled within each) so every class is calibrated on."""
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        return rng.permutation(count)[:num_samples]
+    pools = [rng.permutation(np.flatnonzero(labels == c)).tolist() for c in np.unique(labels)]
+    picks: list[int] = []
+    while len(picks) < min(num_samples, count):
+        for pool in pools:
+            if pool and len(picks) < num_samples:
+                picks.append(pool.pop())
+    return np.array(picks)
+
+
+def _converter(exported: ExportedModel, recipe: Recipe, calibration, io_dtype: str):
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(exported.saved_model_dir))
+    if recipe.optimize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if recipe.supported_types:
+        converter.target_spec.supported_types = [getattr(tf, t) for t in recipe.supported_types]
+    converter.target_spec.supported_ops = [getattr(tf.lite.OpsSet, recipe.ops_set)]
+    if recipe.needs_calibration:
+        converter.representative_dataset = calibration
+    if recipe.integer_io:
+        converter.inference_input_type = getattr(tf, io_dtype)
+        converter.inference_output_type = getattr(tf, io_dtype)
+    return converter
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so readers see either the old file or the complete new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_labels(out_dir: Path, labels: Sequence[str]) -> Path:
+    """``labels.txt``, one class name per line in class-index order."""
+    path = Path(out_dir) / "labels.txt"
+    write_atomic(path, ("\n".join(labels) + "\n").encode())
+    return path
+
+
+def convert(
+    model: keras.Model | ExportedModel,
+    precision: Precision | str,
+    *,
+    out_dir: str | Path,
+    calibration: Any = None,
+    labels: Sequence[str] = (),
+    io_dtype: str = "uint8",
+    calibration_samples: int = 200,
+    name: str = "model",
+    seed: int = 0,
+) -> ConvertedModel:
+    """Convert one model to one precision and write ``<out_dir>/<name>_<precision>.tflite``.
+
+    Args:
+        model: A tf_keras model, or an :class:`ExportedModel` to reuse one export for many precisions.
+            For ``qat_int8`` this must be the quantization-aware model (see :mod:`edgelab.qat`).
+        precision: One of ``fp32, fp16, dynamic, int8, int16x8, qat_int8``.
+        out_dir: Folder for the .tflite and ``labels.txt``.
+        calibration: Representative data for int8/int16x8 (see :func:`representative_dataset`).
+        labels: Class names, written to ``labels.txt``.
+        io_dtype: Input/output type of integer models: ``"uint8"`` (Edge TPU, pycoral) or ``"int8"``.
+        calibration_samples: Number of calibration images.
+        name: File name stem.
+        seed: Which calibration images are drawn.
+
+    Raises:
+        ConversionError: The converter failed; the message names the precision and the cause.
+    """
+    precision = Precision.parse(precision)
+    if precision not in RECIPES:
+        raise ConfigError(
+            f"Expected a precision the converter produces, one of {[p.value for p in CONVERTIBLE]}. "
+            f"Received: {precision.value!r} (edgetpu models come from edgelab.edgetpu.compile on an int8 file)."
+        )
+    if io_dtype not in IO_DTYPES:
+        raise ConfigError(f"Expected io_dtype to be one of {IO_DTYPES}. Received: io_dtype={io_dtype!r}")
+    recipe = RECIPES[precision]
+    if recipe.needs_calibration and calibration is None:
+        raise ConfigError(f"Precision {precision.value!r} needs calibration data: pass calibration=dataset or (images, labels).")
+    out_path = Path(out_dir) / f"{name}_{precision.value}.tflite"
+    owns_export = not isinstance(model, ExportedModel)
+    if owns_export:
+        _check_keras_model(model)
+    # Check before exporting: a refused model must not cost an export (nor leave its temp folder).
+    _check_qat(model if owns_export else model.model, recipe)
+    exported = ExportedModel(model) if owns_export else model
+    try:
+        gen = representative_dataset(calibration, calibration_samples, seed) if recipe.needs_calibration else None
+        start = time.perf_counter()
+        try:
+            with captured_native_output(f"converter ({precision.value})"):
+                flatbuffer = _converter(exported, recipe, gen, io_dtype).convert()
+        except Exception as exc:  # the converter raises many types; keep the cause, name the precision
+            cause = str(exc).strip().splitlines()
+            raise ConversionError(
+                f"Converting to {precision.value} failed: {type(exc).__name__}: {cause[-1] if cause else ''}"
+            ) from exc
+        seconds = time.perf_counter() - start
+    finally:
+        if owns_export:
+            exported.cleanup()
+    write_atomic(out_path, flatbuffer)
+    if labels:
+        write_labels(out_path.parent, labels)
+    logger.info("%s: %d bytes in %.1f s", out_path.name, len(flatbuffer), seconds)
+    return ConvertedModel.from_file(out_path, precision, labels, convert_seconds=seconds)
+
+
+def _check_qat(model: keras.Model, recipe: Recipe) -> None:
+    from .qat import is_qat_model
+
+    if recipe.needs_qat_model and not is_qat_model(model):
+        raise ConfigError(
+            "Expected a quantization-aware-trained model for 'qat_int8' (see edgelab.qat.quantize_aware). "
+            f"Received: {model.name!r}, which has no quantization wrappers; use 'int8' for post-training quantization."
+        )
+    if not recipe.needs_qat_model and is_qat_model(model):
+        raise ConfigError(
+            f"Expected a float model for {recipe.precision.value!r}. Received: the quantization-aware model "
+            f"{model.name!r}; convert it with precision 'qat_int8'."
+        )
+
+
+@dataclass(frozen=True)
+class ConversionFailure:
+    """A precision that could not be converted: kept as a row, never lost in an exception."""
+
+    precision: Precision
+    reason: str
+
+    def __repr__(self) -> str:
+        return f"ConversionFailure(precision={self.precision.value!r}, reason={self.reason!r})"
+
+
+def convert_all(
+    model: keras.Model,
+    *,
+    out_dir: str | Path,
+    calibration: Any,
+    labels: Sequence[str] = (),
+    precisions: Iterable[Precision | str] | None = None,
+    qat_model: keras.Model | None = None,
+    io_dtype: str = "uint8",
+    calibration_samples: int = 200,
+    name: str = "model",
+    reuse: bool = False,
+    progress: bool | None = None,
+) -> dict[Precision, ConvertedModel | ConversionFailure]:
+    """Convert one model to several precisions from a single export; failures become entries.
+
+    Args:
+        model: The float tf_keras model.
+        out_dir: Folder for the .tflite files and ``labels.txt``.
+        calibration: Representative data for the calibrated precisions.
+        labels: Class names.
+        precisions: Which precisions (default: all; ``qat_int8`` only when ``qat_model`` is given).
+        qat_model: The quantization-aware model, for ``qat_int8``.
+        io_dtype: ``"uint8"`` or ``"int8"`` for the integer models' I/O.
+        calibration_samples: Number of calibration images.
+        name: File name stem.
+        reuse: Keep an existing ``<name>_<precision>.tflite`` instead of converting again.
+        progress: Show a progress bar.
+    """
+    wanted = [Precision.parse(p) for p in precisions] if precisions is not None else [
+        p for p in CONVERTIBLE if p is not Precision.QAT_INT8 or qat_model is not None
+    ]
+    results: dict[Precision, ConvertedModel | ConversionFailure] = {}
+    exports: dict[int, ExportedModel] = {}
+    try:
+        for precision in tqdm(wanted, desc="convert", unit="model", progress=progress):
+            source = qat_model if precision is Precision.QAT_INT8 else model
+            path = Path(out_dir) / f"{name}_{precision.value}.tflite"
+            if reuse and path.exists():
+                try:
+                    results[precision] = ConvertedModel.from_file(path, precision, labels)
+                    continue
+                except Exception as exc:  # an unreadable leftover is converted again
+                    logger.warning("re-converting %s: %s", path.name, exc)
+            if source is None:
+                results[precision] = ConversionFailure(precision, "no quantization-aware model given (qat_model=None)")
+                continue
+            try:
+                if id(source) not in exports:
+                    exports[id(source)] = ExportedModel(source)
+                results[precision] = convert(
+                    exports[id(source)], precision, out_dir=out_dir, calibration=calibration, labels=labels,
+                    io_dtype=io_dtype, calibration_samples=calibration_samples, name=name,
+                )
+            except (ConversionError, ConfigError) as exc:
+                logger.warning("%s", exc)
+                results[precision] = ConversionFailure(precision, str(exc))
+    finally:
+        for exported in exports.values():
+            exported.cleanup()
+    if labels:
+        write_labels(Path(out_dir), labels)
+    return results

@@ -1,0 +1,172 @@
+"""Quantization-aware training with tensorflow-model-optimization.
+
+tfmot wraps each layer of a flat tf_keras functional model with fake-quantization; the model is
+then fine-tuned for a few epochs and converted with precision ``qat_int8``. Models tfmot cannot
+take (Keras 3, nested sub-models, unsupported layers) are refused with an explanation of the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._keras import keras
+from ._log import logger
+from .errors import QATError
+
+
+def _tfmot():
+    import tensorflow_model_optimization as tfmot  # imported late: it is slow and TF-heavy
+
+    return tfmot
+
+
+def is_qat_model(model: Any) -> bool:
+    """True when the model carries tfmot quantization wrappers."""
+    return any(type(layer).__name__ in ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeLayer") for layer in getattr(model, "layers", []))
+
+
+def check_qat_compatible(model: Any) -> None:
+    """Explain, before tfmot does, why a model cannot be quantization-aware trained.
+
+    Raises:
+        QATError: Keras 3 model, subclassed model, nested sub-model, or Lambda layers.
+    """
+    from ._keras import is_keras3_model
+
+    if is_keras3_model(model):
+        raise QATError(
+            "Expected a tf_keras (Keras 2) model: tensorflow-model-optimization cannot quantize Keras 3 models. "
+            f"Received: {type(model).__module__}.{type(model).__name__}. Rebuild the model with "
+            "`import tf_keras as keras` (or set TF_USE_LEGACY_KERAS=1 before TensorFlow is imported) and load "
+            "its weights with model.load_weights(...)."
+        )
+    if not isinstance(model, keras.Model):
+        raise QATError(f"Expected a tf_keras Model. Received: {type(model).__name__}")
+    if not getattr(model, "_is_graph_network", False) and not isinstance(model, keras.Sequential):
+        raise QATError(
+            f"Expected a Sequential or functional model. Received: the subclassed model {model.name!r}; "
+            "tfmot can only wrap the layers of a graph model. Rebuild it with the functional API."
+        )
+    nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
+    if nested:
+        raise QATError(
+            f"Expected a flat model. Received: {model.name!r} with the nested sub-model(s) {nested}. tfmot "
+            "does not recurse into sub-models. Build the backbone on your input tensor instead, e.g. "
+            "keras.applications.MobileNetV2(input_tensor=inputs, include_top=False) followed by your head "
+            "(edgelab.models.build_mobilenetv2 does this)."
+        )
+    # tfmot only warns about Lambda layers and leaves them in float (or fails to clone them), so the
+    # model would never convert to full int8: refuse them here, by name.
+    lambdas = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Lambda)]
+    if lambdas:
+        raise QATError(
+            f"Expected layers tfmot can quantize. Received: the Lambda layer(s) {lambdas} in {model.name!r}; "
+            "tfmot cannot quantize Lambda layers. Fix: replace each with a built-in layer (scale inputs outside "
+            "the model with edgelab.preprocess.normalize), or with a custom layer annotated by "
+            "tfmot.quantization.keras.quantize_annotate_layer(layer, quantize_config=...)."
+        )
+
+
+#: Layer types tfmot handles through its graph transforms although its registry does not list them.
+_TRANSFORMED_LAYERS = ("InputLayer", "BatchNormalization", "SeparableConv2D")
+
+
+def _unsupported_layers(model: keras.Model) -> list[str]:
+    """Layers tfmot's default 8-bit registry does not know, as ``"name (Type)"`` (best effort)."""
+    try:
+        from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+            default_8bit_quantize_registry as registry_module,
+        )
+
+        registry = registry_module.Default8BitQuantizeRegistry()
+    except Exception:  # private tfmot path: never let the explanation itself fail
+        return []
+    names = []
+    for layer in model.layers:
+        if type(layer).__name__ in _TRANSFORMED_LAYERS:
+            continue
+        try:
+            supported = registry.supports(layer)
+        except Exception:
+            supported = False
+        if not supported:
+            names.append(f"{layer.name} ({type(layer).__name__})")
+    return names
+
+
+def prepare_qat(model: keras.Model) -> keras.Model:
+    """Wrap a flat tf_keras model for quantization-aware training (weights are kept).
+
+    Raises:
+        QATError: The model or one of its layers cannot be quantized; the message names the layer
+            and the fix.
+    """
+    check_qat_compatible(model)
+    tfmot = _tfmot()
+    try:
+        qat_model = tfmot.quantization.keras.quantize_model(model)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        message = str(exc)
+        layer = message.split(":")[0].replace("Layer ", "").strip() if message.startswith("Layer ") else None
+        suspects = _unsupported_layers(model)
+        if layer:
+            where = f"layer {layer!r}"
+        elif suspects:
+            where = f"the layer(s) {suspects}"
+        else:
+            where = "a layer"
+        raise QATError(
+            f"tensorflow-model-optimization cannot quantize {where} of {model.name!r}: {message.strip()} "
+            "Fix: replace it with a supported layer (Conv2D, DepthwiseConv2D, Dense, ReLU/ReLU6, pooling, Add), "
+            "or annotate it with tfmot.quantization.keras.quantize_annotate_layer(layer, quantize_config=...) "
+            "and pass a QuantizeConfig."
+        ) from exc
+    qat_model._name = f"{model.name}_qat"
+    logger.info("prepared %s for quantization-aware training (%d layers)", qat_model.name, len(qat_model.layers))
+    return qat_model
+
+
+def quantize_aware(
+    model: keras.Model,
+    data: Any,
+    val_data: Any | None = None,
+    *,
+    epochs: int = 3,
+    learning_rate: float = 2e-4,
+    batch_size: int = 32,
+    patience: int = 2,
+    seed: int = 0,
+    run_dir=None,
+    progress: bool | None = None,
+):
+    """Quantization-aware fine-tuning of a trained float model with edgelab's training loop.
+
+    Args:
+        model: The trained float tf_keras model (left unchanged).
+        data: An edgelab Dataset or an ``(images, labels)`` pair.
+        val_data: Validation data (default: the Dataset's val split).
+        epochs: Fine-tuning epochs (a few are enough: the weights start trained).
+        learning_rate: A small learning rate, so fine-tuning does not undo training.
+        batch_size: Batch size.
+        patience: Early stopping patience on validation accuracy.
+        seed: Random seed.
+        run_dir: Checkpoint folder (resumable), or None.
+        progress: Show a progress bar.
+
+    Returns:
+        A :class:`edgelab.training.TrainResult` whose ``model`` is the quantization-aware model.
+    """
+    from .training import train
+
+    qat_model = prepare_qat(model)
+    return train(
+        qat_model, data, val_data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        patience=patience, seed=seed, run_dir=run_dir, progress=progress, desc="qat",
+    )
+
+
+def load_qat_model(path):
+    """Load a quantization-aware model saved with ``model.save(...h5)`` (needs tfmot's scope)."""
+    tfmot = _tfmot()
+    with tfmot.quantization.keras.quantize_scope():
+        return keras.models.load_model(path, compile=False)

@@ -1,0 +1,138 @@
+"""Write a comparison to disk: ``report.md`` (table + plots), ``report.csv`` and ``manifest.json``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from .conversion import write_atomic
+
+#: Columns shown in the printed and markdown tables (the CSV keeps all of them).
+SUMMARY_COLUMNS = (
+    "precision", "status", "size_bytes", "size_ratio", "accuracy", "delta_accuracy", "agreement",
+    "p50_ms", "p99_ms", "latency_ratio", "edgetpu_ops",
+)
+PACKAGES = ("edgelab", "tensorflow", "tf_keras", "tensorflow-model-optimization", "ai-edge-litert", "numpy", "pandas", "pillow")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of the packages that shape the results, plus Python and the platform."""
+    versions: dict[str, str | None] = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def summary_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns people read first, with failed variants' reasons kept."""
+    columns = [c for c in SUMMARY_COLUMNS if c in table.columns]
+    frame = table[columns].copy()
+    if "reason" in table.columns and table["reason"].notna().any():
+        frame["reason"] = table["reason"]
+    return frame
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured markdown table (no extra dependency)."""
+
+    def cell(value: Any) -> str:
+        if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+            return ""
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_report(
+    out_dir: str | Path,
+    comparison,
+    *,
+    history: pd.DataFrame | None = None,
+    qat_history: pd.DataFrame | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    timings: Mapping[str, float] | None = None,
+    title: str = "edgelab report",
+) -> Path:
+    """Write ``report.md``, ``report.csv``, the plots and ``manifest.json`` into ``out_dir``.
+
+    Returns:
+        The path of ``report.md``.
+    """
+    from .plots import plot_confusions, plot_history, plot_sizes, plot_tradeoff
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = comparison.table
+    write_atomic(out / "report.csv", table.to_csv(index=False).encode())
+    write_atomic(out / "labels.txt", ("\n".join(comparison.class_names) + "\n").encode())
+
+    figures = {"tradeoff.png": plot_tradeoff(table), "sizes.png": plot_sizes(table)}
+    evaluations = {"keras float": comparison.float_evaluation}
+    evaluations.update({p.value: v.evaluation for p, v in comparison.variants.items() if v.evaluation is not None})
+    figures["confusions.png"] = plot_confusions(evaluations, comparison.class_names)
+    if history is not None and len(history):
+        figures["training.png"] = plot_history(history, "Float training")
+    if qat_history is not None and len(qat_history):
+        figures["qat.png"] = plot_history(qat_history, "Quantization-aware fine-tuning")
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=110)
+
+    ok = table[table.status == "ok"]
+    lines = [f"# {title}", ""]
+    lines += [f"Float Keras model: test accuracy **{comparison.float_accuracy:.4f}** on {len(comparison.test_labels)} test images.", ""]
+    lines += ["## Every precision, measured on the converted file", "", markdown_table(summary_frame(table)), ""]
+    lines += [
+        "`size_ratio` and `latency_ratio` are against fp32; `delta_accuracy` is against the float Keras model; "
+        "`agreement` is the share of test images classified as the float model does; `edgetpu_ops` is how many ops "
+        "the Edge TPU compiler maps (predicted offline unless the compiler ran). Latency: single-image `invoke()`, "
+        "p50 over repeated runs after warm-up.", "",
+    ]
+    if len(ok):
+        fastest = ok.loc[ok.p50_ms.idxmin()]
+        smallest = ok.loc[ok.size_bytes.astype(float).idxmin()]
+        best = ok.loc[ok.accuracy.idxmax()]
+        lines += [
+            f"- Most accurate: **{best.precision}** ({best.accuracy:.4f}).",
+            f"- Fastest: **{fastest.precision}** ({fastest.p50_ms:.3f} ms p50).",
+            f"- Smallest: **{smallest.precision}** ({int(smallest.size_bytes) / 1024:.1f} KiB).", "",
+        ]
+    failed = table[table.status != "ok"]
+    for _, row in failed.iterrows():
+        lines.append(f"- {row.precision} failed: {row.reason}")
+    lines += ["## Pictures", ""] + [f"![{name}]({name})" for name in figures] + [""]
+    lines += ["## Files", "", "- `report.csv`: the full table", "- `manifest.json`: package versions, parameters, timings, file hashes", "- `labels.txt`: class names, one per line", ""]
+    report = out / "report.md"
+    write_atomic(report, "\n".join(lines).encode())
+
+    models = {}
+    for precision, variant in comparison.variants.items():
+        if variant.model is not None and Path(variant.model.path).exists():
+            path = Path(variant.model.path)
+            models[precision.value] = {"path": str(path), "size_bytes": path.stat().st_size, "sha256": _sha256(path)}
+    manifest = {
+        "packages": package_versions(),
+        "parameters": dict(parameters or {}),
+        "timings_s": {k: round(v, 2) for k, v in (timings or {}).items()},
+        "float_accuracy": round(comparison.float_accuracy, 4),
+        "models": models,
+        "files": sorted(p.name for p in out.iterdir() if p.is_file()) + ["manifest.json"],
+    }
+    write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
+    return report

@@ -1,0 +1,278 @@
+"""Training and Keras-side evaluation.
+
+``train`` fits a model with early stopping (best weights restored), a tqdm progress bar, seeded
+randomness and per-epoch checkpoints in a run directory, so an interrupted run resumes where it
+stopped. History comes back as a pandas DataFrame.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._keras import keras, tf
+from ._log import logger, tqdm
+from .errors import ConfigError
+from .preprocess import normalize
+
+Arrays = tuple[np.ndarray, np.ndarray]
+
+
+def seed_everything(seed: int = 0, threads: int | None = None) -> None:
+    """Seed Python, numpy and TensorFlow; optionally pin TensorFlow's thread pools for repeatable runs."""
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # already initialised in this process: keep what is set
+            logger.debug("TensorFlow thread pools already initialised; thread count unchanged")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What ``train`` returns: the trained model (best weights), its history and where it was saved."""
+
+    model: Any = field(repr=False)
+    history: pd.DataFrame = field(repr=False)
+    best_epoch: int
+    best_val_accuracy: float | None
+    epochs_run: int
+    stopped_early: bool
+    resumed_from_epoch: int
+    run_dir: Path | None
+
+    def __repr__(self) -> str:
+        acc = "None" if self.best_val_accuracy is None else f"{self.best_val_accuracy:.4f}"
+        return (
+            f"TrainResult(epochs_run={self.epochs_run}, best_epoch={self.best_epoch}, "
+            f"best_val_accuracy={acc}, stopped_early={self.stopped_early})"
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "best_epoch": self.best_epoch,
+            "best_val_accuracy": None if self.best_val_accuracy is None else round(self.best_val_accuracy, 4),
+            "epochs_run": self.epochs_run,
+            "stopped_early": self.stopped_early,
+            "resumed_from_epoch": self.resumed_from_epoch,
+            "run_dir": None if self.run_dir is None else str(self.run_dir),
+        }
+
+
+class _Progress(keras.callbacks.Callback):
+    """One tqdm bar over epochs with the latest metrics as postfix."""
+
+    def __init__(self, epochs: int, initial: int, progress: bool | None, desc: str):
+        super().__init__()
+        self.bar = tqdm(total=epochs, initial=initial, desc=desc, unit="epoch", progress=progress)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_accuracy")})
+        self.bar.update(1)
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
+class _Checkpointer(keras.callbacks.Callback):
+    """Keeps the best weights (early stopping) and writes a resumable checkpoint after every epoch."""
+
+    def __init__(self, run_dir: Path | None, history: list[dict], monitor: str, patience: int, best: float | None, best_epoch: int, wait: int):
+        super().__init__()
+        self.run_dir = run_dir
+        self.history = history
+        self.monitor = monitor
+        self.patience = patience
+        self.best = best
+        self.best_epoch = best_epoch
+        self.wait = wait
+        self.best_weights = None
+        self.stopped_early = False
+
+    def on_train_begin(self, logs=None):
+        if self.best is None:
+            return
+        # Resuming: the restored checkpoint holds the *last* epoch's weights; the best ones are on disk.
+        best_file = self.run_dir / "best.weights.h5" if self.run_dir else None
+        if best_file is not None and best_file.exists():
+            last = self.model.get_weights()
+            self.model.load_weights(str(best_file))
+            self.best_weights = self.model.get_weights()
+            self.model.set_weights(last)
+        else:
+            self.best_weights = self.model.get_weights()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})
+        value = logs.get(self.monitor)
+        if value is not None and (self.best is None or value > self.best):
+            self.best, self.best_epoch, self.wait = float(value), epoch + 1, 0
+            self.best_weights = self.model.get_weights()
+            if self.run_dir:
+                self.model.save_weights(str(self.run_dir / "best.weights.h5"))
+        else:
+            self.wait += 1
+        if self.run_dir:
+            _checkpoint(self.model).write(str(self.run_dir / "last" / "ckpt"))
+            state = {"epoch": epoch + 1, "best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "history": self.history}
+            _write_json_atomic(self.run_dir / "state.json", state)
+        if self.patience and value is not None and self.wait >= self.patience:
+            self.stopped_early = True
+            self.model.stop_training = True
+
+
+def _checkpoint(model) -> tf.train.Checkpoint:
+    return tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+
+
+def _write_json_atomic(path: Path, payload: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
+
+
+def _as_arrays(data: Any, split: str) -> Arrays:
+    """Accept an edgelab Dataset (uses the named split) or an (images, labels) pair."""
+    if hasattr(data, "arrays"):
+        return data.arrays(split)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        images, labels = np.asarray(data[0]), np.asarray(data[1])
+        if images.ndim != 4 or images.shape[-1] != 3 or len(images) != len(labels):
+            raise ConfigError(
+                "Expected (images, labels) with images of shape (N, H, W, 3) and N labels. "
+                f"Received: images.shape={images.shape}, len(labels)={len(labels)}"
+            )
+        return images, labels.astype(np.int64)
+    raise ConfigError(f"Expected an edgelab Dataset or an (images, labels) pair. Received: {type(data).__name__}")
+
+
+def train(
+    model: keras.Model,
+    data: Any,
+    val_data: Any | None = None,
+    *,
+    epochs: int = 15,
+    batch_size: int = 32,
+    learning_rate: float = 2e-3,
+    patience: int = 4,
+    seed: int = 0,
+    run_dir: str | Path | None = None,
+    resume: bool = True,
+    compile_model: bool = True,
+    progress: bool | None = None,
+    desc: str = "train",
+) -> TrainResult:
+    """Fit ``model`` on uint8 images; normalisation happens here, at the model boundary.
+
+    Args:
+        model: A tf_keras classifier with a softmax output.
+        data: An edgelab Dataset (its train split is used, and its val split unless ``val_data`` is
+            given) or an ``(images, labels)`` pair.
+        val_data: ``(images, labels)`` for early stopping; ``None`` uses the Dataset's val split.
+        epochs: Maximum number of epochs.
+        batch_size: Batch size.
+        learning_rate: Adam learning rate (cosine-decayed over ``epochs``).
+        patience: Epochs without val-accuracy improvement before stopping; 0 disables early stopping.
+        seed: Seed for weights init order, shuffling and dropout.
+        run_dir: Where checkpoints, ``state.json`` and ``history.csv`` go; ``None`` keeps nothing on disk.
+        resume: Continue from the checkpoint in ``run_dir`` when one exists.
+        compile_model: Compile with Adam + sparse categorical cross-entropy (off to keep your own compile).
+        progress: Show a progress bar (``None``: on unless ``EDGELAB_PROGRESS=0``).
+        desc: Label of the progress bar.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(f"Expected epochs to be a positive int. Received: epochs={epochs!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"Expected batch_size to be a positive int. Received: batch_size={batch_size!r}")
+    x_train, y_train = _as_arrays(data, "train")
+    if val_data is None and hasattr(data, "arrays"):
+        val_data = data.arrays("val")
+    validation = None
+    if val_data is not None:
+        x_val, y_val = _as_arrays(val_data, "val")
+        validation = (normalize(x_val), y_val)
+    seed_everything(seed)
+    if compile_model:
+        steps = epochs * math.ceil(len(x_train) / batch_size)
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps))
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+
+    run_path = Path(run_dir) if run_dir is not None else None
+    history: list[dict] = []
+    start_epoch, best, best_epoch, wait = 0, None, 0, 0
+    if run_path is not None:
+        run_path.mkdir(parents=True, exist_ok=True)
+        state_file = run_path / "state.json"
+        if resume and state_file.exists():
+            state = json.loads(state_file.read_text())
+            # Build the optimizer's slots before restoring them.
+            model.optimizer.build(model.trainable_variables)
+            _checkpoint(model).read(str(run_path / "last" / "ckpt")).expect_partial()
+            start_epoch, best, best_epoch, wait = state["epoch"], state["best"], state["best_epoch"], state["wait"]
+            history = state["history"]
+            logger.info("resuming %s from epoch %d (best val accuracy %s)", run_path, start_epoch, best)
+
+    monitor = "val_accuracy" if validation is not None else "accuracy"
+    keeper = _Checkpointer(run_path, history, monitor, patience, best, best_epoch, wait)
+    finished = start_epoch >= epochs or (patience and wait >= patience)
+    if not finished:
+        x_norm = normalize(x_train)
+        model.fit(
+            x_norm,
+            y_train,
+            validation_data=validation,
+            epochs=epochs,
+            initial_epoch=start_epoch,
+            batch_size=batch_size,
+            shuffle=True,
+            verbose=0,
+            callbacks=[keeper, _Progress(epochs, start_epoch, progress, desc)],
+        )
+    if keeper.best_weights is not None:
+        model.set_weights(keeper.best_weights)
+    elif run_path is not None and (run_path / "best.weights.h5").exists():
+        model.load_weights(str(run_path / "best.weights.h5"))
+    frame = pd.DataFrame(history)
+    if run_path is not None and not frame.empty:
+        frame.to_csv(run_path / "history.csv", index=False)
+    return TrainResult(
+        model=model,
+        history=frame,
+        best_epoch=keeper.best_epoch,
+        best_val_accuracy=keeper.best,
+        epochs_run=len(history),
+        stopped_early=keeper.stopped_early or bool(patience and wait >= patience),
+        resumed_from_epoch=start_epoch,
+        run_dir=run_path,
+    )
+
+
+def predict_keras(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities of a Keras model for uint8 images."""
+    return model.predict(normalize(images), batch_size=batch_size, verbose=0)
+
+
+def evaluate_keras(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], batch_size: int = 64):
+    """Accuracy, per-class precision/recall and confusion matrix of a Keras model (an ``EvalResult``)."""
+    from .evaluate import classification_metrics
+
+    probs = predict_keras(model, images, batch_size=batch_size)
+    result = classification_metrics(labels, probs.argmax(axis=1), class_names)
+    return result
