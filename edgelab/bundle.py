@@ -19,10 +19,10 @@ from typing import Any, Mapping, Sequence
 
 from . import __version__
 from ._log import logger
-from .edgetpu.delegate import has_edgetpu_custom_op
 from .errors import ConfigError, ModelFileError
+from .inspection import TensorInfo, has_edgetpu_custom_op, inspect_model, load_model_bytes
 from .precision import Precision
-from .preprocess import INPUT_MEAN, INPUT_STD
+from .preprocess import INPUT_MEAN, INPUT_STD, parse_image_size
 
 BUNDLE_FORMAT = "edgelab-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -55,18 +55,13 @@ def precision_from_name(name: str) -> Precision | None:
     return None
 
 
-def _tensor_info(tensor: Any, schema: Any) -> dict[str, Any]:
-    type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-    quant = tensor.Quantization()
-    scale = zero_point = None
-    if quant is not None and quant.ScaleLength() == 1:
-        scale = float(quant.Scale(0))
-        zero_point = int(quant.ZeroPoint(0)) if quant.ZeroPointLength() else 0
+def _io_dict(tensor: TensorInfo) -> dict[str, Any]:
+    per_tensor = tensor.quantized and not tensor.per_channel  # classify.py applies one scale
     return {
-        "shape": [int(v) for v in tensor.ShapeAsNumpy()] if tensor.ShapeLength() else [],
-        "dtype": type_names.get(tensor.Type(), str(tensor.Type())),
-        "scale": scale,
-        "zero_point": zero_point,
+        "shape": list(tensor.shape),
+        "dtype": tensor.dtype,
+        "scale": tensor.scale if per_tensor else None,
+        "zero_point": tensor.zero_point if per_tensor else None,
     }
 
 
@@ -79,34 +74,15 @@ def read_model_io(path: Path) -> dict[str, Any] | None:
         ModelFileError: the file cannot be read or parsed as TFLite.
     """
     try:
-        from ai_edge_litert import schema_py_generated as schema
+        info = inspect_model(path)
     except ImportError:
         return None
-    data = path.read_bytes()
-    try:
-        model = schema.Model.GetRootAsModel(data, 0)
-        graph = model.Subgraphs(0)
-        return {
-            "input": _tensor_info(graph.Tensors(graph.Inputs(0)), schema),
-            "output": _tensor_info(graph.Tensors(graph.Outputs(0)), schema),
-        }
-    except Exception as exc:  # truncated flatbuffers raise assorted struct/index errors
-        raise ModelFileError(f"Cannot parse TFLite model {str(path)!r}: {exc}") from None
-
-
-def _check_tflite(path: Path) -> Path:
-    if not path.is_file():
-        raise ModelFileError(f"Expected a .tflite file for the bundle. Received: {str(path)!r} (not a file)")
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(8)
-    except OSError as exc:
-        raise ModelFileError(f"Cannot read {str(path)!r}: {exc.strerror or exc}") from None
-    if head[4:8] != b"TFL3":
+    if not info.inputs or not info.outputs:
         raise ModelFileError(
-            f"Expected a TFLite flatbuffer (file identifier 'TFL3'). Received {str(path)!r}"
+            f"Expected a TFLite model with an input and an output for the bundle. Received: "
+            f"model file '{path}' with {len(info.inputs)} inputs and {len(info.outputs)} outputs."
         )
-    return path
+    return {"input": _io_dict(info.inputs[0]), "output": _io_dict(info.outputs[0])}
 
 
 def _normalise_models(models: Mapping[str, Any] | Sequence[Any]) -> list[tuple[str, Path]]:
@@ -125,7 +101,9 @@ def _normalise_models(models: Mapping[str, Any] | Sequence[Any]) -> list[tuple[s
     names = [n for n, _ in items]
     if len(set(names)) != len(names):
         raise ConfigError(f"Expected distinct model names. Received: {names}")
-    return [(name, _check_tflite(path)) for name, path in items]
+    for _, path in items:
+        load_model_bytes(path, purpose="for the bundle")
+    return items
 
 
 def _read_labels(labels: Sequence[str] | str | os.PathLike) -> list[str]:
@@ -144,21 +122,6 @@ def _read_labels(labels: Sequence[str] | str | os.PathLike) -> list[str]:
             f"Received: labels={labels!r}"
         )
     return result
-
-
-def _check_image_size(image_size: Any) -> tuple[int, int] | None:
-    if image_size is None:
-        return None
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        image_size = (image_size, image_size)
-    ok = (
-        isinstance(image_size, (tuple, list))
-        and len(image_size) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in image_size)
-    )
-    if not ok:
-        raise ConfigError(f"Expected image_size to be two positive ints. Received: image_size={image_size!r}")
-    return (image_size[0], image_size[1])
 
 
 def _sha256(path: Path) -> str:
@@ -239,7 +202,7 @@ def export_bundle(
     """
     items = _normalise_models(models)
     names = _read_labels(labels)
-    size = _check_image_size(image_size)
+    size = None if image_size is None else parse_image_size(image_size)
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise ConfigError(f"Expected out_dir to be a folder. Received a file: out_dir={str(out)!r}")

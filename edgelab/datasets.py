@@ -33,7 +33,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ._log import logger, tqdm
 from .errors import ConfigError, DatasetError, did_you_mean
-from .preprocess import normalize
+from .preprocess import normalize, parse_image_size
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -327,7 +327,7 @@ def load_image(path: str | os.PathLike, image_size: int | Sequence[int] | None =
     Raises:
         OSError: (including ``PIL.UnidentifiedImageError``) when the file cannot be read or decoded.
     """
-    size = None if image_size is None else _parse_image_size(image_size)
+    size = None if image_size is None else parse_image_size(image_size)
     with Image.open(path) as im:
         if size is not None and im.format == "JPEG":
             # DCT-domain downscaling: a large JPEG decodes several times faster, never below size.
@@ -622,12 +622,6 @@ def scan(
 # --------------------------------------------------------------------------------------------
 # Argument checks and splitting
 # --------------------------------------------------------------------------------------------
-
-
-def _parse_image_size(image_size: object) -> tuple[int, int]:
-    from .scenes import parse_image_size  # one definition of what an image size is
-
-    return parse_image_size(image_size)  # type: ignore[arg-type]
 
 
 def _is_number(value: object) -> bool:
@@ -1023,7 +1017,7 @@ def load_dataset(
         DatasetError: The folder is missing or holds no usable images.
         ConfigError: A wrong argument (the message echoes it).
     """
-    size = _parse_image_size(image_size)
+    size = parse_image_size(image_size)
     val_fraction, test_fraction = _check_fractions(val_fraction, test_fraction)
     seed = _check_seed(seed)
     if max_per_class is not None and (
@@ -1103,6 +1097,6 @@ def synthetic_dataset(
     _check_fractions(val_fraction, test_fraction)
     names = list(CLASS_NAMES) if classes is None else _select_classes(CLASS_NAMES, classes, "edgelab.scenes.CLASS_NAMES")
     images, labels = generate_scenes(
-        per_class, image_size=_parse_image_size(image_size), seed=seed, classes=tuple(names), progress=progress
+        per_class, image_size=parse_image_size(image_size), seed=seed, classes=tuple(names), progress=progress
     )
     return Dataset.from_arrays(images, labels, names, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)

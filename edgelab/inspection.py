@@ -8,6 +8,7 @@ is the one an interpreter runs and the one the Edge TPU Compiler partitions.
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,15 @@ from .errors import ConfigError, ModelFileError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["inspect_model", "ModelInfo", "OpInfo", "TensorInfo", "load_model_bytes"]
+__all__ = [
+    "EDGETPU_CUSTOM_OP", "ModelInfo", "OpInfo", "TensorInfo", "has_edgetpu_custom_op", "inspect_model",
+    "load_model_bytes",
+]
 
 _FILE_IDENTIFIER = b"TFL3"
+
+#: The custom op ``edgetpu_compiler`` puts in a compiled model.
+EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 
 # TFLite TensorType name -> (numpy-style dtype name, bytes per element).
 _DTYPES: dict[str, tuple[str, float]] = {
@@ -172,7 +179,7 @@ class ModelInfo:
     @property
     def is_edgetpu_compiled(self) -> bool:
         """True when the model already went through the Edge TPU Compiler."""
-        return "edgetpu-custom-op" in self.custom_ops
+        return EDGETPU_CUSTOM_OP in self.custom_ops
 
     def constant(self, index: int) -> np.ndarray | None:
         """The stored value of a constant tensor (typed and shaped), or None if it has no data."""
@@ -250,45 +257,112 @@ def _tensor_dict(t: TensorInfo) -> dict[str, Any]:
     }
 
 
-def load_model_bytes(source: str | Path | bytes | bytearray | memoryview) -> tuple[bytes, str | None]:
+def _subject(path: str | None, size: int, capital: bool = False) -> str:
+    """How errors name a model: ``model file '/x/m.tflite'`` or ``model bytes (1024 bytes)``."""
+    text = f"model file '{path}'" if path is not None else f"model bytes ({size} bytes)"
+    return text[0].upper() + text[1:] if capital else text
+
+
+def _not_tflite_hint(data: bytes) -> str:
+    """Name what a non-TFLite file probably is, for the error message."""
+    if data[:4] == b"PK\x03\x04":
+        return " It looks like a zip archive (a .keras model?): convert it to TFLite first."
+    if data[:4] == b"\x89HDF":
+        return " It looks like an HDF5 file (a Keras .h5 model?): convert it to TFLite first."
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in data[:512]):
+        return " It looks like a text file."
+    return ""
+
+
+def load_model_bytes(
+    source: str | os.PathLike | bytes | bytearray | memoryview, purpose: str | None = None
+) -> tuple[bytes, str | None]:
     """Bytes of a model given as a path or as content, checked to look like TFLite.
 
+    The one check every edgelab entry point runs before it reads a ``.tflite``.
+
+    Args:
+        source: Path to a ``.tflite`` file, or the model's bytes.
+        purpose: What the caller wants the model for, worded to follow "Expected a TFLite model"
+            in error messages (``"to compile"``, ``"for the bundle"``).
+
+    Returns:
+        ``(data, path)``; ``path`` is None when the model came as bytes.
+
     Raises:
-        ModelFileError: missing, unreadable, empty, too small or not a TFLite flatbuffer.
+        ModelFileError: missing, a directory, unreadable, empty, too small or without the
+            ``TFL3`` identifier; the message names the file and what was wrong.
+        ConfigError: ``source`` is neither a path nor bytes.
     """
+    expected = f"Expected a TFLite model (.tflite){' ' + purpose if purpose else ''}. Received: "
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, path = bytes(source), None
-        where = "Model bytes"
-    elif isinstance(source, (str, Path)):
-        path = str(source)
-        where = f"Model file {path!r}"
-        p = Path(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        where = _subject(path, 0)
+        p = Path(path)
         if not p.exists():
-            raise ModelFileError(f"{where} does not exist.")
+            raise ModelFileError(f"{expected}{where}, which does not exist (file not found).")
         if p.is_dir():
-            raise ModelFileError(f"{where} is a directory, expected a .tflite file.")
+            raise ModelFileError(
+                f"{expected}{where}, which is a directory (a SavedModel? convert it to TFLite first)."
+            )
         try:
             data = p.read_bytes()
         except OSError as exc:
-            raise ModelFileError(f"{where} cannot be read: {exc.strerror or exc}.") from exc
+            raise ModelFileError(f"{expected}{where}, which cannot be read: {exc.strerror or exc}.") from None
     else:
         raise ConfigError(
-            "Expected a .tflite path or the model's bytes. "
+            f"Expected a .tflite path or the model's bytes{' ' + purpose if purpose else ''}. "
             f"Received: source of type {type(source).__name__}"
         )
+    where = _subject(path, len(data))
     if not data:
-        raise ModelFileError(f"{where} is empty (0 bytes).")
+        raise ModelFileError(f"{expected}{where}, which is empty (0 bytes): no TFLite identifier b'TFL3'.")
     if len(data) < 8:
-        raise ModelFileError(f"{where} is too small to be a TFLite model ({len(data)} bytes).")
+        raise ModelFileError(
+            f"{expected}{where}, which is too small to be a TFLite model (it needs the identifier "
+            "b'TFL3' at bytes 4-8)."
+        )
     if data[4:8] != _FILE_IDENTIFIER:
         raise ModelFileError(
-            f"{where} is not a TFLite model: expected the identifier b'TFL3' at bytes 4-8, "
-            f"found {data[4:8]!r}."
+            f"{expected}{where}, which is not a TFLite model: expected the identifier b'TFL3' at "
+            f"bytes 4-8, found {data[4:8]!r}.{_not_tflite_hint(data)}"
         )
     return data, path
 
 
-def inspect_model(source: str | Path | bytes) -> ModelInfo:
+def _corrupt(path: str | None, data: bytes, exc: Exception) -> ModelFileError:
+    detail = str(exc) or type(exc).__name__
+    return ModelFileError(
+        f"{_subject(path, len(data), capital=True)} is corrupt or truncated: the TFLite flatbuffer "
+        f"could not be parsed ({detail})."
+    )
+
+
+def has_edgetpu_custom_op(model: str | os.PathLike | bytes) -> bool:
+    """True when a ``.tflite`` (path or bytes) was compiled by ``edgetpu_compiler``.
+
+    Reads only the operator-code table (fast, unlike :func:`inspect_model`); without LiteRT's
+    flatbuffer schema, searches the bytes for ``edgetpu-custom-op``.
+
+    Raises:
+        ModelFileError: the input is unreadable or not a TFLite flatbuffer.
+    """
+    data, path = load_model_bytes(model)
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:  # a device without the schema: the op name is stored as plain text
+        return EDGETPU_CUSTOM_OP.encode() in data
+    try:
+        flat = schema.Model.GetRootAsModel(data, 0)
+        codes = {_text(flat.OperatorCodes(i).CustomCode()) for i in range(flat.OperatorCodesLength())}
+    except Exception as exc:  # a truncated flatbuffer raises assorted struct/index errors
+        raise _corrupt(path, data, exc) from exc
+    return EDGETPU_CUSTOM_OP in codes
+
+
+def inspect_model(source: str | os.PathLike | bytes) -> ModelInfo:
     """Read ops, tensors, quantization, parameter bytes and MACs from a ``.tflite`` model.
 
     Args:
@@ -299,24 +373,21 @@ def inspect_model(source: str | Path | bytes) -> ModelInfo:
 
     Raises:
         ModelFileError: the file is missing, empty, truncated, corrupt or not TFLite.
+        ImportError: LiteRT (``ai_edge_litert``), which ships the flatbuffer schema, is not installed.
     """
     data, path = load_model_bytes(source)
-    where = f"Model file {path!r}" if path else "Model bytes"
+    from ai_edge_litert import schema_py_generated as schema
+
     try:
-        return _parse(data, path)
+        return _parse(schema, data, path)
     except ModelFileError:
         raise
     except Exception as exc:  # the generated reader raises whatever a bad offset triggers
-        detail = str(exc) or type(exc).__name__
-        raise ModelFileError(
-            f"{where} is corrupt or truncated: the TFLite flatbuffer could not be parsed ({detail})."
-        ) from exc
+        raise _corrupt(path, data, exc) from exc
 
 
-def _parse(data: bytes, path: str | None) -> ModelInfo:
-    from ai_edge_litert import schema_py_generated as schema
-
-    where = f"Model file {path!r}" if path else "Model bytes"
+def _parse(schema: Any, data: bytes, path: str | None) -> ModelInfo:
+    where = _subject(path, len(data), capital=True)
     model = schema.ModelT.InitFromPackedBuf(data, 0)
     subgraphs = model.subgraphs or []
     if not subgraphs:

@@ -15,6 +15,7 @@ from typing import Callable
 from ._keras import keras
 from ._log import logger
 from .errors import ConfigError, EdgelabError, did_you_mean
+from .preprocess import parse_image_size
 
 #: Keras layer types whose TFLite ops the Edge TPU compiler maps (BatchNormalization folds into the conv).
 EDGE_FRIENDLY_LAYERS = frozenset(
@@ -25,16 +26,6 @@ EDGE_FRIENDLY_LAYERS = frozenset(
     }
 )
 EDGE_FRIENDLY_ACTIVATIONS = frozenset({"relu", "relu6", "linear", "softmax"})
-
-
-def image_shape(image_size: int | tuple[int, int]) -> tuple[int, int]:
-    """Validate an image size given as an int or (height, width)."""
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
-        raise ConfigError(
-            f"Expected image_size to be a positive int or two positive ints. Received: image_size={image_size!r}"
-        )
-    return size  # type: ignore[return-value]
 
 
 def _conv_bn_relu(x, filters: int, kernel: int, strides: int, name: str):
@@ -72,7 +63,7 @@ def build_edgecnn(
         dropout: Dropout rate before the classifier.
         name: Model name.
     """
-    height, width_px = image_shape(image_size)
+    height, width_px = parse_image_size(image_size)
     _check_classes(num_classes)
     if not width > 0:
         raise ConfigError(f"Expected width to be a positive number. Received: width={width!r}")
@@ -111,7 +102,7 @@ def build_mobilenetv2(
         dropout: Dropout rate before the classifier.
         name: Model name.
     """
-    height, width_px = image_shape(image_size)
+    height, width_px = parse_image_size(image_size)
     _check_classes(num_classes)
     if weights not in (None, "imagenet"):
         raise ConfigError(f"Expected weights to be None or 'imagenet'. Received: weights={weights!r}")

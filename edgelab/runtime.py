@@ -30,6 +30,7 @@ import numpy as np
 
 from ._log import logger, tqdm
 from .errors import ConfigError, DelegateError, ModelFileError, RuntimeNotFoundError, did_you_mean
+from .inspection import EDGETPU_CUSTOM_OP, has_edgetpu_custom_op, load_model_bytes
 from .precision import Precision
 from .preprocess import normalize
 
@@ -42,14 +43,11 @@ __all__ = [
     "load_interpreter",
     "load_interpreter_info",
     "quantize",
-    "read_model_bytes",
 ]
 
 #: Runtimes in the order edgelab tries them.
 RUNTIMES = ("litert", "tflite_runtime", "tensorflow")
 
-EDGETPU_CUSTOM_OP = b"edgetpu-custom-op"
-_TFLITE_IDENTIFIER = b"TFL3"
 _INT_DTYPES = (np.int8, np.uint8, np.int16)
 
 
@@ -119,62 +117,13 @@ def _describe(model: str | Path | bytes) -> str:
     return f"model bytes ({len(model)} bytes)" if isinstance(model, (bytes, bytearray, memoryview)) else str(model)
 
 
-def _not_tflite_hint(data: bytes) -> str:
-    """Name what a non-TFLite file probably is, for the error message."""
-    if data[:4] == b"PK\x03\x04":
-        return " It looks like a zip archive (a .keras model?): convert it to TFLite first."
-    if data[:4] == b"\x89HDF":
-        return " It looks like an HDF5 file (a Keras .h5 model?): convert it to TFLite first."
-    sample = data[:512]
-    if all(32 <= b < 127 or b in (9, 10, 13) for b in sample):
-        return " It looks like a text file."
-    return ""
-
-
-def read_model_bytes(model: str | Path | bytes) -> bytes:
-    """Read a .tflite file (or take its bytes) and check it looks like a TFLite flatbuffer.
-
-    Raises:
-        ModelFileError: missing, a directory, empty, too short, or without the ``TFL3`` identifier.
-    """
-    where = _describe(model)
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        data = bytes(model)
-    else:
-        path = Path(model)
-        if not path.exists():
-            raise ModelFileError(f"Model file not found: {where}")
-        if path.is_dir():
-            raise ModelFileError(
-                f"Expected a .tflite file. Received a directory: {where} "
-                "(a SavedModel? convert it to TFLite first)."
-            )
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ModelFileError(f"Cannot read model file {where}: {exc.strerror or exc}") from None
-    if len(data) == 0:
-        raise ModelFileError(f"Model file is empty (0 bytes): {where}")
-    if len(data) < 8 or data[4:8] != _TFLITE_IDENTIFIER:
-        found = data[4:8] if len(data) >= 8 else data
-        raise ModelFileError(
-            f"Not a TFLite model: {where} (expected the identifier b'TFL3' at bytes 4-8, "
-            f"found {found!r}).{_not_tflite_hint(data)}"
-        )
-    return data
-
-
-def has_edgetpu_custom_op(data: bytes) -> bool:
-    """True when the model holds the Edge TPU compiler's ``edgetpu-custom-op``."""
+def _compiled_for_edgetpu(data: bytes) -> bool:
+    """True when checked model bytes hold the Edge TPU compiler's ``edgetpu-custom-op``."""
     try:
-        from .edgetpu.delegate import has_edgetpu_custom_op as _check
-    except ImportError:
-        return EDGETPU_CUSTOM_OP in data
-    try:
-        return bool(_check(data))
-    except (ModelFileError, TypeError, ValueError, AttributeError):
+        return has_edgetpu_custom_op(data)
+    except ModelFileError:
         # Unparseable bytes: the interpreter reports the file (with its path) right after this.
-        return EDGETPU_CUSTOM_OP in data
+        return EDGETPU_CUSTOM_OP.encode() in data
 
 
 # --------------------------------------------------------------------------- loading
@@ -206,10 +155,10 @@ def _delegate_nodes(interpreter: Any) -> int | None:
     return sum(1 for op in ops if op.get("op_name") == "DELEGATE")
 
 
-def _check_threads(num_threads: int) -> int:
-    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
-        raise ConfigError(f"Expected num_threads to be a positive int. Received: num_threads={num_threads!r}")
-    return int(num_threads)
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"Expected {name} to be a positive int. Received: {name}={value!r}")
+    return int(value)
 
 
 def load_interpreter_info(
@@ -227,7 +176,8 @@ def load_interpreter_info(
         DelegateError: the model needs the Edge TPU delegate and none was given.
         RuntimeNotFoundError: no TFLite runtime is installed.
     """
-    return _load_checked(read_model_bytes(model), _describe(model), num_threads, delegates, use_xnnpack, runtime)
+    data, _ = load_model_bytes(model)
+    return _load_checked(data, _describe(model), num_threads, delegates, use_xnnpack, runtime)
 
 
 def _load_checked(
@@ -238,9 +188,10 @@ def _load_checked(
     use_xnnpack: bool,
     runtime: str | None,
 ) -> LoadedInterpreter:
-    """Load bytes already checked by :func:`read_model_bytes`; ``where`` names them in errors."""
-    num_threads = _check_threads(num_threads)
-    if not delegates and has_edgetpu_custom_op(data):
+    """Load bytes already checked by :func:`~edgelab.inspection.load_model_bytes`; ``where`` names
+    them in errors."""
+    num_threads = _positive_int("num_threads", num_threads)
+    if not delegates and _compiled_for_edgetpu(data):
         raise DelegateError(
             f"{where} is compiled for the Edge TPU (it contains edgetpu-custom-op), so it needs the "
             "Edge TPU delegate: load it with delegate='edgetpu' on a machine with libedgetpu and a "
@@ -411,15 +362,15 @@ class TFLiteModel:
         self._precision = Precision.parse(precision) if precision is not None else None
         self._path = None if isinstance(model_path_or_bytes, (bytes, bytearray, memoryview)) else Path(model_path_or_bytes)
         self._device = _parse_delegate(delegate)
-        where = _describe(model_path_or_bytes)
-        data = read_model_bytes(model_path_or_bytes)  # a bad file is reported before a missing delegate
+        self._where = where = _describe(model_path_or_bytes)  # names the model in errors
+        data, _ = load_model_bytes(model_path_or_bytes)  # a bad file is reported before a missing delegate
         self._delegates = [_load_edgetpu(self._device)] if self._device is not None else None
         self._use_xnnpack = bool(use_xnnpack)
         loaded = _load_checked(data, where, num_threads, self._delegates, self._use_xnnpack, None)
         self._loaded = loaded
         self._interpreter = loaded.interpreter
         self._num_threads = int(num_threads)
-        self._edgetpu = has_edgetpu_custom_op(loaded.model_bytes)
+        self._edgetpu = _compiled_for_edgetpu(loaded.model_bytes)
 
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) < 1:
@@ -582,12 +533,12 @@ class TFLiteModel:
             return None
         if self._in_dtype.type not in _INT_DTYPES:
             raise ModelFileError(
-                f"Expected a float, uint8, int8 or int16 input. Received: {self._in_dtype} in {self._describe()}"
+                f"Expected a float, uint8, int8 or int16 input. Received: {self._in_dtype} in {self._where}"
             )
         scale, zero_point = self._in_q
         if not scale > 0:
             raise ModelFileError(
-                f"Expected quantization parameters on the {self._in_dtype} input of {self._describe()}. "
+                f"Expected quantization parameters on the {self._in_dtype} input of {self._where}. "
                 f"Received: scale={scale}, zero_point={zero_point}"
             )
         return quantize(normalize(np.arange(256, dtype=np.uint8)), scale, zero_point, self._in_dtype)
@@ -597,9 +548,6 @@ class TFLiteModel:
         if self._lut is None:
             return normalize(images).astype(self._in_dtype, copy=False)
         return self._lut[images]
-
-    def _describe(self) -> str:
-        return str(self._path) if self._path is not None else f"model bytes ({self.size_bytes} bytes)"
 
     def _check_images(self, images: Any) -> np.ndarray:
         received = np.asarray(images)
@@ -694,8 +642,7 @@ class TFLiteModel:
 
     def predict_raw(self, images: Any, batch_size: int = 32, progress: bool | None = None) -> np.ndarray:
         """Like :meth:`predict` but returns the output tensor as stored (quantized for int models)."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ConfigError(f"Expected batch_size to be a positive int. Received: batch_size={batch_size!r}")
+        batch_size = _positive_int("batch_size", batch_size)
         images = self._check_images(images)
         n = images.shape[0]
         out = np.empty((n, *self._out["shape"][1:]), dtype=self._out_dtype)
@@ -735,8 +682,7 @@ class TFLiteModel:
 
     def classify(self, image: Any, top_k: int = 3) -> list[tuple[str, float]]:
         """The ``top_k`` ``(label, score)`` pairs for one raw uint8 image, best first."""
-        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-            raise ConfigError(f"Expected top_k to be a positive int. Received: top_k={top_k!r}")
+        top_k = _positive_int("top_k", top_k)
         arr = np.asarray(image)
         if arr.ndim == 4 and arr.shape[0] != 1:
             raise ConfigError(f"Expected one image. Received: shape={tuple(arr.shape)}")

@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from ._log import logger, tqdm
 from .errors import ConfigError, did_you_mean
+from .preprocess import parse_image_size  # re-exported: part of scenes.__all__
 
 __all__ = ["CLASS_NAMES", "render_scene", "generate_scenes", "make_scenes", "parse_image_size"]
 
@@ -75,24 +76,6 @@ _BRIDGES = {
 # --------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------
-
-
-def parse_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
-    """Return ``(height, width)`` from an int or a pair of positive ints, else raise ConfigError."""
-    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
-        size: tuple = (image_size, image_size)
-    elif isinstance(image_size, (tuple, list)) and len(image_size) == 2:
-        size = tuple(image_size)
-    else:
-        size = ()
-    if len(size) != 2 or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in size
-    ):
-        raise ConfigError(
-            "Expected image_size to be a positive int or two positive ints (height, width). "
-            f"Received: image_size={image_size!r}"
-        )
-    return int(size[0]), int(size[1])
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:

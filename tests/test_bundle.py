@@ -23,7 +23,7 @@ from edgelab.preprocess import INPUT_MEAN, INPUT_STD, normalize
 
 LABELS = ["buildings", "forest", "sea"]
 SIZE = 16
-COMPILED = Path(__file__).parent / "data" / "coral_edgetpu" / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
+COMPILED = Path(__file__).parent / "data" / "coral" / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
 TEMPLATE = Path(edgelab.__file__).parent / "bundle_template" / "classify.py"
 
 # Runs classify.py like `python classify.py ...`, then checks what it imported.
@@ -227,12 +227,14 @@ def test_image_size_must_match_the_model(models, tmp_path):
 
 
 def test_missing_or_non_tflite_model(tmp_path):
-    with pytest.raises(ModelFileError, match="nope.tflite"):
+    with pytest.raises(ModelFileError, match="nope.tflite") as info:
         export_bundle([tmp_path / "nope.tflite"], LABELS, tmp_path / "b")
+    assert "for the bundle" in str(info.value)
     text = tmp_path / "x.tflite"
     text.write_text("hello")
-    with pytest.raises(ModelFileError, match="TFL3"):
+    with pytest.raises(ModelFileError, match="TFL3") as info:
         export_bundle([text], LABELS, tmp_path / "b")
+    assert "for the bundle" in str(info.value)
 
 
 def test_labels_from_file_and_empty_labels(models, tmp_path):

@@ -25,7 +25,7 @@ from edgelab.datasets import (
     synthetic_dataset,
 )
 from edgelab.errors import ConfigError, DatasetError
-from edgelab.preprocess import denormalize
+from edgelab.preprocess import denormalize, parse_image_size
 
 
 def rel(paths, root: Path) -> set[str]:
@@ -338,3 +338,24 @@ def test_unknown_split_name(intel_layout):
 def test_importing_datasets_does_not_import_tensorflow():
     code = "import sys, edgelab.datasets; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    "size, expected",
+    [(96, (96, 96)), ((64, 48), (64, 48)), ([32, 16], (32, 16)), (np.int64(8), (8, 8)), ((np.int32(4), 6), (4, 6))],
+)
+def test_parse_image_size_accepts_an_int_or_a_pair(size, expected):
+    result = parse_image_size(size)
+    assert result == expected and all(type(v) is int for v in result)
+
+
+@pytest.mark.parametrize("size", [0, -3, True, (0, 96), (96,), (96, 96, 3), "96", "16x16", (8.0, 8), None])
+def test_parse_image_size_echoes_what_it_received(size):
+    with pytest.raises(ConfigError) as info:
+        parse_image_size(size)
+    assert str(info.value) == (
+        "Expected image_size to be a positive int or two positive ints (height, width). "
+        f"Received: image_size={size!r}"
+    )
+    with pytest.raises(ConfigError, match=r"Expected size to be .* Received: size="):
+        parse_image_size(size, name="size")

@@ -230,15 +230,17 @@ def test_install_instructions_by_platform():
 
 
 def test_missing_model_is_a_model_error(no_compiler, tmp_path):
-    with pytest.raises(ModelFileError, match="nope.tflite"):
+    with pytest.raises(ModelFileError, match="nope.tflite") as info:
         compile(tmp_path / "nope.tflite", missing="status")
+    assert "to compile" in str(info.value)
 
 
 def test_non_tflite_input_is_a_model_error(no_compiler, tmp_path):
     path = tmp_path / "notes.tflite"
     path.write_text("not a model")
-    with pytest.raises(ModelFileError, match="TFL3"):
+    with pytest.raises(ModelFileError, match="TFL3") as info:
         compile(path, missing="status")
+    assert "to compile" in str(info.value)
 
 
 @pytest.mark.parametrize(

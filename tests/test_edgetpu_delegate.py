@@ -22,7 +22,7 @@ from edgelab.edgetpu.delegate import (
 )
 from edgelab.errors import ConfigError, DelegateError, ModelFileError
 
-COMPILED = Path(__file__).parent / "data" / "coral_edgetpu" / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
+COMPILED = Path(__file__).parent / "data" / "coral" / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
 
 
 def _flatbuffer(custom_code: str | None) -> bytes:

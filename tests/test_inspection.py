@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgelab.errors import ModelFileError
-from edgelab.inspection import ModelInfo, inspect_model
+from edgelab.inspection import ModelInfo, has_edgetpu_custom_op, inspect_model, load_model_bytes
 
 CORAL = Path(__file__).parent / "data" / "coral"
 MOBILENET = CORAL / "mobilenet_v1_0.25_128_quant.tflite"
@@ -174,6 +174,51 @@ def test_missing_file_and_directory(tmp_path):
         inspect_model(tmp_path / "nope.tflite")
     with pytest.raises(ModelFileError, match="directory"):
         inspect_model(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: d / "nope.tflite", "does not exist"),
+        (lambda d: d, "is a directory"),
+        (lambda d: _write(d / "empty.tflite", b""), r"empty \(0 bytes\)"),
+        (lambda d: _write(d / "notes.tflite", b"just some notes\n"), "not a TFLite model"),
+        (lambda d: _write(d / "model.h5", b"\x89HDF\r\n\x1a\n" + bytes(64)), "HDF5"),
+    ],
+    ids=["missing", "directory", "empty", "text", "h5"],
+)
+def test_load_model_bytes_names_file_problem_and_purpose(tmp_path, make, message):
+    path = make(tmp_path)
+    with pytest.raises(ModelFileError, match=message) as info:
+        load_model_bytes(path, purpose="to compile")
+    text = str(info.value)
+    assert f"'{path}'" in text and "Expected a TFLite model (.tflite) to compile." in text
+    assert "TFL3" in text or not path.is_file()
+
+
+def test_load_model_bytes_returns_bytes_and_path():
+    data, path = load_model_bytes(MOBILENET)
+    assert data == MOBILENET.read_bytes() and path == str(MOBILENET)
+    assert load_model_bytes(bytearray(data)) == (data, None)
+
+
+def test_edgetpu_custom_op_detection_matches_the_full_reader():
+    for path in sorted(CORAL.glob("*.tflite")):
+        compiled = has_edgetpu_custom_op(path)
+        assert compiled == path.stem.endswith("_edgetpu")
+        assert compiled == inspect_model(path).is_edgetpu_compiled == has_edgetpu_custom_op(path.read_bytes())
+
+
+def test_edgetpu_custom_op_detection_reports_corrupt_files(tmp_path):
+    path = _write(tmp_path / "cut.tflite", MOBILENET_TPU.read_bytes()[:16])
+    with pytest.raises(ModelFileError, match="corrupt or truncated") as info:
+        has_edgetpu_custom_op(path)
+    assert str(path) in str(info.value)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 def test_wrong_argument_type_is_a_config_error():

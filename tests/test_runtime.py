@@ -18,7 +18,7 @@ from edgelab.preprocess import normalize
 from edgelab.runtime import TFLiteModel, dequantize, load_interpreter, load_interpreter_info, quantize
 
 DATA = Path(__file__).parent / "data"
-EDGETPU_MODEL = DATA / "coral_edgetpu" / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
+EDGETPU_MODEL = DATA / "coral" / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
 SIZE = 16
 
 

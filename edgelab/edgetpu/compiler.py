@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._log import logger
-from ..errors import CompilerNotFoundError, ConfigError, ModelFileError
+from ..errors import CompilerNotFoundError, ConfigError
+from ..inspection import load_model_bytes
 from .logs import CompilerReport, FailureKind, merge_reports, parse_compiler_output
 
 #: Every status a CompileResult can have.
@@ -168,25 +169,6 @@ class CompileResult:
         )
 
 
-def _check_model(model: str | os.PathLike) -> Path:
-    path = Path(model).expanduser()
-    if not path.exists():
-        raise ModelFileError(f"Expected a .tflite file to compile. Received a path that does not exist: {str(path)!r}")
-    if not path.is_file():
-        raise ModelFileError(f"Expected a .tflite file to compile. Received a directory: {str(path)!r}")
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(8)
-    except OSError as exc:
-        raise ModelFileError(f"Cannot read {str(path)!r}: {exc.strerror or exc}") from None
-    if head[4:8] != b"TFL3":
-        raise ModelFileError(
-            f"Expected a TFLite flatbuffer (file identifier 'TFL3'). Received {str(path)!r}, "
-            f"which starts with {head!r}"
-        )
-    return path.resolve()
-
-
 def _positive_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
     if ok and (maximum is None or value <= maximum):
@@ -317,7 +299,9 @@ def compile(  # noqa: A001 - the name users expect; shadows the builtin only ins
     if num_segments is not None:
         _positive_int("num_segments", num_segments)
 
-    model_path = _check_model(model)
+    model_path = Path(model).expanduser()
+    load_model_bytes(model_path, purpose="to compile")
+    model_path = model_path.resolve()
     out = Path(out_dir).expanduser().resolve() if out_dir is not None else model_path.parent
     if out.exists() and not out.is_dir():
         raise ConfigError(f"Expected out_dir to be a folder. Received a file: out_dir={str(out)!r}")

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .._log import logger
-from ..errors import ConfigError, DelegateError, ModelFileError, RuntimeNotFoundError
+from ..errors import ConfigError, DelegateError, RuntimeNotFoundError
+from ..inspection import EDGETPU_CUSTOM_OP, has_edgetpu_custom_op  # re-exported: detection reads the file
 
 #: ``platform.system()`` -> the delegate library pycoral loads (pycoral/utils/edgetpu.py).
 DELEGATE_LIBRARIES = {
@@ -24,9 +25,6 @@ DELEGATE_LIBRARIES = {
     "Darwin": "libedgetpu.1.dylib",
     "Windows": "edgetpu.dll",
 }
-
-#: The name of the custom op ``edgetpu_compiler`` puts in a compiled model.
-EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 
 #: USB IDs of the Coral USB Accelerator: before its firmware loads, and after.
 USB_IDS = (("1a6e", "089a"), ("18d1", "9302"))
@@ -183,43 +181,6 @@ def list_edge_tpus(sys_root: str | os.PathLike = "/sys", dev_root: str | os.Path
     for apex in sorted(glob.glob(str(Path(dev_root) / "apex_*"))):
         found.append({"type": "pci", "path": apex})
     return found
-
-
-def _model_bytes(model: bytes | bytearray | memoryview | str | os.PathLike) -> tuple[bytes, str]:
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        return bytes(model), "<bytes>"
-    path = Path(model)
-    try:
-        return path.read_bytes(), str(path)
-    except OSError as exc:
-        raise ModelFileError(f"Cannot read model {str(path)!r}: {exc.strerror or exc}") from None
-
-
-def has_edgetpu_custom_op(model: bytes | str | os.PathLike) -> bool:
-    """True when a .tflite (path or bytes) was compiled by ``edgetpu_compiler``.
-
-    Reads the operator codes with LiteRT's flatbuffer schema; without it, searches the bytes
-    for ``edgetpu-custom-op``.
-
-    Raises:
-        ModelFileError: the input is unreadable or not a TFLite flatbuffer.
-    """
-    data, name = _model_bytes(model)
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ModelFileError(
-            f"Expected a TFLite flatbuffer (file identifier 'TFL3'). Received {name!r} "
-            f"({len(data)} bytes starting {data[:8]!r})"
-        )
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:
-        return EDGETPU_CUSTOM_OP.encode() in data
-    try:
-        flat = schema.Model.GetRootAsModel(data, 0)
-        codes = [flat.OperatorCodes(i).CustomCode() for i in range(flat.OperatorCodesLength())]
-    except Exception as exc:  # a truncated flatbuffer raises assorted struct/index errors
-        raise ModelFileError(f"Cannot parse TFLite model {name!r}: {exc}") from None
-    return EDGETPU_CUSTOM_OP.encode() in codes
 
 
 def require_delegate_for(model: bytes | str | os.PathLike, delegate: Any | None) -> bool:
