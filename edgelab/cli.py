@@ -15,7 +15,7 @@ import sys
 from .errors import EdgelabError
 
 #: Modules under edgelab._cli that contribute subcommands, in help order.
-AREAS = ("data", "train", "demo", "analyze", "edgetpu")
+AREAS = ("data", "demo", "models", "analyze", "edgetpu")
 
 
 def build_parser() -> argparse.ArgumentParser:

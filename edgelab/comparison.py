@@ -38,7 +38,7 @@ class VariantResult:
     evaluation: Any = field(default=None, repr=False)  # EvalResult
     latency: Any = field(default=None, repr=False)  # LatencyResult
     macs: int | None = None
-    edgetpu: Any = field(default=None, repr=False)  # EdgeTPUReport
+    edgetpu: Any = field(default=None, repr=False)  # EdgeTPUVerdict (its .report explains each op)
 
     def __repr__(self) -> str:
         acc = "None" if self.evaluation is None else f"{self.evaluation.accuracy:.4f}"
@@ -85,10 +85,10 @@ def _split_arrays(data: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _edgetpu_verdict(path: Path):
-    """Offline prediction of the Edge TPU compiler (the real compiler's report when installed)."""
-    from .edgetpu.analyze import analyze
+    """The real compiler's op counts when it is installed, else the offline prediction."""
+    from .edgetpu.verdict import edgetpu_verdict
 
-    return analyze(path)
+    return edgetpu_verdict(path)
 
 
 def _measure(variant_model, precision, test_images, test_labels, class_names, reference, num_threads, min_time_s, progress):
@@ -210,8 +210,8 @@ def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
             "p90_ms": lat.p90_ms if lat is not None else None,
             "p99_ms": lat.p99_ms if lat is not None else None,
             "macs": v.macs,
-            "edgetpu_ops": f"{tpu.ops_edgetpu}/{tpu.ops_total}" if tpu is not None else None,
-            "edgetpu_source": ("compiler" if getattr(tpu, "compiled", False) else "predicted") if tpu is not None else None,
+            "edgetpu_ops": tpu.mapped if tpu is not None else None,
+            "edgetpu_source": tpu.source if tpu is not None else None,
             "runtime": lat.runtime if lat is not None else None,
             "xnnpack": lat.xnnpack if lat is not None else None,
             "path": str(m.path) if m is not None else None,

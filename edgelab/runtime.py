@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._log import logger, tqdm
+from ._log import captured_native_output, logger, tqdm
 from .errors import ConfigError, DelegateError, ModelFileError, RuntimeNotFoundError, did_you_mean
 from .inspection import EDGETPU_CUSTOM_OP, has_edgetpu_custom_op, load_model_bytes
 from .precision import Precision
@@ -206,12 +206,13 @@ def _load_checked(
             raise ConfigError(f"{rt.name} cannot turn XNNPACK off (no OpResolverType). Received: use_xnnpack=False")
         kwargs["experimental_op_resolver_type"] = rt.op_resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     try:
-        with warnings.catch_warnings():
+        # The runtime's C++ notices ("Created TensorFlow Lite XNNPACK delegate") go to the debug log.
+        with warnings.catch_warnings(), captured_native_output(f"{rt.name} interpreter"):
             # tf.lite.Interpreter warns that it is deprecated in favour of LiteRT on every load.
             warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
             interpreter = rt.interpreter_cls(**kwargs)
-        before = _delegate_nodes(interpreter)
-        interpreter.allocate_tensors()
+            before = _delegate_nodes(interpreter)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         cause = " ".join(str(exc).split()) or type(exc).__name__
         if "not a valid Flatbuffer" in cause:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -141,3 +143,37 @@ def bad_corpus(tmp_path_factory) -> BadCorpus:
     for k in range(2):
         write_image(root / "seg_pred" / "seg_pred" / f"{k}.jpg", seed=900 + k)
     return corpus
+
+
+# --- a fake edgetpu_compiler (real-format output), for the compiler wrapper and the verdict ---
+
+FAKE = Path(__file__).parent / "fake_edgetpu_compiler" / "edgetpu_compiler"
+
+
+@pytest.fixture
+def fake_compiler(tmp_path, monkeypatch):
+    """Put the fake edgetpu_compiler first on PATH, run by this interpreter; returns a setter."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "edgetpu_compiler"
+    body = FAKE.read_text().split("\n", 1)[1]
+    script.write_text(f"#!{sys.executable}\n{body}")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    argv_file = tmp_path / "argv.json"
+    monkeypatch.setenv("FAKE_EDGETPU_ARGV", str(argv_file))
+
+    def use(scenario: str, version: str | None = None):
+        monkeypatch.setenv("FAKE_EDGETPU_SCENARIO", scenario)
+        if version:
+            monkeypatch.setenv("FAKE_EDGETPU_VERSION", version)
+        return argv_file
+
+    return use
+
+
+@pytest.fixture
+def no_compiler(tmp_path, monkeypatch):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))

@@ -22,38 +22,6 @@ from edgelab.edgetpu.compiler import (
 from edgelab.edgetpu.logs import FailureKind, parse_size
 from edgelab.errors import CompilerNotFoundError, ConfigError, ModelFileError
 
-FAKE = Path(__file__).parent / "fake_edgetpu_compiler" / "edgetpu_compiler"
-
-
-@pytest.fixture
-def fake_compiler(tmp_path, monkeypatch):
-    """Put the fake edgetpu_compiler first on PATH, run by this interpreter; returns a setter."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "edgetpu_compiler"
-    body = FAKE.read_text().split("\n", 1)[1]
-    script.write_text(f"#!{sys.executable}\n{body}")
-    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    argv_file = tmp_path / "argv.json"
-    monkeypatch.setenv("FAKE_EDGETPU_ARGV", str(argv_file))
-
-    def use(scenario: str, version: str | None = None):
-        monkeypatch.setenv("FAKE_EDGETPU_SCENARIO", scenario)
-        if version:
-            monkeypatch.setenv("FAKE_EDGETPU_VERSION", version)
-        return argv_file
-
-    return use
-
-
-@pytest.fixture
-def no_compiler(tmp_path, monkeypatch):
-    empty = tmp_path / "empty-bin"
-    empty.mkdir()
-    monkeypatch.setenv("PATH", str(empty))
-
-
 @pytest.fixture
 def model(tmp_path) -> Path:
     """A file with the TFLite identifier; the fake compiler only copies it."""

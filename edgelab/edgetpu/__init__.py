@@ -14,9 +14,10 @@ from .delegate import (
     require_delegate_for,
 )
 from .logs import CompilerReport, FailureKind, parse_compiler_output, read_log
+from .verdict import EdgeTPUVerdict, edgetpu_verdict
 
 __all__ = [
-    "CompileResult", "CompilerReport", "EdgeTPUReport", "FailureKind", "OpVerdict", "analyze", "compile",
+    "CompileResult", "CompilerReport", "EdgeTPUReport", "EdgeTPUVerdict", "edgetpu_verdict", "FailureKind", "OpVerdict", "analyze", "compile",
     "compiler_version", "delegate_library_name", "delegate_status", "find_compiler", "has_edgetpu_custom_op",
     "install_instructions", "list_edge_tpus", "load_edgetpu_delegate", "parse_compiler_output", "read_log",
     "require_delegate_for",

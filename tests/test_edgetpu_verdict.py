@@ -1,0 +1,50 @@
+"""The Edge TPU column of compare: the real compiler's counts when installed, else the prediction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgelab.edgetpu import analyze, edgetpu_verdict
+
+CORAL = Path(__file__).parent / "data" / "coral"
+MOBILENET = CORAL / "mobilenet_v1_0.25_128_quant.tflite"
+DEEPLAB = CORAL / "deeplabv3_mnv2_dm05_pascal_quant.tflite"
+
+
+def test_without_compiler_the_offline_prediction_is_used(no_compiler):
+    verdict = edgetpu_verdict(DEEPLAB)
+    assert verdict.source == "predicted"
+    assert (verdict.ops_edgetpu, verdict.ops_total) == (64, 72)
+    assert verdict.mapped == "64/72"
+    assert verdict.status == analyze(DEEPLAB).verdict == "partial"
+
+
+def test_with_compiler_its_counts_win(fake_compiler):
+    fake_compiler("partial", version="16.0.384591198")
+    verdict = edgetpu_verdict(MOBILENET)
+    # The fake compiler reports 29 of 33 ops mapped whatever the model: proof the compiler was read.
+    assert verdict.source == "compiler 16.0.384591198"
+    assert verdict.mapped == "29/33"
+    assert verdict.status == "partial"
+    assert verdict.report.ops_total == 31  # the offline explanation is kept alongside
+
+
+def test_compiler_failure_falls_back_to_prediction(fake_compiler):
+    fake_compiler("internal_error")
+    verdict = edgetpu_verdict(MOBILENET)
+    assert verdict.source == "predicted"
+    assert verdict.mapped == "31/31"
+
+
+def test_float_models_never_reach_the_compiler(fake_compiler, tmp_path):
+    argv_file = fake_compiler("success")
+    float_model = tmp_path / "float.tflite"
+    from edgelab._keras import keras, tf
+
+    inputs = keras.Input((8, 8, 3))
+    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(inputs))
+    float_model.write_bytes(tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs)).convert())
+    verdict = edgetpu_verdict(float_model)
+    assert verdict.source == "predicted" and verdict.status == "not_quantized"
+    assert verdict.ops_edgetpu == 0
+    assert not argv_file.exists()  # the compiler was never started
