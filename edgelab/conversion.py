@@ -226,6 +226,27 @@ def _balanced_indices(labels: np.ndarray | None, count: int, num_samples: int, s
     return np.array(picks)
 
 
+def _checked_samples(generate: Callable[[], Iterable], shape: tuple[int, ...]) -> Callable[[], Iterable]:
+    """Refuse calibration samples of another shape: the converter would silently resize its input to them
+    and calibrate on images the model never sees (e.g. a dataset loaded at another image size)."""
+
+    def checked():
+        for sample in generate():
+            if isinstance(sample, dict):  # samples keyed by input name
+                sample_values = list(sample.values())
+                first = sample_values[0] if sample_values else None
+            else:
+                first = sample[0] if isinstance(sample, (list, tuple)) else sample
+            if tuple(np.shape(first)) != tuple(shape):
+                raise ConfigError(
+                    f"Expected calibration samples of the model's input shape {tuple(shape)}. "
+                    f"Received: shape={tuple(np.shape(first))}"
+                )
+            yield sample
+
+    return checked
+
+
 def _converter(exported: ExportedModel, recipe: Recipe, calibration, io_dtype: str):
     converter = tf.lite.TFLiteConverter.from_saved_model(str(exported.saved_model_dir))
     if recipe.optimize:
@@ -309,7 +330,9 @@ def convert(
     _check_qat(model if owns_export else model.model, recipe)
     exported = ExportedModel(model) if owns_export else model
     try:
-        gen = representative_dataset(calibration, calibration_samples, seed) if recipe.needs_calibration else None
+        gen = None
+        if recipe.needs_calibration:
+            gen = _checked_samples(representative_dataset(calibration, calibration_samples, seed), exported.input_shape)
         start = time.perf_counter()
         try:
             with captured_native_output(f"converter ({precision.value})"):

@@ -87,6 +87,10 @@ def _unsupported_layers(model: keras.Model) -> list[str]:
             continue
         try:
             supported = registry.supports(layer)
+            if supported:  # the layer type is known; its settings (e.g. the activation) may not be
+                config = registry.get_quantize_config(layer)
+                config.get_activations_and_quantizers(layer)
+                config.get_output_quantizers(layer)
         except Exception:
             supported = False
         if not supported:
@@ -132,11 +136,12 @@ def quantize_aware(
     val_data: Any | None = None,
     *,
     epochs: int = 3,
-    learning_rate: float = 2e-4,
+    learning_rate: float = 2e-5,
     batch_size: int = 32,
     patience: int = 2,
     seed: int = 0,
     run_dir=None,
+    freeze_batchnorm: bool = True,
     progress: bool | None = None,
 ):
     """Quantization-aware fine-tuning of a trained float model with edgelab's training loop.
@@ -151,6 +156,9 @@ def quantize_aware(
         patience: Early stopping patience on validation accuracy.
         seed: Random seed.
         run_dir: Checkpoint folder (resumable), or None.
+        freeze_batchnorm: Keep BatchNormalization in inference mode with its trained statistics
+            (the usual practice for QAT fine-tuning: batch statistics of a few epochs only add noise
+            to the folded weights the converter quantizes).
         progress: Show a progress bar.
 
     Returns:
@@ -159,10 +167,22 @@ def quantize_aware(
     from .training import train
 
     qat_model = prepare_qat(model)
-    return train(
-        qat_model, data, val_data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        patience=patience, seed=seed, run_dir=run_dir, progress=progress, desc="qat",
-    )
+    frozen = []
+    if freeze_batchnorm:
+        for layer in qat_model.layers:
+            inner = getattr(layer, "layer", layer)  # tfmot's QuantizeWrapper keeps the original as .layer
+            if isinstance(inner, keras.layers.BatchNormalization) and layer.trainable:
+                layer.trainable = False
+                frozen.append(layer)
+    try:
+        return train(
+            qat_model, data, val_data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+            patience=patience, seed=seed, run_dir=run_dir, progress=progress, desc="qat",
+        )
+    finally:
+        # Freezing is a training-time choice; a frozen wrapper also breaks saving to .h5 (duplicate weight names).
+        for layer in frozen:
+            layer.trainable = True
 
 
 def load_qat_model(path):

@@ -132,7 +132,7 @@ def write_report(
         "timings_s": {k: round(v, 2) for k, v in (timings or {}).items()},
         "float_accuracy": round(comparison.float_accuracy, 4),
         "models": models,
-        "files": sorted(p.name for p in out.iterdir() if p.is_file()) + ["manifest.json"],
+        "files": sorted({p.name for p in out.iterdir() if p.is_file()} | {"manifest.json"}),  # once on reruns too
     }
     write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
     return report

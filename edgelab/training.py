@@ -106,19 +106,29 @@ class _Checkpointer(keras.callbacks.Callback):
             return
         # Resuming: the restored checkpoint holds the *last* epoch's weights; the best ones are on disk.
         best_file = self.run_dir / "best.weights.h5" if self.run_dir else None
-        if best_file is not None and best_file.exists():
-            last = self.model.get_weights()
-            self.model.load_weights(str(best_file))
+        if best_file is None or not best_file.exists():
             self.best_weights = self.model.get_weights()
-            self.model.set_weights(last)
-        else:
-            self.best_weights = self.model.get_weights()
+            return
+        # load_weights also restores the optimizer state saved with the best epoch: keep the last one.
+        optimizer_vars = getattr(self.model.optimizer, "variables", None) or []
+        optimizer_vars = list(optimizer_vars() if callable(optimizer_vars) else optimizer_vars)  # legacy optimizers
+        optimizer_state = [v.numpy() for v in optimizer_vars]
+        last = self.model.get_weights()
+        self.model.load_weights(str(best_file))
+        self.best_weights = self.model.get_weights()
+        self.model.set_weights(last)
+        for var, value in zip(optimizer_vars, optimizer_state):
+            var.assign(value)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})
         value = logs.get(self.monitor)
-        if value is not None and (self.best is None or value > self.best):
+        lower_is_better = self.monitor.endswith("loss")
+        improved = value is not None and (
+            self.best is None or (value < self.best if lower_is_better else value > self.best)
+        )
+        if improved:
             self.best, self.best_epoch, self.wait = float(value), epoch + 1, 0
             self.best_weights = self.model.get_weights()
             if self.run_dir:
@@ -172,6 +182,7 @@ def train(
     run_dir: str | Path | None = None,
     resume: bool = True,
     compile_model: bool = True,
+    augment: bool = True,
     progress: bool | None = None,
     desc: str = "train",
 ) -> TrainResult:
@@ -185,11 +196,14 @@ def train(
         epochs: Maximum number of epochs.
         batch_size: Batch size.
         learning_rate: Adam learning rate (cosine-decayed over ``epochs``).
-        patience: Epochs without val-accuracy improvement before stopping; 0 disables early stopping.
+        patience: Epochs without validation-loss improvement before stopping; 0 disables early stopping.
+            The weights of the epoch with the lowest validation loss are restored.
         seed: Seed for weights init order, shuffling and dropout.
         run_dir: Where checkpoints, ``state.json`` and ``history.csv`` go; ``None`` keeps nothing on disk.
         resume: Continue from the checkpoint in ``run_dir`` when one exists.
         compile_model: Compile with Adam + sparse categorical cross-entropy (off to keep your own compile).
+        augment: Flip training images left-right at random (scenes look alike mirrored); done in the
+            input pipeline, so the model itself stays free of augmentation layers.
         progress: Show a progress bar (``None``: on unless ``EDGELAB_PROGRESS=0``).
         desc: Label of the progress bar.
     """
@@ -229,19 +243,17 @@ def train(
             history = state["history"]
             logger.info("resuming %s from epoch %d (best val accuracy %s)", run_path, start_epoch, best)
 
-    monitor = "val_accuracy" if validation is not None else "accuracy"
+    # Validation loss, not accuracy: on a few hundred images accuracy moves in steps and its noise
+    # stops training early; the loss is smooth and picks a better-trained epoch.
+    monitor = "val_loss" if validation is not None else "loss"
     keeper = _Checkpointer(run_path, history, monitor, patience, best, best_epoch, wait)
     finished = start_epoch >= epochs or (patience and wait >= patience)
     if not finished:
-        x_norm = normalize(x_train)
         model.fit(
-            x_norm,
-            y_train,
+            _training_pipeline(x_train, y_train, batch_size, seed, augment),
             validation_data=validation,
             epochs=epochs,
             initial_epoch=start_epoch,
-            batch_size=batch_size,
-            shuffle=True,
             verbose=0,
             callbacks=[keeper, _Progress(epochs, start_epoch, progress, desc)],
         )
@@ -252,16 +264,34 @@ def train(
     frame = pd.DataFrame(history)
     if run_path is not None and not frame.empty:
         frame.to_csv(run_path / "history.csv", index=False)
+    accuracy_column = "val_accuracy" if validation is not None else "accuracy"
+    best_rows = frame[frame["epoch"] == keeper.best_epoch] if not frame.empty else frame
+    best_accuracy = float(best_rows[accuracy_column].iloc[0]) if len(best_rows) and accuracy_column in best_rows else None
     return TrainResult(
         model=model,
         history=frame,
         best_epoch=keeper.best_epoch,
-        best_val_accuracy=keeper.best,
+        best_val_accuracy=best_accuracy,
         epochs_run=len(history),
         stopped_early=keeper.stopped_early or bool(patience and wait >= patience),
         resumed_from_epoch=start_epoch,
         run_dir=run_path,
     )
+
+
+def _training_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool) -> tf.data.Dataset:
+    """Shuffled (reshuffled each epoch, seeded), normalised, optionally flipped batches."""
+    pipeline = tf.data.Dataset.from_tensor_slices((normalize(images), labels))
+    pipeline = pipeline.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    if augment:
+        flip = tf.random.Generator.from_seed(seed)
+
+        def random_flip(x, y):
+            mirror = flip.uniform([tf.shape(x)[0], 1, 1, 1]) < 0.5
+            return tf.where(mirror, tf.reverse(x, axis=[2]), x), y
+
+        pipeline = pipeline.map(random_flip)
+    return pipeline.prefetch(tf.data.AUTOTUNE)
 
 
 def predict_keras(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:

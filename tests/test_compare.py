@@ -1,0 +1,134 @@
+"""compare: every precision measured on its converted file, one table; a failing variant is a row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import _tiny
+from edgelab import comparison as comparison_module
+from edgelab.comparison import COLUMNS, VariantResult, compare, comparison_table
+from edgelab.errors import ConfigError
+from edgelab.precision import CONVERTIBLE, Precision
+from edgelab.preprocess import normalize
+
+REQUIRED = (
+    "precision", "status", "reason", "size_bytes", "size_ratio", "accuracy", "delta_accuracy", "agreement",
+    "p50_ms", "p90_ms", "p99_ms", "latency_ratio", "macs",
+)
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    return _tiny.pipeline(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    return _tiny.comparison(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def table(result):
+    return result.table.set_index("precision", drop=False)
+
+
+def test_table_has_the_documented_columns_and_one_row_per_precision(result):
+    assert set(REQUIRED) <= set(result.table.columns)
+    assert list(result.table.columns) == list(COLUMNS)
+    assert result.table["precision"].tolist() == [p.value for p in CONVERTIBLE]
+    assert (result.table["status"] == "ok").all(), result.table[["precision", "reason"]]
+    assert result.table["reason"].isna().all()
+
+
+def test_ratios_are_against_fp32(table):
+    assert table.loc["fp32", "size_ratio"] == 1.0
+    assert table.loc["fp32", "latency_ratio"] == 1.0
+    for precision in table.index:
+        size = table.loc[precision, "size_bytes"] / table.loc["fp32", "size_bytes"]
+        latency = table.loc[precision, "p50_ms"] / table.loc["fp32", "p50_ms"]
+        assert table.loc[precision, "size_ratio"] == pytest.approx(size, abs=1e-3)
+        # p50_ms is rounded to 1 us in the table, which is coarse for a model this small.
+        assert table.loc[precision, "latency_ratio"] == pytest.approx(latency, rel=0.1, abs=2e-3)
+    assert table.loc["int8", "size_ratio"] < 0.35
+
+
+def test_sizes_are_the_files_sizes(table, pipe):
+    for precision, converted in pipe.converted.items():
+        assert table.loc[precision.value, "size_bytes"] == converted.path.stat().st_size
+        assert table.loc[precision.value, "path"] == str(converted.path)
+
+
+def test_accuracy_is_measured_on_the_files_against_the_float_model(result, table, pipe):
+    images, labels = pipe.data.arrays("test")
+    float_pred = pipe.model.predict(normalize(images), verbose=0).argmax(axis=1)
+    assert result.float_accuracy == pytest.approx(np.mean(float_pred == labels))
+    for precision, converted in pipe.converted.items():
+        pred = converted.predict(images).argmax(axis=1)
+        row = table.loc[precision.value]
+        assert row["accuracy"] == pytest.approx(np.mean(pred == labels), abs=1e-4)
+        assert row["agreement"] == pytest.approx(np.mean(pred == float_pred), abs=1e-4)
+        assert row["flipped"] == int(np.sum(pred != float_pred))
+        assert row["delta_accuracy"] == pytest.approx(row["accuracy"] - result.float_accuracy, abs=2e-4)
+    assert table.loc["fp32", "agreement"] >= 0.9
+
+
+def test_latency_and_macs(table):
+    assert (table["p50_ms"] > 0).all()
+    assert (table["p50_ms"] <= table["p90_ms"]).all() and (table["p90_ms"] <= table["p99_ms"]).all()
+    assert (table["macs"] > 0).all()
+    # Precision changes the number format, not the amount of arithmetic.
+    assert table["macs"].nunique() == 1
+    assert table.loc["int8", "edgetpu_ops"].split("/")[0] == table.loc["int8", "edgetpu_ops"].split("/")[1]
+    assert set(table["edgetpu_source"]) == {"predicted"}
+
+
+def test_comparison_keeps_the_details(result):
+    evaluation = result.evaluation("int8")
+    assert evaluation.confusion.shape == (6, 6)
+    assert evaluation.num_samples == len(result.test_labels)
+    assert result.variants[Precision.INT8].latency.runs >= 1
+    text = repr(result)
+    assert text.startswith("Comparison(float_accuracy=")
+    assert "failed=[]" in text and "test_images=12" in text
+    pd.testing.assert_frame_equal(result.to_frame(), result.table)
+
+
+def test_a_variant_failing_during_measurement_becomes_a_row(pipe, monkeypatch):
+    original = comparison_module._measure
+
+    def flaky(variant_model, precision, *args, **kwargs):
+        if precision is Precision.INT8:
+            raise RuntimeError("interpreter crashed")
+        return original(variant_model, precision, *args, **kwargs)
+
+    monkeypatch.setattr(comparison_module, "_measure", flaky)
+    table = compare(
+        pipe.model, pipe.data, out_dir=pipe.out_dir, precisions=["fp32", "int8", "dynamic"], min_time_s=0.01,
+        reuse=True, progress=False,
+    ).set_index("precision", drop=False)
+    assert table["status"].to_dict() == {"fp32": "ok", "int8": "failed", "dynamic": "ok"}
+    assert table.loc["int8", "reason"] == "RuntimeError: interpreter crashed"
+    assert pd.isna(table.loc["int8", "accuracy"]) and pd.isna(table.loc["int8", "p50_ms"])
+    assert table.loc["int8", "size_bytes"] > 0  # the file exists, only its measurement failed
+    assert table.loc["dynamic", "accuracy"] >= 0 and table.loc["fp32", "latency_ratio"] == 1.0
+
+
+def test_conversion_failures_are_rows_and_ratios_survive_without_fp32():
+    failed = {
+        Precision.FP32: VariantResult(Precision.FP32, "failed", "Converting to fp32 failed: boom"),
+        Precision.INT8: VariantResult(Precision.INT8, "failed", "no calibration"),
+    }
+    table = comparison_table(failed, float_accuracy=0.9)
+    assert list(table.columns) == list(COLUMNS)
+    assert table["status"].tolist() == ["failed", "failed"]
+    assert table["reason"].tolist() == ["Converting to fp32 failed: boom", "no calibration"]
+    assert table["size_ratio"].isna().all() and table["latency_ratio"].isna().all()
+    assert list(comparison_table({}, 0.9).columns) == list(COLUMNS)
+
+
+def test_class_names_are_required(pipe, tmp_path):
+    images, labels = pipe.data.arrays("test")
+    with pytest.raises(ConfigError, match="class_names"):
+        compare(pipe.model, (images, labels), out_dir=tmp_path, calibration=(images, labels), progress=False)
