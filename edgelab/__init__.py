@@ -31,7 +31,7 @@ _EXPORTS: dict[str, str] = {
     "prepare_qat": "qat", "quantize_aware": "qat", "load_qat_model": "qat", "is_qat_model": "qat",
     # conversion and measurement
     "Precision": "precision", "RECIPES": "conversion", "convert": "conversion", "convert_all": "conversion",
-    "ConvertedModel": "conversion", "ExportedModel": "conversion", "ConversionFailure": "conversion",
+    "ConvertedModel": "conversion", "convert_for_edgetpu": "conversion", "ExportedModel": "conversion", "ConversionFailure": "conversion",
     "TFLiteModel": "runtime", "load_interpreter": "runtime",
     "inspect_model": "inspection", "ModelInfo": "inspection",
     "classification_metrics": "evaluate", "evaluate_model": "evaluate", "EvalResult": "evaluate",
@@ -48,7 +48,7 @@ _EXPORTS: dict[str, str] = {
     # errors
     "EdgelabError": "errors", "ConfigError": "errors", "DatasetError": "errors", "ModelFileError": "errors",
     "ConversionError": "errors", "QATError": "errors", "EdgeTPUError": "errors", "DelegateError": "errors",
-    "CompilerNotFoundError": "errors", "RuntimeNotFoundError": "errors",
+    "CompilerNotFoundError": "errors", "EdgeTPUWarning": "errors", "RuntimeNotFoundError": "errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -8,6 +8,7 @@ compiler would map, and returns a pandas DataFrame. A variant that fails at any 
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -191,6 +192,9 @@ def compare(model, data: Any, **kwargs) -> pd.DataFrame:
     return run_comparison(model, data, **kwargs).table
 
 
+compare.__signature__ = inspect.signature(run_comparison).replace(return_annotation=pd.DataFrame)  # help() shows the options
+
+
 def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
     """One row per variant with the :data:`COLUMNS`; ratios are against the fp32 row."""
     rows = []
@@ -226,7 +230,7 @@ def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
     frame["latency_ratio"] = pd.to_numeric(frame.p50_ms, errors="coerce") / p50
     frame = frame[list(COLUMNS)]
     for column, digits in (("accuracy", 4), ("delta_accuracy", 4), ("agreement", 4), ("size_ratio", 3),
-                           ("latency_ratio", 3), ("p50_ms", 3), ("p90_ms", 3), ("p99_ms", 3)):
+                           ("latency_ratio", 3), ("p50_ms", 4), ("p90_ms", 4), ("p99_ms", 4)):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").round(digits)
     for column in ("size_bytes", "macs", "flipped"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")

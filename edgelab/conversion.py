@@ -203,27 +203,16 @@ def representative_dataset(data: Any, num_samples: int = 200, seed: int = 0) -> 
         images, labels = np.asarray(data), None
     if images.ndim != 4 or len(images) == 0:
         raise ConfigError(f"Expected calibration images of shape (N, H, W, 3). Received: shape={images.shape}")
-    picks = _balanced_indices(labels, len(images), num_samples, seed)
+    from .datasets import balanced_indices
+
+    picks = (np.random.default_rng(seed).permutation(len(images))[:num_samples] if labels is None
+             else balanced_indices(labels, num_samples, seed))
 
     def generate():
         for i in picks:
             yield [normalize(images[i : i + 1])]
 
     return generate
-
-
-def _balanced_indices(labels: np.ndarray | None, count: int, num_samples: int, seed: int) -> np.ndarray:
-    """Round-robin over classes (shuffled within each) so every class is calibrated on."""
-    rng = np.random.default_rng(seed)
-    if labels is None:
-        return rng.permutation(count)[:num_samples]
-    pools = [rng.permutation(np.flatnonzero(labels == c)).tolist() for c in np.unique(labels)]
-    picks: list[int] = []
-    while len(picks) < min(num_samples, count):
-        for pool in pools:
-            if pool and len(picks) < num_samples:
-                picks.append(pool.pop())
-    return np.array(picks)
 
 
 def _checked_samples(generate: Callable[[], Iterable], shape: tuple[int, ...]) -> Callable[[], Iterable]:
@@ -442,3 +431,45 @@ def convert_all(
     if labels:
         write_labels(Path(out_dir), labels)
     return results
+
+
+def convert_for_edgetpu(
+    model: keras.Model,
+    *,
+    out_dir: str | Path,
+    calibration: Any,
+    labels: Sequence[str] = (),
+    calibration_samples: int = 200,
+    name: str = "model",
+    runtime_version: int = 14,
+):
+    """Convert with the Edge TPU's requirements and check the result before the compiler does.
+
+    The Edge TPU needs batch 1, uint8 input and output, and integer-only ops with no float
+    fallback: the ``int8`` recipe (``qat_int8`` for a quantization-aware model) with ``uint8`` I/O
+    guarantees all three. The file is then analyzed offline; when some ops would fall back to the
+    CPU (splitting the graph), an :class:`edgelab.errors.EdgeTPUWarning` names the first one and why.
+
+    Returns:
+        ``(converted_model, edgetpu_report)``.
+    """
+    import warnings
+
+    from .edgetpu.analyze import analyze
+    from .errors import EdgeTPUWarning
+    from .qat import is_qat_model
+
+    precision = Precision.QAT_INT8 if is_qat_model(model) else Precision.INT8
+    converted = convert(model, precision, out_dir=out_dir, calibration=calibration, labels=labels,
+                        io_dtype="uint8", calibration_samples=calibration_samples, name=name)
+    report = analyze(converted.path, runtime_version=runtime_version)
+    if report.ops_cpu:
+        first = next(op for op in report.ops if op.target == "cpu")
+        warnings.warn(
+            f"{converted.path.name}: {report.ops_cpu} of {report.ops_total} ops will run on the CPU, not the Edge TPU. "
+            f"The first is {first.op} (op {first.index}): {first.reason}. Every op after an unmappable one leaves "
+            "the Edge TPU too; replace or move that op to the end of the model.",
+            EdgeTPUWarning,
+            stacklevel=2,
+        )
+    return converted, report

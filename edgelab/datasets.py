@@ -650,6 +650,23 @@ def _round_half_up(x: float) -> int:
     return int(np.floor(x + 0.5))
 
 
+def balanced_indices(labels: Sequence[int] | np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Up to ``n`` indices in which the classes take turns (seeded random order within each class).
+
+    Every class is equally represented unless it has fewer images than its share; used for
+    calibration sets, where a class the converter never sees gets poor quantization ranges.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(_check_seed(seed))
+    queues = [list(rng.permutation(np.flatnonzero(labels == c))) for c in np.unique(labels)]
+    picked: list[int] = []
+    while len(picked) < n and any(queues):
+        for q in queues:
+            if q and len(picked) < n:
+                picked.append(int(q.pop(0)))
+    return np.asarray(picked, dtype=np.int64)
+
+
 def stratified_split(
     labels: Sequence[int] | np.ndarray,
     val_fraction: float = 0.15,
@@ -930,17 +947,10 @@ class Dataset:
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ConfigError(f"Expected n to be a positive int. Received: n={n!r}")
-        rng = np.random.default_rng(_check_seed(seed))
         labels = self.train.labels
-        queues = [list(rng.permutation(np.flatnonzero(labels == c))) for c in range(self.num_classes)]
-        picked: list[int] = []
-        while len(picked) < n and any(queues):
-            for q in queues:
-                if q and len(picked) < n:
-                    picked.append(int(q.pop(0)))
-        if len(picked) < n:
-            logger.info("representative dataset: %d images requested, the training split has %d", n, len(picked))
-        idx = np.asarray(picked, dtype=np.int64)
+        idx = balanced_indices(labels, n, seed)
+        if len(idx) < n:
+            logger.info("representative dataset: %d images requested, the training split has %d", n, len(idx))
         if "train" in self._cache and len(self._cache["train"][1]) == len(labels):
             images = self._cache["train"][0][idx]
         else:

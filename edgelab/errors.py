@@ -46,6 +46,10 @@ class DelegateError(EdgeTPUError):
     """The Edge TPU delegate library or device could not be loaded."""
 
 
+class EdgeTPUWarning(UserWarning):
+    """A model will not run entirely on the Edge TPU (some ops fall back to the CPU)."""
+
+
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """A ' Did you mean ...?' hint for a misspelt option, or '' when nothing is close."""
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)

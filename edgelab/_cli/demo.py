@@ -25,6 +25,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--qat-epochs", type=int, default=defaults.qat_epochs, help="quantization-aware epochs (0 skips QAT)")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--threads", type=int, default=defaults.num_threads, help="interpreter threads for evaluation and latency")
+    p.add_argument("--min-time", type=float, default=defaults.min_time_s, help="seconds of timed runs per latency measurement")
     p.add_argument("--max-per-class", type=int, default=None, help="cap images per class of a --data folder")
     p.add_argument("--fresh", action="store_true", help="delete the output folder's earlier demo run first")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -38,7 +39,7 @@ def run(args) -> int:
     config = DemoConfig(
         out_dir=args.out, data=args.data, per_class=args.per_class, image_size=args.image_size,
         architecture=args.arch, epochs=args.epochs, qat_epochs=args.qat_epochs, seed=args.seed,
-        num_threads=args.threads, max_per_class=args.max_per_class,
+        num_threads=args.threads, max_per_class=args.max_per_class, min_time_s=args.min_time,
     )
     start = time.perf_counter()
     result = run_demo(config, fresh=args.fresh, progress=False if args.no_progress else None)

@@ -1,0 +1,663 @@
+"""Interactive explorers for notebooks: thin ipywidgets wiring over plain, testable functions.
+
+Every explorer is an ``ipywidgets.VBox`` whose controls are attributes (``.dropdown``,
+``.next_button``, ``.slider``...), whose picture is an ``ipywidgets.Image`` holding PNG bytes
+(``.image``) and whose table is an ``ipywidgets.HTML`` (``.table``). The state lives in widget
+traits, not in an ``Output`` area, so setting ``.value`` or calling ``.click()`` from code updates
+the explorer at once: the same in JupyterLab, in a headless kernel (nbval, nbclient) and in tests.
+``summary()`` returns the current state as plain text for a notebook to print, and ``picture()``
+the current picture (a matplotlib Figure, or an :class:`ImageGrid` of photographs) for a static copy.
+
+    import edgelab as el
+    from edgelab import widgets
+
+    explorer = widgets.flip_explorer(comparison, "int8")
+    explorer                      # shows it
+    explorer.next_button.click()  # next cell: drive it
+    print(explorer.summary())
+
+The logic (which images, which rows, which pictures) is in module-level functions that take
+plain data and return numpy arrays, DataFrames or Figures; the widget classes only wire them up.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from typing import Any, Mapping, Sequence
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .errors import ConfigError, did_you_mean
+
+__all__ = [
+    "dataset_browser", "precision_picker", "flip_explorer", "confusion_viewer", "tradeoff_explorer",
+    "edgetpu_op_map", "DatasetBrowser", "PrecisionPicker", "FlipExplorer", "ConfusionViewer",
+    "TradeoffExplorer", "EdgeTPUOpMap", "ImageGrid", "image_grid", "picture_bytes", "class_page", "variant_predictions",
+    "flip_rows", "most_confused", "tradeoff_axes", "op_rows", "op_map_figure",
+]
+
+FLOAT = "float"  # the Keras model's row in the explorers (the reference every variant is compared to)
+TARGETS = ("all", "edgetpu", "cpu")
+#: Cost columns of a comparison table (lower is better) and quality columns (higher is better).
+COST_COLUMNS = ("p50_ms", "p90_ms", "p99_ms", "latency_ratio", "size_bytes", "size_ratio", "macs")
+QUALITY_COLUMNS = ("accuracy", "agreement", "delta_accuracy")
+_TARGET_COLOURS = {"edgetpu": "#4caf50", "cpu": "#ff9800"}
+
+
+# --------------------------------------------------------------------------------------------
+# Plain functions
+# --------------------------------------------------------------------------------------------
+
+
+def _name(precision: Any) -> str:
+    """``"int8"`` from ``Precision.INT8`` or ``"int8"``."""
+    return str(getattr(precision, "value", precision))
+
+
+class ImageGrid:
+    """Photographs laid out by :func:`image_grid`, shown in notebooks as a JPEG.
+
+    Photographs (noise, texture) compress about five times better as JPEG than as PNG, which keeps
+    notebooks stored with their outputs small. ``.figure`` is the matplotlib Figure itself, e.g.
+    to save it with ``.figure.savefig("grid.png")``.
+    """
+
+    def __init__(self, figure: Figure, count: int, quality: int = 85) -> None:
+        self.figure = figure
+        self.count = count
+        self.quality = quality
+
+    def _repr_jpeg_(self) -> bytes:
+        return picture_bytes(self)[0]
+
+    def __repr__(self) -> str:
+        return f"ImageGrid({self.count} images)"
+
+
+def picture_bytes(picture: Figure | ImageGrid | np.ndarray, dpi: int = 80, scale: int = 3) -> tuple[bytes, str]:
+    """``(bytes, format)`` of a picture: an ImageGrid as JPEG, a Figure as PNG, a uint8 image as PNG.
+
+    A uint8 image (H, W, 3) is enlarged ``scale`` times, pixels kept sharp.
+    """
+    buffer = io.BytesIO()
+    if isinstance(picture, ImageGrid):
+        picture.figure.savefig(buffer, format="jpeg", dpi=dpi, pil_kwargs={"quality": picture.quality})
+        return buffer.getvalue(), "jpeg"
+    if isinstance(picture, Figure):
+        picture.savefig(buffer, format="png", dpi=dpi)
+        return buffer.getvalue(), "png"
+    from PIL import Image
+
+    array = np.asarray(picture)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[-1] != 3:
+        raise ConfigError(
+            "Expected a Figure, an ImageGrid or a uint8 image of shape (H, W, 3). "
+            f"Received: {type(picture).__name__} with dtype={getattr(array, 'dtype', None)}, shape={getattr(array, 'shape', None)}"
+        )
+    image = Image.fromarray(array)
+    if scale > 1:
+        image = image.resize((array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST)
+    image.save(buffer, format="PNG")
+    return buffer.getvalue(), "png"
+
+
+def image_grid(images: np.ndarray, titles: Sequence[str] | None = None, cols: int = 6, size: float = 1.4) -> ImageGrid:
+    """A grid of uint8 images (N, H, W, 3) with optional titles; displays as a JPEG in notebooks."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ConfigError(f"Expected images of shape (N, H, W, 3). Received: shape={images.shape}")
+    if titles is not None and len(titles) != len(images):
+        raise ConfigError(f"Expected one title per image ({len(images)}). Received: {len(titles)} titles")
+    n = max(len(images), 1)
+    cols = max(1, min(int(cols), n))
+    rows = int(np.ceil(n / cols))
+    fig = Figure(figsize=(size * cols, (size + 0.25) * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < len(images):
+            ax.imshow(images[i])
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    return ImageGrid(fig, len(images))
+
+
+def class_page(labels: np.ndarray, class_index: int, page: int = 0, per_page: int = 12) -> tuple[np.ndarray, int]:
+    """Indices of the images of one class on one page, and the number of pages (at least 1).
+
+    ``page`` is clamped to the last page, so stepping past the end shows the last images.
+    """
+    if per_page < 1:
+        raise ConfigError(f"Expected per_page to be a positive int. Received: per_page={per_page!r}")
+    members = np.flatnonzero(np.asarray(labels) == class_index)
+    pages = max(1, int(np.ceil(len(members) / per_page)))
+    page = min(max(0, int(page)), pages - 1)
+    return members[page * per_page : (page + 1) * per_page], pages
+
+
+def _ok_variants(comparison: Any) -> dict[str, Any]:
+    """Variant name -> VariantResult, for the variants that were measured."""
+    return {
+        _name(p): v for p, v in comparison.variants.items()
+        if getattr(v, "status", "ok") == "ok" and getattr(v, "evaluation", None) is not None
+    }
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ConfigError(f"Expected {name} to be one of {list(choices)}. Received: {value!r}.{did_you_mean(str(value), choices)}")
+    return value
+
+
+def variant_predictions(comparison: Any, index: int, predictions: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Every variant's prediction for test image ``index``: one row per variant.
+
+    Columns: ``precision``, ``predicted`` (class name), ``confidence`` (its probability; NaN for the
+    float model, whose probabilities the comparison does not keep), ``correct`` (vs the true label)
+    and ``agrees`` (with the float model). With ``predictions`` ({name: (N, classes) scores}) the
+    rows come from those scores instead (for images outside the test split; no float row).
+    """
+    names = list(comparison.class_names)
+    labels = np.asarray(comparison.test_labels)
+    rows = []
+    if predictions is None:
+        n = len(labels)
+        if not 0 <= index < n:
+            raise ConfigError(f"Expected index in [0, {n}). Received: index={index!r}")
+        float_class = int(comparison.float_evaluation.y_pred[index])
+        true = int(labels[index])
+        rows.append((FLOAT, float_class, np.nan))
+        for name, variant in _ok_variants(comparison).items():
+            ev = variant.evaluation
+            cls = int(ev.y_pred[index])
+            conf = float(ev.predictions[index, cls]) if ev.predictions is not None else np.nan
+            rows.append((name, cls, conf))
+    else:
+        true, float_class = None, None
+        for name, scores in predictions.items():
+            scores = np.asarray(scores)
+            if not 0 <= index < len(scores):
+                raise ConfigError(f"Expected index in [0, {len(scores)}). Received: index={index!r}")
+            cls = int(scores[index].argmax())
+            rows.append((name, cls, float(scores[index, cls])))
+    frame = pd.DataFrame(
+        {
+            "precision": [r[0] for r in rows],
+            "predicted": [names[r[1]] for r in rows],
+            "confidence": [round(r[2], 3) for r in rows],
+            "correct": [None if true is None else r[1] == true for r in rows],
+            "agrees": [None if float_class is None else r[1] == float_class for r in rows],
+        }
+    )
+    return frame
+
+
+def flip_rows(comparison: Any, precision: str) -> pd.DataFrame:
+    """The test images whose class changed between the float model and ``precision``.
+
+    Columns ``index``, ``true_name``, ``from_name`` (float), ``to_name`` (``precision``); empty
+    when nothing flipped.
+    """
+    variants = _ok_variants(comparison)
+    _check_choice("precision", _name(precision), list(variants))
+    flipped = variants[_name(precision)].evaluation.flipped
+    columns = ["index", "true_name", "from_name", "to_name"]
+    if flipped is None or len(flipped) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "index" else "object") for c in columns})
+    return flipped[columns].reset_index(drop=True)
+
+
+def most_confused(evaluation: Any, k: int = 3) -> list[tuple[str, str, int]]:
+    """The ``k`` largest off-diagonal confusion counts as ``(true, predicted, count)``, largest first."""
+    cm = np.asarray(evaluation.confusion).copy()
+    np.fill_diagonal(cm, 0)
+    names = list(evaluation.class_names)
+    order = np.argsort(-cm, axis=None, kind="stable")
+    pairs = []
+    for flat in order[:k]:
+        i, j = divmod(int(flat), cm.shape[1])
+        if cm[i, j] > 0:
+            pairs.append((names[i], names[j], int(cm[i, j])))
+    return pairs
+
+
+def tradeoff_axes(table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The cost columns (x, lower is better) and quality columns (y) a comparison table has values in."""
+    present = [c for c in table.columns if pd.to_numeric(table[c], errors="coerce").notna().any()]
+    return [c for c in COST_COLUMNS if c in present], [c for c in QUALITY_COLUMNS if c in present]
+
+
+def op_rows(report: Any, target: str = "all") -> pd.DataFrame:
+    """An Edge TPU report's ops (index, op, version, target, reason), all or those on one target."""
+    _check_choice("target", target, TARGETS)
+    frame = report.to_frame()
+    if target != "all":
+        frame = frame[frame["target"] == target]
+    return frame.reset_index(drop=True)
+
+
+def op_map_figure(report: Any, cols: int = 6) -> Figure:
+    """Every op in execution order as a coloured box: green on the Edge TPU, orange on the CPU."""
+    ops = list(report.ops)
+    n = max(len(ops), 1)
+    cols = max(1, min(cols, n))
+    rows = int(np.ceil(n / cols))
+    fig = Figure(figsize=(1.45 * cols, 0.75 * rows + 0.5), layout="constrained")
+    ax = fig.add_subplot()
+    for k, op in enumerate(ops):
+        r, c = divmod(k, cols)
+        ax.add_patch(_box(c, rows - 1 - r, _TARGET_COLOURS.get(op.target, "#9e9e9e")))
+        ax.text(c + 0.5, rows - 1 - r + 0.5, f"#{op.index}\n{op.op}", ha="center", va="center", fontsize=6.5)
+    ax.set_xlim(0, cols)
+    ax.set_ylim(0, rows)
+    ax.set_axis_off()
+    ax.set_title(f"{report.ops_edgetpu} of {report.ops_total} ops on the Edge TPU (green), {report.ops_cpu} on the CPU (orange)", fontsize=9)
+    return fig
+
+
+def _box(x: float, y: float, colour: str):
+    from matplotlib.patches import FancyBboxPatch
+
+    return FancyBboxPatch((x + 0.05, y + 0.08), 0.9, 0.84, boxstyle="round,pad=0.02", facecolor=colour, edgecolor="black", linewidth=0.6)
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.3f}")
+
+
+# --------------------------------------------------------------------------------------------
+# Widgets
+# --------------------------------------------------------------------------------------------
+
+
+class _Explorer(w.VBox):
+    """Shared parts: a picture (``.image``), a status line (``.label``) and a table (``.table``)."""
+
+    def __init__(self, controls: Sequence[w.Widget], **kwargs: Any) -> None:
+        self.image = w.Image(layout=w.Layout(max_width="100%"))
+        self.label = w.HTML()
+        self.table = w.HTML()
+        super().__init__([w.HBox(list(controls)), self.label, self.image, self.table], **kwargs)
+
+    def _render(self) -> None:  # overridden: recompute picture, status line and table
+        raise NotImplementedError
+
+    def _show(self, picture: Figure | ImageGrid | np.ndarray | None, status: str, table: pd.DataFrame | None = None) -> None:
+        if picture is None:
+            self.image.value, self.image.layout.display = b"", "none"
+        else:
+            data, fmt = picture_bytes(picture)
+            self.image.format, self.image.value, self.image.layout.display = fmt, data, None
+        self.label.value = f"<b>{html.escape(status)}</b>"
+        self.table.value = _html_table(table) if table is not None and len(table) else ""
+
+    def summary(self) -> str:
+        """The current state as plain text."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:  # the text/plain fallback a notebook stores: short and stable
+        try:
+            first = self.summary().splitlines()[0]
+        except Exception:  # not fully built yet
+            first = ""
+        return f"{type(self).__name__}({first})"
+
+
+def _button(description: str, icon: str) -> w.Button:
+    return w.Button(description=description, icon=icon, layout=w.Layout(width="auto"))
+
+
+class DatasetBrowser(_Explorer):
+    """Browse a dataset one class at a time: ``.dropdown`` (class), ``.split_dropdown``, ``.prev_button``, ``.next_button``."""
+
+    def __init__(self, dataset: Any, split: str = "train", per_page: int = 12, cols: int = 6) -> None:
+        self.dataset = dataset
+        self.per_page, self.cols, self.page = per_page, cols, 0
+        self.dropdown = w.Dropdown(options=list(dataset.class_names), description="class")
+        self.split_dropdown = w.Dropdown(options=["train", "val", "test"], value=split, description="split")
+        self.prev_button = _button("previous", "arrow-left")
+        self.next_button = _button("next", "arrow-right")
+        super().__init__([self.dropdown, self.split_dropdown, self.prev_button, self.next_button])
+        self.dropdown.observe(self._reset, names="value")
+        self.split_dropdown.observe(self._reset, names="value")
+        self.prev_button.on_click(lambda _: self._step(-1))
+        self.next_button.on_click(lambda _: self._step(1))
+        self._render()
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.dataset.arrays(self.split_dropdown.value)
+
+    @property
+    def indices(self) -> np.ndarray:
+        """Indices (into the split's arrays) of the images shown."""
+        _, labels = self._arrays()
+        return class_page(labels, self.dropdown.index, self.page, self.per_page)[0]
+
+    @property
+    def pages(self) -> int:
+        _, labels = self._arrays()
+        return class_page(labels, self.dropdown.index, 0, self.per_page)[1]
+
+    def _reset(self, _change: Any = None) -> None:
+        self.page = 0
+        self._render()
+
+    def _step(self, delta: int) -> None:
+        self.page = min(max(0, self.page + delta), self.pages - 1)
+        self._render()
+
+    def picture(self) -> ImageGrid:
+        """The page shown, as an image grid."""
+        images, _ = self._arrays()
+        idx = self.indices
+        return image_grid(images[idx], [f"#{i}" for i in idx], cols=self.cols)
+
+    def _render(self) -> None:
+        self.prev_button.disabled = self.page == 0
+        self.next_button.disabled = self.page >= self.pages - 1
+        self._show(self.picture() if len(self.indices) else None, self.summary())
+
+    def summary(self) -> str:
+        _, labels = self._arrays()
+        total = int(np.sum(labels == self.dropdown.index))
+        idx = self.indices
+        first = self.page * self.per_page
+        shown = f"images {first + 1}-{first + len(idx)} of {total}" if len(idx) else "no images"
+        return (
+            f"{self.split_dropdown.value} split, class {self.dropdown.value!r}: {shown} "
+            f"(page {self.page + 1} of {self.pages})"
+        )
+
+
+class PrecisionPicker(_Explorer):
+    """One image, every variant's prediction: ``.slider`` (image), ``.prev_button``, ``.next_button``."""
+
+    def __init__(self, comparison: Any, images: np.ndarray | None = None, labels: np.ndarray | None = None) -> None:
+        self.comparison = comparison
+        if images is None:
+            self.images = np.asarray(comparison.test_images)
+            self.labels = np.asarray(comparison.test_labels)
+            self.predictions = None
+        else:
+            self.images = np.asarray(images)
+            self.labels = None if labels is None else np.asarray(labels)
+            # Run each converted file once over the new images.
+            self.predictions = {name: v.model.predict(self.images) for name, v in _ok_variants(comparison).items()}
+        if len(self.images) == 0:
+            raise ConfigError("Expected at least one image. Received: none.")
+        self.slider = w.IntSlider(value=0, min=0, max=len(self.images) - 1, description="image")
+        self.prev_button = _button("previous", "arrow-left")
+        self.next_button = _button("next", "arrow-right")
+        super().__init__([self.slider, self.prev_button, self.next_button])
+        self.slider.observe(lambda _: self._render(), names="value")
+        self.prev_button.on_click(lambda _: self._step(-1))
+        self.next_button.on_click(lambda _: self._step(1))
+        self._render()
+
+    @property
+    def index(self) -> int:
+        return int(self.slider.value)
+
+    def _step(self, delta: int) -> None:
+        self.slider.value = min(max(self.slider.min, self.index + delta), self.slider.max)
+
+    def frame(self) -> pd.DataFrame:
+        """The current image's predictions (see :func:`variant_predictions`)."""
+        frame = variant_predictions(self.comparison, self.index, self.predictions)
+        if self.predictions is not None and self.labels is not None:
+            true = self.comparison.class_names[int(self.labels[self.index])]
+            frame["correct"] = frame["predicted"] == true
+        return frame
+
+    def picture(self) -> ImageGrid:
+        """The image shown."""
+        return image_grid(self.images[[self.index]], [self._title()], cols=1, size=2.5)
+
+    def _title(self) -> str:
+        if self.labels is None:
+            return f"image {self.index}"
+        return f"image {self.index}: {self.comparison.class_names[int(self.labels[self.index])]}"
+
+    def _render(self) -> None:
+        self._show(self.images[self.index], self.summary().splitlines()[0], self.frame())
+
+    def summary(self) -> str:
+        head = f"{self._title()} (true class)" if self.labels is not None else self._title()
+        frame = self.frame().copy()
+        for column in ("correct", "agrees"):
+            frame[column] = frame[column].map(lambda v: {True: "yes", False: "no"}.get(v, ""))
+        frame["confidence"] = frame["confidence"].map(lambda v: "n/a" if pd.isna(v) else f"{v:.3f}")
+        if self.predictions is not None:
+            frame = frame.drop(columns="agrees")
+        return head + "\n" + frame.to_string(index=False)
+
+
+class FlipExplorer(_Explorer):
+    """Step through the test images whose class changed between float and one precision.
+
+    Controls: ``.dropdown`` (precision), ``.prev_button``, ``.next_button``; ``.position`` is the
+    0-based position in the list of flipped images.
+    """
+
+    def __init__(self, comparison: Any, precision: str = "int8") -> None:
+        self.comparison = comparison
+        choices = [n for n in _ok_variants(comparison)]
+        if not choices:
+            raise ConfigError("Expected a comparison with at least one measured variant. Received: none.")
+        self.dropdown = w.Dropdown(options=choices, value=_check_choice("precision", _name(precision), choices), description="precision")
+        self.prev_button = _button("previous", "arrow-left")
+        self.next_button = _button("next", "arrow-right")
+        self.position = 0
+        super().__init__([self.dropdown, self.prev_button, self.next_button])
+        self.dropdown.observe(self._reset, names="value")
+        self.prev_button.on_click(lambda _: self._step(-1))
+        self.next_button.on_click(lambda _: self._step(1))
+        self._render()
+
+    @property
+    def flips(self) -> pd.DataFrame:
+        return flip_rows(self.comparison, self.dropdown.value)
+
+    def _reset(self, _change: Any = None) -> None:
+        self.position = 0
+        self._render()
+
+    def _step(self, delta: int) -> None:
+        self.position = min(max(0, self.position + delta), max(len(self.flips) - 1, 0))
+        self._render()
+
+    def current(self) -> dict | None:
+        """The flipped image shown (a row of :func:`flip_rows` as a dict), or None when nothing flipped."""
+        flips = self.flips
+        return None if flips.empty else flips.iloc[self.position].to_dict()
+
+    def picture(self) -> ImageGrid | None:
+        """The flipped image shown, titled with its classes (None when nothing flipped)."""
+        row = self.current()
+        if row is None:
+            return None
+        title = f"#{row['index']}: true {row['true_name']}\nfloat {row['from_name']} -> {self.dropdown.value} {row['to_name']}"
+        return image_grid(np.asarray(self.comparison.test_images)[[int(row["index"])]], [title], cols=1, size=2.5)
+
+    def _render(self) -> None:
+        flips, row = self.flips, self.current()
+        self.prev_button.disabled = self.position == 0
+        self.next_button.disabled = self.position >= len(flips) - 1
+        picture = None if row is None else np.asarray(self.comparison.test_images)[int(row["index"])]
+        self._show(picture, self.summary().splitlines()[-1], flips)
+
+    def summary(self) -> str:
+        name, flips, n = self.dropdown.value, self.flips, len(self.comparison.test_labels)
+        head = f"{name}: {len(flips)} of {n} test images change class against the float model"
+        row = self.current()
+        if row is None:
+            return head + "\nnothing to step through"
+        return head + (
+            f"\nflip {self.position + 1} of {len(flips)}: image #{row['index']}, true {row['true_name']}, "
+            f"float {row['from_name']} -> {name} {row['to_name']}"
+        )
+
+
+class ConfusionViewer(_Explorer):
+    """Confusion matrices per variant next to the float model's: ``.dropdown`` (variant), ``.normalize`` (checkbox)."""
+
+    def __init__(self, comparison: Any, precision: str | None = None) -> None:
+        self.comparison = comparison
+        choices = [FLOAT] + list(_ok_variants(comparison))
+        value = _check_choice("precision", _name(precision), choices) if precision is not None else choices[-1]
+        self.dropdown = w.Dropdown(options=choices, value=value, description="variant")
+        self.normalize = w.Checkbox(value=False, description="normalize rows", indent=False)
+        super().__init__([self.dropdown, self.normalize])
+        self.dropdown.observe(lambda _: self._render(), names="value")
+        self.normalize.observe(lambda _: self._render(), names="value")
+        self._render()
+
+    def evaluation(self, name: str | None = None) -> Any:
+        """The EvalResult of a variant (or of ``"float"``); default: the selected one."""
+        name = self.dropdown.value if name is None else name
+        return self.comparison.float_evaluation if name == FLOAT else _ok_variants(self.comparison)[name].evaluation
+
+    def picture(self) -> Figure:
+        """The selected variant's confusion matrix beside the float model's."""
+        from .plots import plot_confusions
+
+        shown = {FLOAT: self.evaluation(FLOAT)}
+        shown[self.dropdown.value] = self.evaluation()
+        return plot_confusions(shown, list(self.comparison.class_names), normalize=self.normalize.value)
+
+    def frame(self) -> pd.DataFrame:
+        """The selected confusion matrix (rows true, columns predicted)."""
+        frame = self.evaluation().confusion_frame(normalize=self.normalize.value)
+        return frame.round(3) if self.normalize.value else frame
+
+    def _render(self) -> None:
+        self._show(self.picture(), self.summary().splitlines()[0], self.frame().reset_index())
+
+    def summary(self) -> str:
+        name, ev = self.dropdown.value, self.evaluation()
+        lines = [f"{name}: accuracy {ev.accuracy:.1%} (float {self.evaluation(FLOAT).accuracy:.1%})"]
+        pairs = most_confused(ev)
+        lines.append(
+            "most confused (true -> predicted): " + ", ".join(f"{t} -> {p} {n}" for t, p, n in pairs)
+            if pairs else "no confusions"
+        )
+        return "\n".join(lines)
+
+
+class TradeoffExplorer(_Explorer):
+    """Quality against cost for every variant, with the Pareto front: ``.x_dropdown`` (cost), ``.y_dropdown`` (quality)."""
+
+    def __init__(self, table: Any, x: str = "p50_ms", y: str = "accuracy") -> None:
+        table = getattr(table, "table", table)  # a Comparison or its table
+        self.data = table[table["status"] == "ok"] if "status" in table.columns else table
+        xs, ys = tradeoff_axes(self.data)
+        if not xs or not ys:
+            raise ConfigError(
+                f"Expected a comparison table with a cost column from {list(COST_COLUMNS)} and a quality column "
+                f"from {list(QUALITY_COLUMNS)}. Received columns: {list(table.columns)}"
+            )
+        self.x_dropdown = w.Dropdown(options=xs, value=_check_choice("x", x, xs), description="x (cost)")
+        self.y_dropdown = w.Dropdown(options=ys, value=_check_choice("y", y, ys), description="y (quality)")
+        super().__init__([self.x_dropdown, self.y_dropdown])
+        self.x_dropdown.observe(lambda _: self._render(), names="value")
+        self.y_dropdown.observe(lambda _: self._render(), names="value")
+        self._render()
+
+    @property
+    def front(self) -> list[str]:
+        """The variants on the Pareto front for the chosen axes, by increasing cost."""
+        from .plots import pareto_front
+
+        return pareto_front(self.data, self.x_dropdown.value, self.y_dropdown.value)
+
+    def picture(self) -> Figure:
+        """The trade-off plot on the chosen axes."""
+        from .plots import plot_tradeoff
+
+        return plot_tradeoff(self.data, self.x_dropdown.value, self.y_dropdown.value)
+
+    def frame(self) -> pd.DataFrame:
+        x, y = self.x_dropdown.value, self.y_dropdown.value
+        frame = self.data[["precision", x, y]].sort_values([x, y], ascending=[True, False]).reset_index(drop=True)
+        frame["pareto"] = frame["precision"].isin(self.front)
+        return frame
+
+    def _render(self) -> None:
+        self._show(self.picture(), self.summary(), self.frame())
+
+    def summary(self) -> str:
+        return (
+            f"x={self.x_dropdown.value} (lower is better), y={self.y_dropdown.value} (higher is better): "
+            f"Pareto front {', '.join(self.front)}"
+        )
+
+
+class EdgeTPUOpMap(_Explorer):
+    """Which ops run on the Edge TPU and which on the CPU, and why: ``.filter`` (all, edgetpu, cpu)."""
+
+    def __init__(self, report: Any, target: str = "all") -> None:
+        self.report = report
+        self.filter = w.ToggleButtons(options=list(TARGETS), value=_check_choice("target", target, TARGETS), description="show")
+        super().__init__([self.filter])
+        self.filter.observe(lambda _: self._render(), names="value")
+        self._render()
+
+    def frame(self) -> pd.DataFrame:
+        """The ops shown (index, op, version, target, reason)."""
+        return op_rows(self.report, self.filter.value)
+
+    def picture(self) -> Figure:
+        """Every op as a coloured box (see :func:`op_map_figure`)."""
+        return op_map_figure(self.report)
+
+    def _render(self) -> None:
+        self._show(self.picture() if self.report.ops else None, self.summary().splitlines()[0], self.frame())
+
+    def summary(self) -> str:
+        r = self.report
+        lines = [
+            f"{r.ops_edgetpu} of {r.ops_total} ops on the Edge TPU, {r.ops_cpu} on the CPU (verdict: {r.verdict})",
+        ]
+        frame = self.frame()
+        lines.append(f"showing {self.filter.value}: {len(frame)} ops")
+        lines += [f"  #{row.index:<3} {row.op:<20} {row.target:<8} {row.reason}" for row in frame.itertuples(index=False)]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Factories (the names notebooks use)
+# --------------------------------------------------------------------------------------------
+
+
+def dataset_browser(dataset: Any, split: str = "train", per_page: int = 12) -> DatasetBrowser:
+    """Browse a :class:`edgelab.Dataset` by class and page (class dropdown + sample grid)."""
+    return DatasetBrowser(dataset, split=split, per_page=per_page)
+
+
+def precision_picker(comparison: Any, images: np.ndarray | None = None, labels: np.ndarray | None = None) -> PrecisionPicker:
+    """Every variant's prediction for the same image (default: the comparison's test images)."""
+    return PrecisionPicker(comparison, images, labels)
+
+
+def flip_explorer(comparison: Any, precision: str = "int8") -> FlipExplorer:
+    """Step through the images whose class differs between the float model and ``precision``."""
+    return FlipExplorer(comparison, precision)
+
+
+def confusion_viewer(comparison: Any, precision: str | None = None) -> ConfusionViewer:
+    """Confusion matrix of each variant beside the float model's."""
+    return ConfusionViewer(comparison, precision)
+
+
+def tradeoff_explorer(table: Any, x: str = "p50_ms", y: str = "accuracy") -> TradeoffExplorer:
+    """Accuracy / latency / size of every variant on chosen axes, with the Pareto front."""
+    return TradeoffExplorer(table, x, y)
+
+
+def edgetpu_op_map(report: Any, target: str = "all") -> EdgeTPUOpMap:
+    """The Edge TPU mapping of every op (from :func:`edgelab.analyze_edgetpu`), filterable by target."""
+    return EdgeTPUOpMap(report, target)
