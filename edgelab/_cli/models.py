@@ -27,7 +27,7 @@ def run_inspect(args) -> int:
 
     info = inspect_model(args.model)
     if args.json:
-        print_json(info.to_dict())
+        print_json({**info.to_dict(), "ops": info.to_frame().to_dict(orient="records")})
         return 0
     print(repr(info))
     for label, tensors in (("input", info.inputs), ("output", info.outputs)):
