@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/bench", help="output folder for bench.json")
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--per-class", type=int, default=100, help="synthetic images per class")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating latency rounds (median is kept)")
-    parser.add_argument("--min-time", type=float, default=1.0, help="seconds per latency measurement")
+    parser.add_argument("--rounds", type=int, default=15, help="alternating latency rounds (median of the ratios is kept)")
+    parser.add_argument("--min-time", type=float, default=0.3, help="seconds per latency measurement")
     args = parser.parse_args(argv)
 
     from edgelab._keras import tf
@@ -84,17 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     fp32 = converted[el.Precision.FP32].path
     int8 = converted[el.Precision.INT8].path
 
-    # Latency: alternate the measurements so drifting machine load hits all of them alike.
+    # Latency: many short alternating rounds, one ratio per round, median of the ratios, so that
+    # drifting machine load hits both sides of every ratio alike.
     p50 = {"fp32": [], "int8": [], "bare_fp32": []}
     for _ in range(args.rounds):
         fp32_lat = el.measure_latency(fp32, num_threads=1, min_time_s=args.min_time)
         p50["fp32"].append(fp32_lat.p50_ms)
         p50["bare_fp32"].append(bare_invoke_p50_ms(fp32, runs=fp32_lat.runs))
         p50["int8"].append(el.measure_latency(int8, num_threads=1, min_time_s=args.min_time).p50_ms)
-    med = {k: float(np.median(v)) for k, v in p50.items()}
-    results["p50_ms"] = {k: round(v, 4) for k, v in med.items()}
-    results["int8_fp32_p50_ratio"] = round(med["int8"] / med["fp32"], 3)
-    results["harness_overhead_ratio"] = round(med["fp32"] / med["bare_fp32"], 3)
+    series = {k: np.asarray(v) for k, v in p50.items()}
+    results["p50_ms"] = {k: round(float(np.median(v)), 4) for k, v in series.items()}
+    results["int8_fp32_p50_ratio"] = round(float(np.median(series["int8"] / series["fp32"])), 3)
+    results["harness_overhead_ratio"] = round(float(np.median(series["fp32"] / series["bare_fp32"])), 3)
     results["runtime"] = fp32_lat.runtime
     results["xnnpack"] = fp32_lat.xnnpack
 
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     el.predict_keras(model, test_x[:8])  # both sides warm (Keras traces its predict function once)
     threads = os.cpu_count() or 1  # Keras predict uses every core: give the interpreter the same
     el.evaluate_model(fp32, test_x[:8], test_y[:8], class_names=data.class_names, num_threads=threads)
-    for _ in range(args.rounds):
+    for _ in range(3):
         start = time.perf_counter()
         el.predict_keras(model, test_x)
         keras_times.append(time.perf_counter() - start)
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "bench.json").write_text(json.dumps(results, indent=2))
     for key in ("int8_fp32_p50_ratio", "harness_overhead_ratio", "convert_all_vs_one_ratio", "eval_vs_keras_throughput_ratio"):
         print(f"{key:32s} {results[key]}")
-    print(f"p50 ms: {results['p50_ms']}  convert: all {all_s:.1f} s vs one {one_s:.1f} s  "
+    print(f"p50 ms (medians): {results['p50_ms']}  convert: all {all_s:.1f} s vs one {one_s:.1f} s  "
           f"eval: {eval_ips:.0f} vs keras {keras_ips:.0f} images/s")
     print(f"wrote {out / 'bench.json'}")
     return 0
