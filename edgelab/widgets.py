@@ -1,8 +1,8 @@
 """Interactive explorers for notebooks: thin ipywidgets wiring over plain, testable functions.
 
 Every explorer is an ``ipywidgets.VBox`` whose controls are attributes (``.dropdown``,
-``.next_button``, ``.slider``...), whose picture is an ``ipywidgets.Image`` holding PNG bytes
-(``.image``) and whose table is an ``ipywidgets.HTML`` (``.table``). The state lives in widget
+``.next_button``, ``.slider``...), whose picture is an ``ipywidgets.Image`` (``.image``, PNG or
+JPEG bytes), whose status line and table are ``ipywidgets.HTML`` (``.label``, ``.table``). The state lives in widget
 traits, not in an ``Output`` area, so setting ``.value`` or calling ``.click()`` from code updates
 the explorer at once: the same in JupyterLab, in a headless kernel (nbval, nbclient) and in tests.
 ``summary()`` returns the current state as plain text for a notebook to print, and ``picture()``
@@ -36,8 +36,8 @@ from .errors import ConfigError, did_you_mean
 __all__ = [
     "dataset_browser", "precision_picker", "flip_explorer", "confusion_viewer", "tradeoff_explorer",
     "edgetpu_op_map", "DatasetBrowser", "PrecisionPicker", "FlipExplorer", "ConfusionViewer",
-    "TradeoffExplorer", "EdgeTPUOpMap", "ImageGrid", "image_grid", "picture_bytes", "class_page", "variant_predictions",
-    "flip_rows", "most_confused", "tradeoff_axes", "op_rows", "op_map_figure",
+    "TradeoffExplorer", "EdgeTPUOpMap", "ImageGrid", "image_grid", "picture_bytes", "class_page",
+    "variant_predictions", "flip_rows", "most_confused", "tradeoff_axes", "op_rows", "op_map_figure",
 ]
 
 FLOAT = "float"  # the Keras model's row in the explorers (the reference every variant is compared to)
@@ -266,7 +266,8 @@ def _box(x: float, y: float, colour: str):
 
 
 def _html_table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.3f}")
+    table = frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.3f}")
+    return f'<div class="jp-RenderedHTMLCommon">{table}</div>'  # JupyterLab's table style
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,7 +279,8 @@ class _Explorer(w.VBox):
     """Shared parts: a picture (``.image``), a status line (``.label``) and a table (``.table``)."""
 
     def __init__(self, controls: Sequence[w.Widget], **kwargs: Any) -> None:
-        self.image = w.Image(layout=w.Layout(max_width="100%"))
+        # flex-start: shown at its own size, not stretched to the width of the box
+        self.image = w.Image(layout=w.Layout(max_width="100%", align_self="flex-start"))
         self.label = w.HTML()
         self.table = w.HTML()
         super().__init__([w.HBox(list(controls)), self.label, self.image, self.table], **kwargs)
@@ -443,6 +445,8 @@ class FlipExplorer(_Explorer):
     0-based position in the list of flipped images.
     """
 
+    TABLE_ROWS = 8
+
     def __init__(self, comparison: Any, precision: str = "int8") -> None:
         self.comparison = comparison
         choices = [n for n in _ok_variants(comparison)]
@@ -488,7 +492,8 @@ class FlipExplorer(_Explorer):
         self.prev_button.disabled = self.position == 0
         self.next_button.disabled = self.position >= len(flips) - 1
         picture = None if row is None else np.asarray(self.comparison.test_images)[int(row["index"])]
-        self._show(picture, self.summary().splitlines()[-1], flips)
+        # The table lists the current flip and the next few, not all of them.
+        self._show(picture, self.summary().splitlines()[-1], flips.iloc[self.position : self.position + self.TABLE_ROWS])
 
     def summary(self) -> str:
         name, flips, n = self.dropdown.value, self.flips, len(self.comparison.test_labels)

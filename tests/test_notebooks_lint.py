@@ -1,0 +1,127 @@
+"""Fast checks on the stored notebooks, without running them (nbval runs them: make nbtest).
+
+A notebook that passes here was executed top to bottom in a fresh kernel and saved cleanly: counts
+1..n in order, no errors or stderr, no machine-specific paths, a tagged parameters cell, a
+reasonable size, and only edgelab's public API.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+SERIES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+MAX_BYTES = 400 * 1024
+#: Paths that only exist on one machine (this repository's checkout, temporary and home folders).
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~])(?:/work/|/tmp/|/root/|/home/|/Users/|/private/var/|[A-Za-z]:\\\\)")
+BINARY_MIMES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
+NBVAL_MARKERS = ("NBVAL_IGNORE_OUTPUT", "NBVAL_CHECK_OUTPUT", "NBVAL_RAISES_EXCEPTION", "NBVAL_SKIP")
+
+
+def ids(paths):
+    return [p.name for p in paths]
+
+
+def code_cells(nb):
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def output_texts(cell):
+    """Every text an output carries (streams, text/plain, html, errors), images left out."""
+    for output in cell.outputs:
+        if output.output_type == "stream":
+            yield output.text
+        elif output.output_type in ("execute_result", "display_data"):
+            for mime, value in output.data.items():
+                if mime not in BINARY_MIMES:
+                    yield value if isinstance(value, str) else json.dumps(value)
+        elif output.output_type == "error":
+            yield "\n".join(output.traceback)
+
+
+@pytest.fixture(params=SERIES, ids=ids(SERIES))
+def notebook(request):
+    path = request.param
+    return path, nbformat.read(path, as_version=4)
+
+
+def test_the_series_is_there_and_indexed():
+    names = [p.name for p in SERIES]
+    assert [n[:2] for n in names] == [f"{i:02d}" for i in range(len(names))], names  # 00, 01, ... no gaps
+    assert len(names) >= 7
+    index = (NOTEBOOKS / "README.md").read_text(encoding="utf-8")
+    missing = [n for n in names if f"({n})" not in index]
+    assert not missing, f"notebooks/README.md does not link {missing}"
+
+
+def test_valid_with_python3_kernel(notebook):
+    path, nb = notebook
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3", f"{path.name}: kernel {nb.metadata.kernelspec.name!r}"
+    assert "widgets" not in nb.metadata, f"{path.name}: saved widget state (run notebooks/regenerate.py)"
+
+
+def test_executed_in_order_from_a_fresh_kernel(notebook):
+    path, nb = notebook
+    counts = [cell.execution_count for cell in code_cells(nb)]
+    assert counts == list(range(1, len(counts) + 1)), f"{path.name}: execution counts {counts}"
+    for cell in code_cells(nb):
+        for output in cell.outputs:
+            if output.output_type == "execute_result":
+                assert output.execution_count == cell.execution_count, f"{path.name}: cell {cell.execution_count}"
+
+
+def test_no_errors_or_stderr(notebook):
+    path, nb = notebook
+    for cell in code_cells(nb):
+        for output in cell.outputs:
+            assert output.output_type != "error", f"{path.name} cell {cell.execution_count}: {output.ename}: {output.evalue}"
+            if output.output_type == "stream":
+                assert output.name == "stdout", f"{path.name} cell {cell.execution_count} wrote to stderr:\n{output.text[:500]}"
+
+
+def test_no_machine_specific_paths(notebook):
+    path, nb = notebook
+    for cell in nb.cells:
+        texts = [cell.source] + (list(output_texts(cell)) if cell.cell_type == "code" else [])
+        for text in texts:
+            match = ABSOLUTE_PATH.search(text)
+            assert match is None, f"{path.name}: absolute path {text[max(0, match.start() - 40):match.end() + 40]!r}"
+
+
+def test_size_limit(notebook):
+    path, _ = notebook
+    assert path.stat().st_size < MAX_BYTES, f"{path.name}: {path.stat().st_size / 1024:.0f} KiB (limit {MAX_BYTES // 1024})"
+
+
+def test_parameters_cell_near_the_top(notebook):
+    path, nb = notebook
+    tagged = [i for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters'"
+    cell = nb.cells[tagged[0]]
+    assert cell.cell_type == "code" and tagged[0] <= 2, f"{path.name}: parameters cell at position {tagged[0]}"
+    assert code_cells(nb)[0] is cell, f"{path.name}: code runs before the parameters cell"
+    assert not cell.outputs, f"{path.name}: the parameters cell should only assign values"
+
+
+def test_public_api_only(notebook):
+    path, nb = notebook
+    for cell in code_cells(nb):
+        private = re.findall(r"edgelab\.(_\w+)|from edgelab\._\w+|el\.(_\w+)", cell.source)
+        assert not private, f"{path.name}: private edgelab names in\n{cell.source}"
+        assert not re.search(r"^\s*def \w+\(", cell.source, re.M), f"{path.name}: helper function defined in\n{cell.source}"
+
+
+def test_nbval_markers_are_exact(notebook):
+    """nbval honours a marker only when the comment is exactly the marker: anything more is ignored silently."""
+    path, nb = notebook
+    for cell in code_cells(nb):
+        for line in cell.source.splitlines():
+            if "NBVAL" in line:
+                comment = line.strip().lstrip("#").strip()
+                assert comment in NBVAL_MARKERS, f"{path.name}: {line.strip()!r} is not an nbval marker nbval will see"
