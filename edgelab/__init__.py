@@ -56,6 +56,8 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 
 def __getattr__(name: str) -> Any:
     target = _EXPORTS.get(name)
+    if name == "widgets":  # the notebook widgets, a submodule (ipywidgets is imported on first use)
+        return importlib.import_module(".widgets", __name__)
     if target is None:
         raise AttributeError(f"module 'edgelab' has no attribute {name!r}")
     module_name, _, attr = target.partition(":")

@@ -160,7 +160,7 @@ def run_comparison(
         raise ConfigError("Expected class_names (or a Dataset that has them). Received: none.")
     float_probs = predict_keras(model, test_images)
     float_pred = float_probs.argmax(axis=1)
-    float_eval = classification_metrics(test_labels, float_pred, names)
+    float_eval = classification_metrics(test_labels, float_pred, names, predictions=float_probs)
 
     converted = convert_all(
         model, out_dir=out_dir, calibration=calibration if calibration is not None else data, labels=names,

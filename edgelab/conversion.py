@@ -8,6 +8,7 @@ time, a bare function loads in a fraction of a second). Files are written atomic
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -154,7 +155,13 @@ class ExportedModel:
             input_signature=[tf.TensorSpec(shape, tf.float32, name="image")],
         )
         start = time.perf_counter()
-        tf.saved_model.save(module, str(self._dir), signatures={"serving_default": module.serve})
+        tf_logger = logging.getLogger("tensorflow")
+        level = tf_logger.level
+        tf_logger.setLevel(logging.WARNING)  # "Assets written to /tmp/..." is noise at INFO level
+        try:
+            tf.saved_model.save(module, str(self._dir), signatures={"serving_default": module.serve})
+        finally:
+            tf_logger.setLevel(level)
         self.export_seconds = time.perf_counter() - start
         logger.info("exported %s in %.1f s", model.name, self.export_seconds)
 

@@ -79,7 +79,7 @@ def prepare_out_dir(config: DemoConfig, fresh: bool = False) -> Path:
             changed = sorted(k for k in wanted if previous.get(k) != wanted[k])
             raise ConfigError(
                 f"{out} holds a demo run with other parameters ({', '.join(changed)} differ). "
-                "Use --fresh to start over there, or --out to write elsewhere."
+                "Start over there with --fresh (run_demo(..., fresh=True)), or choose another folder: --out / DemoConfig(out_dir=...)."
             )
     out.mkdir(parents=True, exist_ok=True)
     params_file.write_text(json.dumps(wanted, indent=2))

@@ -60,7 +60,8 @@ def plot_tradeoff(table: pd.DataFrame, x: str = "p50_ms", y: str = "accuracy") -
     scale = " (log scale)" if ax.get_xscale() == "log" else ""
     ax.set_xlabel(("p50 latency per image, ms, lower is better" if x == "p50_ms" else x) + scale)
     ax.set_ylabel("test accuracy" if y == "accuracy" else y)
-    ax.set_title("Accuracy vs latency (point area ~ file size)")
+    names = {"p50_ms": "latency", "accuracy": "accuracy", "size_bytes": "size"}
+    ax.set_title(f"{names.get(y, y).capitalize()} vs {names.get(x, x)} (point area ~ file size)")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
     return fig

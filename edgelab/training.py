@@ -36,7 +36,10 @@ def seed_everything(seed: int = 0, threads: int | None = None) -> None:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
         except RuntimeError:  # already initialised in this process: keep what is set
-            logger.debug("TensorFlow thread pools already initialised; thread count unchanged")
+            logger.warning(
+                "TensorFlow is already running in this process: its thread pools keep their size "
+                "(call seed_everything(threads=%d) before any TensorFlow work to pin them)", threads
+            )
 
 
 @dataclass(frozen=True)

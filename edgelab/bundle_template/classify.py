@@ -148,7 +148,9 @@ def preprocess(image_path, interpreter, meta):
     if dtype.kind in "iu":
         scale, zero_point = detail.get("quantization", (0.0, 0))
         if scale:
-            x = np.round(x / scale + zero_point)
+            # TFLite's QUANTIZE rule (as edgelab measures it): round half away from zero, then add.
+            scaled = np.asarray(x, np.float64) / float(scale)
+            x = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) + zero_point
         else:  # an integer input without quantization parameters takes raw pixels
             x = pixels
         info = np.iinfo(dtype)
@@ -207,7 +209,7 @@ def main(argv=None):
                 raise ClassifyError("the model gives {} scores but labels.txt has {} labels".format(
                     len(scores), len(labels)))
             print(image_path)
-            for rank, idx in enumerate(scores.argsort()[::-1][: args.top_k], start=1):
+            for rank, idx in enumerate((-scores).argsort(kind="stable")[: args.top_k], start=1):
                 print("  {}. {:<16} {:.4f}".format(rank, labels[idx], float(scores[idx])))
     except ClassifyError as exc:
         print("classify.py: error: {}".format(exc), file=sys.stderr)
