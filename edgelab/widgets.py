@@ -157,7 +157,7 @@ def variant_predictions(comparison: Any, index: int, predictions: Mapping[str, n
     """Every variant's prediction for test image ``index``: one row per variant.
 
     Columns: ``precision``, ``predicted`` (class name), ``confidence`` (its probability; NaN for the
-    float model, whose probabilities the comparison does not keep), ``correct`` (vs the true label)
+    float model; ``n/a`` when its probabilities are unknown), ``correct`` (vs the true label)
     and ``agrees`` (with the float model). With ``predictions`` ({name: (N, classes) scores}) the
     rows come from those scores instead (for images outside the test split; no float row).
     """
@@ -168,9 +168,11 @@ def variant_predictions(comparison: Any, index: int, predictions: Mapping[str, n
         n = len(labels)
         if not 0 <= index < n:
             raise ConfigError(f"Expected index in [0, {n}). Received: index={index!r}")
-        float_class = int(comparison.float_evaluation.y_pred[index])
+        float_eval = comparison.float_evaluation
+        float_class = int(float_eval.y_pred[index])
         true = int(labels[index])
-        rows.append((FLOAT, float_class, np.nan))
+        float_probs = getattr(float_eval, "predictions", None)
+        rows.append((FLOAT, float_class, float(float_probs[index, float_class]) if float_probs is not None else np.nan))
         for name, variant in _ok_variants(comparison).items():
             ev = variant.evaluation
             cls = int(ev.y_pred[index])
