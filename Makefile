@@ -48,6 +48,7 @@ lock: $(STAMP)
 	{ echo "# Fully pinned environment for edgelab on Python 3.11 (Linux x86-64). Regenerate: make lock"; \
 	  $(PY) -m pip freeze --exclude-editable --disable-pip-version-check | grep -v '^edgelab'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
+	$(PY) tools/sync_environment.py
 
 clean:
 	rm -rf runs build *.egg-info
