@@ -12,6 +12,7 @@ import importlib
 import logging
 import sys
 
+from . import __version__
 from .errors import EdgelabError
 
 #: Modules under edgelab._cli that contribute subcommands, in help order.
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, quantize, convert, compile and compare edge image classifiers.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action="version", version=f"edgelab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for area in AREAS:
         try:
