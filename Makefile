@@ -36,7 +36,7 @@ nbtest: $(STAMP)
 	$(PY) -m pytest notebooks $(NBVAL) -q
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py
