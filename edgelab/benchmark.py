@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, check_int
 from .runtime import TFLiteModel
 
 __all__ = ["LatencyResult", "measure_latency"]
@@ -90,12 +90,6 @@ class LatencyResult:
         )
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"Expected {name} to be an int >= {minimum}. Received: {name}={value!r}")
-    return int(value)
-
-
 def measure_latency(
     model: TFLiteModel | str | Path | bytes,
     num_threads: int = 1,
@@ -125,9 +119,9 @@ def measure_latency(
     Raises:
         ConfigError: invalid counts or input. ModelFileError: the model cannot be loaded.
     """
-    warmup = _check_int("warmup", warmup, 0)
-    min_runs = _check_int("min_runs", min_runs, 1)
-    max_runs = _check_int("max_runs", max_runs, min_runs)
+    warmup = check_int("warmup", warmup, minimum=0)
+    min_runs = check_int("min_runs", min_runs)
+    max_runs = check_int("max_runs", max_runs, minimum=min_runs)
     if isinstance(min_time_s, bool) or not isinstance(min_time_s, (int, float)) or not min_time_s >= 0:
         raise ConfigError(f"Expected min_time_s to be a number >= 0. Received: min_time_s={min_time_s!r}")
 

@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ._log import logger, tqdm
-from .errors import ConfigError, DatasetError, did_you_mean
+from .errors import ConfigError, DatasetError, check_int, did_you_mean
 from .preprocess import normalize, parse_image_size
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -640,12 +640,6 @@ def _check_fractions(val_fraction: object, test_fraction: object) -> tuple[float
     return float(val_fraction), float(test_fraction)  # type: ignore[arg-type]
 
 
-def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"Expected seed to be a non-negative int. Received: seed={seed!r}")
-    return int(seed)
-
-
 def _round_half_up(x: float) -> int:
     return int(np.floor(x + 0.5))
 
@@ -657,7 +651,7 @@ def balanced_indices(labels: Sequence[int] | np.ndarray, n: int, seed: int = 0) 
     calibration sets, where a class the converter never sees gets poor quantization ranges.
     """
     labels = np.asarray(labels)
-    rng = np.random.default_rng(_check_seed(seed))
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     queues = [list(rng.permutation(np.flatnonzero(labels == c))) for c in np.unique(labels)]
     picked: list[int] = []
     while len(picked) < n and any(queues):
@@ -684,7 +678,7 @@ def stratified_split(
         ``(train, val, test)``: sorted int64 index arrays, disjoint, covering every sample.
     """
     val_fraction, test_fraction = _check_fractions(val_fraction, test_fraction)
-    seed = _check_seed(seed)
+    seed = check_int("seed", seed, minimum=0)
     labels = np.asarray(labels)
     if labels.ndim != 1 or (labels.size and not np.issubdtype(labels.dtype, np.integer)):
         raise ConfigError(f"Expected labels to be a 1-D array of ints. Received: shape={labels.shape}, dtype={labels.dtype}")
@@ -900,9 +894,8 @@ class Dataset:
         from ._keras import tf  # TensorFlow only when a pipeline is asked for
 
         part = self.split(split)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ConfigError(f"Expected batch_size to be a positive int. Received: batch_size={batch_size!r}")
-        seed = _check_seed(seed)
+        batch_size = check_int("batch_size", batch_size)
+        seed = check_int("seed", seed, minimum=0)
         h, w = self.image_size
         if split in self._cache:
             images, labels = self._cache[split]
@@ -931,7 +924,7 @@ class Dataset:
             ok = tf.ensure_shape(ok, (None,))
             return tf.ensure_shape(x, (None, h, w, 3)), tf.boolean_mask(labels, ok)
 
-        ds = source.batch(int(batch_size)).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = source.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def representative_dataset(self, n: int = 200, seed: int = 0) -> Callable[[], Iterator[list[np.ndarray]]]:
@@ -945,8 +938,7 @@ class Dataset:
             A generator function (``converter.representative_dataset = ds.representative_dataset()``)
             yielding ``[normalize(image)[None]]``: float32 arrays of shape (1, H, W, 3).
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ConfigError(f"Expected n to be a positive int. Received: n={n!r}")
+        n = check_int("n", n)
         labels = self.train.labels
         idx = balanced_indices(labels, n, seed)
         if len(idx) < n:
@@ -1029,11 +1021,8 @@ def load_dataset(
     """
     size = parse_image_size(image_size)
     val_fraction, test_fraction = _check_fractions(val_fraction, test_fraction)
-    seed = _check_seed(seed)
-    if max_per_class is not None and (
-        isinstance(max_per_class, bool) or not isinstance(max_per_class, (int, np.integer)) or max_per_class < 1
-    ):
-        raise ConfigError(f"Expected max_per_class to be a positive int or None. Received: max_per_class={max_per_class!r}")
+    seed = check_int("seed", seed, minimum=0)
+    max_per_class = check_int("max_per_class", max_per_class, allow_none=True)
 
     result = scan(root, classes=classes, verify=verify, progress=progress)
     if not result.usable:

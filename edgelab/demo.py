@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ._log import logger
-from .errors import ConfigError
+from .errors import ConfigError, check_int
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,11 @@ class DemoConfig:
     max_per_class: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("per_class", "image_size", "epochs", "batch_size", "num_threads", "calibration_samples"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"Expected {name} to be a positive int. Received: {name}={value!r}")
-        if isinstance(self.qat_epochs, bool) or not isinstance(self.qat_epochs, int) or self.qat_epochs < 0:
-            raise ConfigError(f"Expected qat_epochs to be an int >= 0. Received: qat_epochs={self.qat_epochs!r}")
+        minimums = {"per_class": 1, "image_size": 1, "epochs": 1, "qat_epochs": 0, "batch_size": 1, "num_threads": 1,
+                    "calibration_samples": 1}
+        for name, minimum in minimums.items():
+            # Stored back as a plain int: a numpy int would not survive params.json.
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=minimum))
         if not self.min_time_s > 0:
             raise ConfigError(f"Expected min_time_s to be > 0. Received: min_time_s={self.min_time_s!r}")
 

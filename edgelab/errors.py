@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+import numbers
+from typing import Any, Iterable, Literal, overload
 
 
 class EdgelabError(Exception):
@@ -54,3 +55,54 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """A ' Did you mean ...?' hint for a misspelt option, or '' when nothing is close."""
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+@overload
+def check_int(
+    name: str, value: Any, *, minimum: int | None = 1, maximum: int | None = None, allow_none: Literal[False] = False
+) -> int: ...
+@overload
+def check_int(
+    name: str, value: Any, *, minimum: int | None = 1, maximum: int | None = None, allow_none: bool
+) -> int | None: ...
+def check_int(
+    name: str,
+    value: Any,
+    *,
+    minimum: int | None = 1,
+    maximum: int | None = None,
+    allow_none: bool = False,
+) -> int | None:
+    """``value`` as a plain int, or a ConfigError that says what was expected and echoes it.
+
+    Python and numpy integers pass; bools, floats and strings do not.
+
+    Args:
+        name: The argument's name, as the user wrote it.
+        value: What the user passed.
+        minimum: Smallest allowed value (``None``: no lower bound).
+        maximum: Largest allowed value (``None``: no upper bound).
+        allow_none: Let ``None`` through (returned as is).
+
+    Raises:
+        ConfigError: ``value`` is not an int in range.
+    """
+    if value is None and allow_none:
+        return None
+    # numbers.Integral covers numpy integers without importing numpy here; bool is an int, not a count.
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
+            return int(value)
+    if minimum is not None and maximum is not None:
+        expected = f"an int from {minimum} to {maximum}"
+    elif maximum is not None:
+        expected = f"an int <= {maximum}"
+    elif minimum == 1:
+        expected = "a positive int"
+    elif minimum is not None:
+        expected = f"an int >= {minimum}"
+    else:
+        expected = "an int"
+    if allow_none:
+        expected += " or None"
+    raise ConfigError(f"Expected {name} to be {expected}. Received: {name}={value!r}")

@@ -14,7 +14,7 @@ from typing import Callable
 
 from ._keras import keras
 from ._log import logger
-from .errors import ConfigError, EdgelabError, did_you_mean
+from .errors import ConfigError, EdgelabError, check_int, did_you_mean
 from .preprocess import parse_image_size
 
 #: Keras layer types whose TFLite ops the Edge TPU compiler maps (BatchNormalization folds into the conv).
@@ -64,7 +64,7 @@ def build_edgecnn(
         name: Model name.
     """
     height, width_px = parse_image_size(image_size)
-    _check_classes(num_classes)
+    num_classes = check_int("num_classes", num_classes, minimum=2)
     if not width > 0:
         raise ConfigError(f"Expected width to be a positive number. Received: width={width!r}")
 
@@ -103,7 +103,7 @@ def build_mobilenetv2(
         name: Model name.
     """
     height, width_px = parse_image_size(image_size)
-    _check_classes(num_classes)
+    num_classes = check_int("num_classes", num_classes, minimum=2)
     if weights not in (None, "imagenet"):
         raise ConfigError(f"Expected weights to be None or 'imagenet'. Received: weights={weights!r}")
     inputs = keras.Input(shape=(height, width_px, 3), name="image")
@@ -163,8 +163,3 @@ def edge_unfriendly_layers(model: keras.Model) -> list[str]:
         if act_name and act_name not in EDGE_FRIENDLY_ACTIVATIONS:
             bad.append(f"{layer.name} (activation {act_name})")
     return bad
-
-
-def _check_classes(num_classes: int) -> None:
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
-        raise ConfigError(f"Expected num_classes to be an int >= 2. Received: num_classes={num_classes!r}")

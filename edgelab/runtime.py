@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._log import captured_native_output, logger, tqdm
-from .errors import ConfigError, DelegateError, ModelFileError, RuntimeNotFoundError, did_you_mean
+from .errors import ConfigError, DelegateError, ModelFileError, RuntimeNotFoundError, check_int, did_you_mean
 from .inspection import EDGETPU_CUSTOM_OP, has_edgetpu_custom_op, load_model_bytes
 from .precision import Precision
 from .preprocess import normalize
@@ -155,12 +155,6 @@ def _delegate_nodes(interpreter: Any) -> int | None:
     return sum(1 for op in ops if op.get("op_name") == "DELEGATE")
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"Expected {name} to be a positive int. Received: {name}={value!r}")
-    return int(value)
-
-
 def load_interpreter_info(
     model: str | Path | bytes,
     num_threads: int = 1,
@@ -190,7 +184,7 @@ def _load_checked(
 ) -> LoadedInterpreter:
     """Load bytes already checked by :func:`~edgelab.inspection.load_model_bytes`; ``where`` names
     them in errors."""
-    num_threads = _positive_int("num_threads", num_threads)
+    num_threads = check_int("num_threads", num_threads)
     if not delegates and _compiled_for_edgetpu(data):
         raise DelegateError(
             f"{where} is compiled for the Edge TPU (it contains edgetpu-custom-op), so it needs the "
@@ -643,7 +637,7 @@ class TFLiteModel:
 
     def predict_raw(self, images: Any, batch_size: int = 32, progress: bool | None = None) -> np.ndarray:
         """Like :meth:`predict` but returns the output tensor as stored (quantized for int models)."""
-        batch_size = _positive_int("batch_size", batch_size)
+        batch_size = check_int("batch_size", batch_size)
         images = self._check_images(images)
         n = images.shape[0]
         out = np.empty((n, *self._out["shape"][1:]), dtype=self._out_dtype)
@@ -683,7 +677,7 @@ class TFLiteModel:
 
     def classify(self, image: Any, top_k: int = 3) -> list[tuple[str, float]]:
         """The ``top_k`` ``(label, score)`` pairs for one raw uint8 image, best first."""
-        top_k = _positive_int("top_k", top_k)
+        top_k = check_int("top_k", top_k)
         arr = np.asarray(image)
         if arr.ndim == 4 and arr.shape[0] != 1:
             raise ConfigError(f"Expected one image. Received: shape={tuple(arr.shape)}")

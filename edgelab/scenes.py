@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from ._log import logger, tqdm
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, check_int, did_you_mean
 from .preprocess import parse_image_size  # re-exported: part of scenes.__all__
 
 __all__ = ["CLASS_NAMES", "render_scene", "generate_scenes", "make_scenes", "parse_image_size"]
@@ -76,12 +76,6 @@ _BRIDGES = {
 # --------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"Expected {name} to be an int >= {minimum}. Received: {name}={value!r}")
-    return int(value)
 
 
 def _check_classes(classes: Iterable[str]) -> tuple[str, ...]:
@@ -667,10 +661,6 @@ def _image_rng(seed: int, stream: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(stream.encode()), index]))
 
 
-def _check_seed(seed: object) -> int:
-    return _check_int("seed", seed, 0)
-
-
 def generate_scenes(
     per_class: int,
     image_size: int | tuple[int, int] = 150,
@@ -694,8 +684,8 @@ def generate_scenes(
     Returns:
         ``(images, labels)``: uint8 (N, H, W, 3) and int64 (N,), N = per_class * len(classes).
     """
-    per_class = _check_int("per_class", per_class, 1)
-    seed = _check_seed(seed)
+    per_class = check_int("per_class", per_class)
+    seed = check_int("seed", seed, minimum=0)
     names = _check_classes(classes)
     h, w = parse_image_size(image_size)
     n = per_class * len(names)
@@ -805,9 +795,9 @@ def make_scenes(
     Raises:
         ConfigError: Bad arguments, or ``out_dir`` holds files that make_scenes did not write.
     """
-    per_class = _check_int("per_class", per_class, 1)
-    pred_count = _check_int("pred_count", pred_count, 0)
-    seed = _check_seed(seed)
+    per_class = check_int("per_class", per_class)
+    pred_count = check_int("pred_count", pred_count, minimum=0)
+    seed = check_int("seed", seed, minimum=0)
     names = _check_classes(classes)
     h, w = parse_image_size(image_size)
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 <= test_fraction < 1:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ._keras import keras, tf
 from ._log import logger, tqdm
-from .errors import ConfigError
+from .errors import ConfigError, check_int
 from .preprocess import normalize
 
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -210,10 +210,8 @@ def train(
         progress: Show a progress bar (``None``: on unless ``EDGELAB_PROGRESS=0``).
         desc: Label of the progress bar.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ConfigError(f"Expected epochs to be a positive int. Received: epochs={epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"Expected batch_size to be a positive int. Received: batch_size={batch_size!r}")
+    epochs = check_int("epochs", epochs)
+    batch_size = check_int("batch_size", batch_size)
     x_train, y_train = _as_arrays(data, "train")
     if val_data is None and hasattr(data, "arrays"):
         val_data = data.arrays("val")

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, check_int, did_you_mean
 
 __all__ = [
     "dataset_browser", "precision_picker", "flip_explorer", "confusion_viewer", "tradeoff_explorer",
@@ -131,8 +131,7 @@ def class_page(labels: np.ndarray, class_index: int, page: int = 0, per_page: in
 
     ``page`` is clamped to the last page, so stepping past the end shows the last images.
     """
-    if per_page < 1:
-        raise ConfigError(f"Expected per_page to be a positive int. Received: per_page={per_page!r}")
+    per_page = check_int("per_page", per_page)
     members = np.flatnonzero(np.asarray(labels) == class_index)
     pages = max(1, int(np.ceil(len(members) / per_page)))
     page = min(max(0, int(page)), pages - 1)

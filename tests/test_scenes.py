@@ -257,7 +257,7 @@ def test_bad_image_size_says_what_was_expected_and_echoes_it(image_size):
 
 @pytest.mark.parametrize("per_class", [0, -1, 1.5, "3", True])
 def test_bad_per_class(per_class, tmp_path):
-    with pytest.raises(ConfigError, match=r"Expected per_class to be an int >= 1\. Received: per_class="):
+    with pytest.raises(ConfigError, match=r"Expected per_class to be a positive int\. Received: per_class="):
         generate_scenes(per_class, 16, progress=False)
     with pytest.raises(ConfigError, match="per_class"):
         make_scenes(tmp_path / "x", per_class, 16, progress=False)

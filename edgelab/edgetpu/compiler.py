@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._log import logger
-from ..errors import CompilerNotFoundError, ConfigError
+from ..errors import CompilerNotFoundError, ConfigError, check_int
 from ..inspection import load_model_bytes
 from .logs import CompilerReport, FailureKind, merge_reports, parse_compiler_output
 
@@ -169,14 +169,6 @@ class CompileResult:
         )
 
 
-def _positive_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-    if ok and (maximum is None or value <= maximum):
-        return value
-    bounds = f"an int >= {minimum}" if maximum is None else f"an int from {minimum} to {maximum}"
-    raise ConfigError(f"Expected {name} to be {bounds}. Received: {name}={value!r}")
-
-
 def _build_command(
     path: Path, version: str | None, model: Path, out_dir: Path, *, min_runtime_version,
     search_delegate, delegate_search_step, num_segments, enable_multiple_subgraphs,
@@ -285,19 +277,16 @@ def compile(  # noqa: A001 - the name users expect; shadows the builtin only ins
         raise ConfigError(f"Expected missing to be 'raise' or 'status'. Received: missing={missing!r}")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ConfigError(f"Expected timeout to be a positive number of seconds. Received: timeout={timeout!r}")
-    if min_runtime_version is not None:
-        # libedgetpu: kMinValidRuntimeVersion = 10, kCurrent = 14 (the last release).
-        _positive_int("min_runtime_version", min_runtime_version, 10, 14)
-    if delegate_search_step is not None:
-        _positive_int("delegate_search_step", delegate_search_step)
-        if not search_delegate:
-            raise ConfigError(
-                "Expected search_delegate=True with delegate_search_step (it sets the step of that "
-                f"search). Received: search_delegate={search_delegate!r}, "
-                f"delegate_search_step={delegate_search_step!r}"
-            )
-    if num_segments is not None:
-        _positive_int("num_segments", num_segments)
+    # libedgetpu: kMinValidRuntimeVersion = 10, kCurrent = 14 (the last release).
+    min_runtime_version = check_int("min_runtime_version", min_runtime_version, minimum=10, maximum=14, allow_none=True)
+    delegate_search_step = check_int("delegate_search_step", delegate_search_step, allow_none=True)
+    if delegate_search_step is not None and not search_delegate:
+        raise ConfigError(
+            "Expected search_delegate=True with delegate_search_step (it sets the step of that "
+            f"search). Received: search_delegate={search_delegate!r}, "
+            f"delegate_search_step={delegate_search_step!r}"
+        )
+    num_segments = check_int("num_segments", num_segments, allow_none=True)
 
     model_path = Path(model).expanduser()
     load_model_bytes(model_path, purpose="to compile")
