@@ -9,7 +9,6 @@ time, a bare function loads in a fraction of a second). Files are written atomic
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -19,6 +18,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ._files import write_atomic
 from ._keras import keras, tf
 from ._log import captured_native_output, logger, tqdm
 from .errors import ConfigError, ConversionError
@@ -256,19 +256,6 @@ def _converter(exported: ExportedModel, recipe: Recipe, calibration, io_dtype: s
         converter.inference_input_type = getattr(tf, io_dtype)
         converter.inference_output_type = getattr(tf, io_dtype)
     return converter
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so readers see either the old file or the complete new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_labels(out_dir: Path, labels: Sequence[str]) -> Path:

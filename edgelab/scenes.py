@@ -17,6 +17,7 @@ image does not depend on how many others are generated alongside it.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -28,6 +29,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from ._files import write_atomic
 from ._log import logger, tqdm
 from .errors import ConfigError, check_int, did_you_mean
 from .preprocess import parse_image_size  # re-exported: part of scenes.__all__
@@ -717,21 +719,11 @@ def _planned_files(per_class: int, test_fraction: float, pred_count: int, classe
 
 
 def _write_jpeg(path: Path, image: np.ndarray) -> None:
-    """Write a JPEG atomically: a temporary file in the same folder, then a rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        # 4:4:4 chroma keeps coloured window and lane-mark edges close to the in-memory scenes.
-        Image.fromarray(image).save(tmp, format="JPEG", quality=_JPEG_QUALITY, subsampling=0)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_marker(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Encode a JPEG in memory, then write it atomically (never a half-written file)."""
+    buffer = io.BytesIO()
+    # 4:4:4 chroma keeps coloured window and lane-mark edges close to the in-memory scenes.
+    Image.fromarray(image).save(buffer, format="JPEG", quality=_JPEG_QUALITY, subsampling=0)
+    write_atomic(path, buffer.getvalue())
 
 
 def _clear_previous(root: Path) -> None:
@@ -823,7 +815,7 @@ def make_scenes(
         "classes": list(names),
     }
     # The marker goes first, so an interrupted run leaves a folder that the next run may replace.
-    _write_marker(root / MARKER_NAME, {**params, "complete": False})
+    write_atomic(root / MARKER_NAME, json.dumps({**params, "complete": False}, indent=2) + "\n")
     n_train, n_test = _split_counts(per_class, test_fraction)
     jobs: list[tuple[Path, str, str, int]] = []
     for name in names:
@@ -840,6 +832,9 @@ def make_scenes(
         if not name:  # unlabelled: the stream also picks the class
             name = names[int(rng.integers(len(names)))]
         _write_jpeg(path, render_scene(name, rng, (h, w)))
-    _write_marker(root / MARKER_NAME, {**params, "complete": True, "train_per_class": n_train, "test_per_class": n_test})
+    write_atomic(
+        root / MARKER_NAME,
+        json.dumps({**params, "complete": True, "train_per_class": n_train, "test_per_class": n_test}, indent=2) + "\n",
+    )
     logger.info("wrote %d scenes to %s (%d train + %d test per class, %d pred)", len(jobs), root, n_train, n_test, pred_count)
     return root

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ._files import write_atomic
 from ._keras import keras, tf
 from ._log import logger, tqdm
 from .errors import ConfigError, check_int
@@ -141,7 +141,7 @@ class _Checkpointer(keras.callbacks.Callback):
         if self.run_dir:
             _checkpoint(self.model).write(str(self.run_dir / "last" / "ckpt"))
             state = {"epoch": epoch + 1, "best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "history": self.history}
-            _write_json_atomic(self.run_dir / "state.json", state)
+            write_atomic(self.run_dir / "state.json", json.dumps(state, indent=2))
         if self.patience and value is not None and self.wait >= self.patience:
             self.stopped_early = True
             self.model.stop_training = True
@@ -149,12 +149,6 @@ class _Checkpointer(keras.callbacks.Callback):
 
 def _checkpoint(model) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-
-
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
 
 
 def _as_arrays(data: Any, split: str) -> Arrays:

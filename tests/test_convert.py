@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import _tiny
-from edgelab import conversion
+from edgelab import _files, conversion
 from edgelab.conversion import (
     ConversionFailure, ConvertedModel, ExportedModel, convert, convert_all, representative_dataset, write_atomic,
 )
@@ -177,7 +177,7 @@ def test_write_atomic_failure_leaves_no_partial_file(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(conversion.os, "replace", broken_replace)
+    monkeypatch.setattr(_files.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         write_atomic(target, b"new model bytes")
     assert list(tmp_path.iterdir()) == []
@@ -185,7 +185,7 @@ def test_write_atomic_failure_leaves_no_partial_file(tmp_path, monkeypatch):
     # An existing file stays whole: readers see the old file or the new one, never half of one.
     monkeypatch.undo()
     write_atomic(target, b"old model")
-    monkeypatch.setattr(conversion.os, "replace", broken_replace)
+    monkeypatch.setattr(_files.os, "replace", broken_replace)
     with pytest.raises(OSError):
         write_atomic(target, b"new model bytes")
     assert target.read_bytes() == b"old model"

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
+from ..inspection import EDGETPU_CUSTOM_OP  # the op the compiler puts mapped ops into
+
 __all__ = [
     "OpSupport",
     "SUPPORTED_OPS",
@@ -45,7 +47,6 @@ DEFAULT_RUNTIME_VERSION = 14
 RUNTIME_VERSIONS = (10, 11, 12, 13, 14)
 
 #: The custom op that holds everything the compiler mapped.
-EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 
 #: Nominal on-chip SRAM for parameter caching (~8 MB, coral.ai pipelining page).
 ON_CHIP_CACHE_BYTES = 8 * 1024 * 1024
