@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     data = el.synthetic_dataset(per_class=args.per_class, image_size=args.image_size, seed=0)
     model = el.build_model("edgecnn", image_size=args.image_size)
     el.train(model, data, epochs=2, seed=0)
-    qat_model = el.prepare_qat(model)
+    qat_model = el.training.prepare_qat(model)
     test_x, test_y = data.arrays("test")
     work = Path(tempfile.mkdtemp(prefix="edgelab-bench-"))
     results: dict[str, object] = {}
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     converted = el.convert_all(model, out_dir=work, calibration=data, labels=data.class_names, qat_model=qat_model)
     all_s = time.perf_counter() - start
-    failed = {p.value: v.reason for p, v in converted.items() if isinstance(v, el.ConversionFailure)}
+    failed = {p.value: v.reason for p, v in converted.items() if isinstance(v, el.tflite.ConversionFailure)}
     results["convert_one_fp32_from_keras_s"] = round(one_s, 2)
     results["convert_all_s"] = round(all_s, 2)
     results["convert_all_precisions"] = [p.value for p in converted]
@@ -101,12 +101,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # Evaluation throughput: edgelab on the fp32 file vs Keras predict, same images.
     keras_times, eval_times = [], []
-    el.predict_keras(model, test_x[:8])  # both sides warm (Keras traces its predict function once)
+    el.training.predict_keras(model, test_x[:8])  # both sides warm (Keras traces its predict function once)
     threads = os.cpu_count() or 1  # Keras predict uses every core: give the interpreter the same
     el.evaluate_model(fp32, test_x[:8], test_y[:8], class_names=data.class_names, num_threads=threads)
     for _ in range(3):
         start = time.perf_counter()
-        el.predict_keras(model, test_x)
+        el.training.predict_keras(model, test_x)
         keras_times.append(time.perf_counter() - start)
         start = time.perf_counter()
         el.evaluate_model(fp32, test_x, test_y, class_names=data.class_names, num_threads=threads)
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     results["eval_images"] = int(len(test_x))
 
     results["machine"] = {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()}
-    from edgelab.report import package_versions
+    from edgelab.compare.report import package_versions
 
     results["packages"] = package_versions()
     out = Path(args.out)

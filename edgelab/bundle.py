@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 from . import __version__
 from ._log import logger
 from .errors import ConfigError, ModelFileError
-from .inspection import TensorInfo, has_edgetpu_custom_op, inspect_model, load_model_bytes
+from .tflite.inspection import TensorInfo, has_edgetpu_custom_op, inspect_model, load_model_bytes
 from .precision import Precision
 from .preprocess import INPUT_MEAN, INPUT_STD, parse_image_size
 

@@ -87,7 +87,7 @@ def prepare_out_dir(config: DemoConfig, fresh: bool = False) -> Path:
 
 def load_demo_data(config: DemoConfig, progress: bool | None = None):
     """The demo's dataset: synthetic scenes, or the folder given in ``config.data``."""
-    from .datasets import load_dataset, synthetic_dataset
+    from .data.datasets import load_dataset, synthetic_dataset
 
     if config.data:
         return load_dataset(config.data, image_size=config.image_size, seed=config.seed,
@@ -103,8 +103,8 @@ def demo_float_model(config: DemoConfig, dataset=None, progress: bool | None = N
         None when unknown) and whether a finished model was reused.
     """
     from ._keras import keras
-    from .models import build_model
-    from .training import seed_everything, train
+    from .training.models import build_model
+    from .training.fit import seed_everything, train
 
     out = prepare_out_dir(config)
     float_path = out / "float_model.h5"
@@ -125,7 +125,7 @@ def demo_qat_model(config: DemoConfig, model, dataset=None, progress: bool | Non
     Returns:
         ``(qat_model, history, reused)``.
     """
-    from .qat import load_qat_model, quantize_aware
+    from .training.qat import load_qat_model, quantize_aware
 
     out = prepare_out_dir(config)
     qat_path = out / "qat_model.h5"
@@ -140,8 +140,8 @@ def demo_qat_model(config: DemoConfig, model, dataset=None, progress: bool | Non
 
 def run_demo(config: DemoConfig = DemoConfig(), *, fresh: bool = False, progress: bool | None = None) -> DemoResult:
     """Run (or resume) the whole workflow and write ``report.md`` into ``config.out_dir``."""
-    from .comparison import run_comparison
-    from .report import write_report
+    from .compare.comparison import run_comparison
+    from .compare.report import write_report
 
     out = Path(config.out_dir)
     prepare_out_dir(config, fresh)

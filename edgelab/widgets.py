@@ -529,7 +529,7 @@ class ConfusionViewer(_Explorer):
 
     def picture(self) -> Figure:
         """The selected variant's confusion matrix beside the float model's."""
-        from .plots import plot_confusions
+        from .compare.plots import plot_confusions
 
         shown = {FLOAT: self.evaluation(FLOAT)}
         shown[self.dropdown.value] = self.evaluation()
@@ -576,13 +576,13 @@ class TradeoffExplorer(_Explorer):
     @property
     def front(self) -> list[str]:
         """The variants on the Pareto front for the chosen axes, by increasing cost."""
-        from .plots import pareto_front
+        from .compare.plots import pareto_front
 
         return pareto_front(self.data, self.x_dropdown.value, self.y_dropdown.value)
 
     def picture(self) -> Figure:
         """The trade-off plot on the chosen axes."""
-        from .plots import plot_tradeoff
+        from .compare.plots import plot_tradeoff
 
         return plot_tradeoff(self.data, self.x_dropdown.value, self.y_dropdown.value)
 

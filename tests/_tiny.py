@@ -70,7 +70,7 @@ DEMO_ARGS = ("--per-class", str(PER_CLASS), "--image-size", str(SIZE), "--epochs
 
 
 def _build_pipeline(root: Path) -> SimpleNamespace:
-    from edgelab import conversion
+    from edgelab.tflite import conversion
     from edgelab.demo import demo_float_model, demo_qat_model, load_demo_data, run_demo
 
     config = demo_config(root / "demo")

@@ -83,7 +83,7 @@ class BadCorpus:
 @pytest.fixture(scope="session")
 def bad_corpus(tmp_path_factory) -> BadCorpus:
     """Intel layout (buildings, forest, sea) with every kind of bad and unusual file edgelab handles."""
-    from edgelab.datasets import SkipReason as R
+    from edgelab.data.datasets import SkipReason as R
 
     root = tmp_path_factory.mktemp("bad_corpus")
     train, test = root / "seg_train" / "seg_train", root / "seg_test" / "seg_test"

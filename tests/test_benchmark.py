@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgelab.benchmark import LatencyResult, measure_latency
+from edgelab.compare.benchmark import LatencyResult, measure_latency
 from edgelab.errors import ConfigError, ModelFileError
-from edgelab.runtime import TFLiteModel
+from edgelab.tflite.runtime import TFLiteModel
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import _tiny
-from edgelab import comparison as comparison_module
-from edgelab.comparison import COLUMNS, VariantResult, compare, comparison_table
+from edgelab.compare import comparison as comparison_module
+from edgelab.compare.comparison import COLUMNS, VariantResult, comparison_table, run_comparison
 from edgelab.errors import ConfigError
 from edgelab.precision import CONVERTIBLE, Precision
 from edgelab.preprocess import normalize
@@ -104,10 +104,10 @@ def test_a_variant_failing_during_measurement_becomes_a_row(pipe, monkeypatch):
         return original(variant_model, precision, *args, **kwargs)
 
     monkeypatch.setattr(comparison_module, "_measure", flaky)
-    table = compare(
+    table = run_comparison(
         pipe.model, pipe.data, out_dir=pipe.out_dir, precisions=["fp32", "int8", "dynamic"], min_time_s=0.01,
         reuse=True, progress=False,
-    ).set_index("precision", drop=False)
+    ).table.set_index("precision", drop=False)
     assert table["status"].to_dict() == {"fp32": "ok", "int8": "failed", "dynamic": "ok"}
     assert table.loc["int8", "reason"] == "RuntimeError: interpreter crashed"
     assert pd.isna(table.loc["int8", "accuracy"]) and pd.isna(table.loc["int8", "p50_ms"])
@@ -131,4 +131,4 @@ def test_conversion_failures_are_rows_and_ratios_survive_without_fp32():
 def test_class_names_are_required(pipe, tmp_path):
     images, labels = pipe.data.arrays("test")
     with pytest.raises(ConfigError, match="class_names"):
-        compare(pipe.model, (images, labels), out_dir=tmp_path, calibration=(images, labels), progress=False)
+        run_comparison(pipe.model, (images, labels), out_dir=tmp_path, calibration=(images, labels), progress=False)

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 import _tiny
-from edgelab import _files, conversion
-from edgelab.conversion import (
+from edgelab import _files
+from edgelab.tflite import conversion
+from edgelab.tflite.conversion import (
     ConversionFailure, ConvertedModel, ExportedModel, convert, convert_all, representative_dataset, write_atomic,
 )
-from edgelab.datasets import Dataset
+from edgelab.data.datasets import Dataset
 from edgelab.errors import ConfigError, ConversionError
-from edgelab.inspection import inspect_model
+from edgelab.tflite.inspection import inspect_model
 from edgelab.precision import CONVERTIBLE, Precision
 from edgelab.preprocess import denormalize, normalize
 

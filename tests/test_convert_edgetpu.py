@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgelab._keras import keras
-from edgelab.conversion import convert_for_edgetpu
+from edgelab.tflite.conversion import convert_for_edgetpu
 from edgelab.errors import EdgeTPUWarning
 
 RNG = np.random.default_rng(0)

@@ -13,7 +13,7 @@ import pytest
 from conftest import CLASS_COLOURS, make_class_folders, write_image
 from PIL import Image
 
-from edgelab.datasets import (
+from edgelab.data.datasets import (
     Dataset,
     DatasetWarning,
     SkipReason,
@@ -336,7 +336,7 @@ def test_unknown_split_name(intel_layout):
 
 
 def test_importing_datasets_does_not_import_tensorflow():
-    code = "import sys, edgelab.datasets; assert 'tensorflow' not in sys.modules"
+    code = "import sys, edgelab.data.datasets; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -16,7 +16,7 @@ import _tiny
 from edgelab import cli
 from edgelab import demo as demo_module
 from edgelab._cli import demo as cli_demo
-from edgelab.comparison import COLUMNS
+from edgelab.compare.comparison import COLUMNS
 from edgelab.demo import DemoConfig
 from edgelab.errors import ConfigError, EdgelabError
 from edgelab.precision import CONVERTIBLE

@@ -15,7 +15,7 @@ import pytest
 from edgelab.edgetpu import ops as table
 from edgelab.edgetpu.analyze import EdgeTPUReport, analyze
 from edgelab.errors import ConfigError, ModelFileError
-from edgelab.inspection import inspect_model
+from edgelab.tflite.inspection import inspect_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs")
 

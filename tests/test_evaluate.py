@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgelab.errors import ConfigError
-from edgelab.evaluate import EvalResult, classification_metrics, evaluate_model
+from edgelab.compare.evaluate import EvalResult, classification_metrics, evaluate_model
 from edgelab.preprocess import normalize
 
 NAMES = ["sea", "forest", "street"]
@@ -141,7 +141,7 @@ def converted(tmp_path_factory) -> SimpleNamespace:
 
 
 def test_evaluate_model_matches_metrics_of_its_predictions(converted):
-    from edgelab.runtime import TFLiteModel
+    from edgelab.tflite.runtime import TFLiteModel
 
     model = TFLiteModel(converted.paths["int8"], labels=NAMES)
     result = evaluate_model(model, converted.images, converted.labels, progress=False)

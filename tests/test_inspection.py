@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgelab.errors import ModelFileError
-from edgelab.inspection import ModelInfo, has_edgetpu_custom_op, inspect_model, load_model_bytes
+from edgelab.tflite.inspection import ModelInfo, has_edgetpu_custom_op, inspect_model, load_model_bytes
 
 CORAL = Path(__file__).parent / "data" / "coral"
 MOBILENET = CORAL / "mobilenet_v1_0.25_128_quant.tflite"
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs"
 
 
 def test_importing_inspection_does_not_import_tensorflow():
-    code = "import sys, edgelab.inspection; assert 'tensorflow' not in sys.modules"
+    code = "import sys, edgelab.tflite.inspection; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import _tiny
 from edgelab.errors import ConfigError, EdgelabError
-from edgelab.models import build_edgecnn, build_mobilenetv2, build_model, edge_unfriendly_layers
+from edgelab.training.models import build_edgecnn, build_mobilenetv2, build_model, edge_unfriendly_layers
 from edgelab.precision import Precision
 
 #: TFLite ops an int8 edgecnn may contain: all of them mapped by the Edge TPU compiler.
@@ -68,7 +68,7 @@ def test_edge_unfriendly_layers_reports_what_the_edge_tpu_would_not_map():
 
 @pytest.mark.parametrize("precision", [Precision.INT8, Precision.QAT_INT8])
 def test_int8_edgecnn_contains_only_edge_tpu_ops(pipe, precision):
-    from edgelab.inspection import inspect_model
+    from edgelab.tflite.inspection import inspect_model
 
     ops = inspect_model(pipe.converted[precision].path).op_counts()
     assert {"CONV_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(ops)

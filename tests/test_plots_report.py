@@ -12,12 +12,12 @@ import pytest
 from matplotlib.figure import Figure
 
 import _tiny
-from edgelab.comparison import COLUMNS, VariantResult, comparison_table
+from edgelab.compare.comparison import COLUMNS, VariantResult, comparison_table
 from edgelab.errors import ConfigError
-from edgelab.evaluate import classification_metrics
-from edgelab.plots import pareto_front, plot_confusions, plot_history, plot_sizes, plot_tradeoff
+from edgelab.compare.evaluate import classification_metrics
+from edgelab.compare.plots import pareto_front, plot_confusions, plot_history, plot_sizes, plot_tradeoff
 from edgelab.precision import Precision
-from edgelab.report import markdown_table, package_versions, summary_frame, write_report
+from edgelab.compare.report import markdown_table, package_versions, summary_frame, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -8,7 +8,7 @@ import pytest
 import _tiny
 from edgelab.errors import QATError
 from edgelab.preprocess import normalize
-from edgelab.qat import is_qat_model, load_qat_model, prepare_qat, quantize_aware
+from edgelab.training.qat import is_qat_model, load_qat_model, prepare_qat, quantize_aware
 
 
 def functional(*middle_layers, name: str = "mine"):

@@ -15,7 +15,7 @@ import pytest
 
 from edgelab.errors import ConfigError, DelegateError, ModelFileError, RuntimeNotFoundError
 from edgelab.preprocess import normalize
-from edgelab.runtime import TFLiteModel, dequantize, load_interpreter, load_interpreter_info, quantize
+from edgelab.tflite.runtime import TFLiteModel, dequantize, load_interpreter, load_interpreter_info, quantize
 
 DATA = Path(__file__).parent / "data"
 EDGETPU_MODEL = DATA / "coral" / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
@@ -128,7 +128,7 @@ def test_batching_falls_back_when_the_model_cannot_be_resized(tiny, monkeypatch)
     assert model.batching
     expected = model.predict(tiny.images, batch_size=1, progress=False)
 
-    import edgelab.runtime as runtime
+    import edgelab.tflite.runtime as runtime
 
     def refuse(*args, **kwargs):
         raise ModelFileError("cannot build a second interpreter")
@@ -381,12 +381,12 @@ def test_bad_delegate_name_is_a_config_error(tiny):
 # ----------------------------------------------------------------------------- no TensorFlow
 
 
-@pytest.mark.parametrize("module", ["edgelab.runtime", "edgelab.evaluate", "edgelab.benchmark"])
+@pytest.mark.parametrize("module", ["edgelab.tflite.runtime", "edgelab.compare.evaluate", "edgelab.compare.benchmark"])
 def test_module_imports_without_tensorflow(module, tiny):
     code = (
         "import sys, json, numpy as np\n"
         f"import {module}\n"
-        "from edgelab.runtime import TFLiteModel\n"
+        "from edgelab.tflite.runtime import TFLiteModel\n"
         f"m = TFLiteModel({str(tiny.paths['int8_uint8_io'])!r})\n"
         "m.predict(np.zeros((2, 16, 16, 3), np.uint8), progress=False)\n"
         "print(json.dumps(sorted(k for k in sys.modules if k.split('.')[0] in ('tensorflow', 'tf_keras', 'keras'))))\n"

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from edgelab.errors import ConfigError
-from edgelab.scenes import CLASS_NAMES, MARKER_NAME, generate_scenes, make_scenes, render_scene
+from edgelab.data.scenes import CLASS_NAMES, MARKER_NAME, generate_scenes, make_scenes, render_scene
 
 
 @pytest.fixture(scope="module")
@@ -302,5 +302,5 @@ def test_config_errors_are_value_errors():
 def test_scenes_do_not_import_tensorflow():
     import subprocess
 
-    code = "import sys, edgelab.scenes; assert 'tensorflow' not in sys.modules"
+    code = "import sys, edgelab.data.scenes; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

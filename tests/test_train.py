@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 import _tiny
-from edgelab.datasets import Dataset
+from edgelab.data.datasets import Dataset
 from edgelab.errors import ConfigError
 from edgelab.preprocess import normalize
-from edgelab.training import evaluate_keras, seed_everything, train
+from edgelab.training.fit import evaluate_keras, seed_everything, train
 
 SIZE = 8
 

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from edgelab import widgets
-from edgelab.comparison import Comparison, VariantResult
-from edgelab.datasets import Dataset
+from edgelab.compare.comparison import Comparison, VariantResult
+from edgelab.data.datasets import Dataset
 from edgelab.edgetpu.analyze import EdgeTPUReport, OpVerdict, analyze
 from edgelab.errors import ConfigError
-from edgelab.evaluate import classification_metrics
+from edgelab.compare.evaluate import classification_metrics
 from edgelab.precision import Precision
 
 NAMES = ("buildings", "forest", "glacier")

@@ -34,7 +34,7 @@ def add_commands(subparsers) -> None:
 
 def run(args) -> int:
     from ..demo import run_demo
-    from ..report import summary_frame
+    from ..compare.report import summary_frame
 
     config = DemoConfig(
         out_dir=args.out, data=args.data, per_class=args.per_class, image_size=args.image_size,

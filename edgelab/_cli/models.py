@@ -23,7 +23,7 @@ def add_commands(subparsers) -> None:
 
 
 def run_inspect(args) -> int:
-    from ..inspection import inspect_model
+    from ..tflite.inspection import inspect_model
 
     info = inspect_model(args.model)
     if args.json:
@@ -40,7 +40,7 @@ def run_inspect(args) -> int:
 
 
 def run_benchmark(args) -> int:
-    from ..benchmark import measure_latency
+    from ..compare.benchmark import measure_latency
 
     result = measure_latency(args.model, num_threads=args.threads, min_time_s=args.min_time,
                              use_xnnpack=not args.no_xnnpack)

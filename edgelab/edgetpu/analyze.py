@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .._log import logger
 from ..errors import ConfigError
-from ..inspection import ModelInfo, OpInfo, TensorInfo, inspect_model
+from ..tflite.inspection import ModelInfo, OpInfo, TensorInfo, inspect_model
 from . import ops as table
 from .ops import (
     EDGETPU_CUSTOM_OP,
@@ -224,7 +224,7 @@ def analyze(
     """Predict which ops ``edgetpu_compiler`` 16 maps to the Edge TPU, from the ``.tflite`` alone.
 
     Args:
-        model: A ``.tflite`` path, its bytes, or a :class:`~edgelab.inspection.ModelInfo`. An
+        model: A ``.tflite`` path, its bytes, or a :class:`~edgelab.tflite.inspection.ModelInfo`. An
             already compiled ``*_edgetpu.tflite`` is read as it is (its custom op and the ops
             left on the CPU).
         runtime_version: Edge TPU runtime to target (``-m``); 14 is compiler 16's default,

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from .._log import logger
 from ..errors import CompilerNotFoundError, ConfigError, check_int
-from ..inspection import load_model_bytes
+from ..tflite.inspection import load_model_bytes
 from .logs import CompilerReport, FailureKind, merge_reports, parse_compiler_output
 
 #: Every status a CompileResult can have.

@@ -17,7 +17,7 @@ from typing import Any
 
 from .._log import logger
 from ..errors import ConfigError, DelegateError, RuntimeNotFoundError
-from ..inspection import EDGETPU_CUSTOM_OP, has_edgetpu_custom_op  # re-exported: detection reads the file
+from ..tflite.inspection import EDGETPU_CUSTOM_OP, has_edgetpu_custom_op  # re-exported: detection reads the file
 
 #: ``platform.system()`` -> the delegate library pycoral loads (pycoral/utils/edgetpu.py).
 DELEGATE_LIBRARIES = {

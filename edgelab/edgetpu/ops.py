@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
-from ..inspection import EDGETPU_CUSTOM_OP  # the op the compiler puts mapped ops into
+from ..tflite.inspection import EDGETPU_CUSTOM_OP  # the op the compiler puts mapped ops into
 
 __all__ = [
     "OpSupport",

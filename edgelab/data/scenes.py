@@ -29,10 +29,10 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ._files import write_atomic
-from ._log import logger, tqdm
-from .errors import ConfigError, check_int, did_you_mean
-from .preprocess import parse_image_size  # re-exported: part of scenes.__all__
+from .._files import write_atomic
+from .._log import logger, tqdm
+from ..errors import ConfigError, check_int, did_you_mean
+from ..preprocess import parse_image_size  # re-exported: part of scenes.__all__
 
 __all__ = ["CLASS_NAMES", "render_scene", "generate_scenes", "make_scenes", "parse_image_size"]
 
@@ -806,7 +806,7 @@ def make_scenes(
         _clear_previous(root)
     root.mkdir(parents=True, exist_ok=True)
     params = {
-        "generator": "edgelab.scenes.make_scenes",
+        "generator": "edgelab.data.scenes.make_scenes",
         "per_class": per_class,
         "image_size": [h, w],
         "seed": seed,

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ._log import logger, tqdm
-from .errors import ConfigError, DatasetError, check_int, did_you_mean
-from .preprocess import normalize, parse_image_size
+from .._log import logger, tqdm
+from ..errors import ConfigError, DatasetError, check_int, did_you_mean
+from ..preprocess import normalize, parse_image_size
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -891,7 +891,7 @@ class Dataset:
         a large dataset never has to fit in memory. Shuffling is seeded and reshuffles each epoch.
         A file that fails to decode is left out of its batch and added to :attr:`skipped`.
         """
-        from ._keras import tf  # TensorFlow only when a pipeline is asked for
+        from .._keras import tf  # TensorFlow only when a pipeline is asked for
 
         part = self.split(split)
         batch_size = check_int("batch_size", batch_size)
@@ -1081,20 +1081,20 @@ def synthetic_dataset(
     classes: Sequence[str] | None = None,
     progress: bool | None = None,
 ) -> Dataset:
-    """The built-in synthetic scenes (:mod:`edgelab.scenes`) as an in-memory :class:`Dataset`.
+    """The built-in synthetic scenes (:mod:`edgelab.data.scenes`) as an in-memory :class:`Dataset`.
 
     Args:
         per_class: Images per class, before splitting.
         image_size: ``(height, width)`` or one int.
         seed: Seeds both the drawing and the splits.
         val_fraction, test_fraction: Split shares per class, as in :func:`load_dataset`.
-        classes: A subset of :data:`edgelab.scenes.CLASS_NAMES` (None: all six).
+        classes: A subset of :data:`edgelab.data.scenes.CLASS_NAMES` (None: all six).
         progress: Show a progress bar (None: on unless EDGELAB_PROGRESS=0).
     """
     from .scenes import CLASS_NAMES, generate_scenes
 
     _check_fractions(val_fraction, test_fraction)
-    names = list(CLASS_NAMES) if classes is None else _select_classes(CLASS_NAMES, classes, "edgelab.scenes.CLASS_NAMES")
+    names = list(CLASS_NAMES) if classes is None else _select_classes(CLASS_NAMES, classes, "edgelab.data.scenes.CLASS_NAMES")
     images, labels = generate_scenes(
         per_class, image_size=parse_image_size(image_size), seed=seed, classes=tuple(names), progress=progress
     )

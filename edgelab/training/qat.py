@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._keras import keras
-from ._log import logger
-from .errors import QATError
+from .._keras import keras
+from .._log import logger
+from ..errors import QATError
 
 
 def _tfmot():
@@ -31,7 +31,7 @@ def check_qat_compatible(model: Any) -> None:
     Raises:
         QATError: Keras 3 model, subclassed model, nested sub-model, or Lambda layers.
     """
-    from ._keras import is_keras3_model
+    from .._keras import is_keras3_model
 
     if is_keras3_model(model):
         raise QATError(
@@ -53,7 +53,7 @@ def check_qat_compatible(model: Any) -> None:
             f"Expected a flat model. Received: {model.name!r} with the nested sub-model(s) {nested}. tfmot "
             "does not recurse into sub-models. Build the backbone on your input tensor instead, e.g. "
             "keras.applications.MobileNetV2(input_tensor=inputs, include_top=False) followed by your head "
-            "(edgelab.models.build_mobilenetv2 does this)."
+            "(edgelab.training.models.build_mobilenetv2 does this)."
         )
     # tfmot only warns about Lambda layers and leaves them in float (or fails to clone them), so the
     # model would never convert to full int8: refuse them here, by name.
@@ -164,7 +164,7 @@ def quantize_aware(
     Returns:
         A :class:`edgelab.training.TrainResult` whose ``model`` is the quantization-aware model.
     """
-    from .training import train
+    from .fit import train
 
     qat_model = prepare_qat(model)
     frozen = []

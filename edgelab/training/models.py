@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ._keras import keras
-from ._log import logger
-from .errors import ConfigError, EdgelabError, check_int, did_you_mean
-from .preprocess import parse_image_size
+from .._keras import keras
+from .._log import logger
+from ..errors import ConfigError, EdgelabError, check_int, did_you_mean
+from ..preprocess import parse_image_size
 
 #: Keras layer types whose TFLite ops the Edge TPU compiler maps (BatchNormalization folds into the conv).
 EDGE_FRIENDLY_LAYERS = frozenset(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from .errors import ConfigError, ModelFileError
+from ..errors import ConfigError, ModelFileError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

@@ -8,7 +8,6 @@ compiler would map, and returns a pandas DataFrame. A variant that fails at any 
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,9 +15,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ._log import logger, tqdm
-from .errors import ConfigError
-from .precision import Precision
+from .._log import logger, tqdm
+from ..errors import ConfigError
+from ..precision import Precision
 
 #: Columns of the comparison table, in order.
 COLUMNS = (
@@ -73,7 +72,7 @@ class Comparison:
         return self.table.copy()
 
     def evaluation(self, precision: Precision | str):
-        """The :class:`edgelab.evaluate.EvalResult` of one precision (None if it failed)."""
+        """The :class:`edgelab.compare.evaluate.EvalResult` of one precision (None if it failed)."""
         return self.variants[Precision.parse(precision)].evaluation
 
 
@@ -87,14 +86,14 @@ def _split_arrays(data: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _edgetpu_verdict(path: Path):
     """The real compiler's op counts when it is installed, else the offline prediction."""
-    from .edgetpu.verdict import edgetpu_verdict
+    from ..edgetpu.verdict import edgetpu_verdict
 
     return edgetpu_verdict(path)
 
 
 def _measure(variant_model, precision, test_images, test_labels, class_names, reference, num_threads, min_time_s, progress):
     from .benchmark import measure_latency
-    from .inspection import inspect_model
+    from ..tflite.inspection import inspect_model
 
     runtime_model = variant_model.load(num_threads=num_threads)
     evaluation = _evaluate(runtime_model, test_images, test_labels, class_names, reference, progress)
@@ -150,9 +149,9 @@ def run_comparison(
         reuse: Reuse existing .tflite files in ``out_dir`` (an interrupted run resumes).
         progress: Show progress bars.
     """
-    from .conversion import ConversionFailure, convert_all
+    from ..tflite.conversion import ConversionFailure, convert_all
     from .evaluate import classification_metrics
-    from .training import predict_keras
+    from ..training.fit import predict_keras
 
     test_images, test_labels = _split_arrays(test_data if test_data is not None else data, "test")
     names = tuple(class_names if class_names is not None else getattr(data, "class_names", ()))
@@ -181,18 +180,6 @@ def run_comparison(
             variants[precision] = VariantResult(precision, "failed", f"{type(exc).__name__}: {exc}", model=result)
     table = comparison_table(variants, float_eval.accuracy)
     return Comparison(table, variants, float_eval, names, test_images, test_labels)
-
-
-def compare(model, data: Any, **kwargs) -> pd.DataFrame:
-    """Every precision of ``model``, measured on the converted files, as one DataFrame.
-
-    Takes the arguments of :func:`run_comparison`; use that to keep confusion matrices, flipped
-    images and latency samples as well.
-    """
-    return run_comparison(model, data, **kwargs).table
-
-
-compare.__signature__ = inspect.signature(run_comparison).replace(return_annotation=pd.DataFrame)  # help() shows the options
 
 
 def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:

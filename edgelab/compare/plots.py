@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 def pareto_front(table: pd.DataFrame, x: str = "p50_ms", y: str = "accuracy") -> list[str]:

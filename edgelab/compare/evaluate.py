@@ -3,7 +3,7 @@
 :func:`classification_metrics` turns true and predicted classes into accuracy, per-class
 precision / recall / F1, a confusion matrix and, given the float model's predictions, the
 agreement with it and the images whose class flipped. :func:`evaluate_model` runs a
-:class:`edgelab.runtime.TFLiteModel` (or a .tflite path) over a test split and does the same.
+:class:`edgelab.tflite.runtime.TFLiteModel` (or a .tflite path) over a test split and does the same.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 if TYPE_CHECKING:  # the runtime is imported lazily: metrics alone need no TFLite runtime
-    from .runtime import TFLiteModel
+    from ..tflite.runtime import TFLiteModel
 
 __all__ = ["EvalResult", "classification_metrics", "evaluate_model"]
 
@@ -281,7 +281,7 @@ def evaluate_model(
     """Run a converted model over labelled images and measure it.
 
     Args:
-        model: a :class:`edgelab.runtime.TFLiteModel`, or the path/bytes of a .tflite file.
+        model: a :class:`edgelab.tflite.runtime.TFLiteModel`, or the path/bytes of a .tflite file.
         images: raw uint8 pixels ``(N, H, W, 3)`` at the model's input size.
         labels: true class indices ``(N,)``.
         class_names: class names (default: the model's labels, else ``"0", "1", ...``).
@@ -298,7 +298,7 @@ def evaluate_model(
         ConfigError: images/labels that do not match each other or the model.
         ModelFileError: the model file cannot be loaded.
     """
-    from .runtime import as_model
+    from ..tflite.runtime import as_model
 
     tflite = as_model(model, num_threads=num_threads)
     names = _check_class_names(class_names) if class_names is not None else tflite.class_names

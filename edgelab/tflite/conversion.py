@@ -18,12 +18,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ._files import write_atomic
-from ._keras import keras, tf
-from ._log import captured_native_output, logger, tqdm
-from .errors import ConfigError, ConversionError
-from .precision import CONVERTIBLE, Precision
-from .preprocess import normalize
+from .._files import write_atomic
+from .._keras import keras, tf
+from .._log import captured_native_output, logger, tqdm
+from ..errors import ConfigError, ConversionError
+from ..precision import CONVERTIBLE, Precision
+from ..preprocess import normalize
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class ConvertedModel:
         }
 
     def load(self, num_threads: int = 1, **kwargs):
-        """A runtime :class:`edgelab.runtime.TFLiteModel` for this file."""
+        """A runtime :class:`edgelab.tflite.runtime.TFLiteModel` for this file."""
         from .runtime import TFLiteModel
 
         return TFLiteModel(self.path, labels=list(self.labels), num_threads=num_threads, **kwargs)
@@ -120,14 +120,14 @@ class ConvertedModel:
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray, reference_pred: np.ndarray | None = None, num_threads: int = 1, **kwargs):
         """Accuracy, per-class metrics, confusion matrix and agreement, measured on the file."""
-        from .evaluate import evaluate_model
+        from ..compare.evaluate import evaluate_model
 
         return evaluate_model(self.load(num_threads=num_threads), images, labels, class_names=list(self.labels) or None,
                               reference_pred=reference_pred, **kwargs)
 
     def benchmark(self, num_threads: int = 1, **kwargs):
-        """Single-image latency of the file (see :func:`edgelab.benchmark.measure_latency`)."""
-        from .benchmark import measure_latency
+        """Single-image latency of the file (see :func:`edgelab.compare.benchmark.measure_latency`)."""
+        from ..compare.benchmark import measure_latency
 
         return measure_latency(self.path, num_threads=num_threads, **kwargs)
 
@@ -181,7 +181,7 @@ class ExportedModel:
 
 def _check_keras_model(model: Any) -> None:
     if not isinstance(model, keras.Model):
-        from ._keras import is_keras3_model
+        from .._keras import is_keras3_model
 
         hint = (
             " This is a Keras 3 model; edgelab works with tf_keras (Keras 2) models: build it with "
@@ -210,7 +210,7 @@ def representative_dataset(data: Any, num_samples: int = 200, seed: int = 0) -> 
         images, labels = np.asarray(data), None
     if images.ndim != 4 or len(images) == 0:
         raise ConfigError(f"Expected calibration images of shape (N, H, W, 3). Received: shape={images.shape}")
-    from .datasets import balanced_indices
+    from ..data.datasets import balanced_indices
 
     picks = (np.random.default_rng(seed).permutation(len(images))[:num_samples] if labels is None
              else balanced_indices(labels, num_samples, seed))
@@ -281,7 +281,7 @@ def convert(
 
     Args:
         model: A tf_keras model, or an :class:`ExportedModel` to reuse one export for many precisions.
-            For ``qat_int8`` this must be the quantization-aware model (see :mod:`edgelab.qat`).
+            For ``qat_int8`` this must be the quantization-aware model (see :mod:`edgelab.training.qat`).
         precision: One of ``fp32, fp16, dynamic, int8, int16x8, qat_int8``.
         out_dir: Folder for the .tflite and ``labels.txt``.
         calibration: Representative data for int8/int16x8 (see :func:`representative_dataset`).
@@ -337,11 +337,11 @@ def convert(
 
 
 def _check_qat(model: keras.Model, recipe: Recipe) -> None:
-    from .qat import is_qat_model
+    from ..training.qat import is_qat_model
 
     if recipe.needs_qat_model and not is_qat_model(model):
         raise ConfigError(
-            "Expected a quantization-aware-trained model for 'qat_int8' (see edgelab.qat.quantize_aware). "
+            "Expected a quantization-aware-trained model for 'qat_int8' (see edgelab.training.qat.quantize_aware). "
             f"Received: {model.name!r}, which has no quantization wrappers; use 'int8' for post-training quantization."
         )
     if not recipe.needs_qat_model and is_qat_model(model):
@@ -449,9 +449,9 @@ def convert_for_edgetpu(
     """
     import warnings
 
-    from .edgetpu.analyze import analyze
-    from .errors import EdgeTPUWarning
-    from .qat import is_qat_model
+    from ..edgetpu.analyze import analyze
+    from ..errors import EdgeTPUWarning
+    from ..training.qat import is_qat_model
 
     precision = Precision.QAT_INT8 if is_qat_model(model) else Precision.INT8
     converted = convert(model, precision, out_dir=out_dir, calibration=calibration, labels=labels,

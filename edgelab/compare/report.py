@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ._files import write_atomic
+from .._files import write_atomic
 
 #: Columns shown in the printed and markdown tables (the CSV keeps all of them).
 SUMMARY_COLUMNS = (

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, check_int
-from .runtime import TFLiteModel
+from ..errors import ConfigError, check_int
+from ..tflite.runtime import TFLiteModel
 
 __all__ = ["LatencyResult", "measure_latency"]
 
@@ -103,7 +103,7 @@ def measure_latency(
     """Time single-image ``invoke()`` on a fresh interpreter.
 
     Args:
-        model: a :class:`edgelab.runtime.TFLiteModel` (its bytes and delegate are reused; its own
+        model: a :class:`edgelab.tflite.runtime.TFLiteModel` (its bytes and delegate are reused; its own
             interpreter is not touched) or the path/bytes of a .tflite file.
         num_threads: interpreter threads.
         warmup: runs after the cold one that are not timed.

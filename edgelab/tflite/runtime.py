@@ -28,11 +28,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._log import captured_native_output, logger, tqdm
-from .errors import ConfigError, DelegateError, ModelFileError, RuntimeNotFoundError, check_int, did_you_mean
+from .._log import captured_native_output, logger, tqdm
+from ..errors import ConfigError, DelegateError, ModelFileError, RuntimeNotFoundError, check_int, did_you_mean
 from .inspection import EDGETPU_CUSTOM_OP, has_edgetpu_custom_op, load_model_bytes
-from .precision import Precision
-from .preprocess import normalize
+from ..precision import Precision
+from ..preprocess import normalize
 
 __all__ = [
     "RUNTIMES",
@@ -77,7 +77,7 @@ def _import_tflite_runtime() -> _Runtime:
 
 def _import_tensorflow() -> _Runtime:
     try:  # edgelab._keras sets TensorFlow's environment flags before the import
-        from ._keras import tf
+        from .._keras import tf
     except ImportError:
         import tensorflow as tf  # a device with TensorFlow but without tf_keras
     resolver = getattr(getattr(tf.lite, "experimental", None), "OpResolverType", None)
@@ -182,7 +182,7 @@ def _load_checked(
     use_xnnpack: bool,
     runtime: str | None,
 ) -> LoadedInterpreter:
-    """Load bytes already checked by :func:`~edgelab.inspection.load_model_bytes`; ``where`` names
+    """Load bytes already checked by :func:`~edgelab.tflite.inspection.load_model_bytes`; ``where`` names
     them in errors."""
     num_threads = check_int("num_threads", num_threads)
     if not delegates and _compiled_for_edgetpu(data):
@@ -316,7 +316,7 @@ def _parse_delegate(delegate: str | None) -> str | None:
 
 def _load_edgetpu(device: str) -> Any:
     try:
-        from .edgetpu.delegate import load_edgetpu_delegate
+        from ..edgetpu.delegate import load_edgetpu_delegate
     except ImportError as exc:
         raise DelegateError(f"Edge TPU delegate support is not available in this edgelab install: {exc}") from None
     return load_edgetpu_delegate(device or None)

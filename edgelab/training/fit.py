@@ -17,11 +17,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ._files import write_atomic
-from ._keras import keras, tf
-from ._log import logger, tqdm
-from .errors import ConfigError, check_int
-from .preprocess import normalize
+from .._files import write_atomic
+from .._keras import keras, tf
+from .._log import logger, tqdm
+from ..errors import ConfigError, check_int
+from ..preprocess import normalize
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -296,7 +296,7 @@ def predict_keras(model: keras.Model, images: np.ndarray, batch_size: int = 64) 
 
 def evaluate_keras(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], batch_size: int = 64):
     """Accuracy, per-class precision/recall and confusion matrix of a Keras model (an ``EvalResult``)."""
-    from .evaluate import classification_metrics
+    from ..compare.evaluate import classification_metrics
 
     probs = predict_keras(model, images, batch_size=batch_size)
     result = classification_metrics(labels, probs.argmax(axis=1), class_names)
