@@ -12,7 +12,7 @@ NBVAL := -p no:cacheprovider --nbval --nbval-current-env --nbval-sanitize-with n
 
 help:
 	@echo "make demo     synthetic scenes -> train -> QAT -> every precision -> compare -> runs/demo/report.md"
-	@echo "make test     unit tests + notebook validation (nbval)"
+	@echo "make test     unit tests + notebook validation (nbval, twice: as stored and with other CPU numerics)"
 	@echo "make lab      JupyterLab on notebooks/"
 	@echo "make bench    benchmarks -> runs/bench/bench.json"
 	@echo "make nbregen  re-execute every notebook and store its outputs"
@@ -32,8 +32,13 @@ test: unit nbtest
 unit: $(STAMP)
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
+# Twice, each from an empty notebooks/runs/ as on a fresh clone: as stored, then with the numerics
+# changed the way another CPU changes them (notebooks/conftest.py: PORTABLE_ENV), against the same outputs.
 nbtest: $(STAMP)
+	rm -rf notebooks/runs
 	$(PY) -m pytest notebooks $(NBVAL) -q
+	rm -rf notebooks/runs
+	EDGELAB_NB_PORTABLE=1 $(PY) -m pytest notebooks $(NBVAL) -q
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)

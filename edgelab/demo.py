@@ -2,19 +2,30 @@
 
 Each step leaves its result in the output folder (checkpoints, saved models, .tflite files) and a
 rerun reuses what is finished, so an interrupted demo picks up where it stopped.
+:class:`Workspace` is that folder with its parameters, for notebooks and scripts: the data, the
+float model and the QAT model, each made once and reused.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._log import logger
-from .errors import ConfigError, check_int
+from .errors import ConfigError, check_int, did_you_mean
+
+if TYPE_CHECKING:  # Keras is imported only when a model is trained or loaded
+    import pandas as pd
+
+    from ._keras import keras
+    from .data.datasets import Dataset
+
+__all__ = ["DemoConfig", "DemoResult", "Workspace", "prepare_out_dir", "run_demo"]
 
 
 @dataclass(frozen=True)
@@ -85,57 +96,132 @@ def prepare_out_dir(config: DemoConfig, fresh: bool = False) -> Path:
     return out
 
 
-def load_demo_data(config: DemoConfig, progress: bool | None = None):
-    """The demo's dataset: synthetic scenes, or the folder given in ``config.data``."""
-    from .data.datasets import load_dataset, synthetic_dataset
+class Workspace:
+    """An output folder and the parameters of one run: its data, float model and QAT model.
 
-    if config.data:
-        return load_dataset(config.data, image_size=config.image_size, seed=config.seed,
-                            max_per_class=config.max_per_class, progress=progress)
-    return synthetic_dataset(per_class=config.per_class, image_size=config.image_size, seed=config.seed, progress=progress)
+    Each model is trained once, with :func:`edgelab.build_model`, :func:`edgelab.train` and
+    :func:`edgelab.quantize_aware`, saved in the folder (``float_model.h5``, ``qat_model.h5``, with
+    resumable checkpoints in ``train/`` and ``qat/``) and reused by every later call, notebook or
+    ``edgelab demo`` run that opens the same folder with the same parameters. A folder made with
+    other parameters is refused (:class:`~edgelab.errors.ConfigError`), never mixed.
 
+        ws = el.demo.Workspace.from_json("params.json")   # or Workspace(DemoConfig(...))
+        data = ws.data()
+        model = ws.float_model()      # trains, or loads the saved model
+        ws.history                    # its training history (a DataFrame), when known
 
-def demo_float_model(config: DemoConfig, dataset=None, progress: bool | None = None):
-    """The demo's trained float model: loaded from ``out_dir/float_model.h5`` or trained (resumably).
-
-    Returns:
-        ``(model, history, reused)``: the tf_keras model, its training history (a DataFrame, or
-        None when unknown) and whether a finished model was reused.
+    Attributes:
+        params: The parameters (a :class:`DemoConfig`).
+        out_dir: The output folder.
+        history: The float model's training history once :meth:`float_model` ran (None when unknown).
+        qat_history: The same for :meth:`qat_model`.
+        reused: Which steps (``"train"``, ``"qat"``) reused a saved model.
     """
-    from ._keras import keras
-    from .training.models import build_model
-    from .training.fit import seed_everything, train
 
-    out = prepare_out_dir(config)
-    float_path = out / "float_model.h5"
-    if float_path.exists():
-        return keras.models.load_model(float_path, compile=False), _read_history(out / "train"), True
-    dataset = dataset if dataset is not None else load_demo_data(config, progress)
-    seed_everything(config.seed)
-    model = build_model(config.architecture, num_classes=len(dataset.class_names), image_size=config.image_size)
-    trained = train(model, dataset, epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
-                    run_dir=out / "train", progress=progress)
-    _save_h5(trained.model, float_path)
-    return trained.model, trained.history, False
+    def __init__(self, params: DemoConfig | None = None, *, progress: bool | None = None) -> None:
+        self.params = params if params is not None else DemoConfig()
+        if not isinstance(self.params, DemoConfig):
+            raise ConfigError(f"Expected params to be a DemoConfig. Received: {type(self.params).__name__}")
+        self.out_dir = Path(self.params.out_dir)
+        self.progress = progress
+        self.history: pd.DataFrame | None = None
+        self.qat_history: pd.DataFrame | None = None
+        self.reused: list[str] = []
+        self._data: Any = None
+        self._float: Any = None
+        self._qat: Any = None
 
+    @classmethod
+    def from_json(cls, path: str | Path, *, progress: bool | None = None) -> "Workspace":
+        """The workspace whose parameters are in the JSON file ``path`` (the :class:`DemoConfig` fields).
 
-def demo_qat_model(config: DemoConfig, model, dataset=None, progress: bool | None = None):
-    """The demo's quantization-aware model: loaded from ``out_dir/qat_model.h5`` or fine-tuned from ``model``.
+        ``EDGELAB_PARAMS`` (a JSON object, e.g. ``{"num_threads": 2}``) changes some of them
+        without editing the file, e.g. in CI.
+        """
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+            changes = json.loads(os.environ.get("EDGELAB_PARAMS") or "{}")
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"Expected a JSON parameters file. Received: {str(path)!r} ({exc})") from None
+        known = {f.name for f in fields(DemoConfig)}
+        unknown = sorted((set(values) | set(changes)) - known)
+        if unknown:
+            raise ConfigError(
+                f"Expected parameters among {sorted(known)}. Received: {unknown} in {path}."
+                f"{did_you_mean(unknown[0], sorted(known))}"
+            )
+        return cls(DemoConfig(**{**values, **changes}), progress=progress)
 
-    Returns:
-        ``(qat_model, history, reused)``.
-    """
-    from .training.qat import load_qat_model, quantize_aware
+    def __repr__(self) -> str:
+        p = self.params
+        source = "synthetic scenes" if not p.data else repr(p.data)
+        return (f"Workspace({str(self.out_dir)!r}: {source}, {p.image_size}x{p.image_size} px, {p.architecture}, "
+                f"{p.epochs} epochs + {p.qat_epochs} QAT)")
 
-    out = prepare_out_dir(config)
-    qat_path = out / "qat_model.h5"
-    if qat_path.exists():
-        return load_qat_model(qat_path), _read_history(out / "qat"), True
-    dataset = dataset if dataset is not None else load_demo_data(config, progress)
-    result = quantize_aware(model, dataset, epochs=config.qat_epochs, batch_size=config.batch_size,
-                            seed=config.seed, run_dir=out / "qat", progress=progress)
-    _save_h5(result.model, qat_path)
-    return result.model, result.history, False
+    def path(self, *parts: str) -> Path:
+        """A path inside the output folder (created, and checked against the parameters, on first use)."""
+        return prepare_out_dir(self.params).joinpath(*parts)
+
+    def data(self) -> Dataset:
+        """The dataset: synthetic scenes, or the folder in ``params.data`` (loaded once)."""
+        from .data.datasets import load_dataset, synthetic_dataset
+
+        if self._data is None:
+            p = self.params
+            if p.data:
+                self._data = load_dataset(p.data, image_size=p.image_size, seed=p.seed, max_per_class=p.max_per_class,
+                                          progress=self.progress)
+            else:
+                self._data = synthetic_dataset(per_class=p.per_class, image_size=p.image_size, seed=p.seed,
+                                               progress=self.progress)
+        return self._data
+
+    def float_model(self) -> keras.Model:
+        """The trained float tf_keras model: loaded from ``float_model.h5``, or built and trained (resumably)."""
+        if self._float is not None:
+            return self._float
+        from ._keras import keras
+        from .training.fit import seed_everything, train
+        from .training.models import build_model
+
+        path = prepare_out_dir(self.params) / "float_model.h5"
+        if path.exists():
+            self._float, self.history = keras.models.load_model(path, compile=False), _read_history(self.path("train"))
+            self.reused.append("train")
+            return self._float
+        p, data = self.params, self.data()
+        seed_everything(p.seed)
+        model = build_model(p.architecture, num_classes=len(data.class_names), image_size=p.image_size)
+        trained = train(model, data, epochs=p.epochs, batch_size=p.batch_size, seed=p.seed,
+                        run_dir=self.path("train"), progress=self.progress)
+        self.save_float_model(trained.model, trained.history)
+        return self._float
+
+    def save_float_model(self, model: keras.Model, history: pd.DataFrame | None = None) -> Path:
+        """Keep ``model`` (trained, e.g. by :func:`edgelab.train`) as this workspace's float model."""
+        path = prepare_out_dir(self.params) / "float_model.h5"
+        _save_h5(model, path)
+        self._float, self.history = model, history
+        return path
+
+    def qat_model(self) -> keras.Model:
+        """The quantization-aware model: loaded from ``qat_model.h5``, or fine-tuned from :meth:`float_model`."""
+        if self._qat is not None:
+            return self._qat
+        from .training.qat import load_qat_model, quantize_aware
+
+        path = prepare_out_dir(self.params) / "qat_model.h5"
+        if path.exists():
+            self._qat, self.qat_history = load_qat_model(path), _read_history(self.path("qat"))
+            self.reused.append("qat")
+            return self._qat
+        p = self.params
+        result = quantize_aware(self.float_model(), self.data(), epochs=p.qat_epochs, batch_size=p.batch_size,
+                                seed=p.seed, run_dir=self.path("qat"), progress=self.progress)
+        _save_h5(result.model, path)
+        self._qat, self.qat_history = result.model, result.history
+        return self._qat
 
 
 def run_demo(config: DemoConfig = DemoConfig(), *, fresh: bool = False, progress: bool | None = None) -> DemoResult:
@@ -146,24 +232,20 @@ def run_demo(config: DemoConfig = DemoConfig(), *, fresh: bool = False, progress
     out = Path(config.out_dir)
     prepare_out_dir(config, fresh)
     timings: dict[str, float] = {}
-    reused: list[str] = []
 
+    ws = Workspace(config, progress=progress)
     start = time.perf_counter()
-    dataset = load_demo_data(config, progress)
+    dataset = ws.data()
     for split in ("train", "val", "test"):
         dataset.arrays(split)
     timings["data"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    model, history, was_reused = demo_float_model(config, dataset, progress)
-    reused += ["train"] if was_reused else []
+    model = ws.float_model()
     timings["train"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    qat_model, qat_history = None, None
-    if config.qat_epochs:
-        qat_model, qat_history, was_reused = demo_qat_model(config, model, dataset, progress)
-        reused += ["qat"] if was_reused else []
+    qat_model = ws.qat_model() if config.qat_epochs else None
     timings["qat"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -173,13 +255,13 @@ def run_demo(config: DemoConfig = DemoConfig(), *, fresh: bool = False, progress
     )
     timings["convert_and_measure"] = time.perf_counter() - start
 
-    report = write_report(out, comparison, history=history, qat_history=qat_history,
+    report = write_report(out, comparison, history=ws.history, qat_history=ws.qat_history,
                           parameters=config.to_dict(), timings=timings, title="edgelab demo: scene classifier")
     logger.info("report written to %s", report)
-    return DemoResult(comparison, report, timings, comparison.float_accuracy, tuple(reused))
+    return DemoResult(comparison, report, timings, comparison.float_accuracy, tuple(ws.reused))
 
 
-def _save_h5(model, path: Path) -> None:
+def _save_h5(model: keras.Model, path: Path) -> None:
     """Save atomically: a half-written model file would be 'reused' by the next run."""
     import warnings
 
@@ -191,7 +273,7 @@ def _save_h5(model, path: Path) -> None:
     tmp.replace(path)
 
 
-def _read_history(run_dir: Path):
+def _read_history(run_dir: Path) -> pd.DataFrame | None:
     import pandas as pd
 
     path = run_dir / "history.csv"

@@ -37,7 +37,7 @@ __all__ = [
     "dataset_browser", "precision_picker", "flip_explorer", "confusion_viewer", "tradeoff_explorer",
     "edgetpu_op_map", "DatasetBrowser", "PrecisionPicker", "FlipExplorer", "ConfusionViewer",
     "TradeoffExplorer", "EdgeTPUOpMap", "ImageGrid", "image_grid", "picture_bytes", "class_page",
-    "variant_predictions", "flip_rows", "most_confused", "tradeoff_axes", "op_rows", "op_map_figure",
+    "variant_predictions", "tradeoff_axes", "op_rows", "op_map_figure",
 ]
 
 FLOAT = "float"  # the Keras model's row in the explorers (the reference every variant is compared to)
@@ -197,7 +197,7 @@ def variant_predictions(comparison: Any, index: int, predictions: Mapping[str, n
     return frame
 
 
-def flip_rows(comparison: Any, precision: str) -> pd.DataFrame:
+def _flip_rows(comparison: Any, precision: str) -> pd.DataFrame:
     """The test images whose class changed between the float model and ``precision``.
 
     Columns ``index``, ``true_name``, ``from_name`` (float), ``to_name`` (``precision``); empty
@@ -210,20 +210,6 @@ def flip_rows(comparison: Any, precision: str) -> pd.DataFrame:
     if flipped is None or len(flipped) == 0:
         return pd.DataFrame({c: pd.Series(dtype="int64" if c == "index" else "object") for c in columns})
     return flipped[columns].reset_index(drop=True)
-
-
-def most_confused(evaluation: Any, k: int = 3) -> list[tuple[str, str, int]]:
-    """The ``k`` largest off-diagonal confusion counts as ``(true, predicted, count)``, largest first."""
-    cm = np.asarray(evaluation.confusion).copy()
-    np.fill_diagonal(cm, 0)
-    names = list(evaluation.class_names)
-    order = np.argsort(-cm, axis=None, kind="stable")
-    pairs = []
-    for flat in order[:k]:
-        i, j = divmod(int(flat), cm.shape[1])
-        if cm[i, j] > 0:
-            pairs.append((names[i], names[j], int(cm[i, j])))
-    return pairs
 
 
 def tradeoff_axes(table: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -425,18 +411,20 @@ class PrecisionPicker(_Explorer):
             return f"image {self.index}"
         return f"image {self.index}: {self.comparison.class_names[int(self.labels[self.index])]}"
 
-    def _render(self) -> None:
-        self._show(self.images[self.index], self.summary().splitlines()[0], self.frame())
-
-    def summary(self) -> str:
-        head = f"{self._title()} (true class)" if self.labels is not None else self._title()
+    def _shown(self) -> pd.DataFrame:
+        """:meth:`frame` as shown, in the table and the summary alike: yes/no, confidences as text."""
         frame = self.frame().copy()
         for column in ("correct", "agrees"):
             frame[column] = frame[column].map(lambda v: {True: "yes", False: "no"}.get(v, ""))
         frame["confidence"] = frame["confidence"].map(lambda v: "n/a" if pd.isna(v) else f"{v:.3f}")
-        if self.predictions is not None:
-            frame = frame.drop(columns="agrees")
-        return head + "\n" + frame.to_string(index=False)
+        return frame.drop(columns="agrees") if self.predictions is not None else frame
+
+    def _render(self) -> None:
+        self._show(self.images[self.index], self.summary().splitlines()[0], self._shown())
+
+    def summary(self) -> str:
+        head = f"{self._title()} (true class)" if self.labels is not None else self._title()
+        return head + "\n" + self._shown().to_string(index=False)
 
 
 class FlipExplorer(_Explorer):
@@ -465,7 +453,7 @@ class FlipExplorer(_Explorer):
 
     @property
     def flips(self) -> pd.DataFrame:
-        return flip_rows(self.comparison, self.dropdown.value)
+        return _flip_rows(self.comparison, self.dropdown.value)
 
     def _reset(self, _change: Any = None) -> None:
         self.position = 0
@@ -476,7 +464,7 @@ class FlipExplorer(_Explorer):
         self._render()
 
     def current(self) -> dict | None:
-        """The flipped image shown (a row of :func:`flip_rows` as a dict), or None when nothing flipped."""
+        """The flipped image shown (a row of :func:`_flip_rows` as a dict), or None when nothing flipped."""
         flips = self.flips
         return None if flips.empty else flips.iloc[self.position].to_dict()
 
@@ -546,7 +534,7 @@ class ConfusionViewer(_Explorer):
     def summary(self) -> str:
         name, ev = self.dropdown.value, self.evaluation()
         lines = [f"{name}: accuracy {ev.accuracy:.1%} (float {self.evaluation(FLOAT).accuracy:.1%})"]
-        pairs = most_confused(ev)
+        pairs = ev.most_confused()
         lines.append(
             "most confused (true -> predicted): " + ", ".join(f"{t} -> {p} {n}" for t, p, n in pairs)
             if pairs else "no confusions"

@@ -20,7 +20,33 @@ NOTEBOOK_ENV = {
     "TF_NUM_INTEROP_THREADS": "1",
     "PYTHONHASHSEED": "0",
 }
+
+#: ``EDGELAB_NB_PORTABLE=1`` (the second pass of ``make nbtest``) changes the numerics the way another
+#: CPU changes them, and the stored outputs must still match: TensorFlow without oneDNN (Eigen's
+#: kernels), numpy without its AVX-512 loops, LiteRT without XNNPACK (built-in kernels), and two
+#: threads for training and the interpreter instead of one.
+PORTABLE_ENV = {
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "EDGELAB_XNNPACK": "0",
+    "EDGELAB_PARAMS": '{"num_threads": 2}',
+}
+
+
+def _numpy_avx512() -> str:
+    """numpy's AVX-512 dispatch targets found on this CPU (disabling an absent one is an error)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_features__ as features
+    wanted = ("AVX512_SPR", "AVX512_ICL", "X86_V4", "AVX512_SKX", "AVX512F")
+    return " ".join(name for name in wanted if features.get(name))
+
+
 os.environ.update(NOTEBOOK_ENV)
+if os.environ.get("EDGELAB_NB_PORTABLE") == "1":
+    os.environ.update(PORTABLE_ENV)
+    if _numpy_avx512():
+        os.environ["NPY_DISABLE_CPU_FEATURES"] = _numpy_avx512()
 
 #: Model caches and checkpoints live in notebooks/runs/ (gitignored); JupyterLab leaves checkpoints.
 collect_ignore_glob = ["runs/*", ".ipynb_checkpoints/*", "**/.ipynb_checkpoints/*"]

@@ -9,8 +9,9 @@ whole series first deletes notebooks/runs/, so the notebooks run as on a fresh c
 the model and the later ones reuse it, as under ``make nbtest``.
 
 The executed notebooks are then cleaned the way ``nbstripout --keep-output --keep-count`` would:
-outputs and execution counts stay, while notebook metadata other than the kernel and language,
-saved widget state, and cell metadata other than tags go. Native log lines that TensorFlow and
+outputs and execution counts stay, and so does the widget state (the explorers' last state, which
+JupyterLab, GitHub and nbviewer draw from), while other notebook metadata and cell metadata other
+than tags go. Native log lines that TensorFlow and
 LiteRT write to stderr (absl's "All log messages before absl::InitializeLog()", "I0000 ...
 cuda_platform.cc ...", "INFO: Created TensorFlow Lite XNNPACK delegate") are dropped too: they
 vary by machine and nbval does not compare stderr. Any other stderr output is kept, and the lint
@@ -35,7 +36,7 @@ sys.path.insert(0, str(HERE))
 from conftest import NOTEBOOK_ENV  # noqa: E402  (the one definition of the environment)
 
 KERNEL = "python3"
-KEEP_NOTEBOOK_METADATA = ("kernelspec", "language_info")
+KEEP_NOTEBOOK_METADATA = ("kernelspec", "language_info", "widgets")
 KEEP_CELL_METADATA = ("tags",)
 #: Native (C++) log lines: absl/glog format, absl's pre-init notice, TFLite's delegate notices.
 NATIVE_LOG = re.compile(
@@ -62,7 +63,7 @@ def clean_stderr(text: str) -> str:
 
 
 def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Keep outputs and counts; drop volatile metadata, widget state and native log noise."""
+    """Keep outputs, counts and widget state; drop volatile metadata and native log noise."""
     nb.metadata = nbformat.NotebookNode({k: nb.metadata[k] for k in KEEP_NOTEBOOK_METADATA if k in nb.metadata})
     for cell in nb.cells:
         cell.metadata = nbformat.NotebookNode({k: cell.metadata[k] for k in KEEP_CELL_METADATA if k in cell.metadata})
@@ -93,7 +94,7 @@ def execute(path: Path, timeout: int) -> float:
         resources={"metadata": {"path": str(HERE)}},
         coalesce_streams=True,
         record_timing=False,
-        store_widget_state=False,
+        store_widget_state=True,  # each explorer shows when reopened, on GitHub and nbviewer
     )
     client.execute()
     seconds = time.perf_counter() - start

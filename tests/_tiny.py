@@ -71,7 +71,7 @@ DEMO_ARGS = ("--per-class", str(PER_CLASS), "--image-size", str(SIZE), "--epochs
 
 def _build_pipeline(root: Path) -> SimpleNamespace:
     from edgelab.tflite import conversion
-    from edgelab.demo import demo_float_model, demo_qat_model, load_demo_data, run_demo
+    from edgelab.demo import Workspace, run_demo
 
     config = demo_config(root / "demo")
     exported: list[str] = []  # the Keras model behind every export made while converting
@@ -85,9 +85,9 @@ def _build_pipeline(root: Path) -> SimpleNamespace:
         mp.setattr(conversion.ExportedModel, "__init__", counting_init)
         result = run_demo(config, progress=False)
     # The trained models, as a later run gets them back from the demo folder.
-    data = load_demo_data(config, progress=False)
-    model, history, _ = demo_float_model(config, data, progress=False)
-    qat_model, qat_history, _ = demo_qat_model(config, model, data, progress=False)
+    ws = Workspace(config, progress=False)
+    data, model, qat_model = ws.data(), ws.float_model(), ws.qat_model()
+    history, qat_history = ws.history, ws.qat_history
     return SimpleNamespace(
         config=config, demo=result, out=Path(config.out_dir), data=data, model=model, history=history,
         qat_model=qat_model, qat_history=qat_history, comparison=result.comparison,

@@ -119,10 +119,10 @@ def test_fresh_starts_over(tmp_path, monkeypatch):
     (out / "models").mkdir()
     (out / "models" / "model_fp32.tflite").write_text("old")
 
-    def stop_after_setup(config, progress=None):
+    def stop_after_setup(workspace):
         raise Stop("stopped after preparing the folder")
 
-    monkeypatch.setattr(demo_module, "load_demo_data", stop_after_setup)
+    monkeypatch.setattr(demo_module.Workspace, "data", stop_after_setup)
     refused = run_cli("demo", "--out", str(out), *TINY)
     assert refused.code == 2 and "--fresh" in refused.err
     assert (out / "float_model.h5").exists()
@@ -156,3 +156,31 @@ def test_bad_cli_values_fail_with_one_line(tmp_path):
     assert result.code == 2
     assert result.err.strip() == "edgelab: error: Expected per_class to be a positive int. Received: per_class=0"
     assert not (tmp_path / "x").exists()
+
+
+
+def test_workspace_reuses_the_demo_models(demo_runs):
+    """A Workspace on the demo's folder loads the models the demo trained, with their histories."""
+    from edgelab.training import is_qat_model
+
+    ws = demo_module.Workspace(_tiny.demo_config(demo_runs.out), progress=False)
+    model, qat_model = ws.float_model(), ws.qat_model()
+    assert ws.reused == ["train", "qat"] and ws.float_model() is model
+    assert is_qat_model(qat_model) and not is_qat_model(model)
+    assert len(ws.history) == 1 and len(ws.qat_history) == 1
+    assert ws.path("models") == demo_runs.out / "models"
+
+
+def test_workspace_from_json(tmp_path, monkeypatch):
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"out_dir": str(tmp_path / "out"), "epochs": 2, "image_size": 32}))
+    monkeypatch.setenv("EDGELAB_PARAMS", '{"num_threads": 2}')
+    ws = demo_module.Workspace.from_json(params)
+    assert (ws.params.epochs, ws.params.image_size, ws.params.num_threads) == (2, 32, 2)
+    assert ws.out_dir == tmp_path / "out" and not ws.out_dir.exists()  # nothing is written before it is needed
+    assert "32x32 px" in repr(ws) and "2 epochs" in repr(ws)
+    params.write_text(json.dumps({"epoch": 2}))
+    with pytest.raises(ConfigError, match="epochs"):
+        demo_module.Workspace.from_json(params)
+    with pytest.raises(ConfigError, match="Expected a JSON parameters file"):
+        demo_module.Workspace.from_json(tmp_path / "missing.json")

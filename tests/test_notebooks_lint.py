@@ -1,8 +1,9 @@
 """Fast checks on the stored notebooks, without running them (nbval runs them: make nbtest).
 
 A notebook that passes here was executed top to bottom in a fresh kernel and saved cleanly: counts
-1..n in order, no errors or stderr, no machine-specific paths, a tagged parameters cell, a
-reasonable size, and only edgelab's public API.
+1..n in order, no errors or stderr, no machine-specific paths, a small tagged parameters cell that
+reads the series' params.json, a reasonable size, only edgelab's public API, the state of every
+widget it shows, and a checked assertion after every cell whose output nbval ignores.
 """
 
 from __future__ import annotations
@@ -63,7 +64,25 @@ def test_valid_with_python3_kernel(notebook):
     path, nb = notebook
     nbformat.validate(nb)
     assert nb.metadata.kernelspec.name == "python3", f"{path.name}: kernel {nb.metadata.kernelspec.name!r}"
-    assert "widgets" not in nb.metadata, f"{path.name}: saved widget state (run notebooks/regenerate.py)"
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def test_every_widget_shown_has_its_state_stored(notebook):
+    """A reopened notebook, GitHub and nbviewer draw each explorer from the stored widget state."""
+    path, nb = notebook
+    shown = [
+        output.data[WIDGET_VIEW]["model_id"]
+        for cell in code_cells(nb) for output in cell.outputs
+        if output.output_type in ("execute_result", "display_data") and WIDGET_VIEW in output.data
+    ]
+    if not shown:
+        return
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    missing = [model_id for model_id in shown if model_id not in state]
+    assert not missing, f"{path.name}: widget state missing for {missing} (regenerate with store_widget_state)"
 
 
 def test_executed_in_order_from_a_fresh_kernel(notebook):
@@ -107,6 +126,30 @@ def test_parameters_cell_near_the_top(notebook):
     assert cell.cell_type == "code" and tagged[0] <= 2, f"{path.name}: parameters cell at position {tagged[0]}"
     assert code_cells(nb)[0] is cell, f"{path.name}: code runs before the parameters cell"
     assert not cell.outputs, f"{path.name}: the parameters cell should only assign values"
+    code = [line for line in cell.source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert code == ['PARAMS = "params.json"'], f"{path.name}: the parameters live in params.json; the cell assigns PARAMS only"
+
+
+def test_params_file_is_a_valid_workspace():
+    from edgelab.demo import Workspace
+
+    ws = Workspace.from_json(NOTEBOOKS / "params.json")
+    assert ws.params.out_dir == "runs/notebooks" and ws.params.data is None
+
+
+def test_every_ignored_output_is_followed_by_a_checked_assertion(notebook):
+    """What nbval does not compare (float results, timings) is asserted in words that hold on any CPU."""
+    path, nb = notebook
+    cells = code_cells(nb)
+    ignored = lambda cell: cell.source.lstrip().startswith("# NBVAL_IGNORE_OUTPUT")  # noqa: E731
+    for i, cell in enumerate(cells):
+        if not ignored(cell):
+            continue
+        following = next((c for c in cells[i + 1:] if not ignored(c)), None)
+        assert following is not None and re.search(r"^\s*assert ", following.source, re.M), (
+            f"{path.name}: the ignored cell\n{cell.source[:300]}\nis not followed by a checked cell with an assert"
+        )
+        assert following.outputs, f"{path.name}: the checked cell after an ignored one should print its claim"
 
 
 def test_public_api_only(notebook):

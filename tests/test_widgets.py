@@ -99,7 +99,7 @@ def test_class_page_pages_and_clamps():
 
 def test_most_confused_orders_off_diagonal_counts(comparison):
     ev = comparison.variants[Precision.INT8].evaluation
-    pairs = widgets.most_confused(ev, k=5)
+    pairs = ev.most_confused(k=5)
     assert all(t != p for t, p, _ in pairs)
     assert [n for *_, n in pairs] == sorted((n for *_, n in pairs), reverse=True)
     assert sum(n for *_, n in pairs) == ev.num_samples - ev.num_correct
@@ -118,12 +118,12 @@ def test_variant_predictions_rows(comparison):
 
 
 def test_flip_rows_and_errors(comparison):
-    assert widgets.flip_rows(comparison, "int8")["index"].tolist() == [4, 7]
-    assert widgets.flip_rows(comparison, Precision.FP32).empty
+    assert widgets._flip_rows(comparison, "int8")["index"].tolist() == [4, 7]
+    assert widgets._flip_rows(comparison, Precision.FP32).empty
     with pytest.raises(ConfigError, match="int8"):
-        widgets.flip_rows(comparison, "fp16")  # failed variants are not offered
+        widgets._flip_rows(comparison, "fp16")  # failed variants are not offered
     with pytest.raises(ConfigError, match="Did you mean"):
-        widgets.flip_rows(comparison, "int9")
+        widgets._flip_rows(comparison, "int9")
 
 
 def test_tradeoff_axes_lists_columns_with_values(comparison):
@@ -183,6 +183,9 @@ def test_precision_picker_on_test_images(comparison):
     assert text.splitlines()[0] == "image 4: forest (true class)"
     assert "int8" in text and "glacier" in text and "n/a" in text
     assert "<table" in picker.table.value and "glacier" in picker.table.value
+    # one wording for booleans: the table says yes/no, as the summary does
+    assert ">yes<" in picker.table.value and ">no<" in picker.table.value
+    assert "True" not in picker.table.value and "False" not in picker.table.value
     picker.next_button.click()
     assert picker.index == 5
     picker.slider.value = 11

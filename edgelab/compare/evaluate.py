@@ -95,6 +95,17 @@ class EvalResult:
         """Indices of the images that changed class against the reference."""
         return None if self.flipped is None else self.flipped["index"].to_numpy(np.int64)
 
+    def most_confused(self, k: int = 3) -> list[tuple[str, str, int]]:
+        """The ``k`` largest off-diagonal confusion counts as ``(true, predicted, count)``, largest first."""
+        cm = np.asarray(self.confusion).copy()
+        np.fill_diagonal(cm, 0)
+        pairs = []
+        for flat in np.argsort(-cm, axis=None, kind="stable")[:k]:
+            i, j = divmod(int(flat), cm.shape[1])
+            if cm[i, j] > 0:
+                pairs.append((self.class_names[i], self.class_names[j], int(cm[i, j])))
+        return pairs
+
     def confusion_frame(self, normalize: bool = False) -> pd.DataFrame:
         """The confusion matrix labelled with class names (rows true, columns predicted).
 

@@ -14,7 +14,9 @@ CPU build) lazily, inside the first ``allocate_tensors()``; it replaces the ops 
 first allocation: new nodes mean XNNPACK took part of the graph (``xnnpack=True``). A model XNNPACK
 cannot run (int16x8, for example) keeps its plain ops and reports ``xnnpack=False`` even though the
 delegate was enabled. ``use_xnnpack=False`` builds the interpreter with
-``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``, which never applies it.
+``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``, which never applies it; so does the
+environment variable ``EDGELAB_XNNPACK=0`` for every interpreter edgelab builds (to check results
+with the built-in kernels, the way a CPU without XNNPACK's fast paths computes them).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -192,6 +195,8 @@ def _load_checked(
             "Coral device, or use the model from before edgetpu_compiler on the CPU."
         )
     rt = _get_runtime(runtime)
+    if os.environ.get("EDGELAB_XNNPACK") == "0" and rt.op_resolver_type is not None:
+        use_xnnpack = False
     kwargs: dict[str, Any] = {"model_content": data, "num_threads": num_threads}
     if delegates:
         kwargs["experimental_delegates"] = list(delegates)
