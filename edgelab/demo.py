@@ -132,7 +132,7 @@ class Workspace:
         self._qat: Any = None
 
     @classmethod
-    def from_json(cls, path: str | Path, *, progress: bool | None = None) -> "Workspace":
+    def from_json(cls, path: str | Path, *, progress: bool | None = None) -> Workspace:
         """The workspace whose parameters are in the JSON file ``path`` (the :class:`DemoConfig` fields).
 
         ``EDGELAB_PARAMS`` (a JSON object, e.g. ``{"num_threads": 2}``) changes some of them
