@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from edgelab.cli import main
+from edgelab.edgetpu.memory import format_bytes
 from edgelab.edgetpu.logs import (
     CompilerReport,
     FailureKind,
-    format_bytes,
     parse_compiler_output,
     parse_compiler_outputs,
     parse_size,

@@ -63,7 +63,7 @@ def add_commands(subparsers) -> None:
 
 
 def _fmt(n: int | None) -> str:
-    from ..edgetpu.logs import format_bytes
+    from ..edgetpu.memory import format_bytes
 
     return "-" if n is None else f"{format_bytes(n)} ({n} B)"
 
@@ -98,9 +98,10 @@ def _print_report(report) -> None:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from ..edgetpu.compiler import compile
+    from ..edgetpu.compiler import compile_edgetpu
+    from ..edgetpu.mapping import CompileStatus
 
-    result = compile(
+    result = compile_edgetpu(
         args.model,
         out_dir=args.out_dir,
         min_runtime_version=args.min_runtime_version,
@@ -113,7 +114,7 @@ def _compile(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
     else:
-        print(f"status: {result.status}")
+        print(f"status: {result.status.value}")
         if result.reason:
             print(f"reason: {result.reason}")
         if result.compiled_model:
@@ -125,7 +126,7 @@ def _compile(args: argparse.Namespace) -> int:
             _print_report(result.report)
     if result.ok:
         return 0
-    return EXIT_NOT_INSTALLED if result.status == "not_installed" else EXIT_COMPILE_FAILED
+    return EXIT_NOT_INSTALLED if result.status == CompileStatus.NOT_INSTALLED else EXIT_COMPILE_FAILED
 
 
 def _read_log(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """Run the real Edge TPU Compiler (``edgetpu_compiler``) when it is installed, and parse its verdict.
 
 The compiler is closed source, x86-64 Debian/Ubuntu only, and frozen at version 16 (2021). When it
-is missing, :func:`compile` raises :class:`CompilerNotFoundError` with install instructions, or
+is missing, :func:`compile_edgetpu` raises :class:`CompilerNotFoundError` with install instructions, or
 returns a result with status ``"not_installed"`` (``missing="status"``), so notebooks and CI print
 the same text with or without it. TensorFlow-free.
 """
@@ -24,9 +24,7 @@ from .._log import logger
 from ..errors import CompilerNotFoundError, ConfigError, check_int
 from ..tflite.inspection import load_model_bytes
 from .logs import CompilerReport, FailureKind, merge_reports, parse_compiler_output
-
-#: Every status a CompileResult can have.
-STATUSES = ("compiled", "partial", "failed", "timeout", "not_installed")
+from .mapping import CompileStatus, EdgeTPUMapping, Source
 
 #: Seconds the wrapper waits beyond ``timeout`` before killing the compiler (v16 stops itself at
 #: ``--timeout_sec`` and prints why; the grace period lets that message arrive).
@@ -37,14 +35,25 @@ COLAB_COMPILER_URL = (
     "compile_for_edgetpu.ipynb"
 )
 
-_APT_COMMANDS = """\
-  sudo mkdir -p /etc/apt/keyrings
-  curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo gpg --dearmor -o /etc/apt/keyrings/google.gpg
-  echo "deb [signed-by=/etc/apt/keyrings/google.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main" | sudo tee /etc/apt/sources.list.d/coral-edgetpu.list
-  sudo apt-get update
-  sudo apt-get install edgetpu-compiler
-(Coral's own page uses `curl https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key add -`
-for the first two lines; apt-key is deprecated on current Debian/Ubuntu.)"""
+def coral_apt_commands(package: str) -> str:
+    """The commands that install ``package`` from Coral's apt repository (the one copy in edgelab).
+
+    Coral's pages add the key with ``apt-key``, deprecated on current Debian/Ubuntu; these put it
+    in ``/etc/apt/keyrings`` instead (as Ultralytics' exporter does).
+    """
+    return (
+        "  sudo mkdir -p /etc/apt/keyrings\n"
+        "  curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo gpg --dearmor -o /etc/apt/keyrings/google.gpg\n"
+        '  echo "deb [signed-by=/etc/apt/keyrings/google.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main"'
+        " | sudo tee /etc/apt/sources.list.d/coral-edgetpu.list\n"
+        "  sudo apt-get update\n"
+        f"  sudo apt-get install {package}\n"
+        "(Coral's own page uses `curl https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key add -`\n"
+        "for the first two lines; apt-key is deprecated on current Debian/Ubuntu.)"
+    )
+
+
+_APT_COMMANDS = coral_apt_commands("edgetpu-compiler")
 
 _ELSEWHERE = f"""\
   - Coral's Colab notebook "Compile a model for the Edge TPU" (upload the .tflite, run the cells):
@@ -115,11 +124,12 @@ def _major(version: str | None) -> int | None:
 class CompileResult:
     """The outcome of one compiler run.
 
-    ``status`` is one of ``compiled`` (every op on the Edge TPU), ``partial`` (compiled, some ops on
-    the CPU), ``failed``, ``timeout`` or ``not_installed``; ``reason`` says why when not compiled.
+    ``status`` is a :class:`CompileStatus`: ``compiled`` (every op on the Edge TPU), ``partial``
+    (compiled, some ops on the CPU), ``failed``, ``timeout`` or ``not_installed``; ``reason`` says
+    why when not compiled.
     """
 
-    status: str
+    status: CompileStatus
     model: Path
     compiled_model: Path | None = None
     log_path: Path | None = None
@@ -136,12 +146,28 @@ class CompileResult:
     @property
     def ok(self) -> bool:
         """True when a compiled model was written (status ``compiled`` or ``partial``)."""
-        return self.status in ("compiled", "partial")
+        return self.status in (CompileStatus.COMPILED, CompileStatus.PARTIAL)
+
+    @property
+    def mapping(self) -> EdgeTPUMapping:
+        """The compiler's counts and memory as the shared :class:`EdgeTPUMapping` (source: compiler)."""
+        r = self.report or CompilerReport()
+        return EdgeTPUMapping(
+            source=Source.COMPILER,
+            status=self.status,
+            ops_edgetpu=r.ops_edgetpu,
+            ops_cpu=r.ops_cpu,
+            ops_total=r.ops_total,
+            subgraphs=r.subgraphs,
+            on_chip_bytes=r.on_chip_used_bytes,
+            off_chip_bytes=r.off_chip_used_bytes,
+            compiler_version=self.compiler_version,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (paths as strings; the report under ``report``)."""
         return {
-            "status": self.status,
+            "status": self.status.value,
             "reason": self.reason,
             "model": str(self.model),
             "compiled_model": str(self.compiled_model) if self.compiled_model else None,
@@ -163,7 +189,7 @@ class CompileResult:
         )
         compiled = self.compiled_model.name if self.compiled_model else None
         return (
-            f"CompileResult(status={self.status!r}, model={self.model.name!r}, "
+            f"CompileResult(status={self.status.value!r}, model={self.model.name!r}, "
             f"compiled_model={compiled!r}, {ops}, compiler_version={self.compiler_version!r}, "
             f"reason={self.reason!r})"
         )
@@ -233,7 +259,7 @@ def _cpu_reason(report: CompilerReport) -> str:
     return f"{report.ops_cpu} of {report.ops_total} ops run on the CPU{detail}"
 
 
-def compile(  # noqa: A001 - the name users expect; shadows the builtin only inside this module
+def compile_edgetpu(
     model: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
     min_runtime_version: int | None = None,
@@ -303,7 +329,7 @@ def compile(  # noqa: A001 - the name users expect; shadows the builtin only ins
         if missing == "raise":
             raise CompilerNotFoundError(text)
         logger.info("Edge TPU compiler not installed; %s not compiled", model_path.name)
-        return CompileResult(status="not_installed", model=model_path, reason=text)
+        return CompileResult(status=CompileStatus.NOT_INSTALLED, model=model_path, reason=text)
 
     version = compiler_version(path)
     if (search_delegate or delegate_search_step) and (_major(version) or 16) < 16:
@@ -355,10 +381,10 @@ def compile(  # noqa: A001 - the name users expect; shadows the builtin only ins
 
     if killed:
         reason = f"edgetpu_compiler did not finish within {timeout:g} s and was stopped"
-        return CompileResult(status="timeout", reason=reason, **common)
+        return CompileResult(status=CompileStatus.TIMEOUT, reason=reason, **common)
     failure = report.failure
     if failure is not None and failure.kind is FailureKind.TIMEOUT:
-        return CompileResult(status="timeout", reason=f"{failure.message} ({failure.hint})", **common)
+        return CompileResult(status=CompileStatus.TIMEOUT, reason=f"{failure.message} ({failure.hint})", **common)
     if failure is not None or returncode != 0 or not outputs:
         if failure is not None:
             reason = f"{failure.kind.value}: {failure.message} ({failure.hint})"
@@ -367,11 +393,11 @@ def compile(  # noqa: A001 - the name users expect; shadows the builtin only ins
             reason = f"edgetpu_compiler exited with code {returncode}: {last}"
         else:
             reason = f"edgetpu_compiler reported no error but wrote no {compiled_path.name}"
-        return CompileResult(status="failed", reason=reason, **common)
+        return CompileResult(status=CompileStatus.FAILED, reason=reason, **common)
     compiled_model = outputs[0]
     if report.ops_cpu or report.subgraphs == 0:
         return CompileResult(
-            status="partial", compiled_model=compiled_model, output_paths=outputs,
+            status=CompileStatus.PARTIAL, compiled_model=compiled_model, output_paths=outputs,
             reason=_cpu_reason(report), **common,
         )
-    return CompileResult(status="compiled", compiled_model=compiled_model, output_paths=outputs, **common)
+    return CompileResult(status=CompileStatus.COMPILED, compiled_model=compiled_model, output_paths=outputs, **common)

@@ -30,9 +30,9 @@ from typing import Any
 
 from .._log import logger
 from ..errors import EdgeTPUError
-
-#: The per-op status of an op that runs inside the ``edgetpu-custom-op``.
-MAPPED_STATUS = "Mapped to Edge TPU"
+from .mapping import CompileStatus, EdgeTPUMapping, Source
+from .memory import format_bytes
+from .ops import STATUS_MAPPED
 
 #: Multipliers of the size units the compiler prints (binary, two decimals: ``6.89MiB``).
 _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
@@ -53,7 +53,7 @@ class FailureKind(str, enum.Enum):
         return self.value
 
 
-#: What a user can do about each failure (see shared Edge TPU facts, pain points 1-8).
+#: What a user can do about each failure (from the fixes in google-coral/edgetpu issues).
 FAILURE_HINTS = {
     FailureKind.NOT_QUANTIZED: (
         "convert with full-integer quantization (representative dataset, TFLITE_BUILTINS_INT8, "
@@ -113,7 +113,7 @@ class OperatorRow:
     @property
     def mapped(self) -> bool:
         """True when these ops run on the Edge TPU."""
-        return self.status == MAPPED_STATUS
+        return self.status == STATUS_MAPPED
 
     def to_dict(self) -> dict[str, Any]:
         return {"op": self.op, "count": self.count, "status": self.status}
@@ -162,6 +162,26 @@ class CompilerReport:
     def recognized(self) -> bool:
         """True when the text held anything the compiler prints."""
         return any(not _is_empty(getattr(self, f.name)) for f in fields(self))
+
+    @property
+    def mapping(self) -> EdgeTPUMapping:
+        """The counts and memory as the shared :class:`EdgeTPUMapping` (source: log)."""
+        status: str = "unknown"  # saved output that says neither
+        if self.failure is not None:
+            status = CompileStatus.TIMEOUT if self.failure.kind is FailureKind.TIMEOUT else CompileStatus.FAILED
+        elif self.compiled or self.ops_total is not None:
+            status = CompileStatus.PARTIAL if self.ops_cpu or self.subgraphs == 0 else CompileStatus.COMPILED
+        return EdgeTPUMapping(
+            source=Source.LOG,
+            status=status,
+            ops_edgetpu=self.ops_edgetpu,
+            ops_cpu=self.ops_cpu,
+            ops_total=self.ops_total,
+            subgraphs=self.subgraphs,
+            on_chip_bytes=self.on_chip_used_bytes,
+            off_chip_bytes=self.off_chip_used_bytes,
+            compiler_version=self.compiler_version,
+        )
 
     @property
     def partial(self) -> bool:
@@ -219,16 +239,6 @@ class CompilerReport:
 def _is_empty(value: Any) -> bool:
     # Not `value in (None, (), False)`: 0 == False, and a count of 0 ops is information.
     return value is None or value is False or value == ()
-
-
-def format_bytes(n: int | None) -> str | None:
-    """Bytes in the compiler's own style (``7224689`` -> ``'6.89MiB'``); None stays None."""
-    if n is None:
-        return None
-    for unit in ("GiB", "MiB", "KiB"):
-        if n >= _UNITS[unit]:
-            return f"{n / _UNITS[unit]:.2f}{unit}"
-    return f"{n:.2f}B"
 
 
 def parse_size(text: str) -> int:
