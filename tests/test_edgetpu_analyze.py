@@ -185,6 +185,7 @@ def build_tflite(tensors: list[dict], ops: list[tuple], inputs: list[int], outpu
         t.type = types[spec["dtype"]]
         t.name = f"t{len(graph.tensors)}".encode()
         t.buffer = 0
+        t.isVariable = bool(spec.get("variable", False))
         if spec.get("data") is not None:
             buf = s.BufferT()
             buf.data = np.asarray(spec["data"], dtype=spec["dtype"]).tobytes()

@@ -59,6 +59,7 @@ REASON_COMPILED = "Edge TPU custom op (already compiled)"
 REASON_LEFT_ON_CPU = "Left on the CPU by the Edge TPU Compiler"
 
 _EIGHT_BIT = ("int8", "uint8")
+_LSTM_OPS = ("LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM")
 _PARAM_TYPES = ("int32", "int64")  # unquantized constant operands: shapes, axes, paddings, biases
 _FLOAT = ("float32", "float16", "float64", "bfloat16")
 _MIB = 1024 * 1024
@@ -410,8 +411,7 @@ def _own_reason(op: OpInfo, info: ModelInfo, runtime: int) -> str | None:
     if op.op == "QUANTIZE" and any(t.dtype in _FLOAT for t in _inputs(op, info)):
         # A float->int8 Quantize at the graph input: logged as an unspecified limitation.
         return STATUS_LIMITATION
-    lstm = op.op in ("LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM")  # int16 cell state by design: rules.py
-    if not lstm and not _types_ok(op, info):
+    if not _types_ok(op, info):
         return STATUS_DATA_TYPE
     if row is None or row.min_runtime > runtime:
         return STATUS_NOT_SUPPORTED
@@ -427,13 +427,15 @@ def _own_reason(op: OpInfo, info: ModelInfo, runtime: int) -> str | None:
 
 def _works_in_8bit(op: OpInfo, info: ModelInfo) -> bool:
     acts = _activations(op, info)
+    if op.op in _LSTM_OPS:  # the int16 cell state is by design (rules._lstm_ok checks it)
+        acts = [t for t in acts if not t.is_variable]
     return bool(acts) and all(t.dtype in _EIGHT_BIT and t.quantized for t in acts)
 
 
 def _types_ok(op: OpInfo, info: ModelInfo) -> bool:
     if not _works_in_8bit(op, info):
         return False
-    for t in _inputs(op, info):
+    for t in _inputs(op, info) if op.op not in _LSTM_OPS else ():  # LSTM: int16 layer-norm weights
         if t.has_buffer and not (t.dtype in _EIGHT_BIT or t.dtype in _PARAM_TYPES):
             return False  # float or int16 weights
     return True

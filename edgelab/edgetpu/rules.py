@@ -204,8 +204,13 @@ def _lstm_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
     activation must be 8-bit, and the weights constant. BIDIRECTIONAL_SEQUENCE_LSTM, GRU and RNN
     cells are not in the table at all (``Operation not supported``)."""
     acts = [t for t in _activations(op, info) if not t.is_variable]
+    states = [t for t in _activations(op, info) if t.is_variable]
     weights = [info.tensors[i] for i in op.inputs[1:9] if i >= 0]
-    return all(t.dtype in ("int8", "uint8") for t in acts) and all(t.has_buffer for t in weights)
+    return (
+        all(t.dtype in ("int8", "uint8") for t in acts)
+        and all(t.dtype in ("int8", "int16") for t in states)
+        and all(t.has_buffer for t in weights)
+    )
 
 
 def _large_reshape_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
