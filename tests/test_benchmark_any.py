@@ -51,7 +51,7 @@ def test_coral_split_concat_is_timed():
 def test_unresolved_custom_op_is_named_with_how_such_models_run(tmp_path):
     path = tmp_path / "posenet_like.tflite"
     path.write_bytes(build_tflite([act(), act()], [("PosenetDecoderOp", 1, [0], [1])], [0], [1]))
-    with pytest.raises(ModelFileError, match="'PosenetDecoderOp'.*posenet_decoder.so"):
+    with pytest.raises(ModelFileError, match=r"'PosenetDecoderOp'.*posenet_decoder\.so"):
         measure_latency(path, min_time_s=0.0)
 
 

@@ -15,12 +15,14 @@ def saved(tmp_path_factory) -> dict[str, Path]:
     from edgelab._keras import keras
 
     out = tmp_path_factory.mktemp("saved")
-    model = keras.Sequential([
-        keras.Input((16, 16, 3)),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     paths = {"keras": out / "m.keras", "h5": out / "m.h5", "savedmodel": out / "m_savedmodel"}
     model.save(paths["keras"])
     model.save(paths["h5"])
@@ -31,7 +33,9 @@ def saved(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("kind", ["keras", "h5", "savedmodel"])
 def test_int8_with_random_calibration_reaches_analyze(saved, kind, tmp_path, capsys):
     out = tmp_path / "sub" / "m_int8.tflite"
-    assert main(["convert", str(saved[kind]), "--precision", "int8", "--random-calibration", "4", "--out", str(out)]) == 0
+    assert (
+        main(["convert", str(saved[kind]), "--precision", "int8", "--random-calibration", "4", "--out", str(out)]) == 0
+    )
     assert f"next: edgelab analyze {out}" in capsys.readouterr().out
     info = inspect_model(out)
     assert info.inputs[0].dtype == "uint8" and info.inputs[0].shape == (1, 16, 16, 3)
@@ -43,7 +47,23 @@ def test_int8_with_random_calibration_reaches_analyze(saved, kind, tmp_path, cap
 def test_calibration_from_a_dataset_folder(saved, intel_layout, tmp_path):
     root = intel_layout(size=(16, 16))
     out = tmp_path / "d.tflite"
-    assert main(["convert", str(saved["keras"]), "--precision", "int8", "--data", str(root), "--samples", "6", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                str(saved["keras"]),
+                "--precision",
+                "int8",
+                "--data",
+                str(root),
+                "--samples",
+                "6",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert inspect_model(out).inputs[0].dtype == "uint8"
 
 

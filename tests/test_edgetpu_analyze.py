@@ -170,8 +170,13 @@ def build_tflite(tensors: list[dict], ops: list[tuple], inputs: list[int], outpu
     import flatbuffers
     from ai_edge_litert import schema_py_generated as s
 
-    types = {"int8": s.TensorType.INT8, "uint8": s.TensorType.UINT8, "int32": s.TensorType.INT32,
-             "float32": s.TensorType.FLOAT32, "int16": s.TensorType.INT16}
+    types = {
+        "int8": s.TensorType.INT8,
+        "uint8": s.TensorType.UINT8,
+        "int32": s.TensorType.INT32,
+        "float32": s.TensorType.FLOAT32,
+        "int16": s.TensorType.INT16,
+    }
     model = s.ModelT()
     model.version = 3
     model.buffers = [s.BufferT()]
@@ -299,7 +304,9 @@ def test_rank_rule_needs_batch_one():
     assert report.ops[0].reason == table.STATUS_RANK
     assert report.verdict == "none_mapped" and report.subgraphs == 0
     # Same op, batch 1: mapped; a 5-D tensor with only 3 dims > 1 is fine too.
-    ok = analyze_edgetpu(build_tflite([act((1, 1, 8, 8, 4)), act((1, 1, 8, 8, 4))], [("ADD", 1, [0, 0], [1])], [0], [1]))
+    ok = analyze_edgetpu(
+        build_tflite([act((1, 1, 8, 8, 4)), act((1, 1, 8, 8, 4))], [("ADD", 1, [0, 0], [1])], [0], [1])
+    )
     assert ok.ops[0].reason == table.STATUS_MAPPED
 
 
@@ -317,8 +324,12 @@ def test_min_runtime_version():
 
 
 def test_op_version_the_compiler_cannot_parse():
-    tensors = [act(), {"shape": (4, 1, 1, 4), "dtype": "int8", "quant": Q, "data": np.ones((4, 1, 1, 4))},
-               const(np.zeros(4)), act()]
+    tensors = [
+        act(),
+        {"shape": (4, 1, 1, 4), "dtype": "int8", "quant": Q, "data": np.ones((4, 1, 1, 4))},
+        const(np.zeros(4)),
+        act(),
+    ]
     too_new = table.MAX_PARSE_VERSION["CONV_2D"] + 1
     report = analyze_edgetpu(build_tflite(tensors, [("CONV_2D", too_new, [0, 1, 2], [3])], [0], [3]))
     assert report.verdict == "unsupported_op_version"

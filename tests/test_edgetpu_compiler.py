@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from edgelab.edgetpu.compiler import (
 )
 from edgelab.edgetpu.logs import FailureKind, parse_size
 from edgelab.errors import CompilerNotFoundError, ConfigError, ModelFileError
+
 
 @pytest.fixture
 def model(tmp_path) -> Path:
@@ -61,8 +60,14 @@ def test_default_out_dir_is_beside_the_model(fake_compiler, model):
 def test_flags_map_to_compiler_options(fake_compiler, model, tmp_path):
     argv_file = fake_compiler("success")
     compile_edgetpu(
-        model, out_dir=tmp_path / "o", min_runtime_version=13, search_delegate=True,
-        delegate_search_step=10, num_segments=2, enable_multiple_subgraphs=True, timeout=60,
+        model,
+        out_dir=tmp_path / "o",
+        min_runtime_version=13,
+        search_delegate=True,
+        delegate_search_step=10,
+        num_segments=2,
+        enable_multiple_subgraphs=True,
+        timeout=60,
         show_operations=False,
     )
     argv = json.loads(argv_file.read_text())
@@ -80,7 +85,7 @@ def test_older_compiler_gets_no_v16_flags(fake_compiler, model, tmp_path):
     result = compile_edgetpu(model, out_dir=tmp_path / "o")
     assert result.status == "compiled"
     assert "--timeout_sec" not in json.loads(argv_file.read_text())
-    with pytest.raises(ConfigError, match="14.1.317412892"):
+    with pytest.raises(ConfigError, match=r"14\.1\.317412892"):
         compile_edgetpu(model, out_dir=tmp_path / "o", search_delegate=True)
 
 
@@ -198,7 +203,7 @@ def test_install_instructions_by_platform():
 
 
 def test_missing_model_is_a_model_error(no_compiler, tmp_path):
-    with pytest.raises(ModelFileError, match="nope.tflite") as info:
+    with pytest.raises(ModelFileError, match=r"nope\.tflite") as info:
         compile_edgetpu(tmp_path / "nope.tflite", missing="status")
     assert "to compile" in str(info.value)
 

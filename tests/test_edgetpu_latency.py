@@ -79,12 +79,23 @@ def test_fit_recovers_known_constants_and_reports_leave_one_out():
     rows, feats = [], {}
     for i in range(8):
         f = lat.LatencyFeatures(
-            macs_edgetpu=int(rng.integers(1e7, 2e10)), macs_cpu=0, cpu_elements=0,
-            ops_edgetpu=int(rng.integers(20, 300)), ops_cpu=0, cached_bytes=7_000_000,
-            streamed_bytes=int(rng.integers(0, 5e7)), streamed_fc_bytes=int(rng.integers(0, 1e7)), transfer_bytes=150_000,
+            macs_edgetpu=int(rng.integers(1e7, 2e10)),
+            macs_cpu=0,
+            cpu_elements=0,
+            ops_edgetpu=int(rng.integers(20, 300)),
+            ops_cpu=0,
+            cached_bytes=7_000_000,
+            streamed_bytes=int(rng.integers(0, 5e7)),
+            streamed_fc_bytes=int(rng.integers(0, 1e7)),
+            transfer_bytes=150_000,
         )
         x = lat._design(f)
-        ms = x[0] * truth["op_ms"] + x[1] / truth["macs_per_ms"] + x[2] / truth["bytes_per_ms"] + x[3] / truth["fc_bytes_per_ms"]
+        ms = (
+            x[0] * truth["op_ms"]
+            + x[1] / truth["macs_per_ms"]
+            + x[2] / truth["bytes_per_ms"]
+            + x[3] / truth["fc_bytes_per_ms"]
+        )
         name = "mobilenet_v1_1.0_224" if i == 0 else f"m{i}"
         rows.append({"name": name, "usb3": ms, "devboard": ms, "also": {"pycoral-rp3b": ms * 3}})
         feats[name] = f

@@ -35,15 +35,23 @@ def add_commands(subparsers: Any) -> None:
         "13 for older libedgetpu)",
     )
     parser.add_argument(
-        "-a", "--multiple-subgraphs", action="store_true",
+        "-a",
+        "--multiple-subgraphs",
+        action="store_true",
         help="predict edgetpu_compiler -a (ops after a CPU op may map again, several Edge TPU subgraphs)",
     )
     parser.add_argument(
-        "--num-segments", type=int, default=1, metavar="N",
+        "--num-segments",
+        type=int,
+        default=1,
+        metavar="N",
         help="memory per segment when split with edgetpu_compiler -n N (one Edge TPU each)",
     )
     parser.add_argument(
-        "--co-compile", action="append", default=[], metavar="OTHER.tflite",
+        "--co-compile",
+        action="append",
+        default=[],
+        metavar="OTHER.tflite",
         help="memory when compiled together with these models (they share the cache, this one first)",
     )
     parser.set_defaults(func=_run)
@@ -56,9 +64,13 @@ def _run(args: argparse.Namespace) -> int:
     from ..errors import check_int
 
     num_segments = check_int("--num-segments", args.num_segments, minimum=1)
-    report = analyze_edgetpu(args.model, runtime_version=args.runtime_version, multiple_subgraphs=args.multiple_subgraphs)
+    report = analyze_edgetpu(
+        args.model, runtime_version=args.runtime_version, multiple_subgraphs=args.multiple_subgraphs
+    )
     latency = estimate_latency(args.model)
-    plan = memory_plan(args.model, num_segments=num_segments) if not report.compiled and report.verdict.compiles else None
+    plan = (
+        memory_plan(args.model, num_segments=num_segments) if not report.compiled and report.verdict.compiles else None
+    )
     shared = co_compiled_memory([args.model, *args.co_compile]) if args.co_compile and plan is not None else ()
     if args.json:
         payload = report.to_dict()
@@ -76,7 +88,9 @@ def _run(args: argparse.Namespace) -> int:
         print()
         print(plan.summary())
         for seg in plan.segments if num_segments > 1 else ():
-            print(f"  {seg.name}: {format_bytes(seg.on_chip_bytes)} on chip, {format_bytes(seg.off_chip_bytes)} streamed")
+            print(
+                f"  {seg.name}: {format_bytes(seg.on_chip_bytes)} on chip, {format_bytes(seg.off_chip_bytes)} streamed"
+            )
     if shared:
         print("\nCo-compiled (cache shared in this order):")
         for m in shared:

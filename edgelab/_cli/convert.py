@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -34,11 +35,19 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--precision", required=True, choices=[c.value for c in CONVERTIBLE], help="target precision")
     calib = p.add_mutually_exclusive_group()
     calib.add_argument("--data", metavar="ROOT", help="dataset folder (class folders or Intel layout) to calibrate on")
-    calib.add_argument("--random-calibration", type=int, metavar="N",
-                       help="calibrate on N random images (graph-level answers only, not accuracy)")
+    calib.add_argument(
+        "--random-calibration",
+        type=int,
+        metavar="N",
+        help="calibrate on N random images (graph-level answers only, not accuracy)",
+    )
     p.add_argument("--samples", type=int, default=200, help="calibration images drawn from --data (200)")
-    p.add_argument("--io-dtype", choices=("uint8", "int8"), default="uint8",
-                   help="input/output type of integer models (uint8 for the Edge TPU)")
+    p.add_argument(
+        "--io-dtype",
+        choices=("uint8", "int8"),
+        default="uint8",
+        help="input/output type of integer models (uint8 for the Edge TPU)",
+    )
     p.add_argument("--out", required=True, metavar="FILE.tflite", help="the file to write")
     p.set_defaults(func=_run)
 
@@ -53,7 +62,9 @@ def load_saved_model(path: str | os.PathLike) -> Any:
 
     where = Path(path)
     if not where.exists():
-        raise ModelFileError(f"Expected a .keras or .h5 file or a SavedModel folder. Received a missing path: {str(where)!r}")
+        raise ModelFileError(
+            f"Expected a .keras or .h5 file or a SavedModel folder. Received a missing path: {str(where)!r}"
+        )
     if where.is_file() and where.suffix not in (".keras", ".h5", ".hdf5"):
         raise ModelFileError(
             f"Expected a .keras or .h5 file or a SavedModel folder. Received: {str(where)!r} "
@@ -111,8 +122,15 @@ def _run(args: argparse.Namespace) -> int:
     elif needs:
         calibration = random_calibration((1, *shape[1:]), args.random_calibration)
     with tempfile.TemporaryDirectory(prefix="edgelab-convert-", dir=out.parent if out.parent.exists() else None) as tmp:
-        done = convert(model, precision, out_dir=tmp, calibration=calibration, io_dtype=args.io_dtype,
-                       calibration_samples=check_int("--samples", args.samples), name=out.stem)
+        done = convert(
+            model,
+            precision,
+            out_dir=tmp,
+            calibration=calibration,
+            io_dtype=args.io_dtype,
+            calibration_samples=check_int("--samples", args.samples),
+            name=out.stem,
+        )
         out.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out, Path(done.path).read_bytes())
     print(f"{out}: {precision.value}, {out.stat().st_size} bytes")

@@ -44,12 +44,18 @@ def add_commands(subparsers) -> None:
         help="write a deploy folder: models, labels, classify.py, README",
         description="Write a standalone deploy bundle (numpy + Pillow + a TFLite runtime on the device).",
     )
-    p.add_argument("--model", action="append", required=True, metavar="M.tflite",
-                   help="a model file; repeat for several (the first is the default)")
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="M.tflite",
+        help="a model file; repeat for several (the first is the default)",
+    )
     p.add_argument("--labels", required=True, help="labels.txt, one class name per line")
     p.add_argument("--out", required=True, help="the bundle folder")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),
-                   help="model input size (default: read from the model)")
+    p.add_argument(
+        "--image-size", type=int, nargs=2, metavar=("H", "W"), help="model input size (default: read from the model)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a bundle in a non-empty folder")
     p.set_defaults(func=_export_bundle)
 
@@ -144,7 +150,9 @@ def _export_bundle(args: argparse.Namespace) -> int:
     from ..bundle import export_bundle
 
     out = export_bundle(
-        args.model, args.labels, args.out,
+        args.model,
+        args.labels,
+        args.out,
         image_size=tuple(args.image_size) if args.image_size else None,
         overwrite=args.overwrite,
     )
@@ -175,6 +183,8 @@ def _devices(args: argparse.Namespace) -> int:
     print(f"delegate library: {status.library or '-'} ({'found' if status.library_found else 'not installed'})")
     print(f"python runtime: {status.runtime or 'none'}")
     print(f"delegate usable: {'yes' if status.usable else 'no'}" + (f" ({status.reason})" if status.reason else ""))
-    print(f"compiler: {payload['compiler'] or 'not installed'}"
-          + (f" (version {payload['compiler_version']})" if payload["compiler_version"] else ""))
+    print(
+        f"compiler: {payload['compiler'] or 'not installed'}"
+        + (f" (version {payload['compiler_version']})" if payload["compiler_version"] else "")
+    )
     return 0

@@ -149,7 +149,7 @@ def measure_latency(
     min_runs: int = 20,
     max_runs: int = 10_000,
     use_xnnpack: bool = True,
-    input: np.ndarray | None = None,  # noqa: A002 - mirrors TFLiteModel.set_input
+    input: np.ndarray | None = None,
 ) -> LatencyResult:
     """Time single-image ``invoke()`` on a fresh interpreter.
 
@@ -177,13 +177,14 @@ def measure_latency(
     if isinstance(min_time_s, bool) or not isinstance(min_time_s, (int, float)) or not min_time_s >= 0:
         raise ConfigError(f"Expected min_time_s to be a number >= 0. Received: min_time_s={min_time_s!r}")
 
+    source: str | Path | bytes
     if isinstance(model, TFLiteModel):
         name = model.path.name if model.path is not None else "<bytes>"
         source, delegate = model.model_bytes, model.delegate
+    elif isinstance(model, (bytes, bytearray, memoryview)):
+        name, source, delegate = "<bytes>", bytes(model), None
     else:
-        is_bytes = isinstance(model, (bytes, bytearray, memoryview))
-        name = "<bytes>" if is_bytes else Path(model).name
-        source, delegate = model, None
+        name, source, delegate = Path(model).name, model, None
 
     clock = time.perf_counter_ns
     t0 = clock()

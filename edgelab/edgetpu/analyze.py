@@ -31,6 +31,8 @@ from .._log import logger
 from ..errors import ConfigError
 from ..tflite.inspection import ModelInfo, OpInfo, TensorInfo, inspect_model
 from . import ops as table
+from .mapping import EdgeTPUMapping, Source, Target, Verdict
+from .memory import format_bytes, parameter_memory
 from .ops import (
     EDGETPU_CUSTOM_OP,
     MSG_NOT_QUANTIZED,
@@ -43,14 +45,12 @@ from .ops import (
     STATUS_SUBGRAPH,
     STATUS_VERSION,
 )
-from .mapping import EdgeTPUMapping, Source, Target, Verdict
-from .memory import format_bytes, parameter_memory
 from .rules import LIMITS, _activations, _inputs, version_refused
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["analyze_edgetpu", "EdgeTPUReport", "OpVerdict"]
+__all__ = ["EdgeTPUReport", "OpVerdict", "analyze_edgetpu"]
 
 TARGET_EDGETPU = Target.EDGETPU
 TARGET_CPU = Target.CPU
@@ -157,7 +157,7 @@ class EdgeTPUReport:
         """The ops that run on the CPU."""
         return tuple(v for v in self.ops if v.target == TARGET_CPU)
 
-    def operator_table(self) -> "pd.DataFrame":
+    def operator_table(self) -> pd.DataFrame:
         """Rows of (op, count, status) as in the compiler's ``.log``, in order of first appearance."""
         import pandas as pd
 
@@ -167,7 +167,7 @@ class EdgeTPUReport:
         rows = [{"op": op, "count": n, "status": status} for (op, status), n in counts.items()]
         return pd.DataFrame(rows, columns=["op", "count", "status"])
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """One row per op: index, op, version, target, reason."""
         import pandas as pd
 
@@ -265,8 +265,7 @@ def analyze_edgetpu(
     if isinstance(runtime_version, bool) or runtime_version not in table.RUNTIME_VERSIONS:
         choices = ", ".join(str(v) for v in table.RUNTIME_VERSIONS)
         raise ConfigError(
-            f"Expected runtime_version to be one of {choices}. "
-            f"Received: runtime_version={runtime_version!r}"
+            f"Expected runtime_version to be one of {choices}. Received: runtime_version={runtime_version!r}"
         )
     info = model if isinstance(model, ModelInfo) else inspect_model(model)
     if info.is_edgetpu_compiled:
@@ -470,8 +469,7 @@ def _hints(info, verdicts, own, after_tpu, runtime, off_chip) -> tuple[str, ...]
         )
     if any(v.reason == STATUS_RANK for v in verdicts):
         hints.append(
-            "Tensors may be larger than 1 only in their 3 innermost dimensions: use batch 1 and "
-            "avoid 5-D reshapes."
+            "Tensors may be larger than 1 only in their 3 innermost dimensions: use batch 1 and avoid 5-D reshapes."
         )
     if any(t.dtype in _FLOAT for t in list(info.inputs) + list(info.outputs)):
         hints.append(
@@ -506,7 +504,7 @@ def _read_compiled(info: ModelInfo) -> EdgeTPUReport:
     n_tpu = sum(1 for v in verdicts if v.target == TARGET_EDGETPU)
     n_cpu = len(verdicts) - n_tpu
     message = f"already compiled: {n_tpu} Edge TPU custom op(s), {n_cpu} op(s) left on the CPU"
-    hints = ()
+    hints: tuple[str, ...] = ()
     if n_cpu:
         left = ", ".join(sorted({v.op for v in verdicts if v.target == TARGET_CPU}))
         hints = (f"Ops left on the CPU by the compiler: {left}.",)

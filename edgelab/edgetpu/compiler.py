@@ -8,6 +8,7 @@ the same text with or without it. TensorFlow-free.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
@@ -31,9 +32,9 @@ from .mapping import CompileStatus, EdgeTPUMapping, Source
 KILL_GRACE_SECONDS = 5.0
 
 COLAB_COMPILER_URL = (
-    "https://colab.research.google.com/github/google-coral/tutorials/blob/master/"
-    "compile_for_edgetpu.ipynb"
+    "https://colab.research.google.com/github/google-coral/tutorials/blob/master/compile_for_edgetpu.ipynb"
 )
+
 
 def coral_apt_commands(package: str) -> str:
     """The commands that install ``package`` from Coral's apt repository (the one copy in edgelab).
@@ -103,9 +104,7 @@ def compiler_version(compiler: str | os.PathLike = "edgetpu_compiler") -> str | 
     if path is None:
         return None
     try:
-        proc = subprocess.run(
-            [str(path), "-v"], capture_output=True, text=True, timeout=30, check=False
-        )
+        proc = subprocess.run([str(path), "-v"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         logger.warning("Could not run %s -v: %s", path, exc)
         return None
@@ -196,9 +195,18 @@ class CompileResult:
 
 
 def _build_command(
-    path: Path, version: str | None, model: Path, out_dir: Path, *, min_runtime_version,
-    search_delegate, delegate_search_step, num_segments, enable_multiple_subgraphs,
-    show_operations, timeout,
+    path: Path,
+    version: str | None,
+    model: Path,
+    out_dir: Path,
+    *,
+    min_runtime_version,
+    search_delegate,
+    delegate_search_step,
+    num_segments,
+    enable_multiple_subgraphs,
+    show_operations,
+    timeout,
 ) -> list[str]:
     cmd = [str(path), "--out_dir", str(out_dir)]
     if show_operations:
@@ -235,18 +243,21 @@ def _run(cmd: list[str], cwd: Path, kill_after: float) -> tuple[int | None, str,
     if os.name == "posix":
         popen_kwargs["start_new_session"] = True
     proc = subprocess.Popen(
-        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        errors="replace", **popen_kwargs,
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        **popen_kwargs,
     )
     try:
         out, err = proc.communicate(timeout=kill_after)
         return proc.returncode, out, err, False
     except subprocess.TimeoutExpired:
         if os.name == "posix":
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         else:  # pragma: no cover - Windows has no compiler build anyway
             proc.kill()
         out, err = proc.communicate()
@@ -345,10 +356,16 @@ def compile_edgetpu(
     watched = [compiled_path, log_path, *(out.glob(segment_glob) if num_segments else ())]
     before = {p: _signature(p) for p in watched}
     cmd = _build_command(
-        path, version, model_path, out,
-        min_runtime_version=min_runtime_version, search_delegate=search_delegate,
-        delegate_search_step=delegate_search_step, num_segments=num_segments,
-        enable_multiple_subgraphs=enable_multiple_subgraphs, show_operations=show_operations,
+        path,
+        version,
+        model_path,
+        out,
+        min_runtime_version=min_runtime_version,
+        search_delegate=search_delegate,
+        delegate_search_step=delegate_search_step,
+        num_segments=num_segments,
+        enable_multiple_subgraphs=enable_multiple_subgraphs,
+        show_operations=show_operations,
         timeout=timeout,
     )
     logger.info("Running %s", " ".join(cmd))
@@ -374,9 +391,16 @@ def compile_edgetpu(
         outputs = tuple(sorted(segments, key=lambda p: int(p.name[len(stem) + 9 :].split("_")[0])))
     else:
         outputs = (compiled_path,) if fresh(compiled_path) else ()
-    common = dict(
-        model=model_path, log_path=log_file, report=report, compiler_version=version or report.compiler_version,
-        command=tuple(cmd), returncode=returncode, duration_s=duration, stdout=stdout, stderr=stderr,
+    common: dict[str, Any] = dict(
+        model=model_path,
+        log_path=log_file,
+        report=report,
+        compiler_version=version or report.compiler_version,
+        command=tuple(cmd),
+        returncode=returncode,
+        duration_s=duration,
+        stdout=stdout,
+        stderr=stderr,
     )
 
     if killed:
@@ -397,7 +421,10 @@ def compile_edgetpu(
     compiled_model = outputs[0]
     if report.ops_cpu or report.subgraphs == 0:
         return CompileResult(
-            status=CompileStatus.PARTIAL, compiled_model=compiled_model, output_paths=outputs,
-            reason=_cpu_reason(report), **common,
+            status=CompileStatus.PARTIAL,
+            compiled_model=compiled_model,
+            output_paths=outputs,
+            reason=_cpu_reason(report),
+            **common,
         )
     return CompileResult(status=CompileStatus.COMPILED, compiled_model=compiled_model, output_paths=outputs, **common)

@@ -59,8 +59,7 @@ def delegate_library_name(system: str | None = None) -> str:
         if name.lower() == str(system).lower():
             return library
     raise DelegateError(
-        f"Expected an OS with an Edge TPU runtime, one of {list(DELEGATE_LIBRARIES)}. "
-        f"Received: system={system!r}"
+        f"Expected an OS with an Edge TPU runtime, one of {list(DELEGATE_LIBRARIES)}. Received: system={system!r}"
     )
 
 

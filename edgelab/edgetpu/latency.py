@@ -29,10 +29,11 @@ import itertools
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,16 +41,16 @@ from ..errors import ConfigError
 from ..tflite.inspection import ModelInfo, inspect_model
 
 __all__ = [
-    "Link",
-    "LatencyFeatures",
-    "LinkLatency",
+    "BENCHMARKS_PATH",
     "LatencyEstimate",
+    "LatencyFeatures",
+    "Link",
+    "LinkLatency",
     "estimate_latency",
     "features",
-    "load_benchmarks",
     "fit_constants",
     "format_fit_report",
-    "BENCHMARKS_PATH",
+    "load_benchmarks",
 ]
 
 BENCHMARKS_PATH = Path(__file__).with_name("benchmarks.json")
@@ -234,9 +235,7 @@ def features(model: str | os.PathLike | bytes | ModelInfo) -> LatencyFeatures:
     sizes = parameter_bytes(info, mapped)
     flags = cached_flags(sizes)
     cached = sum(s for s, c in zip(sizes, flags, strict=True) if c)
-    streamed_fc = sum(
-        s for op, s, c in zip(mapped, sizes, flags, strict=True) if not c and op.op == "FULLY_CONNECTED"
-    )
+    streamed_fc = sum(s for op, s, c in zip(mapped, sizes, flags, strict=True) if not c and op.op == "FULLY_CONNECTED")
     return LatencyFeatures(
         macs_edgetpu=sum(op.macs for op in info.ops if op.index in on_tpu),
         macs_cpu=sum(op.macs for op in cpu_ops),
@@ -257,12 +256,17 @@ def _link_latency(link: Link, f: LatencyFeatures, consts: Mapping[str, Any]) -> 
     compute = f.macs_edgetpu / tpu["macs_per_ms"]
     streaming = f.streamed_bytes / tpu["bytes_per_ms"] + f.streamed_fc_bytes / tpu["fc_bytes_per_ms"]
     transfer = f.transfer_bytes / tpu["bytes_per_ms"]
-    cpu_ms = (
-        f.macs_cpu / cpu["macs_per_ms"] + f.cpu_elements / cpu["elements_per_ms"] + f.ops_cpu * cpu["op_ms"]
+    cpu_ms = f.macs_cpu / cpu["macs_per_ms"] + f.cpu_elements / cpu["elements_per_ms"] + f.ops_cpu * cpu["op_ms"]
+    return LinkLatency(
+        link=link,
+        total_ms=round(overhead + compute + streaming + transfer + cpu_ms, 2),
+        overhead_ms=round(overhead, 2),
+        compute_ms=round(compute, 2),
+        streaming_ms=round(streaming, 2),
+        transfer_ms=round(transfer, 2),
+        cpu_ms=round(cpu_ms, 2),
+        uncertainty=round(tpu["uncertainty"], 2),
     )
-    parts = [round(x, 2) for x in (overhead, compute, streaming, transfer, cpu_ms)]
-    total = round(overhead + compute + streaming + transfer + cpu_ms, 2)
-    return LinkLatency(link, total, *parts, uncertainty=round(tpu["uncertainty"], 2))
 
 
 def estimate_latency(
@@ -283,9 +287,7 @@ def estimate_latency(
         try:
             wanted.append(Link(link))
         except ValueError:
-            raise ConfigError(
-                f"Expected links among {[k.value for k in Link]}. Received: {link!r}"
-            ) from None
+            raise ConfigError(f"Expected links among {[k.value for k in Link]}. Received: {link!r}") from None
     info = model if isinstance(model, ModelInfo) else inspect_model(model)
     try:
         feats = features(info)

@@ -67,13 +67,11 @@ FAILURE_HINTS = {
         "reduce the input size or layer widths, or retry with search_delegate=True / num_segments"
     ),
     FailureKind.INTERNAL_ERROR: (
-        "often a tensor too large for the Edge TPU; try a smaller input, search_delegate=True, "
-        "or num_segments"
+        "often a tensor too large for the Edge TPU; try a smaller input, search_delegate=True, or num_segments"
     ),
     FailureKind.TIMEOUT: "usually large activations; try a smaller input or a longer timeout",
     FailureKind.INVALID_MODEL: (
-        "the compiler could not load the model: check it runs in a TFLite interpreter and has "
-        "static shapes (batch 1)"
+        "the compiler could not load the model: check it runs in a TFLite interpreter and has static shapes (batch 1)"
     ),
     FailureKind.UNKNOWN: "see the compiler output",
 }
@@ -263,15 +261,9 @@ _SIZES = {
     "input_size_bytes": re.compile(r"^Input size:\s*(\S+)"),
     "output_size_bytes": re.compile(r"^Output size:\s*(\S+)"),
     "on_chip_used_bytes": re.compile(r"^On-chip memory used for caching model parameters:\s*(\S+)"),
-    "on_chip_remaining_bytes": re.compile(
-        r"^On-chip memory remaining for caching model parameters:\s*(\S+)"
-    ),
-    "on_chip_available_bytes": re.compile(
-        r"^On-chip memory available for caching model parameters:\s*(\S+)"
-    ),
-    "off_chip_used_bytes": re.compile(
-        r"^Off-chip memory used for streaming uncached model parameters:\s*(\S+)"
-    ),
+    "on_chip_remaining_bytes": re.compile(r"^On-chip memory remaining for caching model parameters:\s*(\S+)"),
+    "on_chip_available_bytes": re.compile(r"^On-chip memory available for caching model parameters:\s*(\S+)"),
+    "off_chip_used_bytes": re.compile(r"^Off-chip memory used for streaming uncached model parameters:\s*(\S+)"),
 }
 _COUNTS = {
     "subgraphs": re.compile(r"^Number of Edge TPU subgraphs:\s*(\d+)"),
@@ -361,9 +353,7 @@ def _parse_table(lines: list[str]) -> tuple[OperatorRow, ...]:
     return tuple(rows)
 
 
-def _parse_block(
-    lines: list[str], shared: dict[str, Any], markers: tuple[str, ...]
-) -> CompilerReport:
+def _parse_block(lines: list[str], shared: dict[str, Any], markers: tuple[str, ...]) -> CompilerReport:
     values: dict[str, Any] = dict(shared)
     for raw in lines:
         line = raw.strip()
@@ -402,7 +392,10 @@ def _derive(report: CompilerReport, *, partial_warning: bool, complete: bool) ->
             logger.warning(
                 "Compiler summary (%s on Edge TPU, %s on CPU) disagrees with its operator table "
                 "(%d, %d); keeping the summary",
-                edgetpu, cpu, table_tpu, table_cpu,
+                edgetpu,
+                cpu,
+                table_tpu,
+                table_cpu,
             )
         edgetpu = table_tpu if edgetpu is None else edgetpu
         cpu = table_cpu if cpu is None else cpu
@@ -472,9 +465,9 @@ def parse_compiler_output(text: str) -> CompilerReport:
     reports = parse_compiler_outputs(text)
     if len(reports) > 1:
         logger.warning(
-            "Compiler output covers %d models; returning the first (%s). "
-            "Use parse_compiler_outputs for all.",
-            len(reports), reports[0].input_model,
+            "Compiler output covers %d models; returning the first (%s). Use parse_compiler_outputs for all.",
+            len(reports),
+            reports[0].input_model,
         )
     return reports[0]
 
@@ -500,13 +493,9 @@ def read_log(path: str | Path) -> CompilerReport:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise EdgeTPUError(
-            f"Cannot read Edge TPU compiler log {str(path)!r}: {exc.strerror or exc}"
-        ) from None
+        raise EdgeTPUError(f"Cannot read Edge TPU compiler log {str(path)!r}: {exc.strerror or exc}") from None
     if b"\x00" in data[:4096]:
-        raise EdgeTPUError(
-            f"Expected a text file of Edge TPU compiler output. Received a binary file: {str(path)!r}"
-        )
+        raise EdgeTPUError(f"Expected a text file of Edge TPU compiler output. Received a binary file: {str(path)!r}")
     report = parse_compiler_output(data.decode("utf-8", errors="replace"))
     if not report.recognized:
         raise EdgeTPUError(

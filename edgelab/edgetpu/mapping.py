@@ -16,7 +16,7 @@ from .memory import format_bytes
 if TYPE_CHECKING:  # pragma: no cover
     from .analyze import EdgeTPUReport
 
-__all__ = ["Source", "Verdict", "Target", "CompileStatus", "EdgeTPUMapping"]
+__all__ = ["CompileStatus", "EdgeTPUMapping", "Source", "Target", "Verdict"]
 
 
 class _StrEnum(str, enum.Enum):
@@ -91,7 +91,7 @@ class EdgeTPUMapping:
     on_chip_bytes: int | None = None
     off_chip_bytes: int | None = None
     compiler_version: str | None = None
-    report: "EdgeTPUReport | None" = field(default=None, repr=False, compare=False)
+    report: EdgeTPUReport | None = field(default=None, repr=False, compare=False)
 
     @property
     def mapped(self) -> str:

@@ -17,8 +17,9 @@ TensorFlow-free: everything is read from the ``.tflite`` file.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..errors import ConfigError, check_int
 from ..tflite.inspection import ModelInfo, OpInfo, inspect_model
@@ -28,11 +29,11 @@ __all__ = [
     "MemoryPlan",
     "SegmentMemory",
     "cached_flags",
+    "co_compiled_memory",
     "format_bytes",
+    "memory_plan",
     "parameter_bytes",
     "parameter_memory",
-    "memory_plan",
-    "co_compiled_memory",
 ]
 
 _UNITS = (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024))
@@ -171,7 +172,8 @@ class MemoryPlan:
         if not self.fits:
             need = (
                 f"{self.segments_to_fit} segments (-n {self.segments_to_fit}, one Edge TPU each) keep them on chip"
-                if self.segments_to_fit else "a single layer is larger than the cache: segments cannot keep it on chip"
+                if self.segments_to_fit
+                else "a single layer is larger than the cache: segments cannot keep it on chip"
             )
             text += f"\n  {need}"
         return text
@@ -236,10 +238,14 @@ def memory_plan(
         )
     sizes = parameter_bytes(info, _mapped_ops(info))
     on, off = _fill(sizes, capacity_bytes)
-    segments = tuple(
-        SegmentMemory(f"segment {i} of {num_segments}", *_fill(part, capacity_bytes), capacity_bytes)
-        for i, part in enumerate(_split(sizes, num_segments))
-    ) if num_segments > 1 else (SegmentMemory(os.path.basename(info.path or "<bytes>"), on, off, capacity_bytes),)
+    segments = (
+        tuple(
+            SegmentMemory(f"segment {i} of {num_segments}", *_fill(part, capacity_bytes), capacity_bytes)
+            for i, part in enumerate(_split(sizes, num_segments))
+        )
+        if num_segments > 1
+        else (SegmentMemory(os.path.basename(info.path or "<bytes>"), on, off, capacity_bytes),)
+    )
     return MemoryPlan(sum(sizes), on, off, capacity_bytes, segments, _segments_to_fit(sizes, capacity_bytes))
 
 

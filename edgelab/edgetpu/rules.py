@@ -9,7 +9,8 @@ tests/data (google-coral/test_data pairs) pin the ones that a compiled model sho
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..tflite.inspection import ModelInfo, OpInfo, TensorInfo
 
@@ -27,8 +28,6 @@ def _outputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
 def _activations(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
     """The op's non-constant inputs and its outputs (what flows through the Edge TPU)."""
     return [t for t in _inputs(op, info) if not t.has_buffer] + _outputs(op, info)
-
-
 
 
 def _opt(op: OpInfo, key: str, default: Any = 0) -> Any:
@@ -116,9 +115,7 @@ def _mean_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
     rank = len(shape)
     if rank and rank - 1 in axes and rank >= 3 and shape[-1] % 4:
         return False  # z-reduction needs z a multiple of 4
-    if runtime <= 12 and rank == 4 and not set(axes) <= {1, 2}:
-        return False
-    return True
+    return not (runtime <= 12 and rank == 4 and not set(axes) <= {1, 2})  # x/y only before runtime 13
 
 
 def _split_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
@@ -137,9 +134,7 @@ def _pad_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
     pads = pads.reshape(-1, 2)
     if len(pads) >= 2 and pads[0].any():
         return False  # no padding along batch
-    if runtime <= 12 and len(pads) == 4 and pads[3].any():
-        return False  # x/y only before runtime 13
-    return True
+    return not (runtime <= 12 and len(pads) == 4 and pads[3].any())  # x/y only before runtime 13
 
 
 def _prelu_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:

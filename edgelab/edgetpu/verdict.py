@@ -25,6 +25,9 @@ def edgetpu_verdict(model: str | Path, use_compiler: bool = True, timeout: float
         mapping = result.mapping
         if result.ok and mapping.ops_edgetpu is not None and mapping.ops_total is not None:
             return replace(mapping, report=report)
-        logger.warning("edgetpu_compiler gave no op counts for %s (%s); using the offline prediction",
-                       Path(model).name, result.reason or result.status)
+        logger.warning(
+            "edgetpu_compiler gave no op counts for %s (%s); using the offline prediction",
+            Path(model).name,
+            result.reason or result.status,
+        )
     return report.mapping
