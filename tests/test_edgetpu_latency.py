@@ -148,3 +148,16 @@ def test_latency_and_memory_import_no_tensorflow():
 
     code = "import sys, edgelab.edgetpu.latency, edgelab.edgetpu.memory; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_float_model_gets_null_latency_with_the_compilers_reason(tmp_path):
+    from test_edgetpu_analyze import build_tflite
+
+    model = tmp_path / "float.tflite"
+    tensors = [{"shape": (1, 8, 8, 4), "dtype": "float32"}, {"shape": (1, 8, 8, 4), "dtype": "float32"}]
+    model.write_bytes(build_tflite(tensors, [("ADD", 1, [0, 0], [1])], [0], [1]))
+    est = estimate_latency(model)
+    assert est.ms == dict.fromkeys(("usb3", "usb2", "pcie", "devboard"))
+    assert est.reason == "not_quantized: Model not quantized"
+    with pytest.raises(ConfigError, match="Model not quantized"):
+        lat.features(model)

@@ -220,11 +220,12 @@ def features(model: str | os.PathLike | bytes | ModelInfo) -> LatencyFeatures:
         ConfigError: the model is already compiled or the compiler would refuse it.
     """
     from .analyze import TARGET_EDGETPU, analyze_edgetpu
-    from .memory import cached_flags, parameter_bytes
+    from .memory import cached_flags, parameter_bytes, require_uncompiled
 
     info = model if isinstance(model, ModelInfo) else inspect_model(model)
+    require_uncompiled(info)
     report = analyze_edgetpu(info)
-    if report.compiled or report.verdict not in ("ok", "partial", "none_mapped"):
+    if not report.verdict.compiles:
         raise ConfigError(
             "Expected a quantized, uncompiled .tflite the Edge TPU Compiler accepts. "
             f"Received: {info.path or '<bytes>'} ({report.message})"
@@ -288,14 +289,15 @@ def estimate_latency(
             wanted.append(Link(link))
         except ValueError:
             raise ConfigError(f"Expected links among {[k.value for k in Link]}. Received: {link!r}") from None
+    from .analyze import analyze_edgetpu
+
     info = model if isinstance(model, ModelInfo) else inspect_model(model)
-    try:
-        feats = features(info)
-    except ConfigError as exc:
-        reason = str(exc).split("(", 1)[-1].rstrip(")") if "(" in str(exc) else str(exc)
-        if info.is_edgetpu_compiled:
-            reason = "already compiled: estimate the .tflite it was compiled from"
-        return LatencyEstimate(info.path, (), None, reason)
+    if info.is_edgetpu_compiled:
+        return LatencyEstimate(info.path, (), None, "already compiled: estimate the .tflite it was compiled from")
+    report = analyze_edgetpu(info)
+    if not report.verdict.compiles:
+        return LatencyEstimate(info.path, (), None, f"{report.verdict.value}: {report.message}")
+    feats = features(info)
     consts = load_benchmarks()["constants"]
     return LatencyEstimate(info.path, tuple(_link_latency(k, feats, consts) for k in wanted), feats)
 

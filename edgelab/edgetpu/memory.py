@@ -34,6 +34,7 @@ __all__ = [
     "memory_plan",
     "parameter_bytes",
     "parameter_memory",
+    "require_uncompiled",
 ]
 
 _UNITS = (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024))
@@ -206,6 +207,20 @@ def _segments_to_fit(sizes: Sequence[int], capacity: int, limit: int = 64) -> in
     return None
 
 
+def require_uncompiled(info: ModelInfo) -> None:
+    """The one check that a model has not been through the compiler (estimates read the graph).
+
+    Raises:
+        ConfigError: the model holds an ``edgetpu-custom-op``.
+    """
+    if info.is_edgetpu_compiled:
+        raise ConfigError(
+            "Expected an uncompiled .tflite: a compiled model keeps its graph and parameters inside the "
+            f"Edge TPU custom op. Received: {info.path or '<bytes>'} (already compiled: use the model "
+            "you compiled it from)"
+        )
+
+
 def _mapped_ops(info: ModelInfo) -> list[OpInfo]:
     from .analyze import TARGET_EDGETPU, analyze_edgetpu
 
@@ -231,11 +246,7 @@ def memory_plan(
     """
     num_segments = check_int("num_segments", num_segments, minimum=1)
     info = model if isinstance(model, ModelInfo) else inspect_model(model)
-    if info.is_edgetpu_compiled:
-        raise ConfigError(
-            "Expected an uncompiled .tflite: a compiled model keeps its parameters inside the Edge TPU "
-            f"custom op. Received: {info.path or '<bytes>'} (analyze the model you compiled it from)"
-        )
+    require_uncompiled(info)
     sizes = parameter_bytes(info, _mapped_ops(info))
     on, off = _fill(sizes, capacity_bytes)
     segments = (
@@ -263,6 +274,7 @@ def co_compiled_memory(
     result = []
     for model in models:
         info = model if isinstance(model, ModelInfo) else inspect_model(model)
+        require_uncompiled(info)
         on, off = _fill(parameter_bytes(info, _mapped_ops(info)), left)
         result.append(SegmentMemory(os.path.basename(info.path or "<bytes>"), on, off, left))
         left -= on
