@@ -161,3 +161,18 @@ def test_a_float_model_gets_null_latency_with_the_compilers_reason(tmp_path):
     assert est.reason == "not_quantized: Model not quantized"
     with pytest.raises(ConfigError, match="Model not quantized"):
         lat.features(model)
+
+
+def test_compare_table_has_the_estimated_edge_tpu_latency_column():
+    from edgelab.compare.comparison import COLUMNS, VariantResult, comparison_table
+    from edgelab.precision import Precision
+    from edgelab.tflite.conversion import ConvertedModel
+
+    variants = {
+        Precision.INT8: VariantResult(Precision.INT8, "ok", model=ConvertedModel.from_file(MOBILENET, "int8")),
+        Precision.FP32: VariantResult(Precision.FP32, "failed", "boom"),
+    }
+    table = comparison_table(variants, float_accuracy=0.9).set_index("precision")
+    assert "edgetpu_usb3_ms" in COLUMNS
+    assert table.loc["int8", "edgetpu_usb3_ms"] == estimate_latency(MOBILENET).ms["usb3"]
+    assert table.loc["fp32", "edgetpu_usb3_ms"] is None or np.isnan(table.loc["fp32", "edgetpu_usb3_ms"])
