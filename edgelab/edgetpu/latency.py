@@ -14,6 +14,9 @@ The four Edge TPU constants of each link are fitted on Coral's published latenci
 (``benchmarks.json`` in this package, every row with its source) by
 ``tools/fit_edgetpu_latency.py``, which rebuilds the public architectures with random weights,
 converts them to int8 and prints the leave-one-out error that becomes the stated uncertainty.
+The fitted rates are effective ones: conv weights that are streamed are reused across the image,
+so their transfer overlaps compute and the fitted link rate comes out far above USB 3's 5 Gbit/s,
+while fully connected weights, used once, stream at about USB 3's practical rate (640 MB/s).
 Links: ``usb3`` (USB Accelerator on a desktop, fitted), ``devboard`` (Dev Board, its Edge TPU on
 PCIe, fitted), ``pcie`` (an M.2/mini-PCIe card in a desktop: the Dev Board's Edge TPU and link
 constants with a desktop CPU, no published figure to fit on), ``usb2`` (the USB 3 constants with
