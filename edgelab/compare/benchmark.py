@@ -111,7 +111,9 @@ class _AnyModel:
         self.num_threads, self.size_bytes = num_threads, len(loaded.model_bytes)
         rng = np.random.default_rng(0)
         for detail in self.interpreter.get_input_details():
-            self.interpreter.set_tensor(detail["index"], _random_tensor(rng, detail["shape"], np.dtype(detail["dtype"])))
+            self.interpreter.set_tensor(
+                detail["index"], _random_tensor(rng, detail["shape"], np.dtype(detail["dtype"]))
+            )
 
 
 def _random_tensor(rng: np.random.Generator, shape: Any, dtype: np.dtype) -> np.ndarray:
