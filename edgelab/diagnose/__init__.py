@@ -1,0 +1,16 @@
+"""Diagnose: why a quantized variant lost accuracy and what to do about it.
+
+Per-layer error of any quantized ``.tflite`` against the float one (``layers``, no TensorFlow),
+calibration diagnostics (``calibration``), selective quantization (``selective``), a
+recommendation within an accuracy budget (``recommend``) and Model Explorer overlays (``explorer``).
+"""
+
+from __future__ import annotations
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "LayerReport": "layers", "analyze_layers": "layers",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
