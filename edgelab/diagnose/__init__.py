@@ -11,6 +11,12 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     "LayerReport": "layers", "analyze_layers": "layers",
+    "CalibrationWarning": "calibration", "RangeCheck": "calibration", "calibration_balance": "calibration",
+    "calibration_curve": "calibration", "range_check": "calibration",
+    "Recommendation": "recommend", "recommend": "recommend",
+    "keep_float_names": "selective", "with_outlier_weights": "cases",
+    "write_node_data": "explorer", "open_model_explorer": "explorer", "explorer_available": "explorer",
+    "LayerExplorer": "widget", "layer_explorer": "widget",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
