@@ -44,26 +44,25 @@ def range_use(report: Any, index: int) -> dict[str, float]:
     return {"low": low, "high": high, "used": round(min(used, 1.0), 4), "clipped": float(row.clipped), "levels": levels}
 
 
-def error_figure(report: Any, column: str = "added_error", highlight: int | None = None) -> Figure:
+def error_figure(report: Any, column: str = "added_error", highlight: int | None = None, ax: Any = None) -> Figure:
     """Bar chart of one column per op, in graph order (the highlighted op in red)."""
     frame = report.frame
-    fig = Figure(figsize=(7.5, 2.8))
-    ax = fig.add_subplot()
+    fig = Figure(figsize=(7.5, 2.8)) if ax is None else ax.figure
+    ax = fig.add_subplot() if ax is None else ax
     colours = ["#e53935" if i == highlight else "#5c6bc0" for i in frame["index"]]
     ax.bar(range(len(frame)), frame[column].astype(float), color=colours)
     ax.set_xticks(range(len(frame)), [_label(r) for _, r in frame.iterrows()], rotation=35, ha="right", fontsize=7)
     ax.set_ylabel(column.replace("_", " "))
     ax.set_title(f"{column.replace('_', ' ')} per op, in graph order", fontsize=9)
-    fig.tight_layout()
     return fig
 
 
-def layer_figure(report: Any, index: int, bins: int = 60) -> Figure:
+def layer_figure(report: Any, index: int, bins: int = 60, ax: Any = None) -> Figure:
     """Histograms of one op's float and quantized values, with the quantized range marked."""
     ref, quant = report.samples[index]
     row = report.row(int(index))
-    fig = Figure(figsize=(7.5, 2.6))
-    ax = fig.add_subplot()
+    fig = Figure(figsize=(7.5, 2.6)) if ax is None else ax.figure
+    ax = fig.add_subplot() if ax is None else ax
     edges = np.histogram_bin_edges(np.concatenate([ref, quant]), bins=bins)
     ax.hist(ref, bins=edges, alpha=0.6, label="float model", color="#5c6bc0")
     ax.hist(quant, bins=edges, alpha=0.6, label=f"quantized ({report.activations})", color="#ff9800")
@@ -73,7 +72,6 @@ def layer_figure(report: Any, index: int, bins: int = 60) -> Figure:
     ax.set_yscale("log")
     ax.set_title(f"op {_label(row)}: values (dashed: quantized range)", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
     return fig
 
 
@@ -93,15 +91,12 @@ class LayerExplorer(_Explorer):
         self._render()
 
     def picture(self) -> Figure:
+        """The error bars (picked layer in red) above the picked layer's value histograms."""
         fig = Figure(figsize=(7.5, 5.6))
-        top = error_figure(self.report, self.column, highlight=self.dropdown.value)
-        bottom = layer_figure(self.report, self.dropdown.value)
-        # Two figures stacked as images keeps each one's layout.
-        for k, part in enumerate((top, bottom)):
-            part.canvas.draw()
-            ax = fig.add_axes([0, 0.5 * (1 - k), 1, 0.5])
-            ax.imshow(np.asarray(part.canvas.buffer_rgba()))
-            ax.axis("off")
+        top, bottom = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.1, 1]})
+        error_figure(self.report, self.column, highlight=self.dropdown.value, ax=top)
+        layer_figure(self.report, self.dropdown.value, ax=bottom)
+        fig.tight_layout()
         return fig
 
     def summary(self) -> str:
