@@ -56,18 +56,22 @@ class RangeCheck:
     """Values outside the calibrated ranges, on calibration images and on test images, per layer.
 
     Attributes:
-        frame: ``index, op, layer, tensor, calibration_clipped, test_clipped, ratio, flagged``.
+        frame: ``index, op, layer, tensor, calibration_clipped, test_clipped, ratio, flagged,
+            calibration_sqnr_db, test_sqnr_db, degraded``.
         flagged: Layer names where test values escape the range much more often, in graph order
             (``"input"`` for the model's input quantization).
+        degraded: Layers whose error on test images is far larger (SQNR ``degraded_db`` lower) than
+            on the calibration images, in graph order: where the clipped values do their damage.
         message: One sentence for people; empty when nothing is flagged.
     """
 
     frame: pd.DataFrame = field(repr=False)
     flagged: tuple[str, ...]
     message: str
+    degraded: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
-        return f"RangeCheck(flagged={list(self.flagged)})"
+        return f"RangeCheck(flagged={list(self.flagged)}, degraded={list(self.degraded[:4])}{'...' if len(self.degraded) > 4 else ''})"
 
 
 def _layer(row: pd.Series) -> str:
@@ -83,6 +87,7 @@ def range_check(
     max_images: int = 200,
     factor: float = 5.0,
     margin: float = 0.01,
+    degraded_db: float = 10.0,
     warn: bool = True,
 ) -> RangeCheck:
     """Compare how often values leave the calibrated ranges on calibration and on test images.
@@ -98,6 +103,7 @@ def range_check(
         max_images: At most this many images of each set.
         factor: How many times more often test values must escape to flag a layer.
         margin: Minimum share of escaping test values to flag a layer.
+        degraded_db: SQNR drop (test vs calibration images) that marks a layer as degraded.
         warn: Issue a :class:`CalibrationWarning` when something is flagged.
     """
     calib = analyze_layers(float_model, quant_model, calibration_images, max_images=max_images, progress=False).frame
@@ -108,20 +114,26 @@ def range_check(
     })
     frame["ratio"] = (frame.test_clipped / frame.calibration_clipped.clip(lower=1e-6)).round(1)
     frame["flagged"] = (frame.test_clipped > factor * frame.calibration_clipped) & (frame.test_clipped > margin)
+    frame["calibration_sqnr_db"], frame["test_sqnr_db"] = calib.sqnr_db.values, test.sqnr_db.values
+    frame["degraded"] = frame.test_sqnr_db < frame.calibration_sqnr_db - degraded_db
     flagged = tuple(dict.fromkeys(frame.loc[frame.flagged, "layer"]))
+    degraded = tuple(dict.fromkeys(frame.loc[frame.degraded, "layer"]))
     message = ""
     if flagged:
         first = frame[frame.flagged].iloc[0]
         named = ", ".join(flagged[:4]) + (" ..." if len(flagged) > 4 else "")
+        hurt = [d for d in degraded if d not in flagged[:1]][:3]
+        damage = (f"; the layers it feeds degrade: {', '.join(hurt)} (SQNR on test images over {degraded_db:g} dB "
+                  "below that on calibration images)") if hurt else ""
         message = (
             f"Test values fall outside the calibrated int8 ranges far more often than calibration values "
-            f"({first.test_clipped:.1%} vs {first.calibration_clipped:.1%} at {first.layer}); flagged: {named}. "
+            f"({first.test_clipped:.1%} vs {first.calibration_clipped:.1%} at {first.layer}); flagged: {named}{damage}. "
             "The calibration images do not look like the real inputs: calibrate on training images "
             "preprocessed exactly as at inference, covering every class."
         )
         if warn:
             warnings.warn(message, CalibrationWarning, stacklevel=2)
-    return RangeCheck(frame, flagged, message)
+    return RangeCheck(frame, flagged, message, degraded)
 
 
 def calibration_curve(

@@ -80,7 +80,7 @@ class LayerReport:
 
     def __repr__(self) -> str:
         worst = self.worst(1)
-        name = worst[0] if worst else "none"
+        name = short_name(worst[0]) if worst else "none"
         return (
             f"LayerReport({Path(self.quant_model).name!r} vs {Path(self.float_model).name!r}, "
             f"activations={self.activations}, layers={len(self.frame)}, images={self.num_images}, worst={name!r})"
