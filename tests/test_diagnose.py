@@ -167,10 +167,10 @@ def test_outlier_culprit_ranks_first_and_mixed_int8_recovers(built, tmp_path):
 
 
 def test_keep_float_rejects_unknown_layer(built, tmp_path):
-    from edgelab.errors import ConfigError
+    from edgelab.errors import ConfigError, ConversionError
     from edgelab.tflite.conversion import convert
 
-    with pytest.raises(ConfigError, match="conv9"):
+    with pytest.raises(ConversionError, match="conv9"):
         convert(built["model"], "mixed_int8", out_dir=tmp_path, calibration=built["train"], keep_float=["conv9"])
     with pytest.raises(ConfigError, match="keep_float"):
         convert(built["model"], "mixed_int8", out_dir=tmp_path, calibration=built["train"])

@@ -311,6 +311,8 @@ def convert(
     if io_dtype not in IO_DTYPES:
         raise ConfigError(f"Expected io_dtype to be one of {IO_DTYPES}. Received: io_dtype={io_dtype!r}")
     recipe = RECIPES[precision]
+    if precision is Precision.MIXED_INT8 and not keep_float:
+        raise ConfigError("Expected layers to keep in float for 'mixed_int8' (keep_float=[...]). Received: keep_float=[]")
     if recipe.needs_calibration and calibration is None:
         raise ConfigError(f"Precision {precision.value!r} needs calibration data: pass calibration=dataset or (images, labels).")
     out_path = Path(out_dir) / f"{name}_{precision.value}.tflite"
@@ -334,8 +336,6 @@ def convert(
                     flatbuffer = quantize_except(converter, keep_float, io_dtype)
                 else:
                     flatbuffer = converter.convert()
-        except ConfigError:
-            raise
         except Exception as exc:  # the converter raises many types; keep the cause, name the precision
             cause = str(exc).strip().splitlines()
             raise ConversionError(
