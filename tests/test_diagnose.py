@@ -7,12 +7,10 @@ import json
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from _tiny import cached, colour_task
 
 SIZE = 16
@@ -48,7 +46,9 @@ def _built(tmp_path_factory):
         model = _model()
         train = colour_task(40, size=SIZE, seed=1)
         test = colour_task(30, size=SIZE, seed=2)
-        files = {p: convert(model, p, out_dir=out, calibration=train, name="tiny").path for p in ("fp32", "int8", "int16x8")}
+        files = {
+            p: convert(model, p, out_dir=out, calibration=train, name="tiny").path for p in ("fp32", "int8", "int16x8")
+        }
         broken = with_outlier_weights(model, "conv2_conv", factor=512.0)
         files["outliers_fp32"] = convert(broken, "fp32", out_dir=out, name="outl").path
         files["outliers_int8"] = convert(broken, "int8", out_dir=out, calibration=train, name="outl").path
@@ -96,7 +96,17 @@ def test_layers_int8_and_int16x8_without_tensorflow(built):
     # Added error never exceeds the total by much: later layers inherit the earlier ones' error.
     assert (frame.added_sqnr_db >= frame.sqnr_db - 1.0).all()
     payload = report.to_dict()
-    assert list(payload["layers"][0]) == ["index", "op", "tensor", "rmse_scale", "sqnr_db", "cosine", "max_abs_error", "clipped", "added_error"]
+    assert list(payload["layers"][0]) == [
+        "index",
+        "op",
+        "tensor",
+        "rmse_scale",
+        "sqnr_db",
+        "cosine",
+        "max_abs_error",
+        "clipped",
+        "added_error",
+    ]
     json.dumps(payload)
 
 
@@ -128,7 +138,10 @@ def test_agrees_with_tensorflow_quantization_debugger(built):
     def norm(name):  # the converters append digits to keep tensor names unique
         return re.sub(r"\d+$", "", name)
 
-    theirs = {norm(name[len("NumericVerify/"):].rsplit(":", 1)[0]): stats for name, stats in debugger.layer_statistics.items()}
+    theirs = {
+        norm(name[len("NumericVerify/") :].rsplit(":", 1)[0]): stats
+        for name, stats in debugger.layer_statistics.items()
+    }
     frame = analyze_layers(files["fp32"], files["int8"], x, progress=False).frame
     ours = frame.assign(key=frame.tensor.map(norm)).drop_duplicates("key").set_index("key")
     common = [t for t in theirs if t in ours.index]
@@ -148,7 +161,7 @@ def test_agrees_with_tensorflow_quantization_debugger(built):
 
 def test_outlier_culprit_ranks_first_and_mixed_int8_recovers(built, tmp_path):
     from edgelab.diagnose import analyze_layers
-    from edgelab.edgetpu.analyze import analyze
+    from edgelab.edgetpu.analyze import analyze_edgetpu as analyze
     from edgelab.tflite.conversion import convert
 
     files, (x, y) = built["files"], built["test"]
@@ -158,7 +171,9 @@ def test_outlier_culprit_ranks_first_and_mixed_int8_recovers(built, tmp_path):
     report = analyze_layers(files["outliers_fp32"], files["outliers_int8"], x, progress=False)
     top = report.worst(1)[0]
     assert "conv2_conv" in top, report.summary()
-    mixed = convert(built["broken"], "mixed_int8", out_dir=tmp_path, calibration=built["train"], name="outl", keep_float=[top])
+    mixed = convert(
+        built["broken"], "mixed_int8", out_dir=tmp_path, calibration=built["train"], name="outl", keep_float=[top]
+    )
     mixed_acc = _accuracy(mixed.path, x, y)
     assert (mixed_acc - int8_acc) >= 0.7 * (float_acc - int8_acc), (float_acc, int8_acc, mixed_acc)
     assert mixed.input_dtype == "uint8"
@@ -203,11 +218,25 @@ def test_calibration_balance():
 
 def _table(**deltas):
     rows = [
-        ("fp32", 400_000, 0.20, "0/7", 0.0), ("fp16", 200_000, 0.21, "0/17", 0.0), ("dynamic", 110_000, 0.15, "0/7", -0.003),
-        ("int8", 109_000, 0.30, "9/9", -0.004), ("qat_int8", 110_000, 0.31, "9/9", 0.0),
+        ("fp32", 400_000, 0.20, "0/7", 0.0),
+        ("fp16", 200_000, 0.21, "0/17", 0.0),
+        ("dynamic", 110_000, 0.15, "0/7", -0.003),
+        ("int8", 109_000, 0.30, "9/9", -0.004),
+        ("qat_int8", 110_000, 0.31, "9/9", 0.0),
     ]
-    return pd.DataFrame([{"precision": p, "status": "ok", "size_bytes": s, "p50_ms": l, "edgetpu_ops": e,
-                          "delta_accuracy": deltas.get(p, d)} for p, s, l, e, d in rows])
+    return pd.DataFrame(
+        [
+            {
+                "precision": p,
+                "status": "ok",
+                "size_bytes": s,
+                "p50_ms": ms,
+                "edgetpu_ops": e,
+                "delta_accuracy": deltas.get(p, d),
+            }
+            for p, s, ms, e, d in rows
+        ]
+    )
 
 
 def test_recommend_within_budget_and_fixes():
@@ -247,7 +276,6 @@ def test_node_data_and_layer_explorer(built, tmp_path):
 
 
 def test_cli_layers_json_and_errors(built, tmp_path):
-    from edgelab.cli import main
 
     root = tmp_path / "data"
     (x, y) = built["test"]
@@ -258,7 +286,17 @@ def test_cli_layers_json_and_errors(built, tmp_path):
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(x[i]).save(folder / f"{i}.png")
     files = built["files"]
-    cmd = [sys.executable, "-m", "edgelab.cli", "layers", str(files["fp32"]), str(files["int8"]), "--data", str(root), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgelab.cli",
+        "layers",
+        str(files["fp32"]),
+        str(files["int8"]),
+        "--data",
+        str(root),
+        "--json",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     layers = json.loads(done.stdout)["layers"]

@@ -20,7 +20,9 @@ def add_commands(subparsers) -> None:
     )
     parser.add_argument("float_model", metavar="FLOAT.tflite", help="the float32 model")
     parser.add_argument("quant_model", metavar="QUANT.tflite", help="the quantized model (int8, int16x8, fp16, ...)")
-    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset folder (Intel's layout or one folder per class)")
+    parser.add_argument(
+        "--data", required=True, metavar="ROOT", help="dataset folder (Intel's layout or one folder per class)"
+    )
     parser.add_argument("--max-images", type=int, default=None, metavar="N", help="analyze at most N test images")
     parser.add_argument("--top", type=int, default=5, metavar="K", help="layers listed in the summary (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -28,25 +30,27 @@ def add_commands(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..data.datasets import load_dataset
-    from ..diagnose.layers import analyze_layers
-    from ..tflite.inspection import inspect_model
-
     from pathlib import Path
 
+    from ..data.datasets import load_dataset
+    from ..diagnose.layers import analyze_layers
     from ..errors import ConfigError
+    from ..tflite.inspection import inspect_model
 
     info = inspect_model(args.float_model)
     inspect_model(args.quant_model)  # a bad second file fails before the dataset is read
     if info.inputs[0].dtype != "float32":
-        raise ConfigError(f"Expected FLOAT.tflite first, with a float32 input. Received: {args.float_model} with a {info.inputs[0].dtype} input")
+        raise ConfigError(
+            f"Expected FLOAT.tflite first, with a float32 input. Received: {args.float_model} with a {info.inputs[0].dtype} input"
+        )
     if not Path(args.data).is_dir():
         raise ConfigError(f"Expected --data to be a dataset folder. Received: {args.data!r}, which is not a folder")
     shape = info.inputs[0].shape
     data = load_dataset(args.data, image_size=(shape[1], shape[2]), progress=False if args.json else None)
     images, _ = data.arrays("test", progress=False)
-    report = analyze_layers(args.float_model, args.quant_model, images, max_images=args.max_images,
-                            progress=False if args.json else None)
+    report = analyze_layers(
+        args.float_model, args.quant_model, images, max_images=args.max_images, progress=False if args.json else None
+    )
     if args.json:
         print_json(report.to_dict())
         return 0

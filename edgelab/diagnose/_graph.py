@@ -30,7 +30,9 @@ def make_interpreter(data: bytes, preserve: bool = False, num_threads: int = 1) 
         interpreter = rt.interpreter_cls(**kwargs)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError, TypeError) as exc:
-        raise ModelFileError(f"Cannot load the model with {rt.name} for per-layer analysis: {' '.join(str(exc).split())}") from None
+        raise ModelFileError(
+            f"Cannot load the model with {rt.name} for per-layer analysis: {' '.join(str(exc).split())}"
+        ) from None
     return interpreter
 
 

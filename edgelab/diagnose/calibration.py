@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,10 +109,16 @@ def range_check(
     """
     calib = analyze_layers(float_model, quant_model, calibration_images, max_images=max_images, progress=False).frame
     test = analyze_layers(float_model, quant_model, test_images, max_images=max_images, progress=False).frame
-    frame = pd.DataFrame({
-        "index": test["index"], "op": test.op, "layer": [_layer(r) for _, r in test.iterrows()], "tensor": test.tensor,
-        "calibration_clipped": calib.clipped.values, "test_clipped": test.clipped.values,
-    })
+    frame = pd.DataFrame(
+        {
+            "index": test["index"],
+            "op": test.op,
+            "layer": [_layer(r) for _, r in test.iterrows()],
+            "tensor": test.tensor,
+            "calibration_clipped": calib.clipped.values,
+            "test_clipped": test.clipped.values,
+        }
+    )
     frame["ratio"] = (frame.test_clipped / frame.calibration_clipped.clip(lower=1e-6)).round(1)
     frame["flagged"] = (frame.test_clipped > factor * frame.calibration_clipped) & (frame.test_clipped > margin)
     frame["calibration_sqnr_db"], frame["test_sqnr_db"] = calib.sqnr_db.values, test.sqnr_db.values
@@ -123,8 +130,14 @@ def range_check(
         first = frame[frame.flagged].iloc[0]
         named = ", ".join(flagged[:4]) + (" ..." if len(flagged) > 4 else "")
         hurt = [d for d in degraded if d not in flagged[:1]][:3]
-        damage = (f"; the layers it feeds degrade: {', '.join(hurt)} (SQNR on test images over {degraded_db:g} dB "
-                  "below that on calibration images)") if hurt else ""
+        damage = (
+            (
+                f"; the layers it feeds degrade: {', '.join(hurt)} (SQNR on test images over {degraded_db:g} dB "
+                "below that on calibration images)"
+            )
+            if hurt
+            else ""
+        )
         message = (
             f"Test values fall outside the calibrated int8 ranges far more often than calibration values "
             f"({first.test_clipped:.1%} vs {first.calibration_clipped:.1%} at {first.layer}); flagged: {named}{damage}. "
@@ -176,19 +189,35 @@ def calibration_curve(
     accuracy: dict[int, float] = {}
     with ExportedModel(model) as exported:
         for size in tqdm(sizes, desc="calibration sizes", unit="model", progress=progress):
-            converted = convert(exported, "int8", out_dir=out_dir, calibration=data, calibration_samples=size,
-                                name=f"model_cal{size}", seed=seed)
+            converted = convert(
+                exported,
+                "int8",
+                out_dir=str(out_dir),
+                calibration=data,
+                calibration_samples=size,
+                name=f"model_cal{size}",
+                seed=seed,
+            )
             info = inspect_model(converted.path)
-            ranges[size] = np.asarray([
-                info.tensors[op.outputs[0]].scale * 255 for op in info.ops
-                if op.outputs and info.tensors[op.outputs[0]].scale
-            ])
+            ranges[size] = np.asarray(
+                [
+                    float(info.tensors[op.outputs[0]].scale or 0) * 255
+                    for op in info.ops
+                    if op.outputs and info.tensors[op.outputs[0]].scale
+                ]
+            )
             pred = converted.predict(images, progress=False).argmax(axis=1)
             accuracy[size] = float((pred == labels).mean())
     ref = ranges[sizes[-1]]
     rows = []
     for size in sizes:
         change = np.abs(ranges[size] / ref - 1) if ranges[size].shape == ref.shape else np.asarray([np.nan])
-        rows.append({"samples": size, "accuracy": round(accuracy[size], 4), "range_change": round(float(change.mean()), 4),
-                     "max_range_change": round(float(change.max()), 4)})
+        rows.append(
+            {
+                "samples": size,
+                "accuracy": round(accuracy[size], 4),
+                "range_change": round(float(change.mean()), 4),
+                "max_range_change": round(float(change.max()), 4),
+            }
+        )
     return pd.DataFrame(rows)

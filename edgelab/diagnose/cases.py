@@ -24,7 +24,11 @@ def _inbound(config: dict, name: str) -> str | None:
     if not nodes or not nodes[0]:
         return None
     first = nodes[0][0] if isinstance(nodes[0], list) else nodes[0]
-    return first[0] if isinstance(first, (list, tuple)) else first.get("args", [{}])[0].get("config", {}).get("keras_history", [None])[0]
+    return (
+        first[0]
+        if isinstance(first, (list, tuple))
+        else first.get("args", [{}])[0].get("config", {}).get("keras_history", [None])[0]
+    )
 
 
 def with_outlier_weights(model: keras.Model, layer: str, factor: float = 64.0) -> keras.Model:
@@ -71,8 +75,10 @@ def with_outlier_weights(model: keras.Model, layer: str, factor: float = 64.0) -
         elif old.name == bn:
             # gamma = 0 and beta = 0 make the extra channel exactly zero whatever the convolution gives.
             extra = {"gamma": 0.0, "beta": 0.0, "moving_mean": 0.0, "moving_variance": 1.0}
-            weights = [np.append(w, np.asarray(extra[v.name.split("/")[-1].split(":")[0]], w.dtype))
-                       for w, v in zip(weights, old.weights)]
+            weights = [
+                np.append(w, np.asarray(extra[v.name.split("/")[-1].split(":")[0]], w.dtype))
+                for w, v in zip(weights, old.weights)
+            ]
         elif old.name == target:
             kernel = weights[0]
             kh, kw, _, cout = kernel.shape

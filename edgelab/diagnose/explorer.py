@@ -28,7 +28,9 @@ _GRADIENT = [{"stop": 0, "bgColor": "#e8f5e9"}, {"stop": 0.5, "bgColor": "#ffeb3
 def error_node_data(report: Any, column: str = "added_error") -> dict[str, Any]:
     """Model Explorer node data colouring each op by one column of a LayerReport (default: added error)."""
     if column not in report.frame.columns:
-        raise ConfigError(f"Expected a column of the layer report, one of {list(report.frame.columns)}. Received: {column!r}")
+        raise ConfigError(
+            f"Expected a column of the layer report, one of {list(report.frame.columns)}. Received: {column!r}"
+        )
     results = {}
     for _, row in report.frame.iterrows():
         value = float(row[column])
@@ -39,11 +41,11 @@ def error_node_data(report: Any, column: str = "added_error") -> dict[str, Any]:
 
 def placement_node_data(model: str | os.PathLike, runtime_version: int = 14) -> dict[str, Any]:
     """Model Explorer node data marking each op Edge TPU (1, green) or CPU (0, red), predicted offline."""
-    from ..edgetpu.analyze import analyze
+    from ..edgetpu.analyze import analyze_edgetpu as analyze
     from ..tflite.inspection import inspect_model
 
     info = inspect_model(model)
-    report = analyze(model, runtime_version=runtime_version)
+    report = analyze(info, runtime_version=runtime_version)
     results = {}
     for verdict in report.ops:
         op = info.ops[verdict.index]

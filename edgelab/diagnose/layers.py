@@ -24,9 +24,10 @@ import math
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,8 +42,22 @@ __all__ = ["COLUMNS", "LayerReport", "analyze_layers"]
 
 #: Columns of :attr:`LayerReport.frame`, in order.
 COLUMNS = (
-    "index", "op", "tensor", "dtype", "scale", "zero_point", "rmse_scale", "sqnr_db", "cosine", "max_abs_error",
-    "clipped", "added_error", "added_sqnr_db", "inherited_sqnr_db", "layer_mse", "layer_mean_error",
+    "index",
+    "op",
+    "tensor",
+    "dtype",
+    "scale",
+    "zero_point",
+    "rmse_scale",
+    "sqnr_db",
+    "cosine",
+    "max_abs_error",
+    "clipped",
+    "added_error",
+    "added_sqnr_db",
+    "inherited_sqnr_db",
+    "layer_mse",
+    "layer_mean_error",
     "layer_max_abs_error",
 )
 #: The keys of ``edgelab layers --json`` rows.
@@ -99,7 +114,11 @@ class LayerReport:
 
     def row(self, key: int | str) -> pd.Series:
         """One row by op index or tensor name."""
-        hits = self.frame[self.frame["index"] == key] if isinstance(key, (int, np.integer)) else self.frame[self.frame.tensor == key]
+        hits = (
+            self.frame[self.frame["index"] == key]
+            if isinstance(key, (int, np.integer))
+            else self.frame[self.frame.tensor == key]
+        )
         if hits.empty:
             raise ConfigError(f"Expected an op index or tensor name of {self.quant_model}. Received: {key!r}")
         return hits.iloc[0]
@@ -108,7 +127,9 @@ class LayerReport:
         """``{"layers": [{index, op, tensor, rmse_scale, sqnr_db, cosine, max_abs_error, clipped, added_error}]}``."""
         rows = []
         for record in self.frame[list(JSON_KEYS)].to_dict("records"):
-            rows.append({k: (None if isinstance(v, float) and not math.isfinite(v) else _plain(v)) for k, v in record.items()})
+            rows.append(
+                {k: (None if isinstance(v, float) and not math.isfinite(v) else _plain(v)) for k, v in record.items()}
+            )
         return {"layers": rows}
 
     def summary(self, top: int = 3) -> str:
@@ -189,7 +210,7 @@ def _references(quant: ModelInfo, flt: ModelInfo, matches: Mapping[int, int]) ->
 class _Stats:
     """Running sums for one comparison (float reference r, approximation a)."""
 
-    __slots__ = ("n", "images", "e", "e2", "r2", "a2", "max_abs", "sum_max")
+    __slots__ = ("a2", "e", "e2", "images", "max_abs", "n", "r2", "sum_max")
 
     def __init__(self) -> None:
         self.n = self.images = 0
@@ -287,7 +308,9 @@ def analyze_layers(
     fdata, fname, finfo = _read(float_model, "the float model")
     qdata, qname, qinfo = _read(quant_model, "the quantized model")
     if finfo.inputs[0].dtype != "float32":
-        raise ModelFileError(f"Expected the float model first, with a float32 input. Received: {fname} with a {finfo.inputs[0].dtype} input")
+        raise ModelFileError(
+            f"Expected the float model first, with a float32 input. Received: {fname} with a {finfo.inputs[0].dtype} input"
+        )
     if tuple(finfo.inputs[0].shape[1:]) != tuple(qinfo.inputs[0].shape[1:]):
         raise ModelFileError(
             f"Expected two versions of one model (same input shape). Received: {fname} takes {finfo.inputs[0].shape[1:]}, "
@@ -306,14 +329,15 @@ def analyze_layers(
     added_runs = {op.index: (Runner(qslicer.model_bytes(op.index)), qslicer.inputs(op.index)) for op in rows}
     layer_runs = {
         op.index: (Runner(fslicer.model_bytes(matches[op.index])), fslicer.inputs(matches[op.index]))
-        for op in rows if op.index in matches
+        for op in rows
+        if op.index in matches
     }
     tracked = sorted({t for t in ref if t in set(qwanted_all(qinfo))})
     total = {t: _Stats() for t in tracked}
     added = {op.index: _Stats() for op in rows}
     layer = {op.index: _Stats() for op in rows}
     clipped = {op.index: [0, 0] for op in rows}
-    ranges = {op.index: r for op in rows if (r := quantized_range(qinfo, op.outputs[0])) is not None}
+    ranges = {op.index: span for op in rows if (span := quantized_range(qinfo, op.outputs[0])) is not None}
     samples: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     rng = np.random.default_rng(seed)
 
@@ -362,25 +386,43 @@ def analyze_layers(
 
     records = []
     for op in rows:
-        out = qinfo.tensors[op.outputs[0]]
-        t, a, lw = total[op.outputs[0]], added[op.index], layer[op.index]
+        info_out = qinfo.tensors[op.outputs[0]]
+        tot, a, lw = total[op.outputs[0]], added[op.index], layer[op.index]
         ins = [total[i] for i in op.inputs if i in total]
-        scale = out.scale if out.dtype in ("int8", "uint8", "int16") else None
+        scale = info_out.scale if info_out.dtype in ("int8", "uint8", "int16") else None
         count, size = clipped[op.index]
-        records.append({
-            "index": op.index, "op": op.op, "tensor": out.name, "dtype": out.dtype,
-            "scale": scale, "zero_point": out.zero_point if scale else None,
-            "rmse_scale": math.sqrt(lw.mse()) / scale if scale and lw.n else math.nan,
-            "sqnr_db": t.sqnr_db(), "cosine": t.cosine(), "max_abs_error": t.max_abs,
-            "clipped": count / size if size else 0.0,
-            "added_error": a.nsr(), "added_sqnr_db": a.sqnr_db(),
-            "inherited_sqnr_db": min((i.sqnr_db() for i in ins), default=MAX_SQNR_DB),
-            "layer_mse": lw.mse() if lw.n else math.nan,
-            "layer_mean_error": lw.e / lw.n if lw.n else math.nan,
-            "layer_max_abs_error": lw.sum_max / lw.images if lw.images else math.nan,
-        })
+        records.append(
+            {
+                "index": op.index,
+                "op": op.op,
+                "tensor": info_out.name,
+                "dtype": info_out.dtype,
+                "scale": scale,
+                "zero_point": info_out.zero_point if scale else None,
+                "rmse_scale": math.sqrt(lw.mse()) / scale if scale and lw.n else math.nan,
+                "sqnr_db": tot.sqnr_db(),
+                "cosine": tot.cosine(),
+                "max_abs_error": tot.max_abs,
+                "clipped": count / size if size else 0.0,
+                "added_error": a.nsr(),
+                "added_sqnr_db": a.sqnr_db(),
+                "inherited_sqnr_db": min((i.sqnr_db() for i in ins), default=MAX_SQNR_DB),
+                "layer_mse": lw.mse() if lw.n else math.nan,
+                "layer_mean_error": lw.e / lw.n if lw.n else math.nan,
+                "layer_max_abs_error": lw.sum_max / lw.images if lw.images else math.nan,
+            }
+        )
     frame = pd.DataFrame(records, columns=list(COLUMNS))
-    for column in ("rmse_scale", "sqnr_db", "cosine", "max_abs_error", "clipped", "added_error", "added_sqnr_db", "inherited_sqnr_db"):
+    for column in (
+        "rmse_scale",
+        "sqnr_db",
+        "cosine",
+        "max_abs_error",
+        "clipped",
+        "added_error",
+        "added_sqnr_db",
+        "inherited_sqnr_db",
+    ):
         frame[column] = frame[column].astype(float).round(6)
     seconds = time.perf_counter() - start
     activations = _activation_type(qinfo, rows)
@@ -390,7 +432,9 @@ def analyze_layers(
 
 def qwanted_all(info: ModelInfo) -> list[int]:
     """Every non-constant tensor an op reads or writes."""
-    return sorted({t for op in info.ops for t in (*op.inputs, *op.outputs) if t >= 0 and not info.tensors[t].has_buffer})
+    return sorted(
+        {t for op in info.ops for t in (*op.inputs, *op.outputs) if t >= 0 and not info.tensors[t].has_buffer}
+    )
 
 
 def _activation_type(info: ModelInfo, rows) -> str:

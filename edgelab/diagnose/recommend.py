@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
 from ..errors import ConfigError, did_you_mean
 
-__all__ = ["Recommendation", "Target", "Prefer", "recommend"]
+__all__ = ["Prefer", "Recommendation", "Target", "recommend"]
 
 
 class Target(str, enum.Enum):
@@ -32,7 +32,9 @@ def _parse(enum_cls, value, name):
         return enum_cls(str(getattr(value, "value", value)).lower())
     except ValueError:
         names = [m.value for m in enum_cls]
-        raise ConfigError(f"Expected {name} to be one of {names}. Received: {name}={value!r}.{did_you_mean(str(value), names)}") from None
+        raise ConfigError(
+            f"Expected {name} to be one of {names}. Received: {name}={value!r}.{did_you_mean(str(value), names)}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ def recommend(
         calibration: A :class:`~edgelab.diagnose.calibration.RangeCheck`, to name calibration as the
             fix when it flagged layers.
     """
-    target, prefer = _parse(Target, target, "target"), _parse(Prefer, prefer, "prefer")
+    target = cast(Target, _parse(Target, target, "target"))
+    prefer = cast(Prefer, _parse(Prefer, prefer, "prefer"))
     if not max_accuracy_drop >= 0:
         raise ConfigError(f"Expected max_accuracy_drop >= 0. Received: max_accuracy_drop={max_accuracy_drop!r}")
     missing = [c for c in ("precision", "status", "delta_accuracy", "size_bytes", "p50_ms") if c not in table.columns]
@@ -107,7 +110,7 @@ def recommend(
         key = "latency" if prefer is Prefer.LATENCY and target is Target.CPU else "size"
         best = within.sort_values([key, "drop"], kind="stable").iloc[0]
         where = "every op maps to the Edge TPU, " if target is Target.EDGETPU else ""
-        measured = (f"{best.latency:.3f} ms p50 on this CPU" if key == "latency" else f"{best['size'] / 1024:.0f} KiB")
+        measured = f"{best.latency:.3f} ms p50 on this CPU" if key == "latency" else f"{best['size'] / 1024:.0f} KiB"
         others = len(within) - 1
         reason = (
             f"Ship {best.precision}: {where}it loses {max(best['drop'], 0) * 100 + 0:.1f} accuracy points "
@@ -120,21 +123,26 @@ def recommend(
     drop = -pd.to_numeric(pool.delta_accuracy, errors="coerce")
     if target is Target.EDGETPU and ok.empty:
         reason = f"No variant meets the {budget} budget on the Edge TPU: no variant has every op mapped."
-        return Recommendation(None, reason, "Convert with convert_for_edgetpu (full int8, uint8 I/O) and check edgelab analyze.")
+        return Recommendation(
+            None, reason, "Convert with convert_for_edgetpu (full int8, uint8 I/O) and check edgelab analyze."
+        )
     fix = ""
-    if calibration is not None and getattr(calibration, "flagged", ()):
+    if calibration is not None and calibration.flagged:
         fix = f"Fix the calibration set first: {calibration.message}"
     elif "int8" in drop and "qat_int8" not in drop:
         fix = "Try quantization-aware training (qat_int8): it learns ranges and weights that survive int8."
     elif "int16x8" in drop and drop.get("int16x8", 1) <= max_accuracy_drop and target is Target.CPU:
         fix = "int16x8 keeps the accuracy: the loss is in 8-bit activations; keep the worst layers in float (mixed_int8) or use QAT."
     elif "mixed_int8" not in drop:
-        fix = ("Find the layers that add the most error (edgelab.diagnose.analyze_layers) and keep them in float "
-               "(mixed_int8), or calibrate on more images.")
+        fix = (
+            "Find the layers that add the most error (edgelab.diagnose.analyze_layers) and keep them in float "
+            "(mixed_int8), or calibrate on more images."
+        )
     else:
         fix = "Keep more layers in float (mixed_int8) or use quantization-aware training."
     near = ok.set_index("precision")["drop"]
     closest = near.idxmin() if len(near) else None
-    reason = (f"No variant meets the {budget} budget on {target.value}"
-              + (f"; the closest is {closest} ({near[closest] * 100:.1f} points lost)." if closest is not None else "."))
+    reason = f"No variant meets the {budget} budget on {target.value}" + (
+        f"; the closest is {closest} ({near[closest] * 100:.1f} points lost)." if closest is not None else "."
+    )
     return Recommendation(None, reason, fix, ())

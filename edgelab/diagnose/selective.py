@@ -9,7 +9,8 @@ mapped, and every op after it leaves the Edge TPU too.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import ConfigError, did_you_mean
 
@@ -75,10 +76,13 @@ def quantize_except(converter: Any, keep_float: Sequence[str], io_dtype: str = "
 
     if not keep_float:
         raise ConfigError("Expected at least one layer to keep in float for 'mixed_int8'. Received: keep_float=[]")
-    converter._experimental_calibrate_only = True  # noqa: SLF001 - the debugger's documented route
+    converter._experimental_calibrate_only = True
     calibrated = converter.convert()
     nodes = keep_float_names(calibrated, keep_float)
     io = getattr(tf, io_dtype)
     return tf_convert.mlir_quantize(
-        calibrated, input_data_type=io, output_data_type=io, denylisted_nodes=nodes,
+        calibrated,
+        input_data_type=io,
+        output_data_type=io,
+        denylisted_nodes=nodes,
     )

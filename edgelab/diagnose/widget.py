@@ -33,7 +33,9 @@ def range_use(report: Any, index: int) -> dict[str, float]:
         (distinct integer levels the values use). NaN for float outputs.
     """
     if index not in report.samples:
-        raise ConfigError(f"Expected an op index of the layer report, one of {sorted(report.samples)}. Received: {index!r}")
+        raise ConfigError(
+            f"Expected an op index of the layer report, one of {sorted(report.samples)}. Received: {index!r}"
+        )
     ref, quant = report.samples[index]
     row = report.row(int(index))
     if index not in report.ranges:
@@ -103,8 +105,10 @@ class LayerExplorer(_Explorer):
         row = self.report.row(int(self.dropdown.value))
         use = range_use(self.report, int(self.dropdown.value))
         rank = list(self.report.ranked()["index"]).index(row["index"]) + 1
-        text = (f"op {_label(row)}: rank {rank} of {len(self.report.frame)} by added error "
-                f"({row.added_error:.4f}, SQNR {row.added_sqnr_db:.1f} dB)")
+        text = (
+            f"op {_label(row)}: rank {rank} of {len(self.report.frame)} by added error "
+            f"({row.added_error:.4f}, SQNR {row.added_sqnr_db:.1f} dB)"
+        )
         if np.isfinite(use["used"]):
             text += f"; values span {use['used']:.0%} of the int range, {use['levels']} levels used, {use['clipped']:.2%} clipped"
         return text
