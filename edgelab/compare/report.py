@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
+import numbers
 import platform
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
 from .._files import write_atomic
@@ -42,18 +45,53 @@ def summary_frame(table: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    """Numbers (right-aligned); booleans and text are not."""
+    values = column.dropna()
+    return bool(len(values)) and all(isinstance(v, numbers.Number) and not _is_bool(v) for v in values)
+
+
+def table_cell(value: Any, float_format: str = "{}") -> str:
+    """One table cell as text: booleans as yes/no (the one wording everywhere), missing values blank."""
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if _is_bool(value):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        return float_format.format(value)
+    return str(value)
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured markdown table (no extra dependency)."""
+    """A GitHub-flavoured markdown table (no extra dependency): text left-aligned, numbers right-aligned."""
 
     def cell(value: Any) -> str:
-        if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
-            return ""
-        return str(value).replace("|", "\\|").replace("\n", " ")
+        return table_cell(value).replace("|", "\\|").replace("\n", " ")
 
     header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rule = "|" + "|".join("---:" if _is_numeric(frame[c]) else ":---" for c in frame.columns) + "|"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body])
+
+
+def html_table(frame: pd.DataFrame, float_format: str = "{:.3f}") -> str:
+    """An HTML table for notebooks: text left-aligned, numbers right-aligned, booleans as yes/no.
+
+    JupyterLab's stylesheet right-aligns every cell, which leaves sentences (an op's ``reason``)
+    ragged; each cell here says how it is aligned.
+    """
+    align = ["right" if _is_numeric(frame[c]) else "left" for c in frame.columns]
+    head = "".join(f'<th style="text-align: {a}">{html.escape(str(c))}</th>' for c, a in zip(frame.columns, align))
+    body = "".join(
+        "<tr>" + "".join(f'<td style="text-align: {a}">{html.escape(table_cell(v, float_format))}</td>'
+                         for v, a in zip(row, align)) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _sha256(path: Path) -> str:
