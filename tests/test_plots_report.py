@@ -334,12 +334,18 @@ def test_report_md_shows_the_table_plots_and_failures(report_dir):
     for png in ("tradeoff.png", "sizes.png", "confusions.png", "training.png", "qat.png"):
         assert f"]({png})" in text
     assert "- Fastest: **" in text and "- Smallest: **" in text
+    from edgelab._machine import int8_expectation
+
+    assert f"Measured on: {int8_expectation()}" in text  # latency depends on the CPU: name it
 
 
 def test_manifest_records_versions_parameters_and_model_hashes(report_dir):
     out, _, result = report_dir
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["packages"]["tensorflow"] and manifest["packages"]["numpy"]
+    from edgelab._machine import machine_info
+
+    assert manifest["machine"] == machine_info()  # cpu_model, isa (e.g. avx512_vnni), cores, platform
     assert manifest["parameters"] == {"per_class": _tiny.PER_CLASS, "image_size": _tiny.SIZE, "epochs": 1}
     assert manifest["timings_s"] == {"train": 1.23}
     assert manifest["float_accuracy"] == round(result.float_accuracy, 4)

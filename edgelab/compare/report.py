@@ -113,7 +113,10 @@ def write_report(
     Returns:
         The path of ``report.md``.
     """
+    from .._machine import int8_expectation, machine_info
     from .plots import plot_confusions, plot_history, plot_sizes, plot_tradeoff
+
+    machine = machine_info()
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -141,6 +144,7 @@ def write_report(
         "`agreement` is the share of test images classified as the float model does; `edgetpu_ops` is how many ops "
         "the Edge TPU compiler maps (predicted offline unless the compiler ran). Latency: single-image `invoke()`, "
         "p50 over repeated runs after warm-up.", "",
+        f"Measured on: {int8_expectation(machine['cpu_model'], machine['isa'])}", "",
     ]
     if len(ok):
         fastest = ok.loc[ok.p50_ms.idxmin()]
@@ -155,7 +159,7 @@ def write_report(
     for _, row in failed.iterrows():
         lines.append(f"- {row.precision} failed: {row.reason}")
     lines += ["## Pictures", ""] + [f"![{name}]({name})" for name in figures] + [""]
-    lines += ["## Files", "", "- `report.csv`: the full table", "- `manifest.json`: package versions, parameters, timings, file hashes", "- `labels.txt`: class names, one per line", ""]
+    lines += ["## Files", "", "- `report.csv`: the full table", "- `manifest.json`: package versions, the CPU (model, instruction sets), parameters, timings, file hashes", "- `labels.txt`: class names, one per line", ""]
     report = out / "report.md"
     write_atomic(report, "\n".join(lines).encode())
 
@@ -166,6 +170,7 @@ def write_report(
             models[precision.value] = {"path": str(path), "size_bytes": path.stat().st_size, "sha256": _sha256(path)}
     manifest = {
         "packages": package_versions(),
+        "machine": machine,
         "parameters": dict(parameters or {}),
         "timings_s": {k: round(v, 2) for k, v in (timings or {}).items()},
         "float_accuracy": round(comparison.float_accuracy, 4),
