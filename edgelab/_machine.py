@@ -39,6 +39,9 @@ def _cpuinfo(text: str) -> tuple[str | None, set[str]]:
         fields.setdefault(key.strip().lower(), re.sub(r"\s+", " ", value.strip()))  # the first CPU's values
     flags = set((fields.get("flags") or fields.get("features") or "").lower().split())
     model = fields.get("model name")  # x86 (its "model" is a number); Arm Linux rarely names the chip
+    if model and fields.get("cpu family", "").isdigit() and fields.get("model", "").isdigit():
+        # Virtual machines often show only "AMD EPYC": the family tells Zen 4 (25) from Zen 5 (26).
+        model = f"{model} (family {fields['cpu family']}, model {fields['model']})"
     if not model and fields.get("model") and not fields["model"].isdigit():
         model = fields["model"]  # e.g. Raspberry Pi's board name
     if not model and fields.get("cpu implementer"):

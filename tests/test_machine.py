@@ -19,6 +19,7 @@ model name\t: AMD EPYC
 flags\t\t: fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 avx512f avx512dq avx512bw avx512vl avx512_bf16 avx512_vnni
 """
 AVX2_ONLY = """processor\t: 0
+cpu family\t: 6
 model\t\t: 85
 model name\t: Intel(R) Xeon(R) CPU @ 2.20GHz
 flags\t\t: fpu sse sse2 fma sse4_1 sse4_2 avx f16c avx2
@@ -43,9 +44,9 @@ CPU part\t: 0xd03
 @pytest.mark.parametrize(
     ("text", "model", "isa", "dot"),
     [
-        (EPYC_VNNI, "AMD EPYC", ["sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+        (EPYC_VNNI, "AMD EPYC (family 26, model 17)", ["sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
                                  "avx512_vnni", "avx512_bf16"], ["avx512_vnni"]),
-        (AVX2_ONLY, "Intel(R) Xeon(R) CPU @ 2.20GHz", ["sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c"], []),
+        (AVX2_ONLY, "Intel(R) Xeon(R) CPU @ 2.20GHz (family 6, model 85)", ["sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c"], []),
         (PI5, "Raspberry Pi 5 Model B Rev 1.0", ["asimd", "asimdhp", "asimddp"], ["asimddp"]),
         (PI3, "Arm CPU (implementer 0x41, part 0xd03)", ["asimd"], []),
     ],

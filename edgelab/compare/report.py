@@ -144,7 +144,7 @@ def write_report(
         "`agreement` is the share of test images classified as the float model does; `edgetpu_ops` is how many ops "
         "the Edge TPU compiler maps (predicted offline unless the compiler ran). Latency: single-image `invoke()`, "
         "p50 over repeated runs after warm-up.", "",
-        f"Measured on: {int8_expectation(machine['cpu_model'], machine['isa'])}", "",
+        int8_expectation(machine["cpu_model"], machine["isa"]), "",
     ]
     if len(ok):
         fastest = ok.loc[ok.p50_ms.idxmin()]
