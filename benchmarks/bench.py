@@ -25,9 +25,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("EDGELAB_PROGRESS", "0")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import edgelab as el  # noqa: E402
+import edgelab as el
 
 
 def bare_invoke_p50_ms(path: Path, runs: int, num_threads: int = 1) -> float:
@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/bench", help="output folder for bench.json")
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--per-class", type=int, default=100, help="synthetic images per class")
-    parser.add_argument("--rounds", type=int, default=15, help="alternating latency rounds (median of the ratios is kept)")
+    parser.add_argument(
+        "--rounds", type=int, default=15, help="alternating latency rounds (median of the ratios is kept)"
+    )
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds per latency measurement")
     args = parser.parse_args(argv)
 
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     results["keras_predict_images_per_s"] = round(keras_ips, 1)
     results["edgelab_eval_images_per_s"] = round(eval_ips, 1)
     results["eval_vs_keras_throughput_ratio"] = round(eval_ips / keras_ips, 3)
-    results["eval_images"] = int(len(test_x))
+    results["eval_images"] = len(test_x)
 
     from edgelab._machine import int8_expectation, machine_info
 
@@ -128,10 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(results, indent=2))
-    for key in ("int8_fp32_p50_ratio", "harness_overhead_ratio", "convert_all_vs_one_ratio", "eval_vs_keras_throughput_ratio"):
+    for key in (
+        "int8_fp32_p50_ratio",
+        "harness_overhead_ratio",
+        "convert_all_vs_one_ratio",
+        "eval_vs_keras_throughput_ratio",
+    ):
         print(f"{key:32s} {results[key]}")
-    print(f"p50 ms (medians): {results['p50_ms']}  convert: all {all_s:.1f} s vs one {one_s:.1f} s  "
-          f"eval: {eval_ips:.0f} vs keras {keras_ips:.0f} images/s")
+    print(
+        f"p50 ms (medians): {results['p50_ms']}  convert: all {all_s:.1f} s vs one {one_s:.1f} s  "
+        f"eval: {eval_ips:.0f} vs keras {keras_ips:.0f} images/s"
+    )
     print(int8_expectation(results["machine"]["cpu_model"], results["machine"]["isa"]))
     print(f"wrote {out / 'bench.json'}")
     return 0

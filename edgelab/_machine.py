@@ -17,18 +17,54 @@ from typing import Any
 #: Flags that shape int8/float CPU speed, as Linux's /proc/cpuinfo spells them, in a stable order.
 ISA_FLAGS = (
     # x86-64
-    "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
-    "avx512_bf16", "avx_vnni", "avx_vnni_int8", "amx_tile", "amx_int8", "amx_bf16",
+    "sse4_1",
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "avx_vnni_int8",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
     # Arm (AArch64 "Features")
-    "asimd", "asimdhp", "asimddp", "i8mm", "bf16", "sve", "sve2",
+    "asimd",
+    "asimdhp",
+    "asimddp",
+    "i8mm",
+    "bf16",
+    "sve",
+    "sve2",
 )
 #: Of those, the int8 dot-product instructions XNNPACK's fast int8 kernels use.
 INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "avx_vnni_int8", "amx_int8", "asimddp", "i8mm")
 
 #: macOS sysctl names -> Linux spellings.
-_MAC_ARM = {"FEAT_DotProd": "asimddp", "FEAT_I8MM": "i8mm", "FEAT_BF16": "bf16", "FEAT_FP16": "asimdhp", "AdvSIMD": "asimd"}
-_MAC_X86 = {"SSE4.1": "sse4_1", "SSE4.2": "sse4_2", "AVX1.0": "avx", "AVX2": "avx2", "FMA": "fma", "F16C": "f16c",
-            "AVX512F": "avx512f", "AVX512BW": "avx512bw", "AVX512VL": "avx512vl", "AVX512VNNI": "avx512_vnni"}
+_MAC_ARM = {
+    "FEAT_DotProd": "asimddp",
+    "FEAT_I8MM": "i8mm",
+    "FEAT_BF16": "bf16",
+    "FEAT_FP16": "asimdhp",
+    "AdvSIMD": "asimd",
+}
+_MAC_X86 = {
+    "SSE4.1": "sse4_1",
+    "SSE4.2": "sse4_2",
+    "AVX1.0": "avx",
+    "AVX2": "avx2",
+    "FMA": "fma",
+    "F16C": "f16c",
+    "AVX512F": "avx512f",
+    "AVX512BW": "avx512bw",
+    "AVX512VL": "avx512vl",
+    "AVX512VNNI": "avx512_vnni",
+}
 
 
 def _cpuinfo(text: str) -> tuple[str | None, set[str]]:
@@ -74,7 +110,9 @@ def cpu() -> tuple[str, list[str] | None]:
     Linux reads /proc/cpuinfo, macOS asks sysctl; elsewhere the model comes from ``platform``
     and the instruction sets are unknown.
     """
-    model, flags, known = None, set(), False
+    model: str | None = None
+    flags: set[str] = set()
+    known = False
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
         try:
@@ -113,12 +151,18 @@ def int8_expectation(model: str | None = None, isa: list[str] | None = None) -> 
         model, isa = cpu()
     dot = int8_dot_product(isa)
     if dot is None:
-        return (f"CPU: {model}; its instruction sets could not be read, so whether int8 beats float32 on this CPU "
-                "is unknown (it does when the CPU has int8 dot-product instructions: VNNI on x86, dotprod on Arm).")
+        return (
+            f"CPU: {model}; its instruction sets could not be read, so whether int8 beats float32 on this CPU "
+            "is unknown (it does when the CPU has int8 dot-product instructions: VNNI on x86, dotprod on Arm)."
+        )
     if dot:
-        return (f"CPU: {model}, with int8 dot-product instructions ({', '.join(dot)}): "
-                "int8 is expected to run faster than float32 on this CPU.")
-    simd = [f for f in ("avx512f", "avx2", "asimd") if f in isa][:1]
-    return (f"CPU: {model}, {'with ' + simd[0] + ' but ' if simd else ''}without int8 dot-product instructions "
-            "(VNNI, dotprod): int8 is expected to run slower than float32 on this CPU; it still wins on size and "
-            "on the Edge TPU.")
+        return (
+            f"CPU: {model}, with int8 dot-product instructions ({', '.join(dot)}): "
+            "int8 is expected to run faster than float32 on this CPU."
+        )
+    simd = [f for f in ("avx512f", "avx2", "asimd") if f in (isa or [])][:1]
+    return (
+        f"CPU: {model}, {'with ' + simd[0] + ' but ' if simd else ''}without int8 dot-product instructions "
+        "(VNNI, dotprod): int8 is expected to run slower than float32 on this CPU; it still wins on size and "
+        "on the Edge TPU."
+    )

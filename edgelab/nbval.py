@@ -22,9 +22,10 @@ import re
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ._files import write_atomic
 from .errors import ConfigError, NotebookError
@@ -65,9 +66,15 @@ SANITIZERS: tuple[tuple[str, str], ...] = (
     # Wall-clock timestamps (ISO 8601, with or without fraction and zone).
     (r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?", "TIMESTAMP"),
     # tqdm meters (text bars and the text/plain twin of widget bars): counts stay, times and rates go.
-    (r"\d+%\|[^|\n]*\|\s*(\d+(?:\.\d+)?[kMG]?/\d+(?:\.\d+)?[kMG]?|\d+(?:\.\d+)?[kMG]?/\?) \[[^\]\n]*\]", r"PROGRESS \1"),
+    (
+        r"\d+%\|[^|\n]*\|\s*(\d+(?:\.\d+)?[kMG]?/\d+(?:\.\d+)?[kMG]?|\d+(?:\.\d+)?[kMG]?/\?) \[[^\]\n]*\]",
+        r"PROGRESS \1",
+    ),
     # Keras progress bars: "12/12 [=====] - 1s 8ms/step" keeps the step count.
-    (r"(\[[=>.]+\]) - (?:ETA: )?\d+(?:\.\d+)?(?:m?s|us|µs)(?: \d+(?:\.\d+)?(?:m?s|us|µs)/(?:step|sample))?", r"\1 - TIME"),
+    (
+        r"(\[[=>.]+\]) - (?:ETA: )?\d+(?:\.\d+)?(?:m?s|us|µs)(?: \d+(?:\.\d+)?(?:m?s|us|µs)/(?:step|sample))?",
+        r"\1 - TIME",
+    ),
     # Temporary files and folders (Linux, macOS, Windows).
     (r"(?:/private)?/var/folders/[^/\s]+/[^/\s]+/T/" + _TMP_PATH_END, "TMPPATH"),
     (r"(?<![\w.])/tmp/" + _TMP_PATH_END, "TMPPATH"),

@@ -28,8 +28,14 @@ REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "runs" / "browser"
 NOTEBOOK = "00_data.ipynb"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 #: Seconds for running the whole notebook in the browser (it takes ~10-40 s on 2 cores).
 RUN_TIMEOUT_S = 120
@@ -39,13 +45,19 @@ pytestmark = pytest.mark.browser
 
 def chromium() -> str:
     """Path of a Chromium binary, or skip with the one line that says how to get one."""
-    candidates = [os.environ.get("EDGELAB_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                  shutil.which("chromium-browser")]
+    candidates = [
+        os.environ.get("EDGELAB_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ]
     for path in filter(None, candidates):
         if os.access(path, os.X_OK):
             return path
-    pytest.skip("browser test skipped: no Chromium at /usr/bin/chromium or $EDGELAB_CHROMIUM "
-                "(install Debian's chromium package: apt-get install chromium; .ci/run does)")
+    pytest.skip(
+        "browser test skipped: no Chromium at /usr/bin/chromium or $EDGELAB_CHROMIUM "
+        "(install Debian's chromium package: apt-get install chromium; .ci/run does)"
+    )
 
 
 def free_port() -> int:
@@ -57,7 +69,9 @@ def free_port() -> int:
 @pytest.fixture
 def lab(tmp_path):
     """JupyterLab on a copy of the series, on a free localhost port with a random token."""
-    pytest.importorskip("jupyterlab", reason="browser test skipped: jupyterlab is not installed (pip install 'edgelab[notebooks]')")
+    pytest.importorskip(
+        "jupyterlab", reason="browser test skipped: jupyterlab is not installed (pip install 'edgelab[notebooks]')"
+    )
     root = tmp_path / "project"
     (root / "notebooks").mkdir(parents=True)
     for path in (REPO / "notebooks").glob("*.ipynb"):
@@ -66,24 +80,49 @@ def lab(tmp_path):
     config = tmp_path / "jupyter-config"
     config.mkdir()
     port, token = free_port(), secrets.token_hex(16)
-    (config / "jupyter_server_config.json").write_text(json.dumps({
-        "ServerApp": {"ip": "127.0.0.1", "port": port, "port_retries": 0, "open_browser": False,
-                      "root_dir": str(root), "allow_root": True},
-        "IdentityProvider": {"token": token},
-        # No network: no news feed, no update check.
-        "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate"},
-    }))
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "ServerApp": {
+                    "ip": "127.0.0.1",
+                    "port": port,
+                    "port_retries": 0,
+                    "open_browser": False,
+                    "root_dir": str(root),
+                    "allow_root": True,
+                },
+                "IdentityProvider": {"token": token},
+                # No network: no news feed, no update check.
+                "LabApp": {
+                    "news_url": None,
+                    "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate",
+                },
+            }
+        )
+    )
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
-               IPYTHONDIR=str(tmp_path / "ipython"),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(config),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
+        JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
     env.pop("EDGELAB_PROGRESS", None)  # as a user sees it: progress bars on
-    log = open(tmp_path / "jupyterlab.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser"], cwd=root, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "jupyterlab.log", "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser"],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -104,12 +143,13 @@ def lab(tmp_path):
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
-        log.close()
 
 
 def test_notebook_runs_and_its_explorer_answers_clicks_in_chromium(lab):
     executable = chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser test skipped: playwright is not installed (pip install 'edgelab[test]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="browser test skipped: playwright is not installed (pip install 'edgelab[test]')"
+    )
     url, token = lab
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "00_data-failed.png").unlink(missing_ok=True)
@@ -124,8 +164,10 @@ def test_notebook_runs_and_its_explorer_answers_clicks_in_chromium(lab):
             page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
             page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
             prompts = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt"
-            page.wait_for_function(f"() => [...document.querySelectorAll('{prompts}')].some(p => p.textContent.includes('*'))",
-                                   timeout=30_000)
+            page.wait_for_function(
+                f"() => [...document.querySelectorAll('{prompts}')].some(p => p.textContent.includes('*'))",
+                timeout=30_000,
+            )
             try:
                 page.wait_for_function(
                     f"() => [...document.querySelectorAll('{prompts}')].every(p => /\\[\\d+\\]/.test(p.textContent))",
@@ -134,7 +176,9 @@ def test_notebook_runs_and_its_explorer_answers_clicks_in_chromium(lab):
             except sync_api.TimeoutError:
                 page.screenshot(path=str(SCREENSHOTS / "00_data-failed.png"))
                 shown = [p.text_content() for p in page.locator(prompts).all()]
-                pytest.fail(f"{NOTEBOOK} did not finish in {RUN_TIMEOUT_S} s; prompts: {shown} (see runs/browser/00_data-failed.png)")
+                pytest.fail(
+                    f"{NOTEBOOK} did not finish in {RUN_TIMEOUT_S} s; prompts: {shown} (see runs/browser/00_data-failed.png)"
+                )
             page.wait_for_function("() => document.body.textContent.includes('| Idle')", timeout=60_000)
 
             # No cell shows an error, and no widget failed to display.
@@ -146,14 +190,20 @@ def test_notebook_runs_and_its_explorer_answers_clicks_in_chromium(lab):
 
             # The dataset browser is a live widget: its controls rendered and a click in the browser
             # reaches the kernel and changes what it shows.
-            explorer = page.locator(".jp-OutputArea-output .widget-vbox", has=page.locator("button", has_text="next")).first
+            explorer = page.locator(
+                ".jp-OutputArea-output .widget-vbox", has=page.locator("button", has_text="next")
+            ).first
             explorer.scroll_into_view_if_needed()
             label = explorer.locator(".widget-html", has_text="split, class").first
             before = label.inner_text()
-            assert re.search(r"class 'glacier': images 13-24 of \d+ \(page 2 of \d+\)", before), before  # as the notebook left it
+            assert re.search(r"class 'glacier': images 13-24 of \d+ \(page 2 of \d+\)", before), (
+                before
+            )  # as the notebook left it
             assert explorer.locator("img").first.evaluate("img => img.naturalWidth") > 100
             explorer.locator("button", has_text="next").click()
-            page.wait_for_function("(el) => el.innerText.includes('page 3 of')", arg=label.element_handle(), timeout=30_000)
+            page.wait_for_function(
+                "(el) => el.innerText.includes('page 3 of')", arg=label.element_handle(), timeout=30_000
+            )
             after = label.inner_text()
             assert re.search(r"class 'glacier': images 25-36 of \d+ \(page 3 of \d+\)", after), after
             explorer.scroll_into_view_if_needed()

@@ -44,9 +44,30 @@ CPU part\t: 0xd03
 @pytest.mark.parametrize(
     ("text", "model", "isa", "dot"),
     [
-        (EPYC_VNNI, "AMD EPYC (family 26, model 17)", ["sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
-                                 "avx512_vnni", "avx512_bf16"], ["avx512_vnni"]),
-        (AVX2_ONLY, "Intel(R) Xeon(R) CPU @ 2.20GHz (family 6, model 85)", ["sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c"], []),
+        (
+            EPYC_VNNI,
+            "AMD EPYC (family 26, model 17)",
+            [
+                "sse4_1",
+                "sse4_2",
+                "avx",
+                "avx2",
+                "fma",
+                "f16c",
+                "avx512f",
+                "avx512bw",
+                "avx512vl",
+                "avx512_vnni",
+                "avx512_bf16",
+            ],
+            ["avx512_vnni"],
+        ),
+        (
+            AVX2_ONLY,
+            "Intel(R) Xeon(R) CPU @ 2.20GHz (family 6, model 85)",
+            ["sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c"],
+            [],
+        ),
         (PI5, "Raspberry Pi 5 Model B Rev 1.0", ["asimd", "asimdhp", "asimddp"], ["asimddp"]),
         (PI3, "Arm CPU (implementer 0x41, part 0xd03)", ["asimd"], []),
     ],
@@ -54,18 +75,24 @@ CPU part\t: 0xd03
 def test_cpuinfo_model_and_int8_flags(tmp_path, monkeypatch, text, model, isa, dot):
     (tmp_path / "cpuinfo").write_text(text)
     real_path = _machine.Path
-    monkeypatch.setattr(_machine, "Path", lambda p: real_path(tmp_path / "cpuinfo") if p == "/proc/cpuinfo" else real_path(p))
+    monkeypatch.setattr(
+        _machine, "Path", lambda p: real_path(tmp_path / "cpuinfo") if p == "/proc/cpuinfo" else real_path(p)
+    )
     assert cpu() == (model, isa)
     assert int8_dot_product(isa) == dot
 
 
 def test_expectation_says_which_case_the_cpu_is():
     fast = int8_expectation("AMD EPYC", ["avx2", "fma", "avx512f", "avx512_vnni"])
-    assert fast == ("CPU: AMD EPYC, with int8 dot-product instructions (avx512_vnni): "
-                    "int8 is expected to run faster than float32 on this CPU.")
+    assert fast == (
+        "CPU: AMD EPYC, with int8 dot-product instructions (avx512_vnni): "
+        "int8 is expected to run faster than float32 on this CPU."
+    )
     slow = int8_expectation("Intel Xeon", ["avx2", "fma"])
-    assert slow.startswith("CPU: Intel Xeon, with avx2 but without int8 dot-product instructions (VNNI, dotprod): "
-                           "int8 is expected to run slower than float32 on this CPU")
+    assert slow.startswith(
+        "CPU: Intel Xeon, with avx2 but without int8 dot-product instructions (VNNI, dotprod): "
+        "int8 is expected to run slower than float32 on this CPU"
+    )
     assert "unknown" in int8_expectation("Some CPU", None)
 
 

@@ -50,7 +50,10 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _nbval(folder: Path, *extra: str) -> subprocess.CompletedProcess:
-    return _run(["-m", "pytest", "--nbval", *extra, "-p", "no:cacheprovider", "--rootdir", str(folder), "-q", "mine.ipynb"], folder)
+    return _run(
+        ["-m", "pytest", "--nbval", *extra, "-p", "no:cacheprovider", "--rootdir", str(folder), "-q", "mine.ipynb"],
+        folder,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,9 @@ def executed(tmp_path_factory) -> Path:
     os.chmod(folder / "mine.ipynb", 0o644)
     done = _run(["-m", "edgelab.cli", "notebook", "execute", "mine.ipynb", "--timeout", "120"], folder)
     assert done.returncode == 0, done.stderr
-    assert re.match(r"mine\.ipynb \.\.\. \d+ s, 6 code cells, widget state of \d+ models$", done.stdout.strip()), done.stdout
+    assert re.match(r"mine\.ipynb \.\.\. \d+ s, 6 code cells, widget state of \d+ models$", done.stdout.strip()), (
+        done.stdout
+    )
     return folder
 
 
@@ -120,7 +125,9 @@ def test_failing_cell_leaves_the_notebook_unchanged_unless_errors_are_allowed(tm
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)"), nbformat.v4.new_code_cell("1 / 0")])
     nbformat.write(nb, path)
     before = path.read_bytes()
-    with pytest.raises(NotebookError, match=r"cell 1 raised ZeroDivisionError: division by zero\. The file was left unchanged"):
+    with pytest.raises(
+        NotebookError, match=r"cell 1 raised ZeroDivisionError: division by zero\. The file was left unchanged"
+    ):
         execute_notebook(path, timeout=60)
     assert path.read_bytes() == before
     run = execute_notebook(path, timeout=60, allow_errors=True)
@@ -132,7 +139,10 @@ def test_failing_cell_leaves_the_notebook_unchanged_unless_errors_are_allowed(tm
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     run = _run(["-m", "edgelab.cli", "notebook", "execute", "missing.ipynb"], tmp_path)
     assert run.returncode == 2
-    assert run.stderr.strip().splitlines()[-1] == "edgelab: error: Expected an existing .ipynb file. Received: 'missing.ipynb'"
+    assert (
+        run.stderr.strip().splitlines()[-1]
+        == "edgelab: error: Expected an existing .ipynb file. Received: 'missing.ipynb'"
+    )
     run = _run(["-m", "edgelab.cli", "notebook", "execute", "x.ipynb", "--timeout", "0"], tmp_path)
     assert run.returncode == 2 and "expected a positive number of seconds, received '0'" in run.stderr
     (tmp_path / "bad.ipynb").write_text("not json")
@@ -146,14 +156,23 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
         ("<Model at 0x7f3a2b4c5d60>", "<Model at 0xADDRESS>"),
         ("run at 2026-12-02T12:10:15.329592 and 2026-12-02 12:10:15+00:00", "run at TIMESTAMP and TIMESTAMP"),
         ('"edgelab_version": "0.1.0",', '"edgelab_version": "VERSION",'),
-        ("runtime='litert 2.3.0', numpy 2.4.6, tensorflow==2.21.0, Python 3.11.9", "runtime='litert VERSION', numpy VERSION, tensorflow==VERSION, Python VERSION"),
+        (
+            "runtime='litert 2.3.0', numpy 2.4.6, tensorflow==2.21.0, Python 3.11.9",
+            "runtime='litert VERSION', numpy VERSION, tensorflow==VERSION, Python VERSION",
+        ),
         ("100%|██████████| 3/3 [00:00<00:00, 19.79it/s]", "PROGRESS 3/3"),
         ("  0%|          | 0/12 [00:00<?, ?it/s]", "  PROGRESS 0/12"),
-        ("19/19 [==============================] - 1s 23ms/step - loss: 0.8611", "19/19 [==============================] - TIME - loss: 0.8611"),
+        (
+            "19/19 [==============================] - 1s 23ms/step - loss: 0.8611",
+            "19/19 [==============================] - TIME - loss: 0.8611",
+        ),
         ("saved /tmp/tmpek6ocz3j/model.tflite", "saved TMPPATH"),
         ("at '/var/folders/ab/cd12/T/pytest-1/x.ipynb'", "at 'TMPPATH'"),
         # What a notebook claims stays compared.
-        ("accuracy 0.8611, 56 of 180 images, 9 of 9 ops, 106.6 KiB", "accuracy 0.8611, 56 of 180 images, 9 of 9 ops, 106.6 KiB"),
+        (
+            "accuracy 0.8611, 56 of 180 images, 9 of 9 ops, 106.6 KiB",
+            "accuracy 0.8611, 56 of 180 images, 9 of 9 ops, 106.6 KiB",
+        ),
         ("runs/demo/model_int8.tflite", "runs/demo/model_int8.tflite"),
     ],
 )

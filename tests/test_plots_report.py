@@ -6,22 +6,29 @@ import dataclasses
 import hashlib
 import json
 
+import _tiny
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-import _tiny
 from edgelab.compare.comparison import COLUMNS, VariantResult, comparison_table
-from edgelab.errors import ConfigError
 from edgelab.compare.evaluate import classification_metrics
 from edgelab.compare.plots import (
-    OP_MAP_FONTSIZE, contrast_ratio, pareto_front, plot_confusions, plot_history, plot_op_map, plot_sizes, plot_tradeoff,
+    OP_MAP_FONTSIZE,
+    contrast_ratio,
+    pareto_front,
+    plot_confusions,
+    plot_history,
+    plot_op_map,
+    plot_sizes,
+    plot_tradeoff,
 )
-from edgelab.edgetpu.analyze import EdgeTPUReport, OpVerdict
-from edgelab.precision import Precision
 from edgelab.compare.report import html_table, markdown_table, package_versions, summary_frame, write_report
+from edgelab.edgetpu.analyze import EdgeTPUReport, OpVerdict
+from edgelab.errors import ConfigError
+from edgelab.precision import Precision
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -90,13 +97,16 @@ def test_plot_tradeoff_shows_ok_variants_and_the_front():
 
 def notebook_table() -> pd.DataFrame:
     """The series' comparison (05_compare): four variants within 4 KiB and 0.01 ms of each other."""
-    return pd.DataFrame({
-        "precision": ["fp32", "fp16", "dynamic", "int8", "int16x8", "qat_int8"], "status": ["ok"] * 6,
-        "size_bytes": [396252, 201396, 108736, 109112, 112288, 109904],
-        "accuracy": [0.8889, 0.8889, 0.8889, 0.8889, 0.8889, 0.8833],
-        "agreement": [1.0, 1.0, 1.0, 1.0, 1.0, 0.9889],
-        "p50_ms": [0.1261, 0.1112, 0.1021, 0.1861, 4.4648, 0.1490],
-    })
+    return pd.DataFrame(
+        {
+            "precision": ["fp32", "fp16", "dynamic", "int8", "int16x8", "qat_int8"],
+            "status": ["ok"] * 6,
+            "size_bytes": [396252, 201396, 108736, 109112, 112288, 109904],
+            "accuracy": [0.8889, 0.8889, 0.8889, 0.8889, 0.8889, 0.8833],
+            "agreement": [1.0, 1.0, 1.0, 1.0, 1.0, 0.9889],
+            "p50_ms": [0.1261, 0.1112, 0.1021, 0.1861, 4.4648, 0.1490],
+        }
+    )
 
 
 def _boxes(fig, ax):
@@ -123,7 +133,7 @@ def test_tradeoff_labels_never_overlap_labels_or_other_points(x, y, dpi):
     order = table.sort_values([x, y], ascending=[True, False])["precision"].tolist()
     assert sorted(label_names(ax)) == sorted(order)  # each precision named exactly once
     for k, (text, box) in enumerate(labels):
-        for other_text, other in labels[k + 1:]:
+        for other_text, other in labels[k + 1 :]:
             assert not box.overlaps(other), (text, other_text)
         assert frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1), text
         own = [order.index(name) for name in text.split(", ")]
@@ -135,8 +145,14 @@ def test_tradeoff_labels_never_overlap_labels_or_other_points(x, y, dpi):
             dy = max(box.y0 - centre[1], 0, centre[1] - box.y1)
             gap_other = np.hypot(dx, dy) - radius
             assert gap_other > 0, (text, order[i])
-            gap_own = min(np.hypot(max(box.x0 - centres[j][0], 0, centres[j][0] - box.x1),
-                                   max(box.y0 - centres[j][1], 0, centres[j][1] - box.y1)) - radii[j] for j in own)
+            gap_own = min(
+                np.hypot(
+                    max(box.x0 - centres[j][0], 0, centres[j][0] - box.x1),
+                    max(box.y0 - centres[j][1], 0, centres[j][1] - box.y1),
+                )
+                - radii[j]
+                for j in own
+            )
             assert gap_own <= gap_other + 1, (text, order[i])
 
 
@@ -160,7 +176,9 @@ def test_plot_sizes_has_one_bar_per_ok_variant_with_its_ratio():
     (ax,) = fig.axes
     assert ax.get_title() == "Model file size per precision (ratio to fp32)"
     assert ax.get_ylabel() == "file size (KiB)"
-    assert [round(p.get_height(), 3) for p in ax.patches] == [round(b / 1024, 3) for b in (4000, 2000, 1000, 1100, 1500)]
+    assert [round(p.get_height(), 3) for p in ax.patches] == [
+        round(b / 1024, 3) for b in (4000, 2000, 1000, 1100, 1500)
+    ]
     assert texts(ax) == ["1.00x", "0.50x", "0.25x", "0.28x", "0.38x"]
 
 
@@ -206,14 +224,29 @@ def test_confusion_counts_contrast_with_their_cells(normalize):
 
 def report_with(ops: list[OpVerdict]) -> EdgeTPUReport:
     on_tpu = sum(op.target == "edgetpu" for op in ops)
-    return EdgeTPUReport("m.tflite", tuple(ops), len(ops), on_tpu, len(ops) - on_tpu, "partial", "", 14, False, 1, 0, 0, 8 << 20)
+    return EdgeTPUReport(
+        "m.tflite", tuple(ops), len(ops), on_tpu, len(ops) - on_tpu, "partial", "", 14, False, 1, 0, 0, 8 << 20
+    )
 
 
 def test_op_map_names_are_readable_and_fit_their_boxes():
-    names = ["QUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "SQUARED_DIFFERENCE", "RESIZE_NEAREST_NEIGHBOR",
-             "FULLY_CONNECTED", "MEAN", "SOFTMAX", "edgetpu-custom-op"]
-    ops = [OpVerdict(i, name, 1, "edgetpu" if i < 3 else "cpu", "Mapped to Edge TPU" if i < 3 else "Operation not supported")
-           for i, name in enumerate(names)]
+    names = [
+        "QUANTIZE",
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "SQUARED_DIFFERENCE",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "FULLY_CONNECTED",
+        "MEAN",
+        "SOFTMAX",
+        "edgetpu-custom-op",
+    ]
+    ops = [
+        OpVerdict(
+            i, name, 1, "edgetpu" if i < 3 else "cpu", "Mapped to Edge TPU" if i < 3 else "Operation not supported"
+        )
+        for i, name in enumerate(names)
+    ]
     fig = plot_op_map(report_with(ops))
     FigureCanvasAgg(fig)
     fig.set_dpi(80)  # the resolution the notebook widget shows it at
@@ -232,8 +265,15 @@ def test_op_map_names_are_readable_and_fit_their_boxes():
 
 
 def test_html_table_left_aligns_text_and_says_yes_no():
-    frame = pd.DataFrame({"index": [0, 1], "op": ["MEAN", "ADD"], "p50_ms": [0.12345, float("nan")],
-                          "pareto": [True, False], "reason": ["Operation is otherwise supported", "More than one <subgraph>"]})
+    frame = pd.DataFrame(
+        {
+            "index": [0, 1],
+            "op": ["MEAN", "ADD"],
+            "p50_ms": [0.12345, float("nan")],
+            "pareto": [True, False],
+            "reason": ["Operation is otherwise supported", "More than one <subgraph>"],
+        }
+    )
     page = html_table(frame)
     assert '<th style="text-align: left">reason</th>' in page
     assert '<td style="text-align: left">Operation is otherwise supported</td>' in page
@@ -246,15 +286,25 @@ def test_html_table_left_aligns_text_and_says_yes_no():
 def test_op_map_widget_table_left_aligns_the_reason():
     from edgelab import widgets
 
-    ops = [OpVerdict(0, "QUANTIZE", 1, "edgetpu", "Mapped to Edge TPU"), OpVerdict(1, "TANH", 1, "cpu", "Operation not supported")]
+    ops = [
+        OpVerdict(0, "QUANTIZE", 1, "edgetpu", "Mapped to Edge TPU"),
+        OpVerdict(1, "TANH", 1, "cpu", "Operation not supported"),
+    ]
     table = widgets.edgetpu_op_map(report_with(ops)).table.value
     assert '<td style="text-align: left">Operation not supported</td>' in table
     assert '<td style="text-align: right">1</td>' in table  # the index stays a right-aligned number
 
 
 def test_plot_history_loss_and_accuracy_panels():
-    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.6, 0.4], "accuracy": [0.5, 0.7, 0.8],
-                            "val_loss": [1.1, 0.8, 0.7], "val_accuracy": [0.4, 0.6, 0.7]})
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "loss": [1.0, 0.6, 0.4],
+            "accuracy": [0.5, 0.7, 0.8],
+            "val_loss": [1.1, 0.8, 0.7],
+            "val_accuracy": [0.4, 0.6, 0.7],
+        }
+    )
     fig = plot_history(history, "Float training")
     assert fig.get_suptitle() == "Float training"
     loss_ax, acc_ax = fig.axes
@@ -271,11 +321,16 @@ def test_plot_history_loss_and_accuracy_panels():
 def test_markdown_table_escapes_and_blanks_missing_values():
     frame = pd.DataFrame({"precision": ["int8"], "reason": ["a|b\nc"], "accuracy": [float("nan")]})
     assert markdown_table(frame).splitlines() == [
-        "| precision | reason | accuracy |", "|:---|:---|:---|", "| int8 | a\\|b c |  |",
+        "| precision | reason | accuracy |",
+        "|:---|:---|:---|",
+        "| int8 | a\\|b c |  |",
     ]
     frame = pd.DataFrame({"precision": ["fp32", "int8"], "accuracy": [0.9, 0.8], "xnnpack": [True, False]})
     assert markdown_table(frame).splitlines() == [
-        "| precision | accuracy | xnnpack |", "|:---|---:|:---|", "| fp32 | 0.9 | yes |", "| int8 | 0.8 | no |",
+        "| precision | accuracy | xnnpack |",
+        "|:---|---:|:---|",
+        "| fp32 | 0.9 | yes |",
+        "| int8 | 0.8 | no |",
     ]
 
 
@@ -301,8 +356,15 @@ def report_dir(tmp_path_factory):
     failed = dataclasses.replace(result, variants=variants, table=comparison_table(variants, result.float_accuracy))
     out = tmp_path_factory.mktemp("report")
     parameters = {"per_class": _tiny.PER_CLASS, "image_size": _tiny.SIZE, "epochs": 1}
-    path = write_report(out, failed, history=pipe.history, qat_history=pipe.qat_history, parameters=parameters,
-                        timings={"train": 1.234567}, title="tiny report")
+    path = write_report(
+        out,
+        failed,
+        history=pipe.history,
+        qat_history=pipe.qat_history,
+        parameters=parameters,
+        timings={"train": 1.234567},
+        title="tiny report",
+    )
     return out, path, failed
 
 
@@ -310,8 +372,17 @@ def test_write_report_writes_every_file(report_dir):
     out, path, _ = report_dir
     assert path == out / "report.md"
     names = {p.name for p in out.iterdir()}
-    assert {"report.md", "report.csv", "manifest.json", "labels.txt", "tradeoff.png", "sizes.png",
-            "confusions.png", "training.png", "qat.png"} == names
+    assert {
+        "report.md",
+        "report.csv",
+        "manifest.json",
+        "labels.txt",
+        "tradeoff.png",
+        "sizes.png",
+        "confusions.png",
+        "training.png",
+        "qat.png",
+    } == names
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == PNG_MAGIC
 

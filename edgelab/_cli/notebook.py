@@ -34,7 +34,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "`pytest --nbval -p edgelab.nbval PATH`.",
     )
     execute.add_argument("paths", metavar="PATH", nargs="+", help=".ipynb files, run in the order given")
-    execute.add_argument("--timeout", type=_positive_seconds, default=1800, help="seconds allowed per cell (default: 1800)")
+    execute.add_argument(
+        "--timeout", type=_positive_seconds, default=1800, help="seconds allowed per cell (default: 1800)"
+    )
     execute.add_argument("--allow-errors", action="store_true", help="store the outputs even when a cell raises")
     execute.set_defaults(func=execute_command)
 

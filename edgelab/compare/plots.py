@@ -8,7 +8,8 @@ global state; notebooks display the returned figure and reports save it with ``f
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,7 +51,9 @@ def plot_tradeoff(table: pd.DataFrame, x: str = "p50_ms", y: str = "accuracy") -
     rows = _ok_rows(table).dropna(subset=[x, y]).sort_values([x, y], ascending=[True, False])
     fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.add_subplot()
-    sizes = pd.to_numeric(rows.get("size_bytes", pd.Series(1, index=rows.index)), errors="coerce").fillna(1).astype(float)
+    sizes = (
+        pd.to_numeric(rows.get("size_bytes", pd.Series(1, index=rows.index)), errors="coerce").fillna(1).astype(float)
+    )
     area = 40 + 260 * sizes / max(float(sizes.max()), 1.0) if len(sizes) else sizes
     ax.scatter(rows[x], rows[y], s=area, alpha=0.6, color="tab:blue", edgecolor="black", zorder=3)
     values = pd.to_numeric(rows[x], errors="coerce")
@@ -67,8 +70,16 @@ def plot_tradeoff(table: pd.DataFrame, x: str = "p50_ms", y: str = "accuracy") -
         ring = (np.sqrt(area[on_front]) + 7) ** 2
         ax.scatter(front[x], front[y], s=ring, facecolors="none", edgecolors="tab:red", linewidths=1.5, zorder=4)
         # One legend entry that looks like what is drawn: rings, joined when there are several.
-        key = Line2D([], [], color="tab:red", linestyle="--" if len(front) > 1 else "none", marker="o",
-                     markersize=9, markerfacecolor="none", markeredgewidth=1.5)
+        key = Line2D(
+            [],
+            [],
+            color="tab:red",
+            linestyle="--" if len(front) > 1 else "none",
+            marker="o",
+            markersize=9,
+            markerfacecolor="none",
+            markeredgewidth=1.5,
+        )
         ax.legend([key], ["Pareto front"], loc="best")
     scale = " (log scale)" if ax.get_xscale() == "log" else ""
     ax.set_xlabel(("p50 latency per image, ms, lower is better" if x == "p50_ms" else x) + scale)
@@ -117,8 +128,9 @@ def _clusters(centres: np.ndarray, radii: np.ndarray) -> list[list[int]]:
 _DIRECTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, 1), (1, -1), (-1, -1))
 
 
-def place_labels(ax: Any, xs: np.ndarray, ys: np.ndarray, labels: Sequence[str], radii_pt: Sequence[float],
-                 fontsize: float = 9) -> list:
+def place_labels(
+    ax: Any, xs: np.ndarray, ys: np.ndarray, labels: Sequence[str], radii_pt: Sequence[float], fontsize: float = 9
+) -> list:
     """Label points so that no label overlaps another label or a point, and each sits nearest its own point.
 
     Points drawn on top of each other share one label (``"dynamic, int8"``, in the given order).
@@ -154,7 +166,8 @@ def place_labels(ax: Any, xs: np.ndarray, ys: np.ndarray, labels: Sequence[str],
         extent = probe.get_window_extent(renderer)
         probe.remove()
         w, h = extent.width, extent.height
-        best, best_cost = None, math.inf
+        best: tuple[tuple[float, float, float, float], int] = ((0.0, 0.0, w, h), 0)
+        best_cost = math.inf
         for level in range(8):
             gap = reach + (3 + 10 * level) * px
             for dx, dy in _DIRECTIONS:
@@ -180,8 +193,17 @@ def place_labels(ax: Any, xs: np.ndarray, ys: np.ndarray, labels: Sequence[str],
         offset = ((box[0] - centre[0]) / px, (box[1] - centre[1]) / px)
         arrow = {"arrowstyle": "-", "color": "0.3", "lw": 0.8, "shrinkA": 1, "shrinkB": reach / px} if level else None
         xy = tuple(ax.transData.inverted().transform(centre))
-        note = ax.annotate(text, xy, textcoords="offset points", xytext=offset, ha="left", va="bottom",
-                           fontsize=fontsize, arrowprops=arrow, zorder=5)
+        note = ax.annotate(
+            text,
+            xy,
+            textcoords="offset points",
+            xytext=offset,
+            ha="left",
+            va="bottom",
+            fontsize=fontsize,
+            arrowprops=arrow,
+            zorder=5,
+        )
         note.set_in_layout(False)  # placed against the final layout: must not change it
         annotations.append(note)
     return annotations
@@ -204,7 +226,7 @@ def plot_sizes(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_confusions(evaluations: Mapping[str, object], class_names: Sequence[str], normalize: bool = True) -> Figure:
+def plot_confusions(evaluations: Mapping[str, Any], class_names: Sequence[str], normalize: bool = True) -> Figure:
     """Confusion matrices side by side, one per variant (rows: true class, columns: predicted)."""
     items = [(name, ev) for name, ev in evaluations.items() if ev is not None]
     if not items:
@@ -224,7 +246,7 @@ def plot_confusions(evaluations: Mapping[str, object], class_names: Sequence[str
         ax.set_title(f"{name}: {ev.accuracy:.1%}", fontsize=10)
         ax.set_xticks(range(len(class_names)), class_names, rotation=60, fontsize=7)
         ax.set_yticks(range(len(class_names)), class_names, fontsize=7)
-    for ax in list(axes.flat)[len(items):]:
+    for ax in list(axes.flat)[len(items) :]:
         ax.set_visible(False)
     return fig
 
@@ -280,7 +302,7 @@ def _wrap_op(name: str, width: int = 13) -> str:
             lines.append(line)
             line = ""
         line += part
-    return "\n".join(lines + [line])
+    return "\n".join([*lines, line])
 
 
 def plot_op_map(report: Any, cols: int = 5) -> Figure:
@@ -302,13 +324,31 @@ def plot_op_map(report: Any, cols: int = 5) -> Figure:
     for k, (op, name) in enumerate(zip(ops, names)):
         r, c = divmod(k, cols)
         y = rows - 1 - r
-        ax.add_patch(FancyBboxPatch((c + 0.04, y + 0.06), 0.92, 0.88, boxstyle="round,pad=0.02",
-                                    facecolor=OP_COLOURS.get(op.target, "#9e9e9e"), edgecolor="black", linewidth=0.6))
-        ax.text(c + 0.5, y + 0.5, f"#{op.index}\n{name}", ha="center", va="center", fontsize=OP_MAP_FONTSIZE,
-                linespacing=1.15)
+        ax.add_patch(
+            FancyBboxPatch(
+                (c + 0.04, y + 0.06),
+                0.92,
+                0.88,
+                boxstyle="round,pad=0.02",
+                facecolor=OP_COLOURS.get(op.target, "#9e9e9e"),
+                edgecolor="black",
+                linewidth=0.6,
+            )
+        )
+        ax.text(
+            c + 0.5,
+            y + 0.5,
+            f"#{op.index}\n{name}",
+            ha="center",
+            va="center",
+            fontsize=OP_MAP_FONTSIZE,
+            linespacing=1.15,
+        )
     ax.set_xlim(0, cols)
     ax.set_ylim(0, rows)
     ax.set_axis_off()
-    ax.set_title(f"{report.ops_edgetpu} of {report.ops_total} ops on the Edge TPU (green), "
-                 f"{report.ops_cpu} on the CPU (orange)", fontsize=OP_MAP_FONTSIZE + 1)
+    ax.set_title(
+        f"{report.ops_edgetpu} of {report.ops_total} ops on the Edge TPU (green), {report.ops_cpu} on the CPU (orange)",
+        fontsize=OP_MAP_FONTSIZE + 1,
+    )
     return fig

@@ -8,9 +8,10 @@ import json
 import numbers
 import platform
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,10 +20,28 @@ from .._files import write_atomic
 
 #: Columns shown in the printed and markdown tables (the CSV keeps all of them).
 SUMMARY_COLUMNS = (
-    "precision", "status", "size_bytes", "size_ratio", "accuracy", "delta_accuracy", "agreement",
-    "p50_ms", "p99_ms", "latency_ratio", "edgetpu_ops",
+    "precision",
+    "status",
+    "size_bytes",
+    "size_ratio",
+    "accuracy",
+    "delta_accuracy",
+    "agreement",
+    "p50_ms",
+    "p99_ms",
+    "latency_ratio",
+    "edgetpu_ops",
 )
-PACKAGES = ("edgelab", "tensorflow", "tf_keras", "tensorflow-model-optimization", "ai-edge-litert", "numpy", "pandas", "pillow")
+PACKAGES = (
+    "edgelab",
+    "tensorflow",
+    "tf_keras",
+    "tensorflow-model-optimization",
+    "ai-edge-litert",
+    "numpy",
+    "pandas",
+    "pillow",
+)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -87,8 +106,11 @@ def html_table(frame: pd.DataFrame, float_format: str = "{:.3f}") -> str:
     align = ["right" if _is_numeric(frame[c]) else "left" for c in frame.columns]
     head = "".join(f'<th style="text-align: {a}">{html.escape(str(c))}</th>' for c, a in zip(frame.columns, align))
     body = "".join(
-        "<tr>" + "".join(f'<td style="text-align: {a}">{html.escape(table_cell(v, float_format))}</td>'
-                         for v, a in zip(row, align)) + "</tr>"
+        "<tr>"
+        + "".join(
+            f'<td style="text-align: {a}">{html.escape(table_cell(v, float_format))}</td>' for v, a in zip(row, align)
+        )
+        + "</tr>"
         for row in frame.itertuples(index=False)
     )
     return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -137,14 +159,19 @@ def write_report(
 
     ok = table[table.status == "ok"]
     lines = [f"# {title}", ""]
-    lines += [f"Float Keras model: test accuracy **{comparison.float_accuracy:.4f}** on {len(comparison.test_labels)} test images.", ""]
+    lines += [
+        f"Float Keras model: test accuracy **{comparison.float_accuracy:.4f}** on {len(comparison.test_labels)} test images.",
+        "",
+    ]
     lines += ["## Every precision, measured on the converted file", "", markdown_table(summary_frame(table)), ""]
     lines += [
         "`size_ratio` and `latency_ratio` are against fp32; `delta_accuracy` is against the float Keras model; "
         "`agreement` is the share of test images classified as the float model does; `edgetpu_ops` is how many ops "
         "the Edge TPU compiler maps (predicted offline unless the compiler ran). Latency: single-image `invoke()`, "
-        "p50 over repeated runs after warm-up.", "",
-        int8_expectation(machine["cpu_model"], machine["isa"]), "",
+        "p50 over repeated runs after warm-up.",
+        "",
+        int8_expectation(machine["cpu_model"], machine["isa"]),
+        "",
     ]
     if len(ok):
         fastest = ok.loc[ok.p50_ms.idxmin()]
@@ -153,13 +180,21 @@ def write_report(
         lines += [
             f"- Most accurate: **{best.precision}** ({best.accuracy:.4f}).",
             f"- Fastest: **{fastest.precision}** ({fastest.p50_ms:.3f} ms p50).",
-            f"- Smallest: **{smallest.precision}** ({int(smallest.size_bytes) / 1024:.1f} KiB).", "",
+            f"- Smallest: **{smallest.precision}** ({int(smallest.size_bytes) / 1024:.1f} KiB).",
+            "",
         ]
     failed = table[table.status != "ok"]
     for _, row in failed.iterrows():
         lines.append(f"- {row.precision} failed: {row.reason}")
     lines += ["## Pictures", ""] + [f"![{name}]({name})" for name in figures] + [""]
-    lines += ["## Files", "", "- `report.csv`: the full table", "- `manifest.json`: package versions, the CPU (model, instruction sets), parameters, timings, file hashes", "- `labels.txt`: class names, one per line", ""]
+    lines += [
+        "## Files",
+        "",
+        "- `report.csv`: the full table",
+        "- `manifest.json`: package versions, the CPU (model, instruction sets), parameters, timings, file hashes",
+        "- `labels.txt`: class names, one per line",
+        "",
+    ]
     report = out / "report.md"
     write_atomic(report, "\n".join(lines).encode())
 
