@@ -35,7 +35,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     execute.add_argument("paths", metavar="PATH", nargs="+", help=".ipynb files, run in the order given")
     execute.add_argument(
-        "--timeout", type=_positive_seconds, default=1800, help="seconds allowed per cell (default: 1800)"
+        "--timeout", metavar="S", type=_positive_seconds, default=1800, help="seconds allowed per cell (default: 1800)"
     )
     execute.add_argument("--allow-errors", action="store_true", help="store the outputs even when a cell raises")
     execute.set_defaults(func=execute_command)
