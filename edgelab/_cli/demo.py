@@ -34,6 +34,7 @@ def add_commands(subparsers) -> None:
 
 def run(args) -> int:
     from ..demo import run_demo
+    from .._machine import int8_expectation
     from ..compare.report import summary_frame
 
     config = DemoConfig(
@@ -48,6 +49,7 @@ def run(args) -> int:
     print(f"Float Keras model: test accuracy {result.float_accuracy:.4f} "
           f"({len(result.comparison.test_labels)} test images)")
     print(table.to_string(index=False))
+    print(int8_expectation())
     if result.reused:
         print(f"(reused finished steps: {', '.join(result.reused)})")
     print(f"\nReport: {result.report}  ({time.perf_counter() - start:.0f} s)")
