@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE = 1
 
-NBVAL := -p no:cacheprovider --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+NBVAL := -p no:cacheprovider --nbval -p edgelab.nbval
 
 .PHONY: demo test unit nbtest lint lab bench nbregen lock clean help
 
@@ -34,7 +34,8 @@ unit: $(STAMP)
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
 # Twice, each from an empty notebooks/runs/ as on a fresh clone: as stored, then with the numerics
-# changed the way another CPU changes them (notebooks/conftest.py: PORTABLE_ENV), against the same outputs.
+# changed the way another CPU changes them (edgelab/nbval.py: PORTABLE_ENV), against the same outputs.
+# notebooks/runs-cache/ (converted files that depend only on a graph) is kept between the passes.
 nbtest: $(STAMP)
 	rm -rf notebooks/runs
 	$(PY) -m pytest notebooks $(NBVAL) -q
