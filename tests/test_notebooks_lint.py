@@ -140,15 +140,9 @@ def test_params_file_is_a_valid_workspace():
     assert ws.params.out_dir == "runs/notebooks" and ws.params.data is None
 
 
-#: Notebooks whose claims after an ignored cell are still printed booleans (checked by nbval) rather than asserts.
-ASSERTS_PENDING = {"07_why_accuracy_changed.ipynb": "cells 10, 13, 23, 27 and 30 print booleans after ignored cells; make them asserts"}
-
-
 def test_every_ignored_output_is_followed_by_a_checked_assertion(notebook):
     """What nbval does not compare (float results, timings) is asserted in words that hold on any CPU."""
     path, nb = notebook
-    if path.name in ASSERTS_PENDING:
-        pytest.xfail(ASSERTS_PENDING[path.name])
     cells = code_cells(nb)
     ignored = lambda cell: cell.source.lstrip().startswith("# NBVAL_IGNORE_OUTPUT")  # noqa: E731
     for i, cell in enumerate(cells):
