@@ -13,7 +13,7 @@ import pytest
 from conftest import CLASS_COLOURS, make_class_folders, write_image
 from PIL import Image
 
-from edgelab.data.datasets import (
+from edgelab.data import (
     Dataset,
     DatasetWarning,
     SkipReason,
@@ -26,6 +26,12 @@ from edgelab.data.datasets import (
 )
 from edgelab.errors import ConfigError, DatasetError
 from edgelab.preprocess import denormalize, parse_image_size
+
+
+@pytest.fixture(autouse=True)
+def _image_cache(tmp_path_factory, monkeypatch):
+    """Decoded-image caches of these tests go to a temporary folder."""
+    monkeypatch.setenv("EDGELAB_CACHE_DIR", str(tmp_path_factory.mktemp("image-cache")))
 
 
 def rel(paths, root: Path) -> set[str]:

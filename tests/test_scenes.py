@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from edgelab.errors import ConfigError
-from edgelab.data.scenes import CLASS_NAMES, MARKER_NAME, generate_scenes, make_scenes, render_scene
+from edgelab.data.scene_files import MARKER_NAME, make_scenes
+from edgelab.data.scenes import CLASS_NAMES, generate_scenes, render_scene
 
 
 @pytest.fixture(scope="module")

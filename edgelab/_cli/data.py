@@ -79,8 +79,8 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 def make_scenes_command(args: argparse.Namespace) -> int:
     """Write the scenes, then print one line saying what was written where."""
-    from ..data.datasets import scan
-    from ..data.scenes import make_scenes
+    from ..data.scanning import scan
+    from ..data.scene_files import make_scenes
 
     out = make_scenes(
         args.out,
@@ -142,7 +142,7 @@ def _print_report(result) -> None:
 
 def check_command(args: argparse.Namespace) -> int:
     """Print the dataset's images per class and skipped files; fail (exit 2) when unusable."""
-    from ..data.datasets import scan
+    from ..data.scanning import scan
 
     try:
         result = scan(Path(args.root), verify=not args.no_verify, progress=_progress(args))
