@@ -64,6 +64,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("root", metavar="ROOT", help="dataset folder")
     check.add_argument("--json", action="store_true", help="print JSON: {classes: {name: count}, skipped: [{path, reason}]}")
     check.add_argument("--no-verify", action="store_true", help="read only image headers (faster; misses truncated files)")
+    check.add_argument("--max-pixels", type=_non_negative_int, default=None, metavar="N",
+                       help="skip images of more than N pixels (width x height) as 'too large'; 0: no limit "
+                       "(default: EDGELAB_MAX_PIXELS or 50000000)")
     check.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     check.set_defaults(func=check_command)
 
@@ -145,7 +148,7 @@ def check_command(args: argparse.Namespace) -> int:
     from ..data.scanning import scan
 
     try:
-        result = scan(Path(args.root), verify=not args.no_verify, progress=_progress(args))
+        result = scan(Path(args.root), verify=not args.no_verify, progress=_progress(args), max_pixels=args.max_pixels)
     except DatasetError as exc:
         # The library's message also draws the expected folder trees; the CLI keeps to one line.
         raise DatasetError(_first_line(exc)) from None

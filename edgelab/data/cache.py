@@ -22,7 +22,7 @@ import numpy as np
 
 from .._files import write_atomic
 from .._log import logger, tqdm
-from .decoding import WORKERS, try_load
+from .decoding import threaded, try_load
 from .skips import SkippedFile
 
 __all__ = ["CACHE_DIR_ENV", "ImageCache", "cache_dir"]
@@ -157,8 +157,6 @@ class ImageCache:
     def _decode(self, pixels: np.memmap, state: np.memmap, todo: np.ndarray, desc: str,
                 progress: bool | None, max_pixels: int | None) -> list[SkippedFile]:
         """Decode rows ``todo`` into ``pixels`` on a few threads (Pillow releases the GIL)."""
-        from concurrent.futures import ThreadPoolExecutor
-
         failures: dict[int, SkippedFile] = {}
 
         def one(i: int) -> None:
@@ -171,8 +169,7 @@ class ImageCache:
                 state[i] = _OK  # after the pixels: a row marked done is complete
 
         n = len(self.paths)
-        with tqdm(total=n, initial=n - len(todo), desc=desc, unit="img", progress=progress) as bar, \
-                ThreadPoolExecutor(WORKERS) as pool:
-            for _ in pool.map(one, todo.tolist(), chunksize=16):
+        with tqdm(total=n, initial=n - len(todo), desc=desc, unit="img", progress=progress) as bar:
+            for _ in threaded(one, todo.tolist()):
                 bar.update()
         return [failures[i] for i in sorted(failures)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -211,8 +211,18 @@ def parallel_map(fn: Callable[[_T], _R], items: Sequence[_T], desc: str, progres
     out: list[_R] = []
     if not items:
         return out
-    with tqdm(total=len(items), desc=desc, unit="img", progress=progress) as bar, ThreadPoolExecutor(WORKERS) as pool:
-        for result in pool.map(fn, items, chunksize=8):
+    with tqdm(total=len(items), desc=desc, unit="img", progress=progress) as bar:
+        for result in threaded(fn, items):
             out.append(result)
             bar.update()
     return out
+
+
+def threaded(fn: Callable[[_T], _R], items: Sequence[_T]) -> Iterator[_R]:
+    """``fn`` over ``items`` on :data:`WORKERS` threads, in order. On an error or Ctrl-C the work
+    not yet started is cancelled, so an interrupt stops within one image per thread."""
+    pool = ThreadPoolExecutor(WORKERS)
+    try:
+        yield from pool.map(fn, items)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
