@@ -114,14 +114,20 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(cache, ignore_errors=True)
         point: dict = {"images": total, "load_average": round(os.getloadavg()[0], 2)}
         for step in STEPS:
-            done = subprocess.run([sys.executable, __file__, "--child", step, str(root), str(cache)],
-                                  capture_output=True, text=True, check=False)
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", step, str(root), str(cache)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if done.returncode != 0:
                 print(done.stderr, file=sys.stderr)
                 raise SystemExit(f"bench_scale: step {step} at {total} images failed (exit {done.returncode})")
             point[step] = json.loads(done.stdout.strip().splitlines()[-1])
-            print(f"{total:>6} images  {step:<5}  {point[step]['seconds']:7.2f} s  {point[step]['peak_mb']:7.1f} MB peak",
-                  flush=True)
+            print(
+                f"{total:>6} images  {step:<5}  {point[step]['seconds']:7.2f} s  {point[step]['peak_mb']:7.1f} MB peak",
+                flush=True,
+            )
         points.append(point)
         shutil.rmtree(cache, ignore_errors=True)
     if not args.work:

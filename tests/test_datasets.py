@@ -262,7 +262,7 @@ def test_tf_dataset_streams_or_serves_normalized_batches(intel_layout):
     assert sizes == [10, 10, 4] and x.dtype == np.float32 and y.dtype == np.int64
     assert x.shape == (24, 8, 8, 3) and -1 <= x.min() < x.max() <= 1
     assert np.array_equal(y, ds.train.labels)
-    images, labels = ds.arrays("train")
+    images, _labels = ds.arrays("train")
     x2, y2, _ = collect(ds.tf_dataset("train", batch_size=10))  # now served from memory
     assert np.array_equal(x, x2) and np.array_equal(y, y2)
     assert np.array_equal(denormalize(x), images)
@@ -360,8 +360,7 @@ def test_parse_image_size_echoes_what_it_received(size):
     with pytest.raises(ConfigError) as info:
         parse_image_size(size)
     assert str(info.value) == (
-        "Expected image_size to be a positive int or two positive ints (height, width). "
-        f"Received: image_size={size!r}"
+        f"Expected image_size to be a positive int or two positive ints (height, width). Received: image_size={size!r}"
     )
     with pytest.raises(ConfigError, match=r"Expected size to be .* Received: size="):
         parse_image_size(size, name="size")
@@ -475,7 +474,7 @@ def test_pixel_budget_is_configurable(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGELAB_MAX_PIXELS", "0")  # no limit
     assert load_image(path)[0, 0, 0] == round(40000 / 257)
     monkeypatch.setenv("EDGELAB_MAX_PIXELS", "lots")
-    with pytest.raises(ConfigError, match="EDGELAB_MAX_PIXELS.*Received: 'lots'"):
+    with pytest.raises(ConfigError, match=r"EDGELAB_MAX_PIXELS.*Received: 'lots'"):
         load_image(path)
 
 
@@ -526,7 +525,7 @@ def test_arrays_are_a_memory_mapped_cache_reused_by_the_next_load(intel_layout, 
     cache = tmp_path / "cache"
     decoded = _count_decodes(monkeypatch)
     ds = load_dataset(root, image_size=24, progress=False, cache_dir=cache)
-    images, labels = ds.arrays("train")
+    images, _labels = ds.arrays("train")
     assert isinstance(images, np.memmap) and not images.flags.writeable
     assert len(decoded) == len(ds.train) == len(images)
     again = load_dataset(root, image_size=24, progress=False, cache_dir=cache)

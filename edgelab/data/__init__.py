@@ -14,11 +14,25 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "CLASS_NAMES": "scenes", "render_scene": "scenes", "generate_scenes": "scenes", "make_scenes": "scene_files",
-    "Dataset": "datasets", "DatasetWarning": "skips", "Layout": "layouts", "ScanResult": "scanning",
-    "SkipReason": "skips", "SkippedFile": "skips", "SkippedReport": "skips", "Split": "datasets",
-    "find_layout": "layouts", "load_dataset": "datasets", "load_image": "decoding", "scan": "scanning",
-    "stratified_split": "splits", "synthetic_dataset": "datasets", "balanced_indices": "splits",
+    "CLASS_NAMES": "scenes",
+    "render_scene": "scenes",
+    "generate_scenes": "scenes",
+    "make_scenes": "scene_files",
+    "Dataset": "datasets",
+    "DatasetWarning": "skips",
+    "Layout": "layouts",
+    "ScanResult": "scanning",
+    "SkipReason": "skips",
+    "SkippedFile": "skips",
+    "SkippedReport": "skips",
+    "Split": "datasets",
+    "find_layout": "layouts",
+    "load_dataset": "datasets",
+    "load_image": "decoding",
+    "scan": "scanning",
+    "stratified_split": "splits",
+    "synthetic_dataset": "datasets",
+    "balanced_indices": "splits",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -62,7 +63,9 @@ class ImageCache:
         folder: The cache folder (None: :func:`cache_dir`).
     """
 
-    def __init__(self, paths: Sequence[Path], image_size: tuple[int, int], name: str, folder: str | os.PathLike | None = None):
+    def __init__(
+        self, paths: Sequence[Path], image_size: tuple[int, int], name: str, folder: str | os.PathLike | None = None
+    ):
         self.paths = list(paths)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.folder = Path(folder) if folder is not None else cache_dir()
@@ -92,15 +95,16 @@ class ImageCache:
                 except OSError:
                     pass
 
-    def _open(self, path: Path, nbytes: int, mode: str, shape: tuple[int, ...]) -> np.memmap:
+    def _open(self, path: Path, nbytes: int, mode: Literal["r", "r+"], shape: tuple[int, ...]) -> np.memmap:
         if mode == "r+":
             with open(path, "ab") as f:  # create, or keep what an interrupted load wrote
                 if f.tell() != nbytes:
                     f.truncate(nbytes)
         return np.memmap(path, dtype=np.uint8, mode=mode, shape=shape)
 
-    def load(self, desc: str = "loading images", progress: bool | None = None,
-             max_pixels: int | None = None) -> tuple[np.ndarray, np.ndarray, list[SkippedFile]]:
+    def load(
+        self, desc: str = "loading images", progress: bool | None = None, max_pixels: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, list[SkippedFile]]:
         """Decode what is not cached yet; return ``(images, ok, failures)``.
 
         ``images`` is a read-only memory-mapped uint8 array ``(len(ok), H, W, 3)`` whose row ``j``
@@ -121,7 +125,9 @@ class ImageCache:
             state = self._open(self.state_file, n, "r+", (n,))
             todo = np.flatnonzero(state != _OK)
             if len(todo) < n:
-                logger.info("image cache %s: resuming, %d of %d images already decoded", self.pixels_file.name, n - len(todo), n)
+                logger.info(
+                    "image cache %s: resuming, %d of %d images already decoded", self.pixels_file.name, n - len(todo), n
+                )
             pixels = self._open(self.pixels_file, self.nbytes, "r+", shape)
             failures = self._decode(pixels, state, todo, desc, progress, max_pixels)
             ok = np.flatnonzero(state == _OK).astype(np.int64)
@@ -135,8 +141,7 @@ class ImageCache:
                         pixels[row] = pixels[src]
             pixels.flush()
             del pixels, state
-            meta = {"version": _VERSION, "count": n, "ok": ok.tolist(),
-                    "failures": [f.to_dict() for f in failures]}
+            meta = {"version": _VERSION, "count": n, "ok": ok.tolist(), "failures": [f.to_dict() for f in failures]}
             write_atomic(self.meta_file, json.dumps(meta))
         ok = np.asarray(meta["ok"], dtype=np.int64)
         failures = [SkippedFile(Path(f["path"]), f["reason"], f["detail"]) for f in meta["failures"]]
@@ -147,15 +152,25 @@ class ImageCache:
         """The finished cache's record, or None when the cache is missing or unfinished."""
         try:
             meta = json.loads(self.meta_file.read_text())
-            if meta.get("version") == _VERSION and meta.get("count") == len(self.paths) \
-                    and self.pixels_file.stat().st_size == self.nbytes:
+            if (
+                meta.get("version") == _VERSION
+                and meta.get("count") == len(self.paths)
+                and self.pixels_file.stat().st_size == self.nbytes
+            ):
                 return meta
         except (OSError, ValueError, AttributeError):
             pass
         return None
 
-    def _decode(self, pixels: np.memmap, state: np.memmap, todo: np.ndarray, desc: str,
-                progress: bool | None, max_pixels: int | None) -> list[SkippedFile]:
+    def _decode(
+        self,
+        pixels: np.memmap,
+        state: np.memmap,
+        todo: np.ndarray,
+        desc: str,
+        progress: bool | None,
+        max_pixels: int | None,
+    ) -> list[SkippedFile]:
         """Decode rows ``todo`` into ``pixels`` on a few threads (Pillow releases the GIL)."""
         failures: dict[int, SkippedFile] = {}
 

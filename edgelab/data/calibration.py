@@ -3,7 +3,8 @@ at a time as the converter asks for them (never a float copy of the dataset)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +16,9 @@ from .splits import balanced_indices
 __all__ = ["representative_dataset"]
 
 
-def representative_dataset(data: Any, num_samples: int = 200, seed: int = 0) -> Callable[[], Iterable[list[np.ndarray]]]:
+def representative_dataset(
+    data: Any, num_samples: int = 200, seed: int = 0
+) -> Callable[[], Iterable[list[np.ndarray]]]:
     """A calibration generator for the TFLite converter, class-balanced where labels are known.
 
     Classes take turns (round robin, seeded random order within each class) until ``num_samples``
@@ -45,8 +48,11 @@ def representative_dataset(data: Any, num_samples: int = 200, seed: int = 0) -> 
         images = np.asarray(images)
     if images.ndim != 4 or len(images) == 0:
         raise ConfigError(f"Expected calibration images of shape (N, H, W, 3). Received: shape={images.shape}")
-    picks = (np.random.default_rng(seed).permutation(len(images))[:num_samples] if labels is None
-             else balanced_indices(labels, num_samples, seed))
+    picks = (
+        np.random.default_rng(seed).permutation(len(images))[:num_samples]
+        if labels is None
+        else balanced_indices(labels, num_samples, seed)
+    )
     if len(picks) < num_samples:
         logger.info("calibration: %d images requested, %d available", num_samples, len(picks))
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,24 +29,25 @@ from ..errors import ConfigError, DatasetError, check_int, did_you_mean
 from ..preprocess import parse_image_size
 from .cache import ImageCache
 from .calibration import representative_dataset
-from .decoding import parallel_map, try_load
-from .layouts import _EXPECTED_LAYOUTS, _LAYOUT_HINT, Layout
-from .scanning import _select_classes, scan
-from .skips import DatasetWarning, SkippedFile, SkippedReport
-from .splits import SPLITS, _cap_per_class, _check_fractions, stratified_split
 
 # Names that lived here before the package was split into modules (explicit re-exports).
-from .decoding import load_image as load_image  # noqa: E402
-from .layouts import find_layout as find_layout  # noqa: E402
-from .scanning import ScanResult as ScanResult  # noqa: E402
-from .skips import SkipReason as SkipReason  # noqa: E402
-from .splits import balanced_indices as balanced_indices  # noqa: E402
+from .decoding import load_image as load_image
+from .decoding import parallel_map, try_load
+from .layouts import _EXPECTED_LAYOUTS, _LAYOUT_HINT, Layout
+from .layouts import find_layout as find_layout
+from .scanning import ScanResult as ScanResult
+from .scanning import _select_classes, scan
+from .skips import DatasetWarning, SkippedFile, SkippedReport
+from .skips import SkipReason as SkipReason
+from .splits import SPLITS, _cap_per_class, _check_fractions, stratified_split
+from .splits import balanced_indices as balanced_indices
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import tensorflow as tf
 
 __all__ = ["Dataset", "Split", "load_dataset", "synthetic_dataset"]
+
 
 @dataclass(frozen=True, eq=False)
 class Split:
@@ -85,7 +87,7 @@ class Dataset:
         splits: dict[str, Split],
         image_size: tuple[int, int],
         layout: Layout,
-        skipped: SkippedReport = SkippedReport(),
+        skipped: SkippedReport | None = None,
         arrays: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
         pred_paths: Sequence[Path] = (),
         cache_dir: str | os.PathLike | bool | None = None,
@@ -97,7 +99,7 @@ class Dataset:
         self.image_size = tuple(image_size)
         self.train, self.val, self.test = splits["train"], splits["val"], splits["test"]
         self.pred_paths = tuple(pred_paths)
-        self._scan_skipped = skipped
+        self._scan_skipped = skipped if skipped is not None else SkippedReport()
         self._late_skipped: dict[Path, SkippedFile] = {}
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = dict(arrays or {})
         self._cache_dir = cache_dir  # None: edgelab.data.cache.cache_dir(); False: decode into memory
@@ -114,7 +116,7 @@ class Dataset:
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         seed: int = 0,
-    ) -> "Dataset":
+    ) -> Dataset:
         """A dataset from in-memory uint8 images (N, H, W, 3) and int labels, split like a folder."""
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
@@ -168,7 +170,9 @@ class Dataset:
     def split(self, name: str) -> Split:
         """The split called ``name`` (``"train"``, ``"val"`` or ``"test"``)."""
         if name not in SPLITS:
-            raise ConfigError(f"Expected split to be one of {list(SPLITS)}. Received: split={name!r}.{did_you_mean(name, SPLITS)}")
+            raise ConfigError(
+                f"Expected split to be one of {list(SPLITS)}. Received: split={name!r}.{did_you_mean(name, SPLITS)}"
+            )
         return getattr(self, name)
 
     def _note_failures(self, failures: Iterable[SkippedFile]) -> int:
@@ -206,11 +210,14 @@ class Dataset:
         desc = f"loading {part.name}"
         if self._cache_dir is not False:
             name = f"{os.path.realpath(self.root) if self.root else ''} {part.name}"
-            cache = ImageCache(part.paths, self.image_size, name, folder=self._cache_dir or None)
+            folder = self._cache_dir if isinstance(self._cache_dir, (str, os.PathLike)) else None
+            cache = ImageCache(part.paths, (self.image_size[0], self.image_size[1]), name, folder=folder)
             try:
                 images, ok, failures = cache.load(desc, progress, self._max_pixels)
             except OSError as exc:
-                logger.warning("cannot use the image cache in %s (%s); decoding %s into memory", cache.folder, exc, part.name)
+                logger.warning(
+                    "cannot use the image cache in %s (%s); decoding %s into memory", cache.folder, exc, part.name
+                )
             else:
                 self._note_failures(failures)
                 return images, ok
@@ -235,8 +242,9 @@ class Dataset:
             self._cache[split] = (images, labels)
         return self._cache[split]
 
-    def tf_dataset(self, split: str, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
-                   normalized: bool = True) -> "tf.data.Dataset":
+    def tf_dataset(
+        self, split: str, batch_size: int = 32, shuffle: bool = False, seed: int = 0, normalized: bool = True
+    ) -> tf.data.Dataset:
         """A batched, prefetched ``tf.data.Dataset`` of ``(images, labels)``.
 
         Images are float32 in the range :func:`edgelab.preprocess.normalize` gives (or uint8 with
@@ -249,7 +257,7 @@ class Dataset:
         images, labels = self.arrays(split)
         return array_batches(images, labels, batch_size, shuffle=shuffle, seed=seed, normalized=normalized)
 
-    def representative_dataset(self, n: int = 200, seed: int = 0) -> Callable[[], Iterator[list[np.ndarray]]]:
+    def representative_dataset(self, n: int = 200, seed: int = 0) -> Callable[[], Iterable[list[np.ndarray]]]:
         """A class-balanced calibration set from the training split, for TFLite int8 conversion
         (see :func:`edgelab.data.calibration.representative_dataset`).
 
@@ -261,13 +269,12 @@ class Dataset:
 
     # -- reporting --------------------------------------------------------------------------------
 
-    def counts(self) -> "pd.DataFrame":
+    def counts(self) -> pd.DataFrame:
         """Images per class (rows) and split (columns train, val, test)."""
         import pandas as pd
 
         data = {
-            name: np.bincount(self.split(name).labels, minlength=self.num_classes).astype(np.int64)
-            for name in SPLITS
+            name: np.bincount(self.split(name).labels, minlength=self.num_classes).astype(np.int64) for name in SPLITS
         }
         frame = pd.DataFrame(data, index=pd.Index(self.class_names, name="class"))
         return frame
@@ -344,9 +351,7 @@ def load_dataset(
     if result.skipped:
         for s in result.skipped:
             logger.info("skipped %s: %s (%s)", s.path, s.reason, s.detail)
-        warnings.warn(
-            f"{result.skipped.summary()} in {result.root}; see Dataset.skipped", DatasetWarning, stacklevel=2
-        )
+        warnings.warn(f"{result.skipped.summary()} in {result.root}; see Dataset.skipped", DatasetWarning, stacklevel=2)
 
     paths = np.asarray(result.paths, dtype=object)
     origins = np.asarray(result.origins)
@@ -406,7 +411,11 @@ def synthetic_dataset(
     from .scenes import CLASS_NAMES, generate_scenes
 
     _check_fractions(val_fraction, test_fraction)
-    names = list(CLASS_NAMES) if classes is None else _select_classes(CLASS_NAMES, classes, "edgelab.data.scenes.CLASS_NAMES")
+    names = (
+        list(CLASS_NAMES)
+        if classes is None
+        else _select_classes(CLASS_NAMES, classes, "edgelab.data.scenes.CLASS_NAMES")
+    )
     images, labels = generate_scenes(
         per_class, image_size=parse_image_size(image_size), seed=seed, classes=tuple(names), progress=progress
     )

@@ -9,9 +9,10 @@ a decoded-pixels budget (:func:`max_pixels`: 50 megapixels unless ``EDGELAB_MAX_
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -152,8 +153,7 @@ def load_image(
             im.draft(im.mode, (side, side))
         _check_budget(im, path, limit)
         im.load()
-        im = _apply_exif_orientation(im)
-        rgb = _to_rgb(im)
+        rgb = _to_rgb(_apply_exif_orientation(im))
         if size is not None and rgb.size != (size[1], size[0]):
             rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
         return np.asarray(rgb, dtype=np.uint8).copy()
@@ -166,7 +166,7 @@ _resolve = max_pixels
 def classify_error(exc: BaseException) -> tuple[str, str]:
     """(reason, detail) for an exception raised while reading an image."""
     detail = str(exc) or type(exc).__name__
-    if isinstance(exc, ImageTooLargeError) or isinstance(exc, Image.DecompressionBombError):
+    if isinstance(exc, (ImageTooLargeError, Image.DecompressionBombError)):
         return SkipReason.TOO_LARGE, detail.split(" Received: ")[-1]
     if isinstance(exc, UnidentifiedImageError):
         return SkipReason.NOT_IMAGE, "Pillow cannot identify the file format"
@@ -196,7 +196,9 @@ def check_file(path: Path, verify: bool, max_pixels: int | None = None) -> Skipp
     return None
 
 
-def try_load(path: Path, size: tuple[int, int], max_pixels: int | None = None) -> tuple[np.ndarray | None, SkippedFile | None]:
+def try_load(
+    path: Path, size: tuple[int, int], max_pixels: int | None = None
+) -> tuple[np.ndarray | None, SkippedFile | None]:
     """``(pixels, None)`` or ``(None, why)`` for one file."""
     try:
         return load_image(path, size, max_pixels=max_pixels), None

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["array_batches", "tf_normalize"]
 
 
-def tf_normalize(images: "tf.Tensor") -> "tf.Tensor":
+def tf_normalize(images: tf.Tensor) -> tf.Tensor:
     """:func:`edgelab.preprocess.normalize` as TensorFlow ops (uint8 batch -> float32 in [-1, 1])."""
     from .._keras import tf
 
@@ -35,7 +35,7 @@ def array_batches(
     seed: int = 0,
     normalized: bool = True,
     prefetch: bool = True,
-) -> "tf.data.Dataset":
+) -> tf.data.Dataset:
     """Batches ``(images, labels)`` of uint8 ``images`` (N, H, W, 3), read by index.
 
     Args:

@@ -7,9 +7,10 @@ while scanning, so a broken file is found before the splits are drawn.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class ScanResult:
         per = np.bincount(self.labels, minlength=len(self.class_names))
         return {name: int(n) for name, n in zip(self.class_names, per)}
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """Usable images per class (rows) and folder pool (columns)."""
         import pandas as pd
 
@@ -191,7 +192,9 @@ def _own_class_dirs(dirs: dict[str, Path], seen: dict[str, Path], skipped: list[
         real = os.path.realpath(folder)
         enclosing = [p for r, p in seen.items() if r == real or r.startswith(real.rstrip(os.sep) + os.sep)]
         if enclosing:
-            skipped.append(SkippedFile(folder, SkipReason.LINK_LOOP, f"same folder as, or a folder around, {enclosing[0]}"))
+            skipped.append(
+                SkippedFile(folder, SkipReason.LINK_LOOP, f"same folder as, or a folder around, {enclosing[0]}")
+            )
             continue
         seen[real] = folder
         kept[name] = folder
@@ -258,7 +261,9 @@ def scan(
             test_dirs = _own_class_dirs(_class_dirs(layout.test_dir, skipped), seen, skipped)
             for name, folder in test_dirs.items():
                 if name not in train_dirs:
-                    skipped.append(SkippedFile(folder, SkipReason.UNKNOWN_CLASS, f"no {_INTEL_TRAIN} folder for class {name!r}"))
+                    skipped.append(
+                        SkippedFile(folder, SkipReason.UNKNOWN_CLASS, f"no {_INTEL_TRAIN} folder for class {name!r}")
+                    )
             pools.append(("test", test_dirs))
     else:
         pools.append(("all", train_dirs))
@@ -274,7 +279,9 @@ def scan(
                 candidates.append((path, label, origin))
     # Classes that are not selected are left out on purpose: they are not "skipped".
     limit = max_pixels_budget(max_pixels)
-    problems = parallel_map(lambda p: check_file(p, verify, limit), [c[0] for c in candidates], "checking images", progress)
+    problems = parallel_map(
+        lambda p: check_file(p, verify, limit), [c[0] for c in candidates], "checking images", progress
+    )
     skipped += [p for p in problems if p is not None]
     kept = [c for c, p in zip(candidates, problems) if p is None]
 
@@ -293,7 +300,7 @@ def scan(
             if not any(s.path == folder and s.reason == SkipReason.EMPTY_FOLDER for s in skipped):
                 skipped.append(SkippedFile(folder, SkipReason.EMPTY_FOLDER, "no usable images"))
             for origin, dirs in pools:  # its seg_test images go too, and say why
-                if origin != train_origin and names[i] in dirs and any(l == i and o == origin for _, l, o in kept):
+                if origin != train_origin and names[i] in dirs and any(lab == i and o == origin for _, lab, o in kept):
                     detail = f"class {names[i]!r} has no usable images in {_INTEL_TRAIN}"
                     skipped.append(SkippedFile(dirs[names[i]], SkipReason.UNKNOWN_CLASS, detail))
         logger.warning("dropped classes without usable images: %s", [names[i] for i in missing])

@@ -7,8 +7,8 @@ import io
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -62,7 +62,9 @@ def _clear_previous(root: Path) -> None:
     try:
         old = json.loads(marker.read_text(encoding="utf-8"))
         # Known class names only: a hand-edited marker must not point outside the folder.
-        files = _planned_files(int(old["per_class"]), float(old["test_fraction"]), int(old["pred_count"]), _check_classes(old["classes"]))
+        files = _planned_files(
+            int(old["per_class"]), float(old["test_fraction"]), int(old["pred_count"]), _check_classes(old["classes"])
+        )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(
             f"Expected {marker} to be a make_scenes marker; it cannot be read ({exc}). "
@@ -166,5 +168,7 @@ def make_scenes(
         root / MARKER_NAME,
         json.dumps({**params, "complete": True, "train_per_class": n_train, "test_per_class": n_test}, indent=2) + "\n",
     )
-    logger.info("wrote %d scenes to %s (%d train + %d test per class, %d pred)", len(jobs), root, n_train, n_test, pred_count)
+    logger.info(
+        "wrote %d scenes to %s (%d train + %d test per class, %d pred)", len(jobs), root, n_train, n_test, pred_count
+    )
     return root

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -29,7 +29,7 @@ from .._log import logger, tqdm
 from ..errors import ConfigError, check_int, did_you_mean
 from ..preprocess import parse_image_size  # re-exported: part of scenes.__all__
 
-__all__ = ["CLASS_NAMES", "render_scene", "generate_scenes", "parse_image_size"]
+__all__ = ["CLASS_NAMES", "generate_scenes", "parse_image_size", "render_scene"]
 
 #: Class names in the order of Intel Image Classification (label i is CLASS_NAMES[i]).
 CLASS_NAMES: tuple[str, ...] = ("buildings", "forest", "glacier", "mountain", "sea", "street")
@@ -76,8 +76,7 @@ def _check_classes(classes: Iterable[str]) -> tuple[str, ...]:
     for name in names:
         if name not in CLASS_NAMES:
             raise ConfigError(
-                f"Expected class names from {list(CLASS_NAMES)}. Received: {name!r}."
-                + did_you_mean(name, CLASS_NAMES)
+                f"Expected class names from {list(CLASS_NAMES)}. Received: {name!r}." + did_you_mean(name, CLASS_NAMES)
             )
     if len(set(names)) != len(names):
         raise ConfigError(f"Expected distinct class names. Received: classes={list(names)}")
@@ -137,8 +136,8 @@ def _noise(rng: np.random.Generator, h: int, w: int, cells: tuple[float, float],
     out = np.zeros((h, w), np.float32)
     amp, total = 1.0, 0.0
     for octave in range(octaves):
-        gy = max(2, int(round(cells[0] * 2**octave)) + 1)
-        gx = max(2, int(round(cells[1] * 2**octave)) + 1)
+        gy = max(2, int(np.round(cells[0] * 2**octave)) + 1)
+        gx = max(2, int(np.round(cells[1] * 2**octave)) + 1)
         grid = rng.random((gy, gx), dtype=np.float32) * np.float32(2 * amp) - np.float32(amp)
         out += _lerp_matrix(h, gy) @ grid @ _lerp_matrix(w, gx).T
         total += amp
@@ -243,7 +242,11 @@ def _ice_field(img, rng, y, x, top: float) -> np.ndarray:
     # Crevasses: thin wavy stripes that crowd towards the horizon.
     warp = _noise(rng, h, w, (3, 4), 2)
     angle = rng.uniform(-0.6, 0.6)
-    phase = x * np.float32(math.cos(angle) * rng.uniform(5, 12)) + np.float32(rng.uniform(1.5, 3.5)) * np.log(depth) + 0.8 * warp
+    phase = (
+        x * np.float32(math.cos(angle) * rng.uniform(5, 12))
+        + np.float32(rng.uniform(1.5, 3.5)) * np.log(depth)
+        + 0.8 * warp
+    )
     crev = np.abs(np.sin(np.float32(np.pi) * phase)) < rng.uniform(0.05, 0.14)
     col = np.where(crev, _jitter(rng, (64, 108, 150), 0.15, 8), col)
     _put(img, mask, col)
@@ -259,7 +262,9 @@ def _water(img, rng, y, x, top: float, color, sky_col, icy: bool = False) -> np.
     col = color + (sky_col - color) * (0.45 * near_horizon)  # (3, H, 1)
     warp = _noise(rng, h, w, (3, 5), 2)
     freq = np.float32(rng.uniform(1.2, 2.6))
-    waves = np.sin(np.float32(2 * np.pi) * (freq / (t + 0.06) + np.float32(rng.uniform(1.0, 3.0)) * warp + 4 * x * warp))
+    waves = np.sin(
+        np.float32(2 * np.pi) * (freq / (t + 0.06) + np.float32(rng.uniform(1.0, 3.0)) * warp + 4 * x * warp)
+    )
     col = col * (1 + np.float32(rng.uniform(0.05, 0.14)) * waves)
     caps = (waves > 0.93) & (_noise(rng, h, w, (4, 6), 2) > rng.uniform(0.2, 0.7))
     col = np.where(caps, _jitter(rng, (225, 232, 238), 0.05, 5), col)
@@ -298,7 +303,7 @@ def _trees(img, rng, y, x, count: int, y_range, r_range, trunks: bool) -> None:
             left = int(rng.uniform(0, 1) * w)
             width = max(1, int(rng.uniform(0.008, 0.045) * w))
             top = int(np.clip(rng.uniform(*y_range), 0, 1) * h)
-            img[:, top:, left:left + width] = bark[:, :, left:left + width]
+            img[:, top:, left : left + width] = bark[:, :, left : left + width]
     crowns = _canopies(rng, h, w, count, y_range, r_range)
     if rng.random() < 0.12:  # autumn
         dark, light = _jitter(rng, (90, 60, 20), 0.2), _jitter(rng, (210, 150, 50), 0.15)
@@ -315,7 +320,9 @@ def _windows(rng, u, v, cols: float, rows: float, fill: float, lit: float) -> tu
     iu, iv = np.floor(fu), np.floor(fv)
     mask = ((fu - iu) < fill) & ((fv - iv) < fill * rng.uniform(0.6, 1.0))
     # A cheap hash gives each window its own state (some lit, most dark).
-    cell = np.sin(iu * np.float32(12.9898) + iv * np.float32(78.233) + np.float32(rng.uniform(0, 100))) * np.float32(4375.8545)
+    cell = np.sin(iu * np.float32(12.9898) + iv * np.float32(78.233) + np.float32(rng.uniform(0, 100))) * np.float32(
+        4375.8545
+    )
     return mask, (cell - np.floor(cell)) < lit
 
 
@@ -327,12 +334,16 @@ def _building_palette(rng) -> np.ndarray:
 def _facade_row(img, rng, y, x, top_range, ground: float, haze_col=None) -> None:
     """A row of frontal building blocks with window grids, drawn block by block on sub-views."""
     h, w = img.shape[1:]
-    r1 = min(h, int(round(ground * h)))
+    r1 = min(h, int(np.round(ground * h)))
     left = rng.uniform(-0.2, 0.0)
     while left < 1.0:
         width = rng.uniform(0.18, 0.6)
         top = rng.uniform(*top_range)
-        r0, c0, c1 = max(0, int(round(top * h))), max(0, int(round(left * w))), min(w, int(round((left + width) * w)))
+        r0, c0, c1 = (
+            max(0, int(np.round(top * h))),
+            max(0, int(np.round(left * w))),
+            min(w, int(np.round((left + width) * w))),
+        )
         if r1 > r0 and c1 > c0:
             wall = _building_palette(rng)
             if haze_col is not None:
@@ -340,10 +351,12 @@ def _facade_row(img, rng, y, x, top_range, ground: float, haze_col=None) -> None
             sub = img[:, r0:r1, c0:c1]
             sub[...] = wall * (1 + 0.06 * _noise(rng, r1 - r0, c1 - c0, (4, 3), 1))
             u, v = x[:, c0:c1] - np.float32(left), y[r0:r1] - np.float32(top)
-            win, lit = _windows(rng, u, v, rng.uniform(10, 30), rng.uniform(14, 32), rng.uniform(0.45, 0.75), rng.uniform(0.05, 0.4))
+            win, lit = _windows(
+                rng, u, v, rng.uniform(10, 30), rng.uniform(14, 32), rng.uniform(0.45, 0.75), rng.uniform(0.05, 0.4)
+            )
             glass = _jitter(rng, (45, 58, 75), 0.3, 8)
             sub[...] = np.where(win, np.where(lit, _jitter(rng, (200, 205, 200), 0.15, 10), glass), sub)
-            sub[:, :, :max(1, w // 150)] = wall * 0.6  # a darker edge between neighbours
+            sub[:, :, : max(1, w // 150)] = wall * 0.6  # a darker edge between neighbours
         if rng.random() < 0.4:  # a gap now and then
             left += rng.uniform(0.0, 0.1)
         left += width
@@ -352,14 +365,16 @@ def _facade_row(img, rng, y, x, top_range, ground: float, haze_col=None) -> None
 def _road_strip(img, rng, y, x, top: float) -> None:
     """A frontal strip of road: asphalt, a kerb line and dashed lane marks."""
     h, w = img.shape[1:]
-    r0 = min(h, int(round(top * h)))
+    r0 = min(h, int(np.round(top * h)))
     if r0 >= h:
         return
     sub = img[:, r0:, :]
     sub[...] = _jitter(rng, (92, 92, 96), 0.2, 5) * (1 + 0.08 * _noise(rng, h - r0, w, (2, 12), 2))
     sub[:, : max(1, int(0.02 * h))] = _jitter(rng, (175, 172, 165), 0.1)  # kerb
     lane = top + (1 - top) * rng.uniform(0.4, 0.7)
-    marks = (np.abs(y[r0:] - lane) < 0.012) & (np.mod(x * np.float32(rng.uniform(4, 8)) + np.float32(rng.uniform(0, 1)), 1) < 0.55)
+    marks = (np.abs(y[r0:] - lane) < 0.012) & (
+        np.mod(x * np.float32(rng.uniform(4, 8)) + np.float32(rng.uniform(0, 1)), 1) < 0.55
+    )
     _put(sub, marks, _jitter(rng, (230, 230, 222), 0.05))
 
 
@@ -402,7 +417,18 @@ def _paint_glacier(img, rng, y, x) -> None:
     sky_col = _sky(img, rng, y, x, ice_top, overcast=0.45)
     if rng.random() < _MIX["glacier_peaks"]:
         rock = _jitter(rng, (110, 112, 118), 0.2, 8)
-        _mountains(img, rng, y, x, ice_top + 0.03, rng.uniform(0.12, 0.35), rock, rng.uniform(0.55, 1.0), sky_col, rng.uniform(0.0, 0.3))
+        _mountains(
+            img,
+            rng,
+            y,
+            x,
+            ice_top + 0.03,
+            rng.uniform(0.12, 0.35),
+            rock,
+            rng.uniform(0.55, 1.0),
+            sky_col,
+            rng.uniform(0.0, 0.3),
+        )
     _ice_field(img, rng, y, x, ice_top)
     if rng.random() < _MIX["glacier_water"]:
         water_top = rng.uniform(max(ice_top + 0.1, 0.55), 0.85)
@@ -440,7 +466,18 @@ def _paint_sea(img, rng, y, x) -> None:
     icy = rng.random() < _MIX["sea_ice"]
     if rng.random() < _MIX["sea_land"]:
         land = _jitter(rng, _pick(rng, ((70, 90, 70), (100, 105, 115), (120, 110, 95))), 0.2, 8)
-        _mountains(img, rng, y, x, horizon + 0.005, rng.uniform(0.05, 0.2), land, rng.uniform(0.3, 0.8) if icy else 0.0, sky_col, rng.uniform(0.2, 0.6))
+        _mountains(
+            img,
+            rng,
+            y,
+            x,
+            horizon + 0.005,
+            rng.uniform(0.05, 0.2),
+            land,
+            rng.uniform(0.3, 0.8) if icy else 0.0,
+            sky_col,
+            rng.uniform(0.2, 0.6),
+        )
     if icy:
         color = _jitter(rng, (130, 170, 195), 0.12, 8)
     else:
@@ -503,7 +540,7 @@ def _paint_street(img, rng, y, x) -> None:
             r0, r1 = int((cy - size * 0.6) * h), int(cy * h)
             c0, c1 = max(0, int((cx - size / 2) * w)), int((cx + size / 2) * w)
             paint = _pick(rng, ((160, 30, 30), (30, 40, 60), (200, 200, 205), (40, 40, 40)))
-            img[:, max(0, r0):max(0, r1), c0:max(c0, c1)] = _jitter(rng, paint, 0.2)
+            img[:, max(0, r0) : max(0, r1), c0 : max(c0, c1)] = _jitter(rng, paint, 0.2)
     if rng.random() < 0.3:
         _trees(img, rng, y, x, int(rng.integers(3, 8)), (vy - 0.15, vy + 0.15), (0.04, 0.1), True)
 
@@ -527,7 +564,9 @@ def _bridge_snowfield(img, rng, y, x) -> None:
     horizon = rng.uniform(0.4, 0.65)
     sky_col = _sky(img, rng, y, x, horizon - 0.1, overcast=0.45)
     rock = _jitter(rng, (105, 105, 112), 0.2, 8)
-    _mountains(img, rng, y, x, horizon, rng.uniform(0.2, 0.45), rock, rng.uniform(0.5, 0.95), sky_col, rng.uniform(0.0, 0.3))
+    _mountains(
+        img, rng, y, x, horizon, rng.uniform(0.2, 0.45), rock, rng.uniform(0.5, 0.95), sky_col, rng.uniform(0.0, 0.3)
+    )
     plain_top = horizon + rng.uniform(0.0, 0.08)
     if rng.random() < 0.5:
         _ice_field(img, rng, y, x, plain_top)
@@ -542,7 +581,18 @@ def _bridge_icy_water(img, rng, y, x) -> None:
     horizon = rng.uniform(0.35, 0.6)
     sky_col = _sky(img, rng, y, x, horizon, overcast=0.45)
     rock = _jitter(rng, (110, 112, 118), 0.2, 8)
-    _mountains(img, rng, y, x, horizon + 0.005, rng.uniform(0.04, 0.15), rock, rng.uniform(0.6, 1.0), sky_col, rng.uniform(0.1, 0.4))
+    _mountains(
+        img,
+        rng,
+        y,
+        x,
+        horizon + 0.005,
+        rng.uniform(0.04, 0.15),
+        rock,
+        rng.uniform(0.6, 1.0),
+        sky_col,
+        rng.uniform(0.1, 0.4),
+    )
     _water(img, rng, y, x, horizon, _jitter(rng, (120, 165, 190), 0.12, 8), sky_col, icy=True)
 
 
@@ -636,9 +686,7 @@ def render_scene(
     (name,) = _check_classes((class_name,))
     h, w = parse_image_size(image_size)
     if not isinstance(rng, np.random.Generator):
-        raise ConfigError(
-            f"Expected rng to be a numpy Generator, e.g. np.random.default_rng(0). Received: rng={rng!r}"
-        )
+        raise ConfigError(f"Expected rng to be a numpy Generator, e.g. np.random.default_rng(0). Received: rng={rng!r}")
     y, x = _grid(h, w)
     img = np.empty((3, h, w), np.float32)
     _paint(name, img, rng, y, x)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -35,8 +36,19 @@ class SkipReason:
     UNKNOWN_CLASS = "unknown class"
 
     ALL = (
-        HIDDEN, UNSUPPORTED, ZERO_BYTE, UNREADABLE, NOT_IMAGE, TRUNCATED, CORRUPT, TOO_LARGE,
-        LINK_LOOP, DUPLICATE, EMPTY_FOLDER, OUTSIDE_CLASSES, UNKNOWN_CLASS,
+        HIDDEN,
+        UNSUPPORTED,
+        ZERO_BYTE,
+        UNREADABLE,
+        NOT_IMAGE,
+        TRUNCATED,
+        CORRUPT,
+        TOO_LARGE,
+        LINK_LOOP,
+        DUPLICATE,
+        EMPTY_FOLDER,
+        OUTSIDE_CLASSES,
+        UNKNOWN_CLASS,
     )
 
 
@@ -67,7 +79,7 @@ class SkippedReport:
     def __getitem__(self, index: int) -> SkippedFile:
         return self.files[index]
 
-    def __add__(self, other: "SkippedReport | Iterable[SkippedFile]") -> "SkippedReport":
+    def __add__(self, other: SkippedReport | Iterable[SkippedFile]) -> SkippedReport:
         return SkippedReport(self.files + tuple(other))
 
     def by_reason(self) -> dict[str, int]:
@@ -88,7 +100,7 @@ class SkippedReport:
     def to_list(self) -> list[dict[str, str]]:
         return [f.to_dict() for f in self.files]
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame(self.to_list(), columns=["path", "reason", "detail"])

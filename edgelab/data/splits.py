@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -70,7 +70,9 @@ def stratified_split(
     seed = check_int("seed", seed, minimum=0)
     labels = np.asarray(labels)
     if labels.ndim != 1 or (labels.size and not np.issubdtype(labels.dtype, np.integer)):
-        raise ConfigError(f"Expected labels to be a 1-D array of ints. Received: shape={labels.shape}, dtype={labels.dtype}")
+        raise ConfigError(
+            f"Expected labels to be a 1-D array of ints. Received: shape={labels.shape}, dtype={labels.dtype}"
+        )
     parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
