@@ -577,6 +577,17 @@ def test_an_interrupted_load_resumes_from_the_cache(intel_layout, tmp_path, monk
     np.testing.assert_array_equal(images, reference)
 
 
+def test_a_deleted_pixel_file_is_decoded_again(intel_layout, tmp_path):
+    root = intel_layout()
+    cache = tmp_path / "cache"
+    first = load_dataset(root, image_size=24, progress=False, cache_dir=cache).arrays("val")[0].copy()
+    (pixels,) = cache.glob("*.u8")
+    pixels.unlink()
+    again = load_dataset(root, image_size=24, progress=False, cache_dir=cache).arrays("val")[0]
+    np.testing.assert_array_equal(again, first)
+    assert again.any()
+
+
 def test_files_broken_after_the_scan_are_left_out_of_the_cache(intel_layout, tmp_path):
     root = intel_layout()
     ds = load_dataset(root, image_size=24, progress=False, cache_dir=tmp_path / "cache")

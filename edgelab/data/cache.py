@@ -17,7 +17,6 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
@@ -95,12 +94,13 @@ class ImageCache:
                 except OSError:
                     pass
 
-    def _open(self, path: Path, nbytes: int, mode: Literal["r", "r+"], shape: tuple[int, ...]) -> np.memmap:
-        if mode == "r+":
-            with open(path, "ab") as f:  # create, or keep what an interrupted load wrote
-                if f.tell() != nbytes:
-                    f.truncate(nbytes)
-        return np.memmap(path, dtype=np.uint8, mode=mode, shape=shape)
+    def _open(self, path: Path, nbytes: int, shape: tuple[int, ...]) -> tuple[np.memmap, bool]:
+        """The file as a writable memory map, and whether it was kept as it was (else new or resized)."""
+        with open(path, "ab") as f:  # create, or keep what an interrupted load wrote
+            kept = f.tell() == nbytes
+            if not kept:
+                f.truncate(nbytes)
+        return np.memmap(path, dtype=np.uint8, mode="r+", shape=shape), kept
 
     def load(
         self, desc: str = "loading images", progress: bool | None = None, max_pixels: int | None = None
@@ -122,13 +122,15 @@ class ImageCache:
         if meta is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._remove_stale()
-            state = self._open(self.state_file, n, "r+", (n,))
+            pixels, kept = self._open(self.pixels_file, self.nbytes, shape)
+            state, _ = self._open(self.state_file, n, (n,))
+            if not kept:  # no pixels to resume from, whatever the state file says
+                state[:] = _TODO
             todo = np.flatnonzero(state != _OK)
             if len(todo) < n:
                 logger.info(
                     "image cache %s: resuming, %d of %d images already decoded", self.pixels_file.name, n - len(todo), n
                 )
-            pixels = self._open(self.pixels_file, self.nbytes, "r+", shape)
             failures = self._decode(pixels, state, todo, desc, progress, max_pixels)
             ok = np.flatnonzero(state == _OK).astype(np.int64)
             if len(ok) < n:
