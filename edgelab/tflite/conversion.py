@@ -8,6 +8,7 @@ time, a bare function loads in a fraction of a second). Files are written atomic
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -58,6 +59,11 @@ RECIPES: dict[Precision, Recipe] = {
         # The converter insists on a representative dataset for integer I/O even though the
         # quantization ranges come from training.
         ops_set="TFLITE_BUILTINS_INT8", needs_calibration=True, integer_io=True, needs_qat_model=True,
+    ),
+    # Named layers stay float (edgelab.diagnose.selective); float kernels must be allowed.
+    Precision.MIXED_INT8: Recipe(
+        Precision.MIXED_INT8, "int8 with chosen layers kept in float, integer I/O", optimize=True,
+        needs_calibration=True, integer_io=True,
     ),
 }
 
@@ -245,6 +251,7 @@ def convert(
     calibration_samples: int = 200,
     name: str = "model",
     seed: int = 0,
+    keep_float: Sequence[str] = (),
 ) -> ConvertedModel:
     """Convert one model to one precision and write ``<out_dir>/<name>_<precision>.tflite``.
 
@@ -259,6 +266,8 @@ def convert(
         calibration_samples: Number of calibration images.
         name: File name stem.
         seed: Which calibration images are drawn.
+        keep_float: For ``mixed_int8``: layer or tensor names kept in float (see
+            :func:`edgelab.diagnose.selective.keep_float_names`).
 
     Raises:
         ConversionError: The converter failed; the message names the precision and the cause.
@@ -272,6 +281,8 @@ def convert(
     if io_dtype not in IO_DTYPES:
         raise ConfigError(f"Expected io_dtype to be one of {IO_DTYPES}. Received: io_dtype={io_dtype!r}")
     recipe = RECIPES[precision]
+    if precision is Precision.MIXED_INT8 and not keep_float:
+        raise ConfigError("Expected layers to keep in float for 'mixed_int8' (keep_float=[...]). Received: keep_float=[]")
     if recipe.needs_calibration and calibration is None:
         raise ConfigError(f"Precision {precision.value!r} needs calibration data: pass calibration=dataset or (images, labels).")
     out_path = Path(out_dir) / f"{name}_{precision.value}.tflite"
@@ -288,7 +299,13 @@ def convert(
         start = time.perf_counter()
         try:
             with captured_native_output(f"converter ({precision.value})"):
-                flatbuffer = _converter(exported, recipe, gen, io_dtype).convert()
+                converter = _converter(exported, recipe, gen, io_dtype)
+                if precision is Precision.MIXED_INT8:
+                    from ..diagnose.selective import quantize_except
+
+                    flatbuffer = quantize_except(converter, keep_float, io_dtype)
+                else:
+                    flatbuffer = converter.convert()
         except Exception as exc:  # the converter raises many types; keep the cause, name the precision
             cause = str(exc).strip().splitlines()
             raise ConversionError(
@@ -299,10 +316,28 @@ def convert(
         if owns_export:
             exported.cleanup()
     write_atomic(out_path, flatbuffer)
+    if precision is Precision.MIXED_INT8:  # which layers stayed float decides whether the file can be reused
+        write_atomic(_keep_float_record(out_path), json.dumps(sorted(keep_float)).encode())
     if labels:
         write_labels(out_path.parent, labels)
     logger.info("%s: %d bytes in %.1f s", out_path.name, len(flatbuffer), seconds)
     return ConvertedModel.from_file(out_path, precision, labels, convert_seconds=seconds)
+
+
+def _keep_float_record(path: Path) -> Path:
+    return path.with_suffix(".keep_float.json")
+
+
+def _reusable(path: Path, precision: Precision, keep_float: Sequence[str]) -> bool:
+    """An existing file is reused only if it was made with the same settings."""
+    if not path.exists():
+        return False
+    if precision is not Precision.MIXED_INT8:
+        return True
+    try:
+        return json.loads(_keep_float_record(path).read_text()) == sorted(keep_float)
+    except (OSError, ValueError):
+        return False
 
 
 def _check_qat(model: keras.Model, recipe: Recipe) -> None:
@@ -344,6 +379,7 @@ def convert_all(
     name: str = "model",
     reuse: bool = False,
     progress: bool | None = None,
+    keep_float: Sequence[str] = (),
 ) -> dict[Precision, ConvertedModel | ConversionFailure]:
     """Convert one model to several precisions from a single export; failures become entries.
 
@@ -359,17 +395,18 @@ def convert_all(
         name: File name stem.
         reuse: Keep an existing ``<name>_<precision>.tflite`` instead of converting again.
         progress: Show a progress bar.
+        keep_float: Layers kept in float by ``mixed_int8`` (which is converted only when given).
     """
     wanted = [Precision.parse(p) for p in precisions] if precisions is not None else [
         p for p in CONVERTIBLE if p is not Precision.QAT_INT8 or qat_model is not None
-    ]
+    ] + ([Precision.MIXED_INT8] if keep_float else [])
     results: dict[Precision, ConvertedModel | ConversionFailure] = {}
     exports: dict[int, ExportedModel] = {}
     try:
         for precision in tqdm(wanted, desc="convert", unit="model", progress=progress):
             source = qat_model if precision is Precision.QAT_INT8 else model
             path = Path(out_dir) / f"{name}_{precision.value}.tflite"
-            if reuse and path.exists():
+            if reuse and _reusable(path, precision, keep_float):
                 try:
                     results[precision] = ConvertedModel.from_file(path, precision, labels)
                     continue
@@ -383,7 +420,7 @@ def convert_all(
                     exports[id(source)] = ExportedModel(source)
                 results[precision] = convert(
                     exports[id(source)], precision, out_dir=out_dir, calibration=calibration, labels=labels,
-                    io_dtype=io_dtype, calibration_samples=calibration_samples, name=name,
+                    io_dtype=io_dtype, calibration_samples=calibration_samples, name=name, keep_float=keep_float,
                 )
             except (ConversionError, ConfigError) as exc:
                 logger.warning("%s", exc)
