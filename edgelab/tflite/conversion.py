@@ -24,7 +24,7 @@ from .._keras import keras, tf
 from .._log import captured_native_output, logger, tqdm
 from ..errors import ConfigError, ConversionError
 from ..precision import CONVERTIBLE, Precision
-from ..preprocess import normalize
+from ..data.calibration import representative_dataset  # calibration lives with the data
 
 
 @dataclass(frozen=True)
@@ -195,37 +195,6 @@ def _check_keras_model(model: Any) -> None:
             if is_keras3_model(model) else ""
         )
         raise ConfigError(f"Expected a tf_keras Model. Received: {type(model).__module__}.{type(model).__name__}.{hint}")
-
-
-def representative_dataset(data: Any, num_samples: int = 200, seed: int = 0) -> Callable[[], Iterable[list[np.ndarray]]]:
-    """A calibration generator for the converter, class-balanced where labels are known.
-
-    Args:
-        data: An edgelab Dataset (its train split), an ``(images, labels)`` pair, uint8 images
-            alone, or a ready generator function (returned unchanged).
-        num_samples: How many images to calibrate on.
-        seed: Which images are drawn.
-    """
-    if callable(data):
-        return data
-    if hasattr(data, "representative_dataset"):
-        return data.representative_dataset(num_samples, seed=seed)
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        images, labels = np.asarray(data[0]), np.asarray(data[1])
-    else:
-        images, labels = np.asarray(data), None
-    if images.ndim != 4 or len(images) == 0:
-        raise ConfigError(f"Expected calibration images of shape (N, H, W, 3). Received: shape={images.shape}")
-    from ..data.datasets import balanced_indices
-
-    picks = (np.random.default_rng(seed).permutation(len(images))[:num_samples] if labels is None
-             else balanced_indices(labels, num_samples, seed))
-
-    def generate():
-        for i in picks:
-            yield [normalize(images[i : i + 1])]
-
-    return generate
 
 
 def _checked_samples(generate: Callable[[], Iterable], shape: tuple[int, ...]) -> Callable[[], Iterable]:

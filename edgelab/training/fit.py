@@ -21,6 +21,7 @@ from .._files import write_atomic
 from .._keras import keras, tf
 from .._log import logger, tqdm
 from ..errors import ConfigError, check_int
+from ..data.pipeline import array_batches
 from ..preprocess import normalize
 
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -212,7 +213,7 @@ def train(
     validation = None
     if val_data is not None:
         x_val, y_val = _as_arrays(val_data, "val")
-        validation = (normalize(x_val), y_val)
+        validation = array_batches(x_val, y_val, batch_size)  # normalised batch by batch
     seed_everything(seed)
     if compile_model:
         steps = epochs * math.ceil(len(x_train) / batch_size)
@@ -275,9 +276,9 @@ def train(
 
 
 def _training_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool) -> tf.data.Dataset:
-    """Shuffled (reshuffled each epoch, seeded), normalised, optionally flipped batches."""
-    pipeline = tf.data.Dataset.from_tensor_slices((normalize(images), labels))
-    pipeline = pipeline.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    """Shuffled (reshuffled each epoch, seeded), normalised, optionally flipped batches, read from the
+    uint8 images (a memory-mapped cache for a folder dataset) a batch at a time."""
+    pipeline = array_batches(images, labels, batch_size, shuffle=True, seed=seed, prefetch=False)
     if augment:
         flip = tf.random.Generator.from_seed(seed)
 
@@ -290,8 +291,11 @@ def _training_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, 
 
 
 def predict_keras(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities of a Keras model for uint8 images."""
-    return model.predict(normalize(images), batch_size=batch_size, verbose=0)
+    """Class probabilities of a Keras model for uint8 images (normalised a chunk at a time)."""
+    chunk = max(batch_size, 512)
+    parts = [model.predict(normalize(images[i : i + chunk]), batch_size=batch_size, verbose=0)
+             for i in range(0, len(images), chunk)]
+    return np.concatenate(parts) if parts else model.predict(normalize(images), verbose=0)
 
 
 def evaluate_keras(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], batch_size: int = 64):
