@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("EDGELAB_PROGRESS", "0")
+# Decoded-image caches of the test folders stay out of the user's ~/.cache.
+os.environ.setdefault("EDGELAB_CACHE_DIR", os.path.join(tempfile.mkdtemp(prefix="edgelab-test-cache-")))
 
 import numpy as np
 import pytest
