@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -13,7 +15,10 @@ from typing import Callable, Sequence
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("EDGELAB_PROGRESS", "0")
 # Decoded-image caches of the test folders stay out of the user's ~/.cache.
-os.environ.setdefault("EDGELAB_CACHE_DIR", os.path.join(tempfile.mkdtemp(prefix="edgelab-test-cache-")))
+if "EDGELAB_CACHE_DIR" not in os.environ:
+    _cache_dir = tempfile.mkdtemp(prefix="edgelab-test-cache-")
+    os.environ["EDGELAB_CACHE_DIR"] = _cache_dir
+    atexit.register(shutil.rmtree, _cache_dir, ignore_errors=True)
 
 import numpy as np
 import pytest
