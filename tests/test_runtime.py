@@ -142,9 +142,20 @@ def test_single_image_and_classes(tiny):
     model = TFLiteModel(tiny.paths["fp32"], labels=["sea", "forest", "street"])
     one = model.predict(tiny.images[0], progress=False)
     assert one.shape == (1, 3)
-    classes = model.predict_classes(tiny.images, progress=False)
+    classes = model.predict(tiny.images, progress=False, output="classes")
     assert classes.dtype == np.int64
     np.testing.assert_array_equal(classes, tiny.keras_probs.argmax(axis=1))
+
+
+def test_predict_output_options(tiny):
+    model = TFLiteModel(tiny.paths["int8_uint8_io"])
+    raw = model.predict(tiny.images, progress=False, output="raw")
+    assert raw.dtype == np.uint8
+    scale, zero_point = model.output_quantization
+    np.testing.assert_array_equal(model.predict(tiny.images, progress=False), dequantize(raw, scale, zero_point))
+    with pytest.raises(ConfigError, match=r"Expected output to be one of \['scores', 'raw', 'classes'\]. "
+                       r"Received: output='class'. Did you mean 'classes'\?"):
+        model.predict(tiny.images, output="class")
 
 
 def test_classify_returns_sorted_labels(tiny, tmp_path):

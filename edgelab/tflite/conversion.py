@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from .._log import captured_native_output, logger, tqdm
 from ..errors import ConfigError, ConversionError
 from ..precision import CONVERTIBLE, Precision
 from ..preprocess import normalize
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .runtime import TFLiteModel
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class ConvertedModel:
     input_quantization: tuple[float, int] | None = None
     output_quantization: tuple[float, int] | None = None
     convert_seconds: float = field(default=0.0, compare=False)
+    # Runtime models by (num_threads, options): predict/evaluate reuse one interpreter per setting.
+    _loaded: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def __repr__(self) -> str:
         return (
@@ -108,11 +113,14 @@ class ConvertedModel:
             "input_quantization": self.input_quantization, "output_quantization": self.output_quantization,
         }
 
-    def load(self, num_threads: int = 1, **kwargs):
-        """A runtime :class:`edgelab.tflite.runtime.TFLiteModel` for this file."""
+    def load(self, num_threads: int = 1, **kwargs: Any) -> "TFLiteModel":
+        """The runtime :class:`edgelab.tflite.runtime.TFLiteModel` for this file, made once per setting."""
         from .runtime import TFLiteModel
 
-        return TFLiteModel(self.path, labels=list(self.labels), num_threads=num_threads, **kwargs)
+        key = (num_threads, tuple(sorted(kwargs.items())))
+        if key not in self._loaded:
+            self._loaded[key] = TFLiteModel(self.path, labels=list(self.labels), num_threads=num_threads, **kwargs)
+        return self._loaded[key]
 
     def predict(self, images: np.ndarray, num_threads: int = 1, **kwargs) -> np.ndarray:
         """Class probabilities for uint8 images, computed by the converted file."""

@@ -372,7 +372,8 @@ def inspect_model(source: str | os.PathLike | bytes) -> ModelInfo:
         A :class:`ModelInfo` describing the main subgraph.
 
     Raises:
-        ModelFileError: the file is missing, empty, truncated, corrupt or not TFLite.
+        ModelFileError: the file is missing, empty, truncated, corrupt or not TFLite, or breaks a
+            structural rule (a :class:`~edgelab.tflite.validate.ModelValidationError`).
         ImportError: LiteRT (``ai_edge_litert``), which ships the flatbuffer schema, is not installed.
     """
     data, path = load_model_bytes(source)
@@ -389,6 +390,9 @@ def inspect_model(source: str | os.PathLike | bytes) -> ModelInfo:
 def _parse(schema: Any, data: bytes, path: str | None) -> ModelInfo:
     where = _subject(path, len(data), capital=True)
     model = schema.ModelT.InitFromPackedBuf(data, 0)
+    from .validate import check_parsed  # the same rules as before a load, on this parse
+
+    check_parsed(schema, model, data, path)
     subgraphs = model.subgraphs or []
     if not subgraphs:
         raise ModelFileError(f"{where} is not a usable TFLite model: it has no subgraphs.")
