@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._files import run_lock, write_atomic
 from ._log import logger
 from .errors import ConfigError, check_int
 
@@ -73,15 +74,15 @@ def prepare_out_dir(config: DemoConfig, fresh: bool = False) -> Path:
         else:
             raise ConfigError(f"Refusing to delete {out}: it is not an edgelab demo folder (no params.json).")
     if params_file.exists():
-        previous = json.loads(params_file.read_text())
-        if previous != wanted:
+        previous = _read_json(params_file)  # None: torn by an interrupted older run, rewritten below
+        if previous is not None and previous != wanted:
             changed = sorted(k for k in wanted if previous.get(k) != wanted[k])
             raise ConfigError(
                 f"{out} holds a demo run with other parameters ({', '.join(changed)} differ). "
                 "Start over there with --fresh (run_demo(..., fresh=True)), or choose another folder: --out / DemoConfig(out_dir=...)."
             )
     out.mkdir(parents=True, exist_ok=True)
-    params_file.write_text(json.dumps(wanted, indent=2))
+    write_atomic(params_file, json.dumps(wanted, indent=2))
     return out
 
 
@@ -109,7 +110,9 @@ def demo_float_model(config: DemoConfig, dataset=None, progress: bool | None = N
     out = prepare_out_dir(config)
     float_path = out / "float_model.h5"
     if float_path.exists():
-        return keras.models.load_model(float_path, compile=False), _read_history(out / "train"), True
+        reused = _reuse(float_path, lambda p: keras.models.load_model(p, compile=False))
+        if reused is not None:
+            return reused, _read_history(out / "train"), True
     dataset = dataset if dataset is not None else load_demo_data(config, progress)
     seed_everything(config.seed)
     model = build_model(config.architecture, num_classes=len(dataset.class_names), image_size=config.image_size)
@@ -130,7 +133,9 @@ def demo_qat_model(config: DemoConfig, model, dataset=None, progress: bool | Non
     out = prepare_out_dir(config)
     qat_path = out / "qat_model.h5"
     if qat_path.exists():
-        return load_qat_model(qat_path), _read_history(out / "qat"), True
+        reused = _reuse(qat_path, load_qat_model)
+        if reused is not None:
+            return reused, _read_history(out / "qat"), True
     dataset = dataset if dataset is not None else load_demo_data(config, progress)
     result = quantize_aware(model, dataset, epochs=config.qat_epochs, batch_size=config.batch_size,
                             seed=config.seed, run_dir=out / "qat", progress=progress)
@@ -139,7 +144,16 @@ def demo_qat_model(config: DemoConfig, model, dataset=None, progress: bool | Non
 
 
 def run_demo(config: DemoConfig = DemoConfig(), *, fresh: bool = False, progress: bool | None = None) -> DemoResult:
-    """Run (or resume) the whole workflow and write ``report.md`` into ``config.out_dir``."""
+    """Run (or resume) the whole workflow and write ``report.md`` into ``config.out_dir``.
+
+    The output folder is locked while the run writes it: a second run into it stops with an error
+    that names the first one.
+    """
+    with run_lock(Path(config.out_dir), f"run_demo(out_dir={config.out_dir!r})"):
+        return _run_demo(config, fresh=fresh, progress=progress)
+
+
+def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None) -> DemoResult:
     from .compare.comparison import run_comparison
     from .compare.report import write_report
 
@@ -195,4 +209,26 @@ def _read_history(run_dir: Path):
     import pandas as pd
 
     path = run_dir / "history.csv"
-    return pd.read_csv(path) if path.exists() else None
+    try:
+        return pd.read_csv(path) if path.exists() else None
+    except (OSError, ValueError) as exc:  # a torn file from an older run: the history is only shown
+        logger.warning("%s is unreadable (%s); no history shown", path, exc)
+        return None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        logger.warning("%s is unreadable (%s); it is written again", path, exc)
+        return None
+
+
+def _reuse(path: Path, load: Any) -> Any:
+    """A finished model from an earlier run, or None (and the file removed) when it is torn."""
+    try:
+        return load(path)
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        logger.warning("%s is unreadable (%s); this step runs again", path, " ".join(str(exc).split())[:200])
+        path.unlink(missing_ok=True)
+        return None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .._files import write_atomic
+from .._interrupt import call_interruptibly, interrupts_surface
 from .._keras import keras, tf
 from .._log import captured_native_output, logger, tqdm
 from ..errors import ConfigError, ConversionError
@@ -327,7 +328,8 @@ def convert(
         start = time.perf_counter()
         try:
             with captured_native_output(f"converter ({precision.value})"):
-                flatbuffer = _converter(exported, recipe, gen, io_dtype).convert()
+                # In a worker thread: Ctrl-C stops the wait at once, not after the C++ converter returns.
+                flatbuffer = call_interruptibly(lambda: _converter(exported, recipe, gen, io_dtype).convert())
         except Exception as exc:  # the converter raises many types; keep the cause, name the precision
             cause = str(exc).strip().splitlines()
             raise ConversionError(
@@ -406,27 +408,28 @@ def convert_all(
     exports: dict[int, ExportedModel] = {}
     try:
         for precision in tqdm(wanted, desc="convert", unit="model", progress=progress):
-            source = qat_model if precision is Precision.QAT_INT8 else model
-            path = Path(out_dir) / f"{name}_{precision.value}.tflite"
-            if reuse and path.exists():
-                try:
-                    results[precision] = ConvertedModel.from_file(path, precision, labels)
+            with interrupts_surface():  # a Ctrl-C swallowed by TensorFlow's callbacks stops here
+                source = qat_model if precision is Precision.QAT_INT8 else model
+                path = Path(out_dir) / f"{name}_{precision.value}.tflite"
+                if reuse and path.exists():
+                    try:
+                        results[precision] = ConvertedModel.from_file(path, precision, labels)
+                        continue
+                    except Exception as exc:  # an unreadable leftover is converted again
+                        logger.warning("re-converting %s: %s", path.name, exc)
+                if source is None:
+                    results[precision] = ConversionFailure(precision, "no quantization-aware model given (qat_model=None)")
                     continue
-                except Exception as exc:  # an unreadable leftover is converted again
-                    logger.warning("re-converting %s: %s", path.name, exc)
-            if source is None:
-                results[precision] = ConversionFailure(precision, "no quantization-aware model given (qat_model=None)")
-                continue
-            try:
-                if id(source) not in exports:
-                    exports[id(source)] = ExportedModel(source)
-                results[precision] = convert(
-                    exports[id(source)], precision, out_dir=out_dir, calibration=calibration, labels=labels,
-                    io_dtype=io_dtype, calibration_samples=calibration_samples, name=name,
-                )
-            except (ConversionError, ConfigError) as exc:
-                logger.warning("%s", exc)
-                results[precision] = ConversionFailure(precision, str(exc))
+                try:
+                    if id(source) not in exports:
+                        exports[id(source)] = ExportedModel(source)
+                    results[precision] = convert(
+                        exports[id(source)], precision, out_dir=out_dir, calibration=calibration, labels=labels,
+                        io_dtype=io_dtype, calibration_samples=calibration_samples, name=name,
+                    )
+                except (ConversionError, ConfigError) as exc:
+                    logger.warning("%s", exc)
+                    results[precision] = ConversionFailure(precision, str(exc))
     finally:
         for exported in exports.values():
             exported.cleanup()

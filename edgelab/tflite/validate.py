@@ -59,6 +59,10 @@ _INPUT_COUNTS: dict[str, tuple[int, int | None]] = {
     "DEQUANTIZE": (1, 1), "RELU": (1, 1), "RELU6": (1, 1), "PAD": (2, 3), "HARD_SWISH": (1, 1),
 }
 
+# Ops whose kernels read their options unchecked: a missing table means zero strides or splits.
+_OPTIONS_REQUIRED = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D", "SPLIT",
+                     "SPLIT_V", "PACK", "UNPACK", "TRANSPOSE_CONV", "CONCATENATION"}
+
 
 class ModelValidationError(ModelFileError):
     """A ``.tflite`` file breaks a structural rule the interpreter would trust.
@@ -133,6 +137,12 @@ class _Checker:
         self.max_bytes = max_tensor_bytes
         self.op_names = _enum_names(schema.BuiltinOperator)
         self.type_names = _enum_names(schema.TensorType)
+        self.option_names = _enum_names(schema.BuiltinOptions)
+        by_name = {name[: -len("Options")].lower(): value for value, name in self.option_names.items()}
+        self.options_for = {op: by_name[op.lower().replace("_", "")] for op in self.op_names.values()
+                            if op.lower().replace("_", "") in by_name}
+        for pool in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"):
+            self.options_for[pool] = by_name["pool2d"]
         self.buffers = model.buffers or []
         self.subgraphs = model.subgraphs or []
 
@@ -302,8 +312,20 @@ class _Checker:
 
     def check_options(self, s: int, where: str, kind: str, op: Any, inputs: list[int], outputs: list[int], tensors: list) -> None:
         opts = op.builtinOptions
+        expected = self.options_for.get(kind)
+        given = int(op.builtinOptionsType or 0)
+        if expected is not None and given and given != expected:
+            self.fail(s, where, f"{kind} carries {self.option_names[expected]}",
+                      f"its options are {self.option_names.get(given, given)}")
         if opts is None:
+            if kind in _OPTIONS_REQUIRED:
+                self.fail(s, where, f"{kind} carries its options", "it has none")
             return
+        for key in ("strideW", "strideH", "dilationWFactor", "dilationHFactor", "filterWidth", "filterHeight",
+                    "depthMultiplier"):
+            value = getattr(opts, key, None)
+            if isinstance(value, (int, np.integer)) and value <= 0 and not (key == "depthMultiplier" and value == 0):
+                self.fail(s, where, f"{kind} {key} is positive", f"{key} is {int(value)}")
         for key, value in vars(opts).items():
             if key.endswith("SubgraphIndex") and isinstance(value, (int, np.integer)):
                 if not 0 <= int(value) < len(self.subgraphs):
