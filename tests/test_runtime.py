@@ -404,3 +404,45 @@ def test_module_imports_without_tensorflow(module, tiny):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+# ----------------------------------------------------------------------------- structure of the runtime
+
+
+def test_converted_model_keeps_its_interpreter(tiny):
+    from edgelab.tflite.conversion import ConvertedModel
+
+    converted = ConvertedModel.from_file(tiny.paths["int8_uint8_io"], "int8", labels=["a", "b", "c"])
+    first = converted.load()
+    assert converted.load() is first  # predict/evaluate reuse it
+    assert converted.load(num_threads=2) is not first
+    np.testing.assert_array_equal(converted.predict(tiny.images[:4], progress=False),
+                                  first.predict(tiny.images[:4], progress=False))
+    assert converted == ConvertedModel.from_file(tiny.paths["int8_uint8_io"], "int8", labels=["a", "b", "c"])
+
+
+def test_the_runtime_is_discovered_in_one_place(monkeypatch):
+    from edgelab.edgetpu import delegate
+    from edgelab.tflite import interpreter
+
+    runtime = interpreter.get_runtime()
+    load_delegate, name = delegate._load_delegate_function()
+    assert name == runtime.name and load_delegate is runtime.load_delegate
+    assert not hasattr(TFLiteModel, "invoke_once") and not hasattr(TFLiteModel, "predict_raw")
+
+
+def test_thread_count_is_range_checked(tiny):
+    with pytest.raises(ConfigError, match="Expected num_threads to be an int from 1 to 256. Received: num_threads=60000"):
+        TFLiteModel(tiny.paths["fp32"], num_threads=60000)
+
+
+def test_check_model_in_and_out_of_process(tiny):
+    from edgelab.tflite.isolation import check_model
+
+    inside = check_model(tiny.paths["int8_uint8_io"], isolate=False)
+    isolated = check_model(tiny.paths["int8_uint8_io"].read_bytes())
+    assert not inside.isolated and isolated.isolated
+    assert inside.inputs == isolated.inputs == (f"uint8[1, {SIZE}, {SIZE}, 3]",)
+    assert inside.outputs == ("uint8[1, 3]",) and isolated.model == "<bytes>"
+    with pytest.raises(DelegateError, match="edgetpu-custom-op"):
+        check_model(EDGETPU_MODEL)
