@@ -16,6 +16,9 @@ from typing import Any, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 
+#: Name of the worker threads :func:`call_interruptibly` starts.
+WORKER_THREAD = "edgelab-native-work"
+
 
 def call_interruptibly(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` in a worker thread; Ctrl-C stops the wait within 0.1 s.
@@ -33,7 +36,7 @@ def call_interruptibly(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             box["error"] = exc
 
-    worker = threading.Thread(target=work, name="edgelab-native-work", daemon=True)
+    worker = threading.Thread(target=work, name=WORKER_THREAD, daemon=True)
     worker.start()
     while worker.is_alive():
         worker.join(0.1)

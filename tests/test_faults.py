@@ -104,6 +104,11 @@ CRASHERS = {
     "split_options_of_conv": (lambda: _edited(SPLIT, _set("builtinOptionsType", 1)), "SPLIT carries SplitOptions"),
     "tensor_name_not_utf8": (
         lambda: _edited(SPLIT, lambda m, g: setattr(g.tensors[3], "name", b"\xff\xfeconcat")), "not valid UTF-8"),
+    # Not a crash but 56 s of work: ADD broadcasting a [480, 1, 1, 80] weight over the batch.
+    "add_output_not_the_broadcast": (
+        lambda: _edited(CORAL / "deeplabv3_mnv2_dm05_pascal_quant.tflite",
+                        lambda m, g: setattr(g.operators[57], "inputs", np.array([151, 157], np.int32))),
+        "output shape is the broadcast"),
     "op_reads_later_output": (
         lambda: _edited(SPLIT, lambda m, g: g.operators.reverse()), "defined before use"),
 }

@@ -12,8 +12,10 @@ import errno
 import math
 import os
 import sys
+import threading
 from typing import Any, Callable
 
+from .._interrupt import WORKER_THREAD
 from ..errors import EdgelabError
 
 #: Limits shared by several commands.
@@ -96,7 +98,14 @@ def run_command(func: Callable[[Any], Any], args: Any) -> int:
     except EdgelabError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
-        return fail("edgelab: interrupted; finished steps are kept and reused on the next run", 130)
+        fail("edgelab: interrupted; finished steps are kept and reused on the next run", 130)
+        if any(t.name == WORKER_THREAD and t.is_alive() for t in threading.enumerate()):
+            # Native work abandoned in a worker thread (a conversion) would hold up interpreter exit
+            # until it finishes; everything finished is already on disk.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        return 130
     except BrokenPipeError:  # `edgelab ... | head`: the reader left; nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0

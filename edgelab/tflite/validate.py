@@ -63,6 +63,8 @@ _INPUT_COUNTS: dict[str, tuple[int, int | None]] = {
 _OPTIONS_REQUIRED = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D", "SPLIT",
                      "SPLIT_V", "PACK", "UNPACK", "TRANSPOSE_CONV", "CONCATENATION"}
 
+_BROADCAST_OPS = {"ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM"}
+
 
 class ModelValidationError(ModelFileError):
     """A ``.tflite`` file breaks a structural rule the interpreter would trust.
@@ -350,6 +352,17 @@ class _Checker:
                 self.fail(s, where, "PACK values_count equals its number of inputs",
                           f"values_count is {count}, inputs {len(inputs)}")
             self.check_axis(s, where, kind, int(getattr(opts, "axis", 0) or 0), rank(outputs[0]) if outputs else 0)
+        elif kind in _BROADCAST_OPS and len(inputs) == 2 and len(outputs) == 1 and min(inputs) >= 0:
+            # The kernel resizes its output to the broadcast of the inputs; a mismatch with the stored
+            # shape means a graph that silently runs at another size (480x the work in one mutant).
+            a, b, out = (tuple(_ints(tensors[t].shape)) for t in (*inputs, outputs[0]))
+            try:
+                broadcast = tuple(np.broadcast_shapes(a, b))
+            except ValueError:
+                broadcast = None
+            if broadcast != out and a and b and out:
+                self.fail(s, where, f"{kind}'s output shape is the broadcast of its input shapes",
+                          f"inputs {list(a)} and {list(b)}, output {list(out)}")
         elif kind == "CONCATENATION" and outputs:
             self.check_axis(s, where, kind, int(getattr(opts, "axis", 0) or 0), rank(outputs[0]))
 
