@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from ._cli.args import run_command  # one line on stderr and exit 2 for every expected failure
 
-    return run_command(args.func, args)
+    return run_command(args.func, args, exit_fast=argv is None)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -84,8 +84,12 @@ def _is_tensorflow_error(exc: BaseException) -> bool:
     return any(cls.__name__ == "OpError" and cls.__module__.startswith("tensorflow") for cls in type(exc).__mro__)
 
 
-def run_command(func: Callable[[Any], Any], args: Any) -> int:
-    """Run a command function; expected failures become one ``edgelab: error:`` line and exit 2."""
+def run_command(func: Callable[[Any], Any], args: Any, *, exit_fast: bool = False) -> int:
+    """Run a command function; expected failures become one ``edgelab: error:`` line and exit 2.
+
+    ``exit_fast`` (the real command line): after Ctrl-C, leave at once instead of waiting seconds
+    for TensorFlow's teardown or abandoned native work; everything finished is already on disk.
+    """
 
     def fail(message: str, code: int = 2) -> int:
         print(f"edgelab: error: {' '.join(message.split())}" if code == 2 else message, file=sys.stderr)
@@ -99,9 +103,8 @@ def run_command(func: Callable[[Any], Any], args: Any) -> int:
         return fail(str(exc))
     except KeyboardInterrupt:
         fail("edgelab: interrupted; finished steps are kept and reused on the next run", 130)
-        if any(t.name == WORKER_THREAD and t.is_alive() for t in threading.enumerate()):
-            # Native work abandoned in a worker thread (a conversion) would hold up interpreter exit
-            # until it finishes; everything finished is already on disk.
+        abandoned = any(t.name == WORKER_THREAD and t.is_alive() for t in threading.enumerate())
+        if exit_fast and (abandoned or "tensorflow" in sys.modules):
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(130)
