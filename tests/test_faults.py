@@ -16,11 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+import _fuzz
 import numpy as np
 import pytest
 
-import _fuzz
-from edgelab.errors import ConfigError, ModelFileError
+from edgelab.errors import ModelFileError
 from edgelab.tflite.validate import ModelValidationError, validate_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,8 +31,9 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "EDGE
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgelab.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=ENV)
+    return subprocess.run(
+        [sys.executable, "-m", "edgelab.cli", *map(str, args)], capture_output=True, text=True, timeout=timeout, env=ENV
+    )
 
 
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
@@ -54,8 +55,10 @@ def test_mutants_never_crash_trace_or_hang(tmp_path):
     start = time.monotonic()
     outcome = _fuzz.run([p for _, p in made], timeout_s=30, budget_s=45)
     tried = outcome.done + len(outcome.signals) + len(outcome.hangs)
-    print(f"\n{tried} mutants in {time.monotonic() - start:.0f} s: {outcome.ok} ok, {outcome.clean} clean errors, "
-          f"{len(outcome.tracebacks)} tracebacks, {len(outcome.signals)} signals, {len(outcome.hangs)} hangs")
+    print(
+        f"\n{tried} mutants in {time.monotonic() - start:.0f} s: {outcome.ok} ok, {outcome.clean} clean errors, "
+        f"{len(outcome.tracebacks)} tracebacks, {len(outcome.signals)} signals, {len(outcome.hangs)} hangs"
+    )
     assert not outcome.signals, [(labels[p], code) for p, code in outcome.signals]
     assert not outcome.tracebacks, [(labels[p], detail) for p, detail in outcome.tracebacks]
     assert not outcome.hangs, [labels[p] for p in outcome.hangs]
@@ -100,17 +103,22 @@ CRASHERS = {
     "split_input_minus_1": (lambda: _edited(SPLIT, _set("inputs", np.array([-1, 3], np.int32))), "tensor index -1"),
     "graph_output_minus_1": (
         lambda: _edited(SPLIT, lambda m, g: setattr(g, "outputs", np.array([-1, 6, 8, 5, 10], np.int32))),
-        "graph output 0"),
+        "graph output 0",
+    ),
     "split_options_of_conv": (lambda: _edited(SPLIT, _set("builtinOptionsType", 1)), "SPLIT carries SplitOptions"),
     "tensor_name_not_utf8": (
-        lambda: _edited(SPLIT, lambda m, g: setattr(g.tensors[3], "name", b"\xff\xfeconcat")), "not valid UTF-8"),
+        lambda: _edited(SPLIT, lambda m, g: setattr(g.tensors[3], "name", b"\xff\xfeconcat")),
+        "not valid UTF-8",
+    ),
     # Not a crash but 56 s of work: ADD broadcasting a [480, 1, 1, 80] weight over the batch.
     "add_output_not_the_broadcast": (
-        lambda: _edited(CORAL / "deeplabv3_mnv2_dm05_pascal_quant.tflite",
-                        lambda m, g: setattr(g.operators[57], "inputs", np.array([151, 157], np.int32))),
-        "output shape is the broadcast"),
-    "op_reads_later_output": (
-        lambda: _edited(SPLIT, lambda m, g: g.operators.reverse()), "defined before use"),
+        lambda: _edited(
+            CORAL / "deeplabv3_mnv2_dm05_pascal_quant.tflite",
+            lambda m, g: setattr(g.operators[57], "inputs", np.array([151, 157], np.int32)),
+        ),
+        "output shape is the broadcast",
+    ),
+    "op_reads_later_output": (lambda: _edited(SPLIT, lambda m, g: g.operators.reverse()), "defined before use"),
 }
 
 
@@ -151,15 +159,19 @@ def test_a_native_crash_in_the_isolated_check_becomes_an_error(crashers):
     """With the rules off, the interpreter really crashes: the child dies, this process reports it."""
     from edgelab.tflite.isolation import check_model
 
-    with pytest.raises(ModelFileError, match=r"the interpreter crashed on .*split_num_splits_771\.tflite \(signal 11\)"):
+    with pytest.raises(
+        ModelFileError, match=r"the interpreter crashed on .*split_num_splits_771\.tflite \(signal 11\)"
+    ):
         check_model(crashers["split_num_splits_771"], validate=False)
     ok = check_model(MOBILENET)
     assert ok.isolated and ok.runtime and ok.inputs == ("uint8[1, 128, 128, 3]",)
 
 
 def test_native_crash_output_is_not_swallowed():
-    code = ("from edgelab._log import captured_native_output\nimport faulthandler\n"
-            "with captured_native_output('x'):\n    faulthandler._sigsegv()\n")
+    code = (
+        "from edgelab._log import captured_native_output\nimport faulthandler\n"
+        "with captured_native_output('x'):\n    faulthandler._sigsegv()\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
     assert proc.returncode == -signal.SIGSEGV
     assert "Segmentation fault" in proc.stderr and "captured_native_output" not in proc.stdout
@@ -169,7 +181,12 @@ def test_json_output_is_strict():
     from edgelab._cli import _strict
 
     payload = {"a": float("inf"), "b": [float("nan"), 1.5], "c": np.float32("-inf"), "d": "x"}
-    assert json.loads(json.dumps(_strict(payload), allow_nan=False)) == {"a": None, "b": [None, 1.5], "c": None, "d": "x"}
+    assert json.loads(json.dumps(_strict(payload), allow_nan=False)) == {
+        "a": None,
+        "b": [None, 1.5],
+        "c": None,
+        "d": "x",
+    }
 
 
 def test_every_shipped_model_passes_validation():
@@ -186,26 +203,29 @@ def test_predict_errors_are_edgelab_errors():
         raise RuntimeError("tensorflow/lite/kernels/x.cc Dimension mismatch")
 
     model._runner.interpreter = type("I", (), {"set_tensor": broken, "invoke": broken, "get_tensor": broken})()
-    with pytest.raises(ModelFileError, match="Cannot run .*Dimension mismatch"):
+    with pytest.raises(ModelFileError, match=r"Cannot run .*Dimension mismatch"):
         model.predict(np.zeros((1, 128, 128, 3), np.uint8), progress=False)
 
 
 # ----------------------------------------------------------------------------- CLI arguments
 
 
-@pytest.mark.parametrize("argv, wanted", [
-    (["benchmark", str(MOBILENET), "--threads", "60000"], "from 1 to 256"),
-    (["benchmark", str(MOBILENET), "--min-time", "inf"], "in (0, 3600]"),
-    (["benchmark", str(MOBILENET), "--min-time", "nan"], "in (0, 3600]"),
-    (["demo", "--per-class", "1"], "from 3 to 100000"),
-    (["demo", "--per-class", "100000000"], "from 3 to 100000"),
-    (["demo", "--max-per-class", "0"], ">= 3"),
-    (["demo", "--image-size", "100000"], "from 16 to 1024"),
-    (["demo", "--epochs", "0"], "from 1 to 10000"),
-    (["data", "make-scenes", "out", "--size", "100000"], "from 8 to 4096"),
-    (["data", "make-scenes", "out", "--test-fraction", "nan"], "in (0, 1)"),
-    (["compile", "m.tflite", "--timeout", "inf"], "in (0, 86400]"),
-])
+@pytest.mark.parametrize(
+    "argv, wanted",
+    [
+        (["benchmark", str(MOBILENET), "--threads", "60000"], "from 1 to 256"),
+        (["benchmark", str(MOBILENET), "--min-time", "inf"], "in (0, 3600]"),
+        (["benchmark", str(MOBILENET), "--min-time", "nan"], "in (0, 3600]"),
+        (["demo", "--per-class", "1"], "from 3 to 100000"),
+        (["demo", "--per-class", "100000000"], "from 3 to 100000"),
+        (["demo", "--max-per-class", "0"], ">= 3"),
+        (["demo", "--image-size", "100000"], "from 16 to 1024"),
+        (["demo", "--epochs", "0"], "from 1 to 10000"),
+        (["data", "make-scenes", "out", "--size", "100000"], "from 8 to 4096"),
+        (["data", "make-scenes", "out", "--test-fraction", "nan"], "in (0, 1)"),
+        (["compile", "m.tflite", "--timeout", "inf"], "in (0, 86400]"),
+    ],
+)
 def test_out_of_range_arguments_are_one_line(argv, wanted, capsys):
     from edgelab.cli import main
 
@@ -228,7 +248,9 @@ def test_demo_refuses_max_per_class_without_data_and_oversized_runs(capsys):
 def test_out_below_a_file_or_under_proc_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert "is a file, so no folder can be made there" in one_error_line(cli("demo", "--out", blocker / "run", "--per-class", "3"))
+    assert "is a file, so no folder can be made there" in one_error_line(
+        cli("demo", "--out", blocker / "run", "--per-class", "3")
+    )
     assert "error:" in one_error_line(cli("data", "make-scenes", "/proc/edgelab-test", "--per-class", "1"))
 
 
@@ -241,8 +263,14 @@ def test_a_full_disk_is_one_line(capsys):
     assert run_command(full, None) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["edgelab: error: the disk is full (/data/run/best.weights.h5); finished steps are kept"]
-    proc = subprocess.run(f"{sys.executable} -m edgelab.cli inspect --json {MOBILENET} > /dev/full", shell=True,
-                          capture_output=True, text=True, env=ENV, timeout=60)
+    proc = subprocess.run(
+        f"{sys.executable} -m edgelab.cli inspect --json {MOBILENET} > /dev/full",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+    )
     assert one_error_line(proc) == "edgelab: error: the disk is full; finished steps are kept"
 
 
@@ -261,9 +289,8 @@ def test_write_atomic_leaves_the_old_file_when_writing_fails(tmp_path, monkeypat
     monkeypatch.setattr(_files.os, "replace", fail)
     with pytest.raises(OSError):
         _files.write_atomic(target, "new")
-    with pytest.raises(OSError):
-        with _files.atomic_path(tmp_path / "w.h5") as tmp:
-            tmp.write_bytes(b"partial")
+    with pytest.raises(OSError), _files.atomic_path(tmp_path / "w.h5") as tmp:
+        tmp.write_bytes(b"partial")
     assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["params.json"]
 
 
@@ -288,15 +315,17 @@ def test_a_second_run_into_a_locked_folder_says_who_holds_it(tmp_path):
     from edgelab._files import FolderBusyError, run_lock
 
     folder = tmp_path / "run"
-    code = ("import sys, time\nfrom pathlib import Path\nfrom edgelab._files import run_lock\n"
-            f"with run_lock(Path({str(folder)!r}), 'edgelab demo --out run'):\n"
-            "    print('locked', flush=True)\n    time.sleep(60)\n")
+    code = (
+        "import sys, time\nfrom pathlib import Path\nfrom edgelab._files import run_lock\n"
+        f"with run_lock(Path({str(folder)!r}), 'edgelab demo --out run'):\n"
+        "    print('locked', flush=True)\n    time.sleep(60)\n"
+    )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=ENV)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(FolderBusyError, match=rf"in use by another edgelab run \(pid {holder.pid} on .*edgelab demo --out run"):
-            with run_lock(folder):
-                pass
+        busy = rf"in use by another edgelab run \(pid {holder.pid} on .*edgelab demo --out run"
+        with pytest.raises(FolderBusyError, match=busy), run_lock(folder):
+            pass
         line = one_error_line(cli("demo", "--out", folder, "--per-class", "3"))
         assert f"pid {holder.pid}" in line
     finally:
@@ -310,8 +339,10 @@ def test_a_second_run_into_a_locked_folder_says_who_holds_it(tmp_path):
 
 
 def test_ctrl_c_stops_long_native_work_promptly():
-    code = ("import time\nfrom edgelab._interrupt import call_interruptibly\nprint('ready', flush=True)\n"
-            "try:\n    call_interruptibly(time.sleep, 60)\nexcept KeyboardInterrupt:\n    print('stopped', flush=True)\n")
+    code = (
+        "import time\nfrom edgelab._interrupt import call_interruptibly\nprint('ready', flush=True)\n"
+        "try:\n    call_interruptibly(time.sleep, 60)\nexcept KeyboardInterrupt:\n    print('stopped', flush=True)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=ENV)
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(0.3)
@@ -324,18 +355,21 @@ def test_ctrl_c_stops_long_native_work_promptly():
 def test_a_swallowed_ctrl_c_still_surfaces():
     from edgelab._interrupt import interrupts_surface
 
-    with pytest.raises(KeyboardInterrupt):
-        with interrupts_surface():
-            try:  # what a weakref callback does with it: printed and dropped
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(1)
-            except KeyboardInterrupt:
-                pass
+    with pytest.raises(KeyboardInterrupt), interrupts_surface():
+        try:  # what a weakref callback does with it: printed and dropped
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass
 
 
 def test_ctrl_c_in_the_cli_is_one_line_and_exit_130():
-    proc = subprocess.Popen([sys.executable, "-m", "edgelab.cli", "benchmark", str(MOBILENET), "--min-time", "60",
-                             "--no-isolate"], stderr=subprocess.PIPE, text=True, env=ENV)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgelab.cli", "benchmark", str(MOBILENET), "--min-time", "60", "--no-isolate"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     time.sleep(4)
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)

@@ -13,7 +13,8 @@ import math
 import os
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .._interrupt import WORKER_THREAD
 from ..errors import EdgelabError
@@ -40,7 +41,9 @@ def int_range(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     return parse
 
 
-def float_range(minimum: float, maximum: float, *, low_open: bool = False, high_open: bool = False) -> Callable[[str], float]:
+def float_range(
+    minimum: float, maximum: float, *, low_open: bool = False, high_open: bool = False
+) -> Callable[[str], float]:
     """An argparse type: a finite float in the range (``inf`` and ``nan`` refused)."""
     wanted = f"a number in {'(' if low_open else '['}{minimum:g}, {maximum:g}{')' if high_open else ']'}"
 
@@ -66,8 +69,11 @@ threads = int_range(1, MAX_THREADS)
 seconds = float_range(0.0, MAX_SECONDS, low_open=True)
 seed = int_range(0, 2**32 - 1)
 
-_DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
-                errno.EDQUOT: "the disk quota is exceeded"}
+_DISK_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EROFS: "the file system is read-only",
+    errno.EDQUOT: "the disk quota is exceeded",
+}
 
 
 def _os_error_line(exc: OSError) -> str:

@@ -10,7 +10,8 @@ fixed batch of one and never batch.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,7 @@ class BatchRunner:
         if self._batched is None:
             try:
                 self._batched = self._make()
-            except Exception as exc:  # noqa: BLE001 - any failure means: run one at a time
+            except Exception as exc:
                 self._off("batched interpreter unavailable, running one image at a time: %s", exc)
                 return None
         if self._batched_size != n:
@@ -86,7 +87,7 @@ class BatchRunner:
                 self._batched.resize_tensor_input(self._in, [n, *image_shape])
                 self._batched.allocate_tensors()
                 out_shape = tuple(self._batched.get_tensor(self._out).shape)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._off("model cannot be resized to a batch of %d, running one at a time: %s", n, exc)
                 return None
             if out_shape[:1] != (n,):

@@ -437,8 +437,8 @@ def _parse(schema: Any, data: bytes, path: str | None) -> ModelInfo:
             )
         )
 
-    inputs = tuple(tensors[i] for i in _indices(graph.inputs) if 0 <= i < n_tensors)
-    outputs = tuple(tensors[i] for i in _indices(graph.outputs) if 0 <= i < n_tensors)
+    graph_inputs = tuple(tensors[i] for i in _indices(graph.inputs) if 0 <= i < n_tensors)
+    graph_outputs = tuple(tensors[i] for i in _indices(graph.outputs) if 0 <= i < n_tensors)
     seen_buffers: set[int] = set()
     param_bytes = 0
     for t in tensors:
@@ -451,8 +451,8 @@ def _parse(schema: Any, data: bytes, path: str | None) -> ModelInfo:
         size_bytes=len(data),
         ops=tuple(ops),
         tensors=tuple(tensors),
-        inputs=inputs,
-        outputs=outputs,
+        inputs=graph_inputs,
+        outputs=graph_outputs,
         subgraphs=len(subgraphs),
         param_bytes=param_bytes,
         macs=sum(op.macs for op in ops),

@@ -23,8 +23,9 @@ import dataclasses
 import functools
 import importlib
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .._log import captured_native_output, logger
 from ..errors import ConfigError, DelegateError, ModelFileError, RuntimeNotFoundError, check_int, did_you_mean
@@ -54,16 +55,21 @@ def _import_litert() -> Runtime:
     from ai_edge_litert import interpreter as mod
 
     version = getattr(importlib.import_module("ai_edge_litert"), "__version__", "?")
-    return Runtime(f"litert {version}", mod.Interpreter, getattr(mod, "OpResolverType", None),
-                   getattr(mod, "load_delegate", None))
+    return Runtime(
+        f"litert {version}", mod.Interpreter, getattr(mod, "OpResolverType", None), getattr(mod, "load_delegate", None)
+    )
 
 
 def _import_tflite_runtime() -> Runtime:
     from tflite_runtime import interpreter as mod
 
     version = getattr(importlib.import_module("tflite_runtime"), "__version__", "?")
-    return Runtime(f"tflite_runtime {version}", mod.Interpreter, getattr(mod, "OpResolverType", None),
-                   getattr(mod, "load_delegate", None))
+    return Runtime(
+        f"tflite_runtime {version}",
+        mod.Interpreter,
+        getattr(mod, "OpResolverType", None),
+        getattr(mod, "load_delegate", None),
+    )
 
 
 def _import_tensorflow() -> Runtime:
@@ -72,14 +78,18 @@ def _import_tensorflow() -> Runtime:
     except ImportError:
         import tensorflow as tf  # a device with TensorFlow but without tf_keras
     experimental = getattr(tf.lite, "experimental", None)
-    return Runtime(f"tensorflow {tf.__version__}", tf.lite.Interpreter,
-                   getattr(experimental, "OpResolverType", None), getattr(experimental, "load_delegate", None))
+    return Runtime(
+        f"tensorflow {tf.__version__}",
+        tf.lite.Interpreter,
+        getattr(experimental, "OpResolverType", None),
+        getattr(experimental, "load_delegate", None),
+    )
 
 
 _IMPORTERS = {"litert": _import_litert, "tflite_runtime": _import_tflite_runtime, "tensorflow": _import_tensorflow}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_runtime(name: str | None = None) -> Runtime:
     """The first runtime that imports (or exactly ``name``), cached.
 
@@ -96,7 +106,7 @@ def get_runtime(name: str | None = None) -> Runtime:
     for candidate in [name] if name else RUNTIMES:
         try:
             runtime = _IMPORTERS[candidate]()
-        except Exception as exc:  # noqa: BLE001 - e.g. tflite_runtime 2.14 under numpy 2 fails on import
+        except Exception as exc:
             reasons.append(f"{candidate}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             continue
         logger.debug("TFLite runtime: %s", runtime.name)
@@ -145,8 +155,8 @@ class LoadedInterpreter:
 def _delegate_nodes(interpreter: Any) -> int | None:
     """How many ``DELEGATE`` nodes the execution plan holds; None if the runtime cannot list ops."""
     try:
-        ops = interpreter._get_ops_details()  # noqa: SLF001 - the only op listing the Python API has
-    except Exception:  # noqa: BLE001
+        ops = interpreter._get_ops_details()
+    except Exception:
         return None
     return sum(1 for op in ops if op.get("op_name") == "DELEGATE")
 

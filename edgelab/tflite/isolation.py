@@ -81,8 +81,11 @@ def _load_and_invoke(
     except (RuntimeError, ValueError) as exc:
         cause = " ".join(str(exc).split()) or type(exc).__name__
         raise ModelFileError(f"Cannot run {where}: the interpreter failed: {cause}") from None
-    return {"runtime": loaded.runtime, "inputs": describe(interp.get_input_details()),
-            "outputs": describe(interp.get_output_details())}
+    return {
+        "runtime": loaded.runtime,
+        "inputs": describe(interp.get_input_details()),
+        "outputs": describe(interp.get_output_details()),
+    }
 
 
 def check_model(
@@ -120,10 +123,12 @@ def check_model(
     if not (isinstance(timeout_s, (int, float)) and not isinstance(timeout_s, bool) and 0 < timeout_s < 1e6):
         from ..errors import ConfigError
 
-        raise ConfigError(f"Expected timeout_s to be a number of seconds in (0, 1e6). Received: timeout_s={timeout_s!r}")
+        raise ConfigError(
+            f"Expected timeout_s to be a number of seconds in (0, 1e6). Received: timeout_s={timeout_s!r}"
+        )
     start = time.perf_counter()
     data, path = load_model_bytes(model)
-    where = describe(model)
+    where = describe(model if isinstance(model, bytes) else Path(model))
     if validate:
         validate_bytes(data, path)
     if isolate:
@@ -131,8 +136,14 @@ def check_model(
     else:
         result = _load_and_invoke(data, where, path, num_threads, use_xnnpack, validate)
     name = Path(path).name if path is not None else "<bytes>"
-    return ModelCheck(name, result["runtime"], tuple(result["inputs"]), tuple(result["outputs"]), isolate,
-                      round(time.perf_counter() - start, 3))
+    return ModelCheck(
+        name,
+        result["runtime"],
+        tuple(result["inputs"]),
+        tuple(result["outputs"]),
+        isolate,
+        round(time.perf_counter() - start, 3),
+    )
 
 
 def _signal_name(number: int) -> str:
@@ -150,16 +161,32 @@ def _run_child(
         if source is None:
             source = os.path.join(tmp, "model.tflite")
             Path(source).write_bytes(data)
-        request = json.dumps({"model": source, "where": where, "path": path, "num_threads": num_threads,
-                              "use_xnnpack": use_xnnpack, "validate": validate})
-        env = {**os.environ, "EDGELAB_CAPTURE_NATIVE": "0", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        request = json.dumps(
+            {
+                "model": source,
+                "where": where,
+                "path": path,
+                "num_threads": num_threads,
+                "use_xnnpack": use_xnnpack,
+                "validate": validate,
+            }
+        )
+        env = {
+            **os.environ,
+            "EDGELAB_CAPTURE_NATIVE": "0",
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        }
         # The child must import this edgelab, wherever it is (an editable install, PYTHONPATH, tests).
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
             proc = subprocess.run(
                 [sys.executable, "-X", "faulthandler", "-c", "from edgelab.tflite.isolation import _child; _child()"],
-                input=request, capture_output=True, text=True, timeout=timeout_s, env=env,
+                input=request,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                env=env,
             )
         except subprocess.TimeoutExpired:
             raise ModelFileError(
@@ -196,11 +223,12 @@ def _child() -> None:
     try:
         data, _ = load_model_bytes(request["model"])
         check_int("num_threads", request["num_threads"])
-        reply = _load_and_invoke(data, request["where"], request["path"], request["num_threads"], request["use_xnnpack"],
-                                 request["validate"])
+        reply = _load_and_invoke(
+            data, request["where"], request["path"], request["num_threads"], request["use_xnnpack"], request["validate"]
+        )
     except EdgelabError as exc:
         reply = {"error": str(exc), "kind": type(exc).__name__}
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as a load failure, not a traceback
+    except Exception as exc:
         reply = {"error": f"Cannot load {request['where']}: {type(exc).__name__}: {exc}", "kind": "ModelFileError"}
     sys.stdout.write(json.dumps(reply) + "\n")
     sys.stdout.flush()

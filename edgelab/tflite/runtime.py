@@ -9,8 +9,9 @@ quantized input and output (:mod:`~edgelab.tflite.quantized_io`), and the batche
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -103,7 +104,9 @@ class TFLiteModel:
         batching: bool | None = None,
     ) -> None:
         self._precision = Precision.parse(precision) if precision is not None else None
-        self._path = None if isinstance(model_path_or_bytes, (bytes, bytearray, memoryview)) else Path(model_path_or_bytes)
+        self._path = (
+            None if isinstance(model_path_or_bytes, (bytes, bytearray, memoryview)) else Path(model_path_or_bytes)
+        )
         self._device = parse_delegate(delegate)
         self._where = where = describe(model_path_or_bytes)  # names the model in errors
         self._num_threads = check_threads(num_threads)
@@ -131,8 +134,12 @@ class TFLiteModel:
         # The Edge TPU custom op is compiled for a fixed batch of one, so compiled models run one at a time.
         wanted = self._num_threads > 1 if batching is None else bool(batching)
         self._runner = BatchRunner(
-            self._interpreter, self._in["index"], self._out["index"], self._batched_interpreter,
-            wanted and not self._edgetpu, where,
+            self._interpreter,
+            self._in["index"],
+            self._out["index"],
+            self._batched_interpreter,
+            wanted and not self._edgetpu,
+            where,
         )
 
     def _batched_interpreter(self) -> Any:
@@ -335,7 +342,9 @@ class TFLiteModel:
     def __repr__(self) -> str:
         name = self._path.name if self._path is not None else "<bytes>"
         io = self._io
-        in_q = f", q=({io.input_quantization[0]:.6g}, {io.input_quantization[1]})" if io.input_dtype.kind in "iu" else ""
+        in_q = (
+            f", q=({io.input_quantization[0]:.6g}, {io.input_quantization[1]})" if io.input_dtype.kind in "iu" else ""
+        )
         return (
             f"TFLiteModel({name!r}, input={self.input_shape} {io.input_dtype}{in_q}, "
             f"output={io.output_shape} {io.output_dtype}, size={self.size_bytes / 1024:.1f} KiB, "
@@ -345,6 +354,6 @@ class TFLiteModel:
         )
 
 
-def as_model(model: "TFLiteModel | str | Path | bytes", **kwargs: Any) -> TFLiteModel:
+def as_model(model: TFLiteModel | str | Path | bytes, **kwargs: Any) -> TFLiteModel:
     """A :class:`TFLiteModel` from a model object, path or bytes (objects pass through)."""
     return model if isinstance(model, TFLiteModel) else TFLiteModel(model, **kwargs)

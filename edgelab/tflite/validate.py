@@ -38,13 +38,35 @@ MAX_TENSOR_BYTES = 2**31 - 1
 
 # TensorType -> bytes per element (None: variable size, not checked).
 _ITEMSIZE: dict[str, float | None] = {
-    "FLOAT32": 4, "FLOAT16": 2, "INT32": 4, "UINT8": 1, "INT64": 8, "STRING": None, "BOOL": 1,
-    "INT16": 2, "COMPLEX64": 8, "INT8": 1, "FLOAT64": 8, "COMPLEX128": 16, "UINT64": 8,
-    "RESOURCE": None, "VARIANT": None, "UINT32": 4, "UINT16": 2, "INT4": 0.5, "BFLOAT16": 2, "INT2": 0.25,
+    "FLOAT32": 4,
+    "FLOAT16": 2,
+    "INT32": 4,
+    "UINT8": 1,
+    "INT64": 8,
+    "STRING": None,
+    "BOOL": 1,
+    "INT16": 2,
+    "COMPLEX64": 8,
+    "INT8": 1,
+    "FLOAT64": 8,
+    "COMPLEX128": 16,
+    "UINT64": 8,
+    "RESOURCE": None,
+    "VARIANT": None,
+    "UINT32": 4,
+    "UINT16": 2,
+    "INT4": 0.5,
+    "BFLOAT16": 2,
+    "INT2": 0.25,
 }
 _ZERO_POINT_RANGE = {
-    "INT8": (-128, 127), "UINT8": (0, 255), "INT16": (-32768, 32767), "UINT16": (0, 65535),
-    "INT4": (-8, 7), "INT2": (-2, 1), "INT32": (-(2**31), 2**31 - 1),
+    "INT8": (-128, 127),
+    "UINT8": (0, 255),
+    "INT16": (-32768, 32767),
+    "UINT16": (0, 65535),
+    "INT4": (-8, 7),
+    "INT2": (-2, 1),
+    "INT32": (-(2**31), 2**31 - 1),
 }
 # Input positions that may be -1 (an omitted optional input); other ops take none.
 _OPTIONAL_INPUTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2}, "TRANSPOSE_CONV": {3}}
@@ -52,16 +74,47 @@ _OPTIONAL_INPUTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED":
 _ANY_OPTIONAL = ("LSTM", "RNN", "SVDF", "CUSTOM", "DELEGATE", "STABLEHLO")
 # (fewest, most) inputs of common ops (None: no upper bound); kernels read these positions unchecked.
 _INPUT_COUNTS: dict[str, tuple[int, int | None]] = {
-    "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2, 4), "TRANSPOSE_CONV": (3, 4),
-    "ADD": (2, 2), "SUB": (2, 2), "MUL": (2, 2), "DIV": (2, 2), "SPLIT": (2, 2), "SPLIT_V": (3, 3),
-    "CONCATENATION": (1, None), "PACK": (1, None), "UNPACK": (1, 1), "SOFTMAX": (1, 1), "LOGISTIC": (1, 1),
-    "RESHAPE": (1, 2), "AVERAGE_POOL_2D": (1, 1), "MAX_POOL_2D": (1, 1), "MEAN": (2, 2), "QUANTIZE": (1, 1),
-    "DEQUANTIZE": (1, 1), "RELU": (1, 1), "RELU6": (1, 1), "PAD": (2, 3), "HARD_SWISH": (1, 1),
+    "CONV_2D": (2, 3),
+    "DEPTHWISE_CONV_2D": (2, 3),
+    "FULLY_CONNECTED": (2, 4),
+    "TRANSPOSE_CONV": (3, 4),
+    "ADD": (2, 2),
+    "SUB": (2, 2),
+    "MUL": (2, 2),
+    "DIV": (2, 2),
+    "SPLIT": (2, 2),
+    "SPLIT_V": (3, 3),
+    "CONCATENATION": (1, None),
+    "PACK": (1, None),
+    "UNPACK": (1, 1),
+    "SOFTMAX": (1, 1),
+    "LOGISTIC": (1, 1),
+    "RESHAPE": (1, 2),
+    "AVERAGE_POOL_2D": (1, 1),
+    "MAX_POOL_2D": (1, 1),
+    "MEAN": (2, 2),
+    "QUANTIZE": (1, 1),
+    "DEQUANTIZE": (1, 1),
+    "RELU": (1, 1),
+    "RELU6": (1, 1),
+    "PAD": (2, 3),
+    "HARD_SWISH": (1, 1),
 }
 
 # Ops whose kernels read their options unchecked: a missing table means zero strides or splits.
-_OPTIONS_REQUIRED = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D", "SPLIT",
-                     "SPLIT_V", "PACK", "UNPACK", "TRANSPOSE_CONV", "CONCATENATION"}
+_OPTIONS_REQUIRED = {
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "AVERAGE_POOL_2D",
+    "MAX_POOL_2D",
+    "L2_POOL_2D",
+    "SPLIT",
+    "SPLIT_V",
+    "PACK",
+    "UNPACK",
+    "TRANSPOSE_CONV",
+    "CONCATENATION",
+}
 
 _BROADCAST_OPS = {"ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM"}
 
@@ -120,7 +173,9 @@ def validate_bytes(data: bytes, path: str | None, *, max_tensor_bytes: int = MAX
     _VALID[key] = True
 
 
-def check_parsed(schema: Any, model: Any, data: bytes, path: str | None, *, max_tensor_bytes: int = MAX_TENSOR_BYTES) -> None:
+def check_parsed(
+    schema: Any, model: Any, data: bytes, path: str | None, *, max_tensor_bytes: int = MAX_TENSOR_BYTES
+) -> None:
     """The rules, on a model already unpacked with ``schema.ModelT`` (inspection reuses its parse)."""
     _Checker(schema, model, data, path, max_tensor_bytes).run()
 
@@ -141,8 +196,11 @@ class _Checker:
         self.type_names = _enum_names(schema.TensorType)
         self.option_names = _enum_names(schema.BuiltinOptions)
         by_name = {name[: -len("Options")].lower(): value for value, name in self.option_names.items()}
-        self.options_for = {op: by_name[op.lower().replace("_", "")] for op in self.op_names.values()
-                            if op.lower().replace("_", "") in by_name}
+        self.options_for = {
+            op: by_name[op.lower().replace("_", "")]
+            for op in self.op_names.values()
+            if op.lower().replace("_", "") in by_name
+        }
         for pool in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"):
             self.options_for[pool] = by_name["pool2d"]
         self.buffers = model.buffers or []
@@ -154,7 +212,10 @@ class _Checker:
         raise ModelValidationError(
             f"{subject} is not a valid TFLite model: {place}: {detail} (rule: {rule}). "
             "An interpreter could crash on it, so edgelab will not load it.",
-            self.path, subgraph, where, rule,
+            self.path,
+            subgraph,
+            where,
+            rule,
         )
 
     def text(self, value: Any, subgraph: int | None, where: str, what: str) -> str:
@@ -163,7 +224,9 @@ class _Checker:
         try:
             return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
         except UnicodeDecodeError:
-            self.fail(subgraph, where, "names are valid UTF-8", f"its {what} is not valid UTF-8 ({bytes(value)[:32]!r})")
+            self.fail(
+                subgraph, where, "names are valid UTF-8", f"its {what} is not valid UTF-8 ({bytes(value)[:32]!r})"
+            )
             raise  # unreachable: fail() raises
 
     def run(self) -> None:
@@ -181,8 +244,12 @@ class _Checker:
         for i, buf in enumerate(self.buffers):
             offset, size = int(buf.offset or 0), int(buf.size or 0)
             if offset > 1 and (size < 0 or offset + size > len(self.data)):
-                self.fail(None, f"buffer {i}", "buffer data lies inside the file",
-                          f"offset {offset} + size {size} runs past the end of the file ({len(self.data)} bytes)")
+                self.fail(
+                    None,
+                    f"buffer {i}",
+                    "buffer data lies inside the file",
+                    f"offset {offset} + size {size} runs past the end of the file ({len(self.data)} bytes)",
+                )
         for s, graph in enumerate(self.subgraphs):
             self.check_subgraph(s, graph)
         self.check_signatures_and_metadata()
@@ -199,35 +266,51 @@ class _Checker:
         for kind, indices in (("input", inputs), ("output", outputs)):
             for k, t in enumerate(indices):
                 if not 0 <= t < n:
-                    self.fail(s, f"graph {kind} {k}", "graph inputs and outputs are tensor indices in range",
-                              f"tensor index {t} is outside 0..{n - 1}")
+                    self.fail(
+                        s,
+                        f"graph {kind} {k}",
+                        "graph inputs and outputs are tensor indices in range",
+                        f"tensor index {t} is outside 0..{n - 1}",
+                    )
         defined.update(inputs)
         for o_index, op in enumerate(graph.operators or []):
             self.check_op(s, o_index, op, tensors, defined)
         for k, t in enumerate(outputs):
             if t not in defined:
-                self.fail(s, f"graph output {k} (tensor {t})", "every graph output is computed",
-                          "no op writes it and it is neither an input nor a constant")
+                self.fail(
+                    s,
+                    f"graph output {k} (tensor {t})",
+                    "every graph output is computed",
+                    "no op writes it and it is neither an input nor a constant",
+                )
 
     def check_tensor(self, s: int, index: int, tensor: Any) -> bool:
         """Checks one tensor; True when it holds data before any op runs (a constant or variable)."""
         name = self.text(tensor.name, s, f"tensor {index}", "name")
         where = f"tensor {index} {name!r}"
-        type_name = self.type_names.get(int(tensor.type))
-        if type_name is None:
+        type_name = self.type_names.get(int(tensor.type), "")
+        if not type_name:
             self.fail(s, where, "tensor types are TFLite TensorTypes", f"unknown type {tensor.type}")
         shape = _ints(tensor.shape)
         if any(d < 0 for d in shape):
             self.fail(s, where, "shapes are non-negative", f"its shape {shape} has a negative dimension")
         signature = _ints(tensor.shapeSignature)
         if signature and (len(signature) != len(shape) or any(d < -1 for d in signature)):
-            self.fail(s, where, "a shape signature matches the shape's rank, -1 marking dynamic dimensions",
-                      f"shape {shape}, shape signature {signature}")
+            self.fail(
+                s,
+                where,
+                "a shape signature matches the shape's rank, -1 marking dynamic dimensions",
+                f"shape {shape}, shape signature {signature}",
+            )
         elements = math.prod(shape)
         itemsize = _ITEMSIZE.get(type_name)
         if elements * (itemsize or 1) > self.max_bytes:
-            self.fail(s, where, f"a tensor is at most {self.max_bytes:,} bytes",
-                      f"its shape {shape} of {type_name} needs {math.ceil(elements * (itemsize or 1)):,} bytes")
+            self.fail(
+                s,
+                where,
+                f"a tensor is at most {self.max_bytes:,} bytes",
+                f"its shape {shape} of {type_name} needs {math.ceil(elements * (itemsize or 1)):,} bytes",
+            )
         buffer = int(tensor.buffer or 0)
         if not 0 <= buffer < max(len(self.buffers), 1):
             self.fail(s, where, "buffer indices are in range", f"buffer {buffer} of {len(self.buffers)}")
@@ -235,8 +318,12 @@ class _Checker:
         if stored and itemsize is not None and tensor.sparsity is None:
             packed = math.ceil(elements * itemsize)
             if stored not in (packed, elements * math.ceil(itemsize)):
-                self.fail(s, where, "a constant's buffer size equals its shape x dtype size",
-                          f"shape {shape} of {type_name} needs {packed} bytes, buffer {buffer} holds {stored}")
+                self.fail(
+                    s,
+                    where,
+                    "a constant's buffer size equals its shape x dtype size",
+                    f"shape {shape} of {type_name} needs {packed} bytes, buffer {buffer} holds {stored}",
+                )
         self.check_quantization(s, where, tensor, type_name, shape)
         return bool(stored) or elements == 0 or bool(tensor.isVariable)
 
@@ -260,19 +347,26 @@ class _Checker:
             self.fail(s, where, "quantization scales are finite and positive", f"it has scale {bad}")
         zero_points = _ints(q.zeroPoint)
         if zero_points and len(zero_points) not in (1, len(scales)):
-            self.fail(s, where, "one zero point per scale",
-                      f"{len(scales)} scales but {len(zero_points)} zero points")
+            self.fail(s, where, "one zero point per scale", f"{len(scales)} scales but {len(zero_points)} zero points")
         bounds = _ZERO_POINT_RANGE.get(type_name)
         if bounds is not None:
             for zp in zero_points:
                 if not bounds[0] <= zp <= bounds[1]:
-                    self.fail(s, where, f"zero points lie within the dtype ({type_name}: {bounds[0]}..{bounds[1]})",
-                              f"it has zero point {zp}")
+                    self.fail(
+                        s,
+                        where,
+                        f"zero points lie within the dtype ({type_name}: {bounds[0]}..{bounds[1]})",
+                        f"it has zero point {zp}",
+                    )
         if len(scales) > 1:
             dim = int(q.quantizedDimension or 0)
             if not 0 <= dim < len(shape) or shape[dim] != len(scales):
-                self.fail(s, where, "per-channel scales match the quantized dimension",
-                          f"{len(scales)} scales on dimension {dim} of shape {shape}")
+                self.fail(
+                    s,
+                    where,
+                    "per-channel scales match the quantized dimension",
+                    f"{len(scales)} scales on dimension {dim} of shape {shape}",
+                )
 
     def check_op(self, s: int, index: int, op: Any, tensors: list, defined: set[int]) -> None:
         codes = self.op_labels
@@ -293,52 +387,85 @@ class _Checker:
             if t == -1 and (any_optional or k in optional):
                 continue
             if not 0 <= t < n:
-                self.fail(s, f"{where}, input {k}", "op inputs are tensor indices in range (-1 only where optional)",
-                          f"tensor index {t} is outside 0..{n - 1}")
+                self.fail(
+                    s,
+                    f"{where}, input {k}",
+                    "op inputs are tensor indices in range (-1 only where optional)",
+                    f"tensor index {t} is outside 0..{n - 1}",
+                )
             if t not in defined:
-                self.fail(s, f"{where}, input {k} (tensor {t})", "every op input is defined before use",
-                          "it is not a graph input, a constant, a variable or an earlier op's output")
+                self.fail(
+                    s,
+                    f"{where}, input {k} (tensor {t})",
+                    "every op input is defined before use",
+                    "it is not a graph input, a constant, a variable or an earlier op's output",
+                )
         if not outputs and not any_optional:
             self.fail(s, where, "an op has at least one output", "it has none")
         for k, t in enumerate(outputs):
             if t == -1 and any_optional:
                 continue
             if not 0 <= t < n:
-                self.fail(s, f"{where}, output {k}", "op outputs are tensor indices in range",
-                          f"tensor index {t} is outside 0..{n - 1}")
+                self.fail(
+                    s,
+                    f"{where}, output {k}",
+                    "op outputs are tensor indices in range",
+                    f"tensor index {t} is outside 0..{n - 1}",
+                )
         for k, t in enumerate(_ints(op.intermediates)):
             if not 0 <= t < n:
                 self.fail(s, f"{where}, intermediate {k}", "intermediate tensors are in range", f"tensor index {t}")
         self.check_options(s, where, kind, op, inputs, outputs, tensors)
         defined.update(t for t in outputs if t >= 0)
 
-    def check_options(self, s: int, where: str, kind: str, op: Any, inputs: list[int], outputs: list[int], tensors: list) -> None:
+    def check_options(
+        self, s: int, where: str, kind: str, op: Any, inputs: list[int], outputs: list[int], tensors: list
+    ) -> None:
         opts = op.builtinOptions
         expected = self.options_for.get(kind)
         given = int(op.builtinOptionsType or 0)
         if expected is not None and given and given != expected:
-            self.fail(s, where, f"{kind} carries {self.option_names[expected]}",
-                      f"its options are {self.option_names.get(given, given)}")
+            self.fail(
+                s,
+                where,
+                f"{kind} carries {self.option_names[expected]}",
+                f"its options are {self.option_names.get(given, given)}",
+            )
         if opts is None:
             if kind in _OPTIONS_REQUIRED:
                 self.fail(s, where, f"{kind} carries its options", "it has none")
             return
-        for key in ("strideW", "strideH", "dilationWFactor", "dilationHFactor", "filterWidth", "filterHeight",
-                    "depthMultiplier"):
+        for key in (
+            "strideW",
+            "strideH",
+            "dilationWFactor",
+            "dilationHFactor",
+            "filterWidth",
+            "filterHeight",
+            "depthMultiplier",
+        ):
             value = getattr(opts, key, None)
             if isinstance(value, (int, np.integer)) and value <= 0 and not (key == "depthMultiplier" and value == 0):
                 self.fail(s, where, f"{kind} {key} is positive", f"{key} is {int(value)}")
         for key, value in vars(opts).items():
-            if key.endswith("SubgraphIndex") and isinstance(value, (int, np.integer)):
-                if not 0 <= int(value) < len(self.subgraphs):
-                    self.fail(s, where, "subgraph indices in options are in range",
-                              f"{key} {int(value)} of {len(self.subgraphs)} subgraphs")
+            in_options = key.endswith("SubgraphIndex") and isinstance(value, (int, np.integer))
+            if in_options and not 0 <= int(value) < len(self.subgraphs):
+                self.fail(
+                    s,
+                    where,
+                    "subgraph indices in options are in range",
+                    f"{key} {int(value)} of {len(self.subgraphs)} subgraphs",
+                )
         rank = lambda t: len(_ints(tensors[t].shape)) if 0 <= t < len(tensors) else 0  # noqa: E731
         if kind in ("SPLIT", "SPLIT_V"):
             num = int(getattr(opts, "numSplits", 0) or 0)
             if num != len(outputs) or num <= 0:
-                self.fail(s, where, f"{kind} num_splits equals its number of outputs",
-                          f"num_splits is {num} and it has {len(outputs)} outputs")
+                self.fail(
+                    s,
+                    where,
+                    f"{kind} num_splits equals its number of outputs",
+                    f"num_splits is {num} and it has {len(outputs)} outputs",
+                )
             if kind == "SPLIT" and len(inputs) == 2:
                 self.check_split_axis(s, where, inputs, num, tensors)
         elif kind == "UNPACK":
@@ -349,8 +476,12 @@ class _Checker:
         elif kind == "PACK":
             count = int(getattr(opts, "valuesCount", 0) or 0)
             if count != len(inputs):
-                self.fail(s, where, "PACK values_count equals its number of inputs",
-                          f"values_count is {count}, inputs {len(inputs)}")
+                self.fail(
+                    s,
+                    where,
+                    "PACK values_count equals its number of inputs",
+                    f"values_count is {count}, inputs {len(inputs)}",
+                )
             self.check_axis(s, where, kind, int(getattr(opts, "axis", 0) or 0), rank(outputs[0]) if outputs else 0)
         elif kind in _BROADCAST_OPS and len(inputs) == 2 and len(outputs) == 1 and min(inputs) >= 0:
             # The kernel resizes its output to the broadcast of the inputs; a mismatch with the stored
@@ -361,8 +492,12 @@ class _Checker:
             except ValueError:
                 broadcast = None
             if broadcast != out and a and b and out:
-                self.fail(s, where, f"{kind}'s output shape is the broadcast of its input shapes",
-                          f"inputs {list(a)} and {list(b)}, output {list(out)}")
+                self.fail(
+                    s,
+                    where,
+                    f"{kind}'s output shape is the broadcast of its input shapes",
+                    f"inputs {list(a)} and {list(b)}, output {list(out)}",
+                )
         elif kind == "CONCATENATION" and outputs:
             self.check_axis(s, where, kind, int(getattr(opts, "axis", 0) or 0), rank(outputs[0]))
 
