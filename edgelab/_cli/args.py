@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import math
 import os
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from .._interrupt import WORKER_THREAD
 from ..errors import EdgelabError
 
 #: Limits shared by several commands.
@@ -109,8 +108,8 @@ def run_command(func: Callable[[Any], Any], args: Any, *, exit_fast: bool = Fals
         return fail(str(exc))
     except KeyboardInterrupt:
         fail("edgelab: interrupted; finished steps are kept and reused on the next run", 130)
-        abandoned = any(t.name == WORKER_THREAD and t.is_alive() for t in threading.enumerate())
-        if exit_fast and (abandoned or "tensorflow" in sys.modules):
+        if exit_fast:  # TensorFlow's teardown, or a conversion left in a worker thread, takes seconds
+            logging.shutdown()
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(130)
