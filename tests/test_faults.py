@@ -376,3 +376,8 @@ def test_ctrl_c_in_the_cli_is_one_line_and_exit_130():
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and time.monotonic() - start < 5
     assert len(err.strip().splitlines()) == 1 and "interrupted" in err
+
+
+def test_a_missing_dataset_folder_is_one_line(tmp_path):
+    line = one_error_line(cli("demo", "--data", tmp_path / "nonexistent", "--out", tmp_path / "run"))
+    assert line.startswith("edgelab: error: Dataset folder not found:")

@@ -105,7 +105,11 @@ def run_command(func: Callable[[Any], Any], args: Any, *, exit_fast: bool = Fals
         sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at interpreter exit
         return code
     except EdgelabError as exc:
-        return fail(str(exc))
+        # Multi-line messages (a folder tree, install steps) keep their first line; -v shows the rest.
+        first, _, rest = str(exc).strip().partition("\n")
+        if rest.strip():
+            logging.getLogger("edgelab").info("%s", rest)
+        return fail(first)
     except KeyboardInterrupt:
         fail("edgelab: interrupted; finished steps are kept and reused on the next run", 130)
         if exit_fast:  # TensorFlow's teardown, or a conversion left in a worker thread, takes seconds
