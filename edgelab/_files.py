@@ -39,7 +39,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
     it replaces ``path`` only when the block finishes, and is removed when it fails."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{''.join(path.suffixes[-1:])}")
+    # Keep every suffix: writers pick the format from it (tf_keras reads ".weights.h5" as its
+    # layer-keyed format, which QAT models need, and plain ".h5" as the legacy one).
+    suffixes = "".join(path.suffixes)
+    stem = path.name[: len(path.name) - len(suffixes)] if suffixes else path.name
+    tmp = path.with_name(f".{stem}.{os.getpid()}.tmp{suffixes}")
     try:
         yield tmp
         os.replace(tmp, path)

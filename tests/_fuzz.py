@@ -300,7 +300,5 @@ if __name__ == "__main__":
                 print("TRACEBACK", labels[path], detail)
             for path, code in out.signals:
                 print("SIGNAL", code, labels[path])
-                Path("/tmp/fz/crash").mkdir(parents=True, exist_ok=True)
-                Path("/tmp/fz/crash", Path(path).name).write_bytes(Path(path).read_bytes())
             for path in out.hangs:
                 print("HANG", labels[path])

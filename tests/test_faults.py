@@ -381,3 +381,12 @@ def test_ctrl_c_in_the_cli_is_one_line_and_exit_130():
 def test_a_missing_dataset_folder_is_one_line(tmp_path):
     line = one_error_line(cli("demo", "--data", tmp_path / "nonexistent", "--out", tmp_path / "run"))
     assert line.startswith("edgelab: error: Dataset folder not found:")
+
+
+def test_atomic_path_keeps_the_suffixes_writers_read_the_format_from(tmp_path):
+    from edgelab._files import atomic_path
+
+    with atomic_path(tmp_path / "best.weights.h5") as tmp:
+        assert tmp.name.endswith(".weights.h5") and tmp.parent == tmp_path
+        tmp.write_bytes(b"x")
+    assert (tmp_path / "best.weights.h5").read_bytes() == b"x" and len(list(tmp_path.iterdir())) == 1
