@@ -9,8 +9,8 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .errors import EdgelabError
 
@@ -93,17 +93,19 @@ def run_lock(folder: Path, command: str = "edgelab") -> Iterator[None]:
         if same:
             break
         os.close(fd)
-    info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "command": command}
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": command,
+    }
     os.ftruncate(fd, 0)
     os.write(fd, json.dumps(info).encode())
     try:
         yield
     finally:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(lock_path)
-        except OSError:
-            pass
         os.close(fd)  # closing releases the lock
 
 

@@ -9,7 +9,6 @@ from ..errors import DatasetError
 from . import args as types
 from . import print_json
 
-
 _positive_int = types.int_range(1)
 _non_negative_int = types.int_range(0)
 
@@ -31,14 +30,28 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "(OUT/seg_train/seg_train/<class>/, OUT/seg_test/seg_test/<class>/).",
     )
     make.add_argument("out", metavar="OUT", help="output folder (new, empty, or an earlier make-scenes output)")
-    make.add_argument("--per-class", type=types.int_range(1, 100_000), default=100,
-                      help="images per class, train and test (1-100000, default: 100)")
-    make.add_argument("--size", type=types.int_range(8, 4096), default=150,
-                      help="image side in pixels (8-4096, default: 150, as Intel's)")
+    make.add_argument(
+        "--per-class",
+        type=types.int_range(1, 100_000),
+        default=100,
+        help="images per class, train and test (1-100000, default: 100)",
+    )
+    make.add_argument(
+        "--size",
+        type=types.int_range(8, 4096),
+        default=150,
+        help="image side in pixels (8-4096, default: 150, as Intel's)",
+    )
     make.add_argument("--seed", type=types.seed, default=0, help="random seed (default: 0)")
-    make.add_argument("--test-fraction", type=types.float_range(0.0, 1.0, low_open=True, high_open=True), default=0.2,
-                      help="share of each class in seg_test, in (0, 1) (default: 0.2)")
-    make.add_argument("--pred-count", type=types.int_range(0, 100_000), default=0, help="unlabelled images in seg_pred (default: 0)")
+    make.add_argument(
+        "--test-fraction",
+        type=types.float_range(0.0, 1.0, low_open=True, high_open=True),
+        default=0.2,
+        help="share of each class in seg_test, in (0, 1) (default: 0.2)",
+    )
+    make.add_argument(
+        "--pred-count", type=types.int_range(0, 100_000), default=0, help="unlabelled images in seg_pred (default: 0)"
+    )
     make.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     make.set_defaults(func=make_scenes_command)
 
@@ -50,8 +63,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "usable, 2 when it is missing or has no usable images.",
     )
     check.add_argument("root", metavar="ROOT", help="dataset folder")
-    check.add_argument("--json", action="store_true", help="print JSON: {classes: {name: count}, skipped: [{path, reason}]}")
-    check.add_argument("--no-verify", action="store_true", help="read only image headers (faster; misses truncated files)")
+    check.add_argument(
+        "--json", action="store_true", help="print JSON: {classes: {name: count}, skipped: [{path, reason}]}"
+    )
+    check.add_argument(
+        "--no-verify", action="store_true", help="read only image headers (faster; misses truncated files)"
+    )
     check.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     check.set_defaults(func=check_command)
 
@@ -103,15 +120,16 @@ def _print_report(result) -> None:
     print(f"{root}: {result.layout.kind} layout ({folders})")
     by_origin = result.counts_by_origin()
     columns = list(by_origin) if result.layout.kind == "intel" else []
-    header = ["class"] + columns + ["total" if columns else "images"]
+    header = ["class", *columns, "total" if columns else "images"]
     rows = [
-        [name] + [str(by_origin[c][name]) for c in columns] + [str(count)]
-        for name, count in result.counts().items()
+        [name] + [str(by_origin[c][name]) for c in columns] + [str(count)] for name, count in result.counts().items()
     ]
     rows.append(["total"] + [str(sum(by_origin[c].values())) for c in columns] + [str(len(result.paths))])
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    for row in [header] + rows:
-        print("  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print(
+            "  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        )
     if result.pred_paths:
         print(f"unlabelled images (seg_pred): {len(result.pred_paths)}")
     skipped = result.skipped

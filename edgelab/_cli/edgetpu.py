@@ -23,11 +23,13 @@ def add_commands(subparsers) -> None:
     )
     p.add_argument("model", help="a fully int8-quantized .tflite")
     p.add_argument("--out-dir", help="where the _edgetpu.tflite and .log go (default: beside the model)")
-    p.add_argument("--min-runtime-version", type=types.int_range(10, 16),
-                   help="oldest Edge TPU runtime to support (10-16)")
+    p.add_argument(
+        "--min-runtime-version", type=types.int_range(10, 16), help="oldest Edge TPU runtime to support (10-16)"
+    )
     p.add_argument("--search-delegate", action="store_true", help="back off from a failing op (compiler 16)")
-    p.add_argument("--delegate-search-step", type=types.int_range(1, 10_000),
-                   help="ops per back-off step (with --search-delegate)")
+    p.add_argument(
+        "--delegate-search-step", type=types.int_range(1, 10_000), help="ops per back-off step (with --search-delegate)"
+    )
     p.add_argument("--num-segments", type=types.int_range(1, 1_000), help="split into N segments for pipelining")
     p.add_argument("--timeout", type=types.seconds, default=180, help="seconds before the compiler is stopped (180)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

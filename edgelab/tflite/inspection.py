@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,7 +23,12 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = [
-    "EDGETPU_CUSTOM_OP", "ModelInfo", "OpInfo", "TensorInfo", "has_edgetpu_custom_op", "inspect_model",
+    "EDGETPU_CUSTOM_OP",
+    "ModelInfo",
+    "OpInfo",
+    "TensorInfo",
+    "has_edgetpu_custom_op",
+    "inspect_model",
     "load_model_bytes",
 ]
 
@@ -198,7 +204,7 @@ class ModelInfo:
         counts = Counter(op.op for op in self.ops)
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """One row per op: index, op, version, input_shapes, output_shapes, dtype, macs."""
         import pandas as pd
 
@@ -304,9 +310,7 @@ def load_model_bytes(
         if not p.exists():
             raise ModelFileError(f"{expected}{where}, which does not exist (file not found).")
         if p.is_dir():
-            raise ModelFileError(
-                f"{expected}{where}, which is a directory (a SavedModel? convert it to TFLite first)."
-            )
+            raise ModelFileError(f"{expected}{where}, which is a directory (a SavedModel? convert it to TFLite first).")
         try:
             data = p.read_bytes()
         except OSError as exc:
@@ -478,7 +482,7 @@ def _tensor_info(index, t, buffers, type_names, data, constants, where) -> Tenso
         constants[index] = raw
         nbytes = int(raw.nbytes)
     else:
-        nbytes = int(math.ceil(math.prod(max(d, 0) for d in shape) * itemsize))
+        nbytes = math.ceil(math.prod(max(d, 0) for d in shape) * itemsize)
     scale = zero_point = None
     per_channel = False
     q = t.quantization
