@@ -223,7 +223,12 @@ def run(paths: list[Path], timeout_s: float = 20.0, budget_s: float | None = Non
                 line = proc.stdout.readline()
                 if not line:  # the worker died on this file
                     code = proc.wait()
-                    outcome.signals.append((str(current), code))
+                    if code < 0:  # killed by a signal
+                        outcome.signals.append((str(current), code))
+                    else:  # exited: an uncaught error at import or exit, as bad as a traceback
+                        outcome.tracebacks.append((str(current), f"worker exited with code {code}"))
+                        if outcome.done == 0:
+                            raise RuntimeError(f"the fuzz worker cannot start (exit code {code})")
                     current = None
                     break
                 reply = json.loads(line)
@@ -249,7 +254,7 @@ def _worker() -> None:
 
     import numpy as np
 
-    from edgelab.edgetpu.analyze import analyze
+    from edgelab.edgetpu import analyze_edgetpu as analyze
     from edgelab.errors import EdgelabError
     from edgelab.tflite.inspection import inspect_model
     from edgelab.tflite.isolation import check_model

@@ -214,8 +214,8 @@ def test_predict_errors_are_edgelab_errors():
     "argv, wanted",
     [
         (["benchmark", str(MOBILENET), "--threads", "60000"], "from 1 to 256"),
-        (["benchmark", str(MOBILENET), "--min-time", "inf"], "in (0, 3600]"),
-        (["benchmark", str(MOBILENET), "--min-time", "nan"], "in (0, 3600]"),
+        (["benchmark", str(MOBILENET), "--min-time", "inf"], "in [0, 3600]"),
+        (["benchmark", str(MOBILENET), "--min-time", "nan"], "in [0, 3600]"),
         (["demo", "--per-class", "1"], "from 3 to 100000"),
         (["demo", "--per-class", "100000000"], "from 3 to 100000"),
         (["demo", "--max-per-class", "0"], ">= 3"),

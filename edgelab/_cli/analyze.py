@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import args as types
 from . import print_json
 
 
@@ -43,7 +42,7 @@ def add_commands(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--num-segments",
-        type=types.int_range(1, 1_000),
+        type=int,
         default=1,
         metavar="N",
         help="memory per segment when split with edgetpu_compiler -n N (one Edge TPU each)",
@@ -64,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..edgetpu.memory import co_compiled_memory, format_bytes, memory_plan
     from ..errors import check_int
 
-    num_segments = check_int("--num-segments", args.num_segments, minimum=1)
+    num_segments = check_int("--num-segments", args.num_segments, minimum=1, maximum=1_000)
     report = analyze_edgetpu(
         args.model, runtime_version=args.runtime_version, multiple_subgraphs=args.multiple_subgraphs
     )

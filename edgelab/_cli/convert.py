@@ -38,7 +38,7 @@ def add_commands(subparsers: Any) -> None:
     calib.add_argument("--data", metavar="ROOT", help="dataset folder (class folders or Intel layout) to calibrate on")
     calib.add_argument(
         "--random-calibration",
-        type=types.int_range(1, 100_000),
+        type=int,
         metavar="N",
         help="calibrate on N random images (graph-level answers only, not accuracy)",
     )
@@ -87,7 +87,7 @@ def random_calibration(shape: tuple[int, ...], n: int, seed: int = 0) -> Callabl
     """A representative-dataset generator of ``n`` random uint8 images, normalized like edgelab's inputs."""
     from ..preprocess import normalize
 
-    n = check_int("--random-calibration", n)
+    n = check_int("--random-calibration", n, maximum=100_000)
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, *shape[1:]), dtype=np.uint8)
 
