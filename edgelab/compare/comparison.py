@@ -160,6 +160,7 @@ def run_comparison(
     calibration_samples: int = 200,
     reuse: bool = False,
     progress: bool | None = None,
+    keep_float: Sequence[str] = (),
 ) -> Comparison:
     """Convert, evaluate and benchmark every precision of ``model``; keep the details.
 
@@ -179,6 +180,7 @@ def run_comparison(
         calibration_samples: Number of calibration images.
         reuse: Reuse existing .tflite files in ``out_dir`` (an interrupted run resumes).
         progress: Show progress bars.
+        keep_float: Layers to keep in float, adding the ``mixed_int8`` row (see :mod:`edgelab.diagnose`).
     """
     from ..tflite.conversion import ConversionFailure, convert_all
     from .evaluate import classification_metrics
@@ -195,7 +197,7 @@ def run_comparison(
     converted = convert_all(
         model, out_dir=out_dir, calibration=calibration if calibration is not None else data, labels=names,
         precisions=precisions, qat_model=qat_model, io_dtype=io_dtype, calibration_samples=calibration_samples,
-        reuse=reuse, progress=progress,
+        reuse=reuse, progress=progress, keep_float=keep_float,
     )
     variants: dict[Precision, VariantResult] = {}
     for precision, result in tqdm(list(converted.items()), desc="measure", unit="model", progress=progress):
