@@ -3,7 +3,9 @@
     make bench            # or: python benchmarks/bench.py --out runs/bench
 
 Ratios (each measured in this one run, same files, same machine):
-  int8_fp32_p50_ratio             int8 p50 latency / fp32 p50 latency (default model, 1 thread)
+  int8_fp32_p50_ratio             int8 p50 latency / fp32 p50 latency (default model, 1 thread); below 1 on CPUs
+                                  with int8 dot-product instructions (machine.isa: avx512_vnni, avx_vnni,
+                                  asimddp), above 1 without them (AVX2 alone)
   harness_overhead_ratio          edgelab.measure_latency p50 / bare interpreter.invoke() loop p50 (same file)
   convert_all_vs_one_ratio        time of convert_all (every precision incl. qat_int8) / one fp32 from_keras_model
   eval_vs_keras_throughput_ratio  images/s of edgelab evaluating the fp32 .tflite / images/s of Keras predict
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -24,9 +25,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("EDGELAB_PROGRESS", "0")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import edgelab as el  # noqa: E402
+import edgelab as el
 
 
 def bare_invoke_p50_ms(path: Path, runs: int, num_threads: int = 1) -> float:
@@ -52,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/bench", help="output folder for bench.json")
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--per-class", type=int, default=100, help="synthetic images per class")
-    parser.add_argument("--rounds", type=int, default=15, help="alternating latency rounds (median of the ratios is kept)")
+    parser.add_argument(
+        "--rounds", type=int, default=15, help="alternating latency rounds (median of the ratios is kept)"
+    )
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds per latency measurement")
     args = parser.parse_args(argv)
 
@@ -116,19 +119,29 @@ def main(argv: list[str] | None = None) -> int:
     results["keras_predict_images_per_s"] = round(keras_ips, 1)
     results["edgelab_eval_images_per_s"] = round(eval_ips, 1)
     results["eval_vs_keras_throughput_ratio"] = round(eval_ips / keras_ips, 3)
-    results["eval_images"] = int(len(test_x))
+    results["eval_images"] = len(test_x)
 
-    results["machine"] = {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()}
+    from edgelab._machine import int8_expectation, machine_info
+
+    results["machine"] = machine_info()  # cpu_model and isa: int8 vs fp32 latency depends on them
     from edgelab.compare.report import package_versions
 
     results["packages"] = package_versions()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(results, indent=2))
-    for key in ("int8_fp32_p50_ratio", "harness_overhead_ratio", "convert_all_vs_one_ratio", "eval_vs_keras_throughput_ratio"):
+    for key in (
+        "int8_fp32_p50_ratio",
+        "harness_overhead_ratio",
+        "convert_all_vs_one_ratio",
+        "eval_vs_keras_throughput_ratio",
+    ):
         print(f"{key:32s} {results[key]}")
-    print(f"p50 ms (medians): {results['p50_ms']}  convert: all {all_s:.1f} s vs one {one_s:.1f} s  "
-          f"eval: {eval_ips:.0f} vs keras {keras_ips:.0f} images/s")
+    print(
+        f"p50 ms (medians): {results['p50_ms']}  convert: all {all_s:.1f} s vs one {one_s:.1f} s  "
+        f"eval: {eval_ips:.0f} vs keras {keras_ips:.0f} images/s"
+    )
+    print(int8_expectation(results["machine"]["cpu_model"], results["machine"]["isa"]))
     print(f"wrote {out / 'bench.json'}")
     return 0
 

@@ -47,6 +47,10 @@ class DelegateError(EdgeTPUError):
     """The Edge TPU delegate library or device could not be loaded."""
 
 
+class NotebookError(EdgelabError):
+    """A notebook could not be executed: a cell raised or timed out, or its kernel died."""
+
+
 class EdgeTPUWarning(UserWarning):
     """A model will not run entirely on the Edge TPU (some ops fall back to the CPU)."""
 

@@ -45,7 +45,6 @@ TARGETS = ("all", "edgetpu", "cpu")
 #: Cost columns of a comparison table (lower is better) and quality columns (higher is better).
 COST_COLUMNS = ("p50_ms", "p90_ms", "p99_ms", "latency_ratio", "size_bytes", "size_ratio", "macs")
 QUALITY_COLUMNS = ("accuracy", "agreement", "delta_accuracy")
-_TARGET_COLOURS = {"edgetpu": "#4caf50", "cpu": "#ff9800"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,34 +240,17 @@ def op_rows(report: Any, target: str = "all") -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def op_map_figure(report: Any, cols: int = 6) -> Figure:
+def op_map_figure(report: Any, cols: int = 5) -> Figure:
     """Every op in execution order as a coloured box: green on the Edge TPU, orange on the CPU."""
-    ops = list(report.ops)
-    n = max(len(ops), 1)
-    cols = max(1, min(cols, n))
-    rows = int(np.ceil(n / cols))
-    fig = Figure(figsize=(1.45 * cols, 0.75 * rows + 0.5), layout="constrained")
-    ax = fig.add_subplot()
-    for k, op in enumerate(ops):
-        r, c = divmod(k, cols)
-        ax.add_patch(_box(c, rows - 1 - r, _TARGET_COLOURS.get(op.target, "#9e9e9e")))
-        ax.text(c + 0.5, rows - 1 - r + 0.5, f"#{op.index}\n{op.op}", ha="center", va="center", fontsize=6.5)
-    ax.set_xlim(0, cols)
-    ax.set_ylim(0, rows)
-    ax.set_axis_off()
-    ax.set_title(f"{report.ops_edgetpu} of {report.ops_total} ops on the Edge TPU (green), {report.ops_cpu} on the CPU (orange)", fontsize=9)
-    return fig
+    from .compare.plots import plot_op_map
 
-
-def _box(x: float, y: float, colour: str):
-    from matplotlib.patches import FancyBboxPatch
-
-    return FancyBboxPatch((x + 0.05, y + 0.08), 0.9, 0.84, boxstyle="round,pad=0.02", facecolor=colour, edgecolor="black", linewidth=0.6)
+    return plot_op_map(report, cols)
 
 
 def _html_table(frame: pd.DataFrame) -> str:
-    table = frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.3f}")
-    return f'<div class="jp-RenderedHTMLCommon">{table}</div>'  # JupyterLab's table style
+    from .compare.report import html_table
+
+    return f'<div class="jp-RenderedHTMLCommon">{html_table(frame)}</div>'  # JupyterLab's table style
 
 
 # --------------------------------------------------------------------------------------------

@@ -181,6 +181,22 @@ def test_outlier_culprit_ranks_first_and_mixed_int8_recovers(built, tmp_path):
     assert tpu.ops_cpu > 0 and tpu.ops_edgetpu > 0  # the float layer leaves the Edge TPU, and what follows it
 
 
+def test_mixed_int8_is_reused_only_with_the_same_float_layers(built, tmp_path):
+    from edgelab.tflite.conversion import convert_all
+
+    def mixed(keep):
+        return convert_all(
+            built["model"], out_dir=tmp_path, calibration=built["train"], precisions=["mixed_int8"], reuse=True,
+            progress=False,
+            keep_float=keep,
+        )["mixed_int8"]
+
+    first = mixed(["conv1_conv"])
+    first_bytes, first_mtime = first.path.read_bytes(), first.path.stat().st_mtime_ns
+    assert mixed(["conv1_conv"]).path.stat().st_mtime_ns == first_mtime  # same layers: the file is reused
+    assert mixed(["conv2_conv"]).path.read_bytes() != first_bytes  # other layers: converted again
+
+
 def test_keep_float_rejects_unknown_layer(built, tmp_path):
     from edgelab.errors import ConfigError, ConversionError
     from edgelab.tflite.conversion import convert

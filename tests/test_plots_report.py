@@ -6,18 +6,29 @@ import dataclasses
 import hashlib
 import json
 
+import _tiny
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-import _tiny
 from edgelab.compare.comparison import COLUMNS, VariantResult, comparison_table
-from edgelab.errors import ConfigError
 from edgelab.compare.evaluate import classification_metrics
-from edgelab.compare.plots import pareto_front, plot_confusions, plot_history, plot_sizes, plot_tradeoff
+from edgelab.compare.plots import (
+    OP_MAP_FONTSIZE,
+    contrast_ratio,
+    pareto_front,
+    plot_confusions,
+    plot_history,
+    plot_op_map,
+    plot_sizes,
+    plot_tradeoff,
+)
+from edgelab.compare.report import html_table, markdown_table, package_versions, summary_frame, write_report
+from edgelab.edgetpu.analyze import EdgeTPUReport, OpVerdict
+from edgelab.errors import ConfigError
 from edgelab.precision import Precision
-from edgelab.compare.report import markdown_table, package_versions, summary_frame, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -64,16 +75,100 @@ def texts(ax) -> list[str]:
     return [t.get_text() for t in ax.texts]
 
 
+def label_names(ax) -> list[str]:
+    """Every precision named by a label (points drawn on top of each other share one label)."""
+    return [name for t in ax.texts for name in t.get_text().split(", ")]
+
+
 def test_plot_tradeoff_shows_ok_variants_and_the_front():
     fig = plot_tradeoff(hand_table())
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
     assert ax.get_title() == "Accuracy vs latency (point area ~ file size)"
     assert "latency" in ax.get_xlabel() and ax.get_ylabel() == "test accuracy"
-    assert sorted(texts(ax)) == sorted(["fp32", "fp16", "dynamic", "int8", "int16x8"])  # not the failed one
-    (front,) = [line for line in ax.get_lines() if line.get_label() == "Pareto front"]
+    assert sorted(label_names(ax)) == sorted(["fp32", "fp16", "dynamic", "int8", "int16x8"])  # not the failed one
+    (front,) = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
     assert front.get_xdata().tolist() == [0.5, 1.0, 2.0]
     assert front.get_ydata().tolist() == [0.80, 0.89, 0.91]
+    rings = ax.collections[1]  # the front's points, ringed
+    assert rings.get_offsets().tolist() == [[0.5, 0.80], [1.0, 0.89], [2.0, 0.91]]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Pareto front"]
+
+
+def notebook_table() -> pd.DataFrame:
+    """The series' comparison (05_compare): four variants within 4 KiB and 0.01 ms of each other."""
+    return pd.DataFrame(
+        {
+            "precision": ["fp32", "fp16", "dynamic", "int8", "int16x8", "qat_int8"],
+            "status": ["ok"] * 6,
+            "size_bytes": [396252, 201396, 108736, 109112, 112288, 109904],
+            "accuracy": [0.8889, 0.8889, 0.8889, 0.8889, 0.8889, 0.8833],
+            "agreement": [1.0, 1.0, 1.0, 1.0, 1.0, 0.9889],
+            "p50_ms": [0.1261, 0.1112, 0.1021, 0.1861, 4.4648, 0.1490],
+        }
+    )
+
+
+def _boxes(fig, ax):
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    labels = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts]
+    points, rings = ax.collections[:2]
+    centres = ax.transData.transform(points.get_offsets())
+    sizes = points.get_sizes().copy()
+    for ring, size in zip(rings.get_offsets().tolist(), rings.get_sizes()):  # a ringed point is as big as its ring
+        sizes[points.get_offsets().tolist().index(ring)] = size
+    radii = np.sqrt(sizes) / 2 * fig.dpi / 72
+    return labels, centres, radii, ax.get_window_extent(renderer)
+
+
+@pytest.mark.parametrize(("x", "y"), [("p50_ms", "accuracy"), ("size_bytes", "accuracy"), ("size_bytes", "agreement")])
+@pytest.mark.parametrize("dpi", [80, 110])
+def test_tradeoff_labels_never_overlap_labels_or_other_points(x, y, dpi):
+    table = notebook_table()
+    fig = plot_tradeoff(table, x=x, y=y)
+    fig.set_dpi(dpi)  # as saved by widgets (80) and reports (110)
+    (ax,) = fig.axes
+    labels, centres, radii, frame = _boxes(fig, ax)
+    order = table.sort_values([x, y], ascending=[True, False])["precision"].tolist()
+    assert sorted(label_names(ax)) == sorted(order)  # each precision named exactly once
+    for k, (text, box) in enumerate(labels):
+        for other_text, other in labels[k + 1 :]:
+            assert not box.overlaps(other), (text, other_text)
+        assert frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1), text
+        own = [order.index(name) for name in text.split(", ")]
+        for i, (centre, radius) in enumerate(zip(centres, radii)):
+            if i in own:
+                continue
+            # no other point under the label, and the label is nearer its own point than any other
+            dx = max(box.x0 - centre[0], 0, centre[0] - box.x1)
+            dy = max(box.y0 - centre[1], 0, centre[1] - box.y1)
+            gap_other = np.hypot(dx, dy) - radius
+            assert gap_other > 0, (text, order[i])
+            gap_own = min(
+                np.hypot(
+                    max(box.x0 - centres[j][0], 0, centres[j][0] - box.x1),
+                    max(box.y0 - centres[j][1], 0, centres[j][1] - box.y1),
+                )
+                - radii[j]
+                for j in own
+            )
+            assert gap_own <= gap_other + 1, (text, order[i])
+
+
+def test_tradeoff_one_point_front_is_drawn_and_named_once():
+    table = notebook_table()
+    fig = plot_tradeoff(table, x="size_bytes")
+    (ax,) = fig.axes
+    assert pareto_front(table, x="size_bytes") == ["dynamic"]
+    assert not [line for line in ax.get_lines() if line.get_linestyle() == "--"]  # no line through one point
+    rings = ax.collections[1]
+    assert rings.get_offsets().tolist() == [[108736.0, 0.8889]]
+    assert rings.get_visible() and rings.get_linewidths()[0] > 1
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["Pareto front"]
+    (key,) = legend.legend_handles
+    assert key.get_marker() == "o" and key.get_linestyle() == "None"  # drawn as the ring the plot shows
 
 
 def test_plot_sizes_has_one_bar_per_ok_variant_with_its_ratio():
@@ -81,7 +176,9 @@ def test_plot_sizes_has_one_bar_per_ok_variant_with_its_ratio():
     (ax,) = fig.axes
     assert ax.get_title() == "Model file size per precision (ratio to fp32)"
     assert ax.get_ylabel() == "file size (KiB)"
-    assert [round(p.get_height(), 3) for p in ax.patches] == [round(b / 1024, 3) for b in (4000, 2000, 1000, 1100, 1500)]
+    assert [round(p.get_height(), 3) for p in ax.patches] == [
+        round(b / 1024, 3) for b in (4000, 2000, 1000, 1100, 1500)
+    ]
     assert texts(ax) == ["1.00x", "0.50x", "0.25x", "0.28x", "0.38x"]
 
 
@@ -104,9 +201,110 @@ def test_plot_confusions_one_panel_per_variant():
         plot_confusions({"x": None}, names)
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_confusion_counts_contrast_with_their_cells(normalize):
+    names = ["a", "b", "c", "d"]
+    y_true = np.repeat(np.arange(4), 25)
+    y_pred = y_true.copy()
+    y_pred[[0, 1, 2, 25, 26, 50, 75, 76, 77, 78]] = [1, 2, 3, 0, 3, 1, 0, 1, 2, 2]  # small off-diagonal counts
+    fig = plot_confusions({"int8": classification_metrics(y_true, y_pred, names)}, names, normalize=normalize)
+    (ax,) = fig.axes
+    image = ax.get_images()[0]
+    shown = image.get_array()
+    from matplotlib.colors import to_rgb
+
+    assert len(ax.texts) == 4 + 9  # diagonal + distinct confusions
+    for text in ax.texts:
+        j, i = (round(v) for v in text.get_position())
+        cell = image.cmap(image.norm(shown[i, j]))
+        assert contrast_ratio(to_rgb(text.get_color()), cell) >= 4.5, (text.get_text(), text.get_color(), cell)
+    off_diagonal = [t for t in ax.texts if round(t.get_position()[0]) != round(t.get_position()[1])]
+    assert {t.get_color() for t in off_diagonal} == {"black"}  # small counts sit on pale cells
+
+
+def report_with(ops: list[OpVerdict]) -> EdgeTPUReport:
+    on_tpu = sum(op.target == "edgetpu" for op in ops)
+    return EdgeTPUReport(
+        "m.tflite", tuple(ops), len(ops), on_tpu, len(ops) - on_tpu, "partial", "", 14, False, 1, 0, 0, 8 << 20
+    )
+
+
+def test_op_map_names_are_readable_and_fit_their_boxes():
+    names = [
+        "QUANTIZE",
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "SQUARED_DIFFERENCE",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "FULLY_CONNECTED",
+        "MEAN",
+        "SOFTMAX",
+        "edgetpu-custom-op",
+    ]
+    ops = [
+        OpVerdict(
+            i, name, 1, "edgetpu" if i < 3 else "cpu", "Mapped to Edge TPU" if i < 3 else "Operation not supported"
+        )
+        for i, name in enumerate(names)
+    ]
+    fig = plot_op_map(report_with(ops))
+    FigureCanvasAgg(fig)
+    fig.set_dpi(80)  # the resolution the notebook widget shows it at
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    (ax,) = fig.axes
+    assert len(ax.texts) == len(ops) and len(ax.patches) == len(ops)
+    for text, box, op in zip(ax.texts, ax.patches, ops):
+        assert text.get_text().replace("\n", "").startswith(f"#{op.index}{op.op}")
+        assert text.get_fontsize() * 80 / 72 >= 12  # >= 9 pt on a 96 dpi screen
+        inner, outer = text.get_window_extent(renderer), box.get_window_extent(renderer)
+        assert outer.x0 <= inner.x0 and inner.x1 <= outer.x1 and outer.y0 <= inner.y0 and inner.y1 <= outer.y1, op.op
+    colours = {op.target: box.get_facecolor() for op, box in zip(ops, ax.patches)}
+    assert colours["edgetpu"] != colours["cpu"]
+    assert ax.title.get_fontsize() >= OP_MAP_FONTSIZE
+
+
+def test_html_table_left_aligns_text_and_says_yes_no():
+    frame = pd.DataFrame(
+        {
+            "index": [0, 1],
+            "op": ["MEAN", "ADD"],
+            "p50_ms": [0.12345, float("nan")],
+            "pareto": [True, False],
+            "reason": ["Operation is otherwise supported", "More than one <subgraph>"],
+        }
+    )
+    page = html_table(frame)
+    assert '<th style="text-align: left">reason</th>' in page
+    assert '<td style="text-align: left">Operation is otherwise supported</td>' in page
+    assert '<td style="text-align: left">More than one &lt;subgraph&gt;</td>' in page
+    assert '<td style="text-align: right">0.123</td>' in page and '<td style="text-align: right"></td>' in page
+    assert '<td style="text-align: left">yes</td>' in page and '<td style="text-align: left">no</td>' in page
+    assert "True" not in page and "False" not in page
+
+
+def test_op_map_widget_table_left_aligns_the_reason():
+    from edgelab import widgets
+
+    ops = [
+        OpVerdict(0, "QUANTIZE", 1, "edgetpu", "Mapped to Edge TPU"),
+        OpVerdict(1, "TANH", 1, "cpu", "Operation not supported"),
+    ]
+    table = widgets.edgetpu_op_map(report_with(ops)).table.value
+    assert '<td style="text-align: left">Operation not supported</td>' in table
+    assert '<td style="text-align: right">1</td>' in table  # the index stays a right-aligned number
+
+
 def test_plot_history_loss_and_accuracy_panels():
-    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.6, 0.4], "accuracy": [0.5, 0.7, 0.8],
-                            "val_loss": [1.1, 0.8, 0.7], "val_accuracy": [0.4, 0.6, 0.7]})
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "loss": [1.0, 0.6, 0.4],
+            "accuracy": [0.5, 0.7, 0.8],
+            "val_loss": [1.1, 0.8, 0.7],
+            "val_accuracy": [0.4, 0.6, 0.7],
+        }
+    )
     fig = plot_history(history, "Float training")
     assert fig.get_suptitle() == "Float training"
     loss_ax, acc_ax = fig.axes
@@ -123,7 +321,16 @@ def test_plot_history_loss_and_accuracy_panels():
 def test_markdown_table_escapes_and_blanks_missing_values():
     frame = pd.DataFrame({"precision": ["int8"], "reason": ["a|b\nc"], "accuracy": [float("nan")]})
     assert markdown_table(frame).splitlines() == [
-        "| precision | reason | accuracy |", "|---|---|---|", "| int8 | a\\|b c |  |",
+        "| precision | reason | accuracy |",
+        "|:---|:---|:---|",
+        "| int8 | a\\|b c |  |",
+    ]
+    frame = pd.DataFrame({"precision": ["fp32", "int8"], "accuracy": [0.9, 0.8], "xnnpack": [True, False]})
+    assert markdown_table(frame).splitlines() == [
+        "| precision | accuracy | xnnpack |",
+        "|:---|---:|:---|",
+        "| fp32 | 0.9 | yes |",
+        "| int8 | 0.8 | no |",
     ]
 
 
@@ -149,8 +356,15 @@ def report_dir(tmp_path_factory):
     failed = dataclasses.replace(result, variants=variants, table=comparison_table(variants, result.float_accuracy))
     out = tmp_path_factory.mktemp("report")
     parameters = {"per_class": _tiny.PER_CLASS, "image_size": _tiny.SIZE, "epochs": 1}
-    path = write_report(out, failed, history=pipe.history, qat_history=pipe.qat_history, parameters=parameters,
-                        timings={"train": 1.234567}, title="tiny report")
+    path = write_report(
+        out,
+        failed,
+        history=pipe.history,
+        qat_history=pipe.qat_history,
+        parameters=parameters,
+        timings={"train": 1.234567},
+        title="tiny report",
+    )
     return out, path, failed
 
 
@@ -158,8 +372,17 @@ def test_write_report_writes_every_file(report_dir):
     out, path, _ = report_dir
     assert path == out / "report.md"
     names = {p.name for p in out.iterdir()}
-    assert {"report.md", "report.csv", "manifest.json", "labels.txt", "tradeoff.png", "sizes.png",
-            "confusions.png", "training.png", "qat.png"} == names
+    assert {
+        "report.md",
+        "report.csv",
+        "manifest.json",
+        "labels.txt",
+        "tradeoff.png",
+        "sizes.png",
+        "confusions.png",
+        "training.png",
+        "qat.png",
+    } == names
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == PNG_MAGIC
 
@@ -182,12 +405,18 @@ def test_report_md_shows_the_table_plots_and_failures(report_dir):
     for png in ("tradeoff.png", "sizes.png", "confusions.png", "training.png", "qat.png"):
         assert f"]({png})" in text
     assert "- Fastest: **" in text and "- Smallest: **" in text
+    from edgelab._machine import int8_expectation
+
+    assert f"\n{int8_expectation()}\n" in text  # latency depends on the CPU: name it
 
 
 def test_manifest_records_versions_parameters_and_model_hashes(report_dir):
     out, _, result = report_dir
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["packages"]["tensorflow"] and manifest["packages"]["numpy"]
+    from edgelab._machine import machine_info
+
+    assert manifest["machine"] == machine_info()  # cpu_model, isa (e.g. avx512_vnni), cores, platform
     assert manifest["parameters"] == {"per_class": _tiny.PER_CLASS, "image_size": _tiny.SIZE, "epochs": 1}
     assert manifest["timings_s"] == {"train": 1.23}
     assert manifest["float_accuracy"] == round(result.float_accuracy, 4)

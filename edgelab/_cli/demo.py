@@ -76,6 +76,7 @@ def add_commands(subparsers) -> None:
 
 
 def run(args) -> int:
+    from .._machine import int8_expectation
     from ..compare.report import summary_frame
     from ..demo import run_demo
 
@@ -113,6 +114,7 @@ def run(args) -> int:
         f"({len(result.comparison.test_labels)} test images)"
     )
     print(table.to_string(index=False))
+    print(int8_expectation())
     if result.reused:
         print(f"(reused finished steps: {', '.join(result.reused)})")
     print(f"\nReport: {result.report}  ({time.perf_counter() - start:.0f} s)")

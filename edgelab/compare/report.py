@@ -3,23 +3,45 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
+import numbers
 import platform
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .._files import write_atomic
 
 #: Columns shown in the printed and markdown tables (the CSV keeps all of them).
 SUMMARY_COLUMNS = (
-    "precision", "status", "size_bytes", "size_ratio", "accuracy", "delta_accuracy", "agreement",
-    "p50_ms", "p99_ms", "latency_ratio", "edgetpu_ops",
+    "precision",
+    "status",
+    "size_bytes",
+    "size_ratio",
+    "accuracy",
+    "delta_accuracy",
+    "agreement",
+    "p50_ms",
+    "p99_ms",
+    "latency_ratio",
+    "edgetpu_ops",
 )
-PACKAGES = ("edgelab", "tensorflow", "tf_keras", "tensorflow-model-optimization", "ai-edge-litert", "numpy", "pandas", "pillow")
+PACKAGES = (
+    "edgelab",
+    "tensorflow",
+    "tf_keras",
+    "tensorflow-model-optimization",
+    "ai-edge-litert",
+    "numpy",
+    "pandas",
+    "pillow",
+)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -42,18 +64,56 @@ def summary_frame(table: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    """Numbers (right-aligned); booleans and text are not."""
+    values = column.dropna()
+    return bool(len(values)) and all(isinstance(v, numbers.Number) and not _is_bool(v) for v in values)
+
+
+def table_cell(value: Any, float_format: str = "{}") -> str:
+    """One table cell as text: booleans as yes/no (the one wording everywhere), missing values blank."""
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if _is_bool(value):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        return float_format.format(value)
+    return str(value)
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured markdown table (no extra dependency)."""
+    """A GitHub-flavoured markdown table (no extra dependency): text left-aligned, numbers right-aligned."""
 
     def cell(value: Any) -> str:
-        if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
-            return ""
-        return str(value).replace("|", "\\|").replace("\n", " ")
+        return table_cell(value).replace("|", "\\|").replace("\n", " ")
 
     header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rule = "|" + "|".join("---:" if _is_numeric(frame[c]) else ":---" for c in frame.columns) + "|"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body])
+
+
+def html_table(frame: pd.DataFrame, float_format: str = "{:.3f}") -> str:
+    """An HTML table for notebooks: text left-aligned, numbers right-aligned, booleans as yes/no.
+
+    JupyterLab's stylesheet right-aligns every cell, which leaves sentences (an op's ``reason``)
+    ragged; each cell here says how it is aligned.
+    """
+    align = ["right" if _is_numeric(frame[c]) else "left" for c in frame.columns]
+    head = "".join(f'<th style="text-align: {a}">{html.escape(str(c))}</th>' for c, a in zip(frame.columns, align))
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td style="text-align: {a}">{html.escape(table_cell(v, float_format))}</td>' for v, a in zip(row, align)
+        )
+        + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _sha256(path: Path) -> str:
@@ -75,7 +135,10 @@ def write_report(
     Returns:
         The path of ``report.md``.
     """
+    from .._machine import int8_expectation, machine_info
     from .plots import plot_confusions, plot_history, plot_sizes, plot_tradeoff
+
+    machine = machine_info()
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,13 +159,19 @@ def write_report(
 
     ok = table[table.status == "ok"]
     lines = [f"# {title}", ""]
-    lines += [f"Float Keras model: test accuracy **{comparison.float_accuracy:.4f}** on {len(comparison.test_labels)} test images.", ""]
+    lines += [
+        f"Float Keras model: test accuracy **{comparison.float_accuracy:.4f}** on {len(comparison.test_labels)} test images.",
+        "",
+    ]
     lines += ["## Every precision, measured on the converted file", "", markdown_table(summary_frame(table)), ""]
     lines += [
         "`size_ratio` and `latency_ratio` are against fp32; `delta_accuracy` is against the float Keras model; "
         "`agreement` is the share of test images classified as the float model does; `edgetpu_ops` is how many ops "
         "the Edge TPU compiler maps (predicted offline unless the compiler ran). Latency: single-image `invoke()`, "
-        "p50 over repeated runs after warm-up.", "",
+        "p50 over repeated runs after warm-up.",
+        "",
+        int8_expectation(machine["cpu_model"], machine["isa"]),
+        "",
     ]
     if len(ok):
         fastest = ok.loc[ok.p50_ms.idxmin()]
@@ -111,7 +180,8 @@ def write_report(
         lines += [
             f"- Most accurate: **{best.precision}** ({best.accuracy:.4f}).",
             f"- Fastest: **{fastest.precision}** ({fastest.p50_ms:.3f} ms p50).",
-            f"- Smallest: **{smallest.precision}** ({int(smallest.size_bytes) / 1024:.1f} KiB).", "",
+            f"- Smallest: **{smallest.precision}** ({int(smallest.size_bytes) / 1024:.1f} KiB).",
+            "",
         ]
         from ..diagnose.recommend import recommend
 
@@ -122,7 +192,14 @@ def write_report(
     for _, row in failed.iterrows():
         lines.append(f"- {row.precision} failed: {row.reason}")
     lines += ["## Pictures", ""] + [f"![{name}]({name})" for name in figures] + [""]
-    lines += ["## Files", "", "- `report.csv`: the full table", "- `manifest.json`: package versions, parameters, timings, file hashes", "- `labels.txt`: class names, one per line", ""]
+    lines += [
+        "## Files",
+        "",
+        "- `report.csv`: the full table",
+        "- `manifest.json`: package versions, the CPU (model, instruction sets), parameters, timings, file hashes",
+        "- `labels.txt`: class names, one per line",
+        "",
+    ]
     report = out / "report.md"
     write_atomic(report, "\n".join(lines).encode())
 
@@ -133,6 +210,7 @@ def write_report(
             models[precision.value] = {"path": str(path), "size_bytes": path.stat().st_size, "sha256": _sha256(path)}
     manifest = {
         "packages": package_versions(),
+        "machine": machine,
         "parameters": dict(parameters or {}),
         "timings_s": {k: round(v, 2) for k, v in (timings or {}).items()},
         "float_accuracy": round(comparison.float_accuracy, 4),

@@ -8,6 +8,7 @@ time, a bare function loads in a fraction of a second). Files are written atomic
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -358,10 +359,28 @@ def convert(
         if owns_export:
             exported.cleanup()
     write_atomic(out_path, flatbuffer)
+    if precision is Precision.MIXED_INT8:  # which layers stayed float decides whether the file can be reused
+        write_atomic(_keep_float_record(out_path), json.dumps(sorted(keep_float)).encode())
     if labels:
         write_labels(out_path.parent, labels)
     logger.info("%s: %d bytes in %.1f s", out_path.name, len(flatbuffer), seconds)
     return ConvertedModel.from_file(out_path, precision, labels, convert_seconds=seconds)
+
+
+def _keep_float_record(path: Path) -> Path:
+    return path.with_suffix(".keep_float.json")
+
+
+def _reusable(path: Path, precision: Precision, keep_float: Sequence[str]) -> bool:
+    """An existing file is reused only if it was made with the same settings."""
+    if not path.exists():
+        return False
+    if precision is not Precision.MIXED_INT8:
+        return True
+    try:
+        return json.loads(_keep_float_record(path).read_text()) == sorted(keep_float)
+    except (OSError, ValueError):
+        return False
 
 
 def _check_qat(model: keras.Model, recipe: Recipe) -> None:
@@ -431,7 +450,7 @@ def convert_all(
             with interrupts_surface():  # a Ctrl-C swallowed by TensorFlow's callbacks stops here
                 source = qat_model if precision is Precision.QAT_INT8 else model
                 path = Path(out_dir) / f"{name}_{precision.value}.tflite"
-                if reuse and path.exists():
+                if reuse and _reusable(path, precision, keep_float):
                     try:
                         results[precision] = ConvertedModel.from_file(path, precision, labels)
                         continue
