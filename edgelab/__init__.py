@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     # tflite
     "Precision": "precision", "convert": "tflite.conversion", "convert_all": "tflite.conversion",
     "ConvertedModel": "tflite.conversion", "TFLiteModel": "tflite.runtime", "inspect_model": "tflite.inspection",
+    "check_model": "tflite.isolation",
     "ModelInfo": "tflite.inspection",
     # compare
     "run_comparison": "compare.comparison", "Comparison": "compare.comparison", "VariantResult": "compare.comparison",

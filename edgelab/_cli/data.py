@@ -6,27 +6,9 @@ import argparse
 from pathlib import Path
 
 from ..errors import DatasetError
+from . import args as types
 from . import print_json
 
-
-def _int_at_least(minimum: int):
-    """An argparse type: an int >= ``minimum``, with argparse's own error line otherwise."""
-    wanted = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected {wanted}, received {text!r}")
-        return value
-
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -47,13 +29,26 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     make.add_argument("out", metavar="OUT", help="output folder (new, empty, or an earlier make-scenes output)")
     make.add_argument(
-        "--per-class", type=_positive_int, default=100, help="images per class, train and test (default: 100)"
+        "--per-class",
+        type=types.int_range(1, 100_000),
+        default=100,
+        help="images per class, train and test (1-100000, default: 100)",
     )
-    make.add_argument("--size", type=_positive_int, default=150, help="image side in pixels (default: 150, as Intel's)")
-    make.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
-    make.add_argument("--test-fraction", type=float, default=0.2, help="share of each class in seg_test (default: 0.2)")
     make.add_argument(
-        "--pred-count", type=_non_negative_int, default=0, help="unlabelled images in seg_pred (default: 0)"
+        "--size",
+        type=types.int_range(8, 4096),
+        default=150,
+        help="image side in pixels (8-4096, default: 150, as Intel's)",
+    )
+    make.add_argument("--seed", type=types.seed, default=0, help="random seed (default: 0)")
+    make.add_argument(
+        "--test-fraction",
+        type=types.float_range(0.0, 1.0, low_open=True, high_open=True),
+        default=0.2,
+        help="share of each class in seg_test, in (0, 1) (default: 0.2)",
+    )
+    make.add_argument(
+        "--pred-count", type=types.int_range(0, 100_000), default=0, help="unlabelled images in seg_pred (default: 0)"
     )
     make.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     make.set_defaults(func=make_scenes_command)
@@ -74,7 +69,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument(
         "--max-pixels",
-        type=_non_negative_int,
+        type=types.int_range(0),
         default=None,
         metavar="N",
         help="skip images of more than N pixels (width x height) as 'too large'; 0: no limit "
