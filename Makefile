@@ -8,7 +8,7 @@ export PYTHONDONTWRITEBYTECODE = 1
 
 NBVAL := -p no:cacheprovider --nbval -p edgelab.nbval
 
-.PHONY: demo test unit nbtest lint lab bench nbregen lock clean help
+.PHONY: demo test unit nbtest lint lab bench bench-scale nbregen lock clean help
 
 help:
 	@echo "make demo     synthetic scenes -> train -> QAT -> every precision -> compare -> runs/demo/report.md"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint     ruff (lint + format check) and mypy on edgelab/"
 	@echo "make lab      JupyterLab on notebooks/"
 	@echo "make bench    benchmarks -> runs/bench/bench.json"
+	@echo "make bench-scale  time and peak memory vs dataset size -> runs/bench/bench.json (scale)"
 	@echo "make nbregen  re-execute every notebook and store its outputs"
 
 $(STAMP): constraints.txt pyproject.toml
@@ -52,6 +53,9 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py
+
+bench-scale: $(STAMP)
+	$(PY) benchmarks/bench_scale.py
 
 nbregen: $(STAMP)
 	$(PY) notebooks/regenerate.py

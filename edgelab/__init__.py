@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 #: public name -> "package.module" (or "package.module:attr") that defines it
 _EXPORTS: dict[str, str] = {
     # data
-    "CLASS_NAMES": "data.scenes", "generate_scenes": "data.scenes", "make_scenes": "data.scenes",
+    "CLASS_NAMES": "data.scenes", "generate_scenes": "data.scenes", "make_scenes": "data.scene_files",
     "Dataset": "data.datasets", "load_dataset": "data.datasets", "synthetic_dataset": "data.datasets",
     # training
     "build_model": "training.models", "train": "training.fit", "TrainResult": "training.fit",
@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     # tflite
     "Precision": "precision", "convert": "tflite.conversion", "convert_all": "tflite.conversion",
     "ConvertedModel": "tflite.conversion", "TFLiteModel": "tflite.runtime", "inspect_model": "tflite.inspection",
+    "check_model": "tflite.isolation",
     "ModelInfo": "tflite.inspection",
     # compare
     "run_comparison": "compare.comparison", "Comparison": "compare.comparison", "VariantResult": "compare.comparison",

@@ -1,10 +1,18 @@
-"""Atomic file writes (standard library only, so device-side modules can use them too)."""
+"""Atomic file writes and output-folder locks (standard library only, so device-side modules can
+use them too)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import socket
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+from .errors import EdgelabError
 
 
 def _mode(path: Path) -> int:
@@ -34,3 +42,110 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that wants a file name (h5py, pandas, TF);
+    it replaces ``path`` only when the block finishes, and is removed when it fails."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Keep every suffix: writers pick the format from it (tf_keras reads ".weights.h5" as its
+    # layer-keyed format, which QAT models need, and plain ".h5" as the legacy one).
+    suffixes = "".join(path.suffixes)
+    stem = path.name[: len(path.name) - len(suffixes)] if suffixes else path.name
+    tmp = path.with_name(f".{stem}.{os.getpid()}.tmp{suffixes}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+class FolderBusyError(EdgelabError):
+    """Another process holds an output folder's lock; the message says who."""
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path, command: str = "edgelab") -> Iterator[None]:
+    """Hold an exclusive lock on an output folder while a run writes it.
+
+    The lock file sits beside the folder (``.<name>.edgelab-lock``), so ``--fresh`` can delete the
+    folder while the lock is held; it records who holds it (pid, host, start time, command). The
+    operating system drops the lock when the holder exits, even on SIGKILL, so a stale file never
+    blocks. Without ``fcntl`` (Windows) runs are not locked.
+
+    Raises:
+        FolderBusyError: another live process holds the lock; the message names it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    folder = Path(folder).absolute()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = folder.parent / f".{folder.name}.edgelab-lock"
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise FolderBusyError(
+                f"{folder} is in use by another edgelab run ({holder}). Wait for it to finish, or write to "
+                "another folder (--out / out_dir=...)."
+            ) from None
+        try:  # the file may have been unlinked by the holder we waited on: lock the current one
+            same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": command,
+    }
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps(info).encode())
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
+        os.close(fd)  # closing releases the lock
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    except (OSError, ValueError):
+        info = {}
+    if not info:
+        return "holder unknown"
+    return f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started')}: {info.get('command')}"
+
+
+@contextlib.contextmanager
+def atomic_folder(path: Path) -> Iterator[Path]:
+    """A temporary folder beside ``path`` that replaces it when the block finishes (for writers
+    that produce several files, such as a TensorFlow checkpoint); removed when the block fails."""
+    import shutil
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    old = path.with_name(f".{path.name}.{os.getpid()}.old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if path.exists():
+            os.replace(path, old)  # two renames: a reader finds either the old folder or the new one
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)

@@ -13,14 +13,15 @@ import logging
 import sys
 
 from . import __version__
-from .errors import EdgelabError
 
 #: Modules under edgelab._cli that contribute subcommands, in help order.
 AREAS = ("data", "demo", "models", "convert", "analyze", "edgetpu", "layers", "notebook")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from ._cli.args import OneLineParser  # usage errors in one line, subcommands included
+
+    parser = OneLineParser(
         prog="edgelab",
         description="Train, quantize, convert, compile and compare edge image classifiers.",
     )
@@ -48,14 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.func(args) or 0)
-    except EdgelabError as exc:
-        print(f"edgelab: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("edgelab: interrupted; finished steps are kept and reused on the next run", file=sys.stderr)
-        return 130
+    from ._cli.args import run_command  # one line on stderr and exit 2 for every expected failure
+
+    return run_command(args.func, args, exit_fast=argv is None)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._files import run_lock, write_atomic
 from ._log import logger
 from .errors import ConfigError, check_int, did_you_mean
 
@@ -84,15 +85,15 @@ def prepare_out_dir(config: DemoConfig, fresh: bool = False) -> Path:
         else:
             raise ConfigError(f"Refusing to delete {out}: it is not an edgelab demo folder (no params.json).")
     if params_file.exists():
-        previous = json.loads(params_file.read_text())
-        if previous != wanted:
+        previous = _read_json(params_file)  # None: torn by an interrupted older run, rewritten below
+        if previous is not None and previous != wanted:
             changed = sorted(k for k in wanted if previous.get(k) != wanted[k])
             raise ConfigError(
                 f"{out} holds a demo run with other parameters ({', '.join(changed)} differ). "
                 "Start over there with --fresh (run_demo(..., fresh=True)), or choose another folder: --out / DemoConfig(out_dir=...)."
             )
     out.mkdir(parents=True, exist_ok=True)
-    params_file.write_text(json.dumps(wanted, indent=2))
+    write_atomic(params_file, json.dumps(wanted, indent=2))
     return out
 
 
@@ -187,9 +188,11 @@ class Workspace:
 
         path = prepare_out_dir(self.params) / "float_model.h5"
         if path.exists():
-            self._float, self.history = keras.models.load_model(path, compile=False), _read_history(self.path("train"))
-            self.reused.append("train")
-            return self._float
+            reused = _reuse(path, lambda p: keras.models.load_model(p, compile=False))
+            if reused is not None:
+                self._float, self.history = reused, _read_history(self.path("train"))
+                self.reused.append("train")
+                return self._float
         p, data = self.params, self.data()
         seed_everything(p.seed)
         model = build_model(p.architecture, num_classes=len(data.class_names), image_size=p.image_size)
@@ -213,9 +216,11 @@ class Workspace:
 
         path = prepare_out_dir(self.params) / "qat_model.h5"
         if path.exists():
-            self._qat, self.qat_history = load_qat_model(path), _read_history(self.path("qat"))
-            self.reused.append("qat")
-            return self._qat
+            reused = _reuse(path, load_qat_model)
+            if reused is not None:
+                self._qat, self.qat_history = reused, _read_history(self.path("qat"))
+                self.reused.append("qat")
+                return self._qat
         p = self.params
         result = quantize_aware(self.float_model(), self.data(), epochs=p.qat_epochs, batch_size=p.batch_size,
                                 seed=p.seed, run_dir=self.path("qat"), progress=self.progress)
@@ -225,7 +230,16 @@ class Workspace:
 
 
 def run_demo(config: DemoConfig = DemoConfig(), *, fresh: bool = False, progress: bool | None = None) -> DemoResult:
-    """Run (or resume) the whole workflow and write ``report.md`` into ``config.out_dir``."""
+    """Run (or resume) the whole workflow and write ``report.md`` into ``config.out_dir``.
+
+    The output folder is locked while the run writes it: a second run into it stops with an error
+    that names the first one.
+    """
+    with run_lock(Path(config.out_dir), f"run_demo(out_dir={config.out_dir!r})"):
+        return _run_demo(config, fresh=fresh, progress=progress)
+
+
+def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None) -> DemoResult:
     from .compare.comparison import run_comparison
     from .compare.report import write_report
 
@@ -277,4 +291,26 @@ def _read_history(run_dir: Path) -> pd.DataFrame | None:
     import pandas as pd
 
     path = run_dir / "history.csv"
-    return pd.read_csv(path) if path.exists() else None
+    try:
+        return pd.read_csv(path) if path.exists() else None
+    except (OSError, ValueError) as exc:  # a torn file from an older run: the history is only shown
+        logger.warning("%s is unreadable (%s); no history shown", path, exc)
+        return None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        logger.warning("%s is unreadable (%s); it is written again", path, exc)
+        return None
+
+
+def _reuse(path: Path, load: Any) -> Any:
+    """A finished model from an earlier run, or None (and the file removed) when it is torn."""
+    try:
+        return load(path)
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        logger.warning("%s is unreadable (%s); this step runs again", path, " ".join(str(exc).split())[:200])
+        path.unlink(missing_ok=True)
+        return None

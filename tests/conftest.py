@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import stat
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("EDGELAB_PROGRESS", "0")
+# Decoded-image caches of the test folders stay out of the user's ~/.cache.
+if "EDGELAB_CACHE_DIR" not in os.environ:
+    _cache_dir = tempfile.mkdtemp(prefix="edgelab-test-cache-")
+    os.environ["EDGELAB_CACHE_DIR"] = _cache_dir
+    atexit.register(shutil.rmtree, _cache_dir, ignore_errors=True)
 
 import numpy as np
 import pytest

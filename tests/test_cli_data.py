@@ -68,6 +68,6 @@ def test_bad_arguments_and_missing_action(capsys):
     with pytest.raises(SystemExit) as info:
         main(["data", "make-scenes", "out", "--per-class", "0"])
     assert info.value.code == 2
-    assert "expected a positive int, received '0'" in capsys.readouterr().err
+    assert "expected an int from 1 to 100000, received '0'" in capsys.readouterr().err
     assert main(["data"]) == 2
     assert "make-scenes" in capsys.readouterr().out

@@ -13,7 +13,7 @@ import pytest
 from conftest import CLASS_COLOURS, make_class_folders, write_image
 from PIL import Image
 
-from edgelab.data.datasets import (
+from edgelab.data import (
     Dataset,
     DatasetWarning,
     SkipReason,
@@ -26,6 +26,12 @@ from edgelab.data.datasets import (
 )
 from edgelab.errors import ConfigError, DatasetError
 from edgelab.preprocess import denormalize, parse_image_size
+
+
+@pytest.fixture(autouse=True)
+def _image_cache(tmp_path_factory, monkeypatch):
+    """Decoded-image caches of these tests go to a temporary folder."""
+    monkeypatch.setenv("EDGELAB_CACHE_DIR", str(tmp_path_factory.mktemp("image-cache")))
 
 
 def rel(paths, root: Path) -> set[str]:
@@ -256,7 +262,7 @@ def test_tf_dataset_streams_or_serves_normalized_batches(intel_layout):
     assert sizes == [10, 10, 4] and x.dtype == np.float32 and y.dtype == np.int64
     assert x.shape == (24, 8, 8, 3) and -1 <= x.min() < x.max() <= 1
     assert np.array_equal(y, ds.train.labels)
-    images, labels = ds.arrays("train")
+    images, _labels = ds.arrays("train")
     x2, y2, _ = collect(ds.tf_dataset("train", batch_size=10))  # now served from memory
     assert np.array_equal(x, x2) and np.array_equal(y, y2)
     assert np.array_equal(denormalize(x), images)
@@ -354,8 +360,268 @@ def test_parse_image_size_echoes_what_it_received(size):
     with pytest.raises(ConfigError) as info:
         parse_image_size(size)
     assert str(info.value) == (
-        "Expected image_size to be a positive int or two positive ints (height, width). "
-        f"Received: image_size={size!r}"
+        f"Expected image_size to be a positive int or two positive ints (height, width). Received: image_size={size!r}"
     )
     with pytest.raises(ConfigError, match=r"Expected size to be .* Received: size="):
         parse_image_size(size, name="size")
+
+
+# --------------------------------------------------------------------------------------------
+# Walks that terminate and count once; the decoded-pixels budget
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_loop_link_in_a_class_folder_counts_each_file_once(tmp_path):
+    root = make_class_folders(tmp_path / "data", ["a", "b"], 14)
+    (root / "a" / "loop").symlink_to(".")
+    (root / "b" / "deeper").mkdir()
+    (root / "b" / "deeper" / "back").symlink_to("..")
+    result = scan(root, progress=False)
+    assert len(result.paths) == 28 and len(set(map(os.path.realpath, result.paths))) == 28
+    assert result.counts() == {"a": 14, "b": 14}
+    loops = result.skipped.paths(SkipReason.LINK_LOOP)
+    assert rel(loops, root) == {"a/loop", "b/deeper/back"}
+    ds = load_dataset(root, image_size=16, progress=False, val_fraction=0.2, test_fraction=0.2)
+    real = [set(map(os.path.realpath, ds.split(s).paths)) for s in ("train", "val", "test")]
+    assert not (real[0] & real[1] or real[0] & real[2] or real[1] & real[2])
+    assert sum(map(len, real)) == 28
+
+
+def test_a_link_up_to_the_dataset_folder_does_not_move_images_between_classes(tmp_path):
+    root = make_class_folders(tmp_path / "data", ["a", "b"], 3)
+    (root / "a" / "up").symlink_to("..")
+    (root / "a" / "to_b").symlink_to("../b")
+    result = scan(root, progress=False)
+    assert result.counts() == {"a": 3, "b": 3}
+    labels = {Path(p).relative_to(root).parts[0]: set() for p in result.paths}
+    for path, label in zip(result.paths, result.labels):
+        labels[Path(path).relative_to(root).parts[0]].add(result.class_names[label])
+    assert labels == {"a": {"a"}, "b": {"b"}}
+    assert rel(result.skipped.paths(SkipReason.LINK_LOOP), root) == {"a/up", "a/to_b"}
+
+
+def _peak_rss_kb() -> str:
+    """Code printing this process's peak resident memory in KB (VmHWM: ru_maxrss survives exec)."""
+    return "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+
+
+def test_loops_in_two_classes_finish_quickly_with_little_memory(tmp_path):
+    root = make_class_folders(tmp_path / "data", ["a", "b"], 14)
+    for cls in ("a", "b"):
+        (root / cls / "loop").symlink_to(".")
+        (root / cls / "root").symlink_to("/")
+    code = (
+        "import time; from edgelab.data import scan; t = time.time(); "
+        f"r = scan({str(root)!r}, progress=False); "
+        "print(len(r.paths), round(time.time() - t, 2))\n" + _peak_rss_kb()
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    count, seconds, peak_kb = out.split()
+    assert int(count) == 28 and float(seconds) < 10 and int(peak_kb) < 300_000
+
+
+def test_a_file_reached_twice_through_links_counts_once(tmp_path):
+    root = make_class_folders(tmp_path / "data", ["a", "b"], 2)
+    (root / "b" / "again.jpg").symlink_to(root / "a" / "0.jpg")
+    result = scan(root, progress=False)
+    assert result.counts() == {"a": 2, "b": 2}
+    assert [s.reason for s in result.skipped if s.path.name == "again.jpg"] == [SkipReason.DUPLICATE]
+
+
+def _pixel_bomb(path: Path, side: int = 12000) -> Path:
+    """A 16-bit grayscale PNG of side x side pixels that compresses to a few hundred KB."""
+    import zlib
+
+    row = b"\x00" + b"\x12\x34" * side  # filter byte + uniform 16-bit samples
+    raw = zlib.compress(row * side, 9)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        import struct
+
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    import struct
+
+    header = struct.pack(">IIBBBBB", side, side, 16, 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+    return path
+
+
+def test_pixel_bomb_is_skipped_as_too_large_before_decoding(tmp_path):
+    root = make_class_folders(tmp_path / "data", ["a", "b"], 3)
+    bomb = _pixel_bomb(root / "a" / "bomb.png")
+    assert bomb.stat().st_size < 1_000_000
+    result = scan(root, progress=False)
+    assert result.counts() == {"a": 3, "b": 3}
+    (skip,) = [s for s in result.skipped if s.path == bomb]
+    assert skip.reason == SkipReason.TOO_LARGE and "12000x12000" in skip.detail
+    from edgelab.data.decoding import ImageTooLargeError
+
+    with pytest.raises(ImageTooLargeError, match=r"at most 50,000,000 pixels.*EDGELAB_MAX_PIXELS.*12000x12000"):
+        load_image(bomb, 96)
+
+
+def test_pixel_budget_is_configurable(tmp_path, monkeypatch):
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.full((300, 400), 40000, np.uint16)).save(path)
+    assert load_image(path, max_pixels=120_000).shape == (300, 400, 3)
+    with pytest.raises(DatasetError, match="at most 119,999 pixels"):
+        load_image(path, max_pixels=119_999)
+    monkeypatch.setenv("EDGELAB_MAX_PIXELS", "1000")
+    with pytest.raises(DatasetError, match="400x300 = 120,000 pixels"):
+        load_image(path)
+    monkeypatch.setenv("EDGELAB_MAX_PIXELS", "0")  # no limit
+    assert load_image(path)[0, 0, 0] == round(40000 / 257)
+    monkeypatch.setenv("EDGELAB_MAX_PIXELS", "lots")
+    with pytest.raises(ConfigError, match=r"EDGELAB_MAX_PIXELS.*Received: 'lots'"):
+        load_image(path)
+
+
+def test_sixteen_bit_rounding_matches_the_float_formula(tmp_path):
+    values = np.arange(0, 65536, dtype=np.uint16).reshape(256, 256)
+    path = tmp_path / "ramp.png"
+    Image.fromarray(values).save(path)
+    got = load_image(path)[..., 0]
+    np.testing.assert_array_equal(got, np.rint(values / 257.0).astype(np.uint8))
+
+
+def test_data_check_peak_memory_on_a_pixel_bomb(tmp_path):
+    root = make_class_folders(tmp_path / "data", ["a", "b"], 2)
+    _pixel_bomb(root / "a" / "bomb.png")
+    code = (
+        "import sys; from edgelab.cli import main\n"
+        f"code = main(['data', 'check', {str(root)!r}, '--json', '--no-progress'])\n"
+        "sys.stdout.flush()\n" + _peak_rss_kb() + "\nsys.exit(code)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report, peak_kb = done.stdout.rsplit("\n", 2)[:2]
+    assert "too large" in report
+    assert int(peak_kb) < 200_000  # the bomb alone would decode to gigabytes
+
+
+# --------------------------------------------------------------------------------------------
+# The decoded-image cache
+# --------------------------------------------------------------------------------------------
+
+
+def _count_decodes(monkeypatch) -> list[Path]:
+    import edgelab.data.cache as cache_module
+
+    seen: list[Path] = []
+    real = cache_module.try_load
+
+    def counting(path, *args, **kwargs):
+        seen.append(Path(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "try_load", counting)
+    return seen
+
+
+def test_arrays_are_a_memory_mapped_cache_reused_by_the_next_load(intel_layout, tmp_path, monkeypatch):
+    root = intel_layout()
+    cache = tmp_path / "cache"
+    decoded = _count_decodes(monkeypatch)
+    ds = load_dataset(root, image_size=24, progress=False, cache_dir=cache)
+    images, _labels = ds.arrays("train")
+    assert isinstance(images, np.memmap) and not images.flags.writeable
+    assert len(decoded) == len(ds.train) == len(images)
+    again = load_dataset(root, image_size=24, progress=False, cache_dir=cache)
+    np.testing.assert_array_equal(again.arrays("train")[0], images)
+    assert len(decoded) == len(ds.train)  # nothing decoded a second time
+    in_memory = load_dataset(root, image_size=24, progress=False, cache_dir=False)
+    np.testing.assert_array_equal(in_memory.arrays("train")[0], images)
+    assert not isinstance(in_memory.arrays("train")[0], np.memmap)
+
+
+def test_cache_is_rebuilt_when_a_file_or_a_setting_changes(intel_layout, tmp_path):
+    root = intel_layout()
+    cache = tmp_path / "cache"
+    ds = load_dataset(root, image_size=24, progress=False, cache_dir=cache)
+    first = ds.arrays("test")[0]
+    changed = ds.test.paths[0]
+    write_image(changed, (255, 255, 255), (32, 32), seed=99)
+    os.utime(changed, ns=(1, 1))
+    fresh = load_dataset(root, image_size=24, progress=False, cache_dir=cache).arrays("test")[0]
+    assert fresh[0].mean() > first[0].mean() + 20  # the white image, not the cached one
+    np.testing.assert_array_equal(fresh[1:], first[1:])
+    assert len(list(cache.glob("*.u8"))) == 1  # the stale file went
+    load_dataset(root, image_size=20, progress=False, cache_dir=cache).arrays("test")
+    assert len(list(cache.glob("*.u8"))) == 2  # another size is another file
+
+
+def test_an_interrupted_load_resumes_from_the_cache(intel_layout, tmp_path, monkeypatch):
+    root = intel_layout()
+    cache = tmp_path / "cache"
+    decoded = _count_decodes(monkeypatch)
+    import edgelab.data.cache as cache_module
+
+    counting = cache_module.try_load
+
+    def interrupted(path, *args, **kwargs):
+        if len(decoded) >= 5:
+            raise KeyboardInterrupt
+        return counting(path, *args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "try_load", interrupted)
+    ds = load_dataset(root, image_size=24, progress=False, cache_dir=cache)
+    with pytest.raises(KeyboardInterrupt):
+        ds.arrays("train")
+    done = len(decoded)
+    monkeypatch.setattr(cache_module, "try_load", counting)
+    images, _ = load_dataset(root, image_size=24, progress=False, cache_dir=cache).arrays("train")
+    assert done == 5 and len(decoded) == len(images)  # only the rest was decoded
+    reference = load_dataset(root, image_size=24, progress=False, cache_dir=False).arrays("train")[0]
+    np.testing.assert_array_equal(images, reference)
+
+
+def test_a_deleted_pixel_file_is_decoded_again(intel_layout, tmp_path):
+    root = intel_layout()
+    cache = tmp_path / "cache"
+    first = load_dataset(root, image_size=24, progress=False, cache_dir=cache).arrays("val")[0].copy()
+    (pixels,) = cache.glob("*.u8")
+    pixels.unlink()
+    again = load_dataset(root, image_size=24, progress=False, cache_dir=cache).arrays("val")[0]
+    np.testing.assert_array_equal(again, first)
+    assert again.any()
+
+
+def test_files_broken_after_the_scan_are_left_out_of_the_cache(intel_layout, tmp_path):
+    root = intel_layout()
+    ds = load_dataset(root, image_size=24, progress=False, cache_dir=tmp_path / "cache")
+    broken = ds.train.paths[2]
+    expected_labels = np.delete(ds.train.labels, 2)
+    broken.write_bytes(b"not an image any more")
+    with pytest.warns(DatasetWarning):
+        images, labels = ds.arrays("train")
+    np.testing.assert_array_equal(labels, expected_labels)
+    reference = np.stack([load_image(p, 24) for p in ds.train.paths if p != broken])
+    np.testing.assert_array_equal(images, reference)
+    assert [s.path for s in ds.skipped if s.reason == SkipReason.NOT_IMAGE] == [broken]
+
+
+def test_an_unwritable_cache_folder_falls_back_to_memory(intel_layout, tmp_path, caplog):
+    root = intel_layout()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    ds = load_dataset(root, image_size=24, progress=False, cache_dir=blocker / "cache")
+    with caplog.at_level("WARNING", logger="edgelab"):
+        images, labels = ds.arrays("val")
+    assert len(images) == len(labels) == len(ds.val)
+    assert "cannot use the image cache" in caplog.text
+
+
+def test_uint8_tf_dataset_matches_the_arrays(intel_layout, tmp_path):
+    root = intel_layout()
+    ds = load_dataset(root, image_size=24, progress=False, cache_dir=tmp_path / "cache")
+    images, labels = ds.arrays("train")
+    batches = list(ds.tf_dataset("train", batch_size=5, normalized=False).as_numpy_iterator())
+    assert batches[0][0].dtype == np.uint8
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), images)
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), labels)
+    one = [b[1] for b in ds.tf_dataset("train", batch_size=5, shuffle=True, seed=3).as_numpy_iterator()]
+    two = [b[1] for b in ds.tf_dataset("train", batch_size=5, shuffle=True, seed=3).as_numpy_iterator()]
+    np.testing.assert_array_equal(np.concatenate(one), np.concatenate(two))
+    assert sorted(np.concatenate(one).tolist()) == sorted(labels.tolist())

@@ -151,10 +151,14 @@ def test_demo_config_validates(kwargs, echoed):
         DemoConfig(**kwargs)
 
 
-def test_bad_cli_values_fail_with_one_line(tmp_path):
-    result = run_cli("demo", "--out", str(tmp_path / "x"), "--per-class", "0", "--no-progress")
-    assert result.code == 2
-    assert result.err.strip() == "edgelab: error: Expected per_class to be a positive int. Received: per_class=0"
+def test_bad_cli_values_fail_with_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["demo", "--out", str(tmp_path / "x"), "--per-class", "0", "--no-progress"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "edgelab demo: error: argument --per-class: expected an int from 3 to 100000, received '0' "
+        "(see 'edgelab demo -h')"
+    )
     assert not (tmp_path / "x").exists()
 
 

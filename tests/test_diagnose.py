@@ -65,7 +65,7 @@ def built(tmp_path_factory):
 def _accuracy(path, images, labels):
     from edgelab.tflite.runtime import TFLiteModel
 
-    return float((TFLiteModel(path).predict_classes(images, progress=False) == labels).mean())
+    return float((TFLiteModel(path).predict(images, progress=False, output="classes") == labels).mean())
 
 
 def test_layers_int8_and_int16x8_without_tensorflow(built):

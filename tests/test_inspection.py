@@ -283,3 +283,20 @@ def test_converted_keras_model_io_and_weights(tiny_int8_model):
     keras_params = sum(int(np.prod(v.shape)) for v in model.weights)
     # int8 weights (1 byte) plus int32 biases (4 bytes), plus a few shape operands.
     assert keras_params <= info.param_bytes <= 4 * keras_params + 64
+
+
+def test_inspect_applies_the_same_rules_as_a_load(tmp_path):
+    """inspect (and analyze, which reads through it) refuses what a load refuses, with the same message."""
+    from edgelab.tflite.runtime import load_interpreter
+    from edgelab.tflite.validate import ModelValidationError
+
+    data = bytearray((Path(__file__).parent / "data" / "coral" / "split_concat.tflite").read_bytes())
+    data[240] = 0xFF  # SPLIT's num_splits: 255 for 6 outputs
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelValidationError) as from_inspect:
+        inspect_model(bad)
+    with pytest.raises(ModelValidationError) as from_load:
+        load_interpreter(bad)
+    assert str(from_inspect.value) == str(from_load.value)
+    assert from_inspect.value.subgraph == 0 and from_inspect.value.where == "op 1 (SPLIT)"

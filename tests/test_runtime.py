@@ -65,7 +65,9 @@ def build_tiny_models(out_dir: Path, variants: tuple[str, ...]) -> SimpleNamespa
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> SimpleNamespace:
-    return build_tiny_models(tmp_path_factory.mktemp("runtime_models"), ("fp32", "int8_uint8_io", "int8_int8_io", "int16x8"))
+    return build_tiny_models(
+        tmp_path_factory.mktemp("runtime_models"), ("fp32", "int8_uint8_io", "int8_int8_io", "int16x8")
+    )
 
 
 QUANTIZED = ["int8_uint8_io", "int8_int8_io", "int16x8"]
@@ -82,11 +84,14 @@ def test_fp32_predict_matches_keras(tiny):
     np.testing.assert_allclose(probs, tiny.keras_probs, atol=1e-5)
 
 
-@pytest.mark.parametrize("variant, dtype, tolerance", [
-    ("int8_uint8_io", np.uint8, 0.02),
-    ("int8_int8_io", np.int8, 0.02),
-    ("int16x8", np.int16, 0.002),
-])
+@pytest.mark.parametrize(
+    "variant, dtype, tolerance",
+    [
+        ("int8_uint8_io", np.uint8, 0.02),
+        ("int8_int8_io", np.int8, 0.02),
+        ("int16x8", np.int16, 0.002),
+    ],
+)
 def test_quantized_predict_matches_keras(tiny, variant, dtype, tolerance):
     model = TFLiteModel(tiny.paths[variant])
     assert model.input_dtype == dtype and model.output_dtype == dtype
@@ -142,9 +147,23 @@ def test_single_image_and_classes(tiny):
     model = TFLiteModel(tiny.paths["fp32"], labels=["sea", "forest", "street"])
     one = model.predict(tiny.images[0], progress=False)
     assert one.shape == (1, 3)
-    classes = model.predict_classes(tiny.images, progress=False)
+    classes = model.predict(tiny.images, progress=False, output="classes")
     assert classes.dtype == np.int64
     np.testing.assert_array_equal(classes, tiny.keras_probs.argmax(axis=1))
+
+
+def test_predict_output_options(tiny):
+    model = TFLiteModel(tiny.paths["int8_uint8_io"])
+    raw = model.predict(tiny.images, progress=False, output="raw")
+    assert raw.dtype == np.uint8
+    scale, zero_point = model.output_quantization
+    np.testing.assert_array_equal(model.predict(tiny.images, progress=False), dequantize(raw, scale, zero_point))
+    with pytest.raises(
+        ConfigError,
+        match=r"Expected output to be one of \['scores', 'raw', 'classes'\]. "
+        r"Received: output='class'. Did you mean 'classes'\?",
+    ):
+        model.predict(tiny.images, output="class")
 
 
 def test_classify_returns_sorted_labels(tiny, tmp_path):
@@ -190,7 +209,9 @@ def test_properties_and_repr(tiny):
 
     from_bytes = TFLiteModel(path.read_bytes())
     assert from_bytes.path is None and from_bytes.size_bytes == model.size_bytes
-    np.testing.assert_array_equal(from_bytes.predict(tiny.images, progress=False), model.predict(tiny.images, progress=False))
+    np.testing.assert_array_equal(
+        from_bytes.predict(tiny.images, progress=False), model.predict(tiny.images, progress=False)
+    )
 
 
 # ----------------------------------------------------------------------------- XNNPACK and runtimes
@@ -200,7 +221,9 @@ def test_xnnpack_reported_and_switchable(tiny):
     on = TFLiteModel(tiny.paths["fp32"])
     off = TFLiteModel(tiny.paths["fp32"], use_xnnpack=False)
     assert on.xnnpack is True and off.xnnpack is False
-    np.testing.assert_allclose(on.predict(tiny.images, progress=False), off.predict(tiny.images, progress=False), atol=1e-5)
+    np.testing.assert_allclose(
+        on.predict(tiny.images, progress=False), off.predict(tiny.images, progress=False), atol=1e-5
+    )
     # XNNPACK has no int16x8 kernels: enabled, but it takes no part of the graph.
     assert TFLiteModel(tiny.paths["int16x8"]).xnnpack is False
 
@@ -219,7 +242,7 @@ def test_unknown_or_missing_runtime(tiny):
         load_interpreter(tiny.paths["fp32"], runtime="litrt")
     try:
         import tflite_runtime.interpreter  # noqa: F401
-    except Exception:  # noqa: BLE001 - absent, or broken under numpy 2
+    except Exception:
         with pytest.raises(RuntimeNotFoundError, match="tflite_runtime"):
             load_interpreter(tiny.paths["fp32"], runtime="tflite_runtime")
 
@@ -263,7 +286,7 @@ def test_dequantize_inverts_quantize_within_half_a_step():
 
 
 def test_quantize_rejects_bad_parameters():
-    with pytest.raises(ConfigError, match="scale=0.0"):
+    with pytest.raises(ConfigError, match=r"scale=0\.0"):
         quantize(np.zeros(2), 0.0, 0, np.int8)
     with pytest.raises(ConfigError, match="float32"):
         quantize(np.zeros(2), 0.1, 0, np.float32)
@@ -317,8 +340,19 @@ def _bad_files(tmp: Path, valid: bytes) -> dict[str, Path]:
     return paths
 
 
-BAD = ["zero_byte", "truncated_half", "truncated_tail", "tiny", "random_bytes", "text", "keras_h5",
-       "other_schema", "other_schema_tfl3_id", "missing", "directory"]
+BAD = [
+    "zero_byte",
+    "truncated_half",
+    "truncated_tail",
+    "tiny",
+    "random_bytes",
+    "text",
+    "keras_h5",
+    "other_schema",
+    "other_schema_tfl3_id",
+    "missing",
+    "directory",
+]
 
 
 @pytest.fixture(scope="module")
@@ -393,3 +427,48 @@ def test_module_imports_without_tensorflow(module, tiny):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+# ----------------------------------------------------------------------------- structure of the runtime
+
+
+def test_converted_model_keeps_its_interpreter(tiny):
+    from edgelab.tflite.conversion import ConvertedModel
+
+    converted = ConvertedModel.from_file(tiny.paths["int8_uint8_io"], "int8", labels=["a", "b", "c"])
+    first = converted.load()
+    assert converted.load() is first  # predict/evaluate reuse it
+    assert converted.load(num_threads=2) is not first
+    np.testing.assert_array_equal(
+        converted.predict(tiny.images[:4], progress=False), first.predict(tiny.images[:4], progress=False)
+    )
+    assert converted == ConvertedModel.from_file(tiny.paths["int8_uint8_io"], "int8", labels=["a", "b", "c"])
+
+
+def test_the_runtime_is_discovered_in_one_place(monkeypatch):
+    from edgelab.edgetpu import delegate
+    from edgelab.tflite import interpreter
+
+    runtime = interpreter.get_runtime()
+    load_delegate, name = delegate._load_delegate_function()
+    assert name == runtime.name and load_delegate is runtime.load_delegate
+    assert not hasattr(TFLiteModel, "invoke_once") and not hasattr(TFLiteModel, "predict_raw")
+
+
+def test_thread_count_is_range_checked(tiny):
+    with pytest.raises(
+        ConfigError, match=r"Expected num_threads to be an int from 1 to 256\. Received: num_threads=60000"
+    ):
+        TFLiteModel(tiny.paths["fp32"], num_threads=60000)
+
+
+def test_check_model_in_and_out_of_process(tiny):
+    from edgelab.tflite.isolation import check_model
+
+    inside = check_model(tiny.paths["int8_uint8_io"], isolate=False)
+    isolated = check_model(tiny.paths["int8_uint8_io"].read_bytes())
+    assert not inside.isolated and isolated.isolated
+    assert inside.inputs == isolated.inputs == (f"uint8[1, {SIZE}, {SIZE}, 3]",)
+    assert inside.outputs == ("uint8[1, 3]",) and isolated.model == "<bytes>"
+    with pytest.raises(DelegateError, match="edgetpu-custom-op"):
+        check_model(EDGETPU_MODEL)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edgelab.data.scene_files import MARKER_NAME, make_scenes
+from edgelab.data.scenes import CLASS_NAMES, generate_scenes, render_scene
 from edgelab.errors import ConfigError
-from edgelab.data.scenes import CLASS_NAMES, MARKER_NAME, generate_scenes, make_scenes, render_scene
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,9 @@ def test_labels_index_the_requested_classes_in_their_order():
     np.testing.assert_array_equal(images[labels == 1], full[full_labels == CLASS_NAMES.index("forest")])
 
 
-@pytest.mark.parametrize("size, shape", [(150, (150, 150)), (32, (32, 32)), ((48, 96), (48, 96)), ((96, 48), (96, 48)), ((3, 5), (3, 5))])
+@pytest.mark.parametrize(
+    "size, shape", [(150, (150, 150)), (32, (32, 32)), ((48, 96), (48, 96)), ((96, 48), (96, 48)), ((3, 5), (3, 5))]
+)
 def test_shape_and_dtype_at_any_size(size, shape):
     images, _ = generate_scenes(1, size, seed=1, progress=False)
     assert images.shape == (6, *shape, 3)
@@ -189,7 +192,10 @@ def test_make_scenes_is_byte_identical_for_the_same_arguments(tmp_path):
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files_a)
 
 
-@pytest.mark.parametrize("per_class, test_fraction, expected", [(1, 0.2, (1, 0)), (2, 0.2, (1, 1)), (10, 0.2, (8, 2)), (6, 0.2, (4, 2)), (4, 0.0, (4, 0))])
+@pytest.mark.parametrize(
+    "per_class, test_fraction, expected",
+    [(1, 0.2, (1, 0)), (2, 0.2, (1, 1)), (10, 0.2, (8, 2)), (6, 0.2, (4, 2)), (4, 0.0, (4, 0))],
+)
 def test_make_scenes_split_counts(tmp_path, per_class, test_fraction, expected):
     out = make_scenes(tmp_path, per_class=per_class, image_size=8, test_fraction=test_fraction, progress=False)
     n_train = len(_jpegs(out / "seg_train" / "seg_train" / "glacier"))
@@ -276,13 +282,16 @@ def test_unknown_class_names_suggest_the_right_one():
         generate_scenes(1, 16, classes=(), progress=False)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"seed": -1}, "seed"),
-    ({"seed": 1.5}, "seed"),
-    ({"test_fraction": 1.0}, "test_fraction"),
-    ({"test_fraction": -0.1}, "test_fraction"),
-    ({"pred_count": -1}, "pred_count"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"test_fraction": 1.0}, "test_fraction"),
+        ({"test_fraction": -0.1}, "test_fraction"),
+        ({"pred_count": -1}, "pred_count"),
+    ],
+)
 def test_bad_make_scenes_arguments(tmp_path, kwargs, match):
     with pytest.raises(ConfigError, match=match):
         make_scenes(tmp_path / "x", 2, 16, progress=False, **kwargs)

@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..edgetpu.memory import co_compiled_memory, format_bytes, memory_plan
     from ..errors import check_int
 
-    num_segments = check_int("--num-segments", args.num_segments, minimum=1)
+    num_segments = check_int("--num-segments", args.num_segments, minimum=1, maximum=1_000)
     report = analyze_edgetpu(
         args.model, runtime_version=args.runtime_version, multiple_subgraphs=args.multiple_subgraphs
     )

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, ModelFileError, check_int
+from . import args as types
 
 
 def add_commands(subparsers: Any) -> None:
@@ -41,7 +42,9 @@ def add_commands(subparsers: Any) -> None:
         metavar="N",
         help="calibrate on N random images (graph-level answers only, not accuracy)",
     )
-    p.add_argument("--samples", type=int, default=200, help="calibration images drawn from --data (200)")
+    p.add_argument(
+        "--samples", type=types.int_range(1, 100_000), default=200, help="calibration images drawn from --data (200)"
+    )
     p.add_argument(
         "--io-dtype",
         choices=("uint8", "int8"),
@@ -84,7 +87,7 @@ def random_calibration(shape: tuple[int, ...], n: int, seed: int = 0) -> Callabl
     """A representative-dataset generator of ``n`` random uint8 images, normalized like edgelab's inputs."""
     from ..preprocess import normalize
 
-    n = check_int("--random-calibration", n)
+    n = check_int("--random-calibration", n, maximum=100_000)
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, *shape[1:]), dtype=np.uint8)
 

@@ -6,27 +6,9 @@ import argparse
 from pathlib import Path
 
 from ..errors import DatasetError
+from . import args as types
 from . import print_json
 
-
-def _int_at_least(minimum: int):
-    """An argparse type: an int >= ``minimum``, with argparse's own error line otherwise."""
-    wanted = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected {wanted}, received {text!r}")
-        return value
-
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -46,11 +28,28 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "(OUT/seg_train/seg_train/<class>/, OUT/seg_test/seg_test/<class>/).",
     )
     make.add_argument("out", metavar="OUT", help="output folder (new, empty, or an earlier make-scenes output)")
-    make.add_argument("--per-class", type=_positive_int, default=100, help="images per class, train and test (default: 100)")
-    make.add_argument("--size", type=_positive_int, default=150, help="image side in pixels (default: 150, as Intel's)")
-    make.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
-    make.add_argument("--test-fraction", type=float, default=0.2, help="share of each class in seg_test (default: 0.2)")
-    make.add_argument("--pred-count", type=_non_negative_int, default=0, help="unlabelled images in seg_pred (default: 0)")
+    make.add_argument(
+        "--per-class",
+        type=types.int_range(1, 100_000),
+        default=100,
+        help="images per class, train and test (1-100000, default: 100)",
+    )
+    make.add_argument(
+        "--size",
+        type=types.int_range(8, 4096),
+        default=150,
+        help="image side in pixels (8-4096, default: 150, as Intel's)",
+    )
+    make.add_argument("--seed", type=types.seed, default=0, help="random seed (default: 0)")
+    make.add_argument(
+        "--test-fraction",
+        type=types.float_range(0.0, 1.0, low_open=True, high_open=True),
+        default=0.2,
+        help="share of each class in seg_test, in (0, 1) (default: 0.2)",
+    )
+    make.add_argument(
+        "--pred-count", type=types.int_range(0, 100_000), default=0, help="unlabelled images in seg_pred (default: 0)"
+    )
     make.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     make.set_defaults(func=make_scenes_command)
 
@@ -62,8 +61,20 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "usable, 2 when it is missing or has no usable images.",
     )
     check.add_argument("root", metavar="ROOT", help="dataset folder")
-    check.add_argument("--json", action="store_true", help="print JSON: {classes: {name: count}, skipped: [{path, reason}]}")
-    check.add_argument("--no-verify", action="store_true", help="read only image headers (faster; misses truncated files)")
+    check.add_argument(
+        "--json", action="store_true", help="print JSON: {classes: {name: count}, skipped: [{path, reason}]}"
+    )
+    check.add_argument(
+        "--no-verify", action="store_true", help="read only image headers (faster; misses truncated files)"
+    )
+    check.add_argument(
+        "--max-pixels",
+        type=types.int_range(0),
+        default=None,
+        metavar="N",
+        help="skip images of more than N pixels (width x height) as 'too large'; 0: no limit "
+        "(default: EDGELAB_MAX_PIXELS or 50000000)",
+    )
     check.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     check.set_defaults(func=check_command)
 
@@ -79,8 +90,8 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 def make_scenes_command(args: argparse.Namespace) -> int:
     """Write the scenes, then print one line saying what was written where."""
-    from ..data.datasets import scan
-    from ..data.scenes import make_scenes
+    from ..data.scanning import scan
+    from ..data.scene_files import make_scenes
 
     out = make_scenes(
         args.out,
@@ -115,15 +126,16 @@ def _print_report(result) -> None:
     print(f"{root}: {result.layout.kind} layout ({folders})")
     by_origin = result.counts_by_origin()
     columns = list(by_origin) if result.layout.kind == "intel" else []
-    header = ["class"] + columns + ["total" if columns else "images"]
+    header = ["class", *columns, "total" if columns else "images"]
     rows = [
-        [name] + [str(by_origin[c][name]) for c in columns] + [str(count)]
-        for name, count in result.counts().items()
+        [name] + [str(by_origin[c][name]) for c in columns] + [str(count)] for name, count in result.counts().items()
     ]
     rows.append(["total"] + [str(sum(by_origin[c].values())) for c in columns] + [str(len(result.paths))])
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    for row in [header] + rows:
-        print("  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print(
+            "  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        )
     if result.pred_paths:
         print(f"unlabelled images (seg_pred): {len(result.pred_paths)}")
     skipped = result.skipped
@@ -142,10 +154,10 @@ def _print_report(result) -> None:
 
 def check_command(args: argparse.Namespace) -> int:
     """Print the dataset's images per class and skipped files; fail (exit 2) when unusable."""
-    from ..data.datasets import scan
+    from ..data.scanning import scan
 
     try:
-        result = scan(Path(args.root), verify=not args.no_verify, progress=_progress(args))
+        result = scan(Path(args.root), verify=not args.no_verify, progress=_progress(args), max_pixels=args.max_pixels)
     except DatasetError as exc:
         # The library's message also draws the expected folder trees; the CLI keeps to one line.
         raise DatasetError(_first_line(exc)) from None

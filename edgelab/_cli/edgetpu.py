@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from . import args as types
 from . import print_json
 
 #: Exit codes of ``edgelab compile`` beyond 0 (compiled or partial) and 2 (bad input).
@@ -22,11 +23,15 @@ def add_commands(subparsers) -> None:
     )
     p.add_argument("model", help="a fully int8-quantized .tflite")
     p.add_argument("--out-dir", help="where the _edgetpu.tflite and .log go (default: beside the model)")
-    p.add_argument("--min-runtime-version", type=int, help="oldest Edge TPU runtime to support (10-14)")
+    p.add_argument(
+        "--min-runtime-version", type=types.int_range(10, 16), help="oldest Edge TPU runtime to support (10-16)"
+    )
     p.add_argument("--search-delegate", action="store_true", help="back off from a failing op (compiler 16)")
-    p.add_argument("--delegate-search-step", type=int, help="ops per back-off step (with --search-delegate)")
-    p.add_argument("--num-segments", type=int, help="split into N segments for pipelining")
-    p.add_argument("--timeout", type=float, default=180, help="seconds before the compiler is stopped (180)")
+    p.add_argument(
+        "--delegate-search-step", type=types.int_range(1, 10_000), help="ops per back-off step (with --search-delegate)"
+    )
+    p.add_argument("--num-segments", type=types.int_range(1, 1_000), help="split into N segments for pipelining")
+    p.add_argument("--timeout", type=types.seconds, default=180, help="seconds before the compiler is stopped (180)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_compile)
 
@@ -54,7 +59,11 @@ def add_commands(subparsers) -> None:
     p.add_argument("--labels", required=True, help="labels.txt, one class name per line")
     p.add_argument("--out", required=True, help="the bundle folder")
     p.add_argument(
-        "--image-size", type=int, nargs=2, metavar=("H", "W"), help="model input size (default: read from the model)"
+        "--image-size",
+        type=types.int_range(1, 4096),
+        nargs=2,
+        metavar=("H", "W"),
+        help="model input size (default: read from the model)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a bundle in a non-empty folder")
     p.set_defaults(func=_export_bundle)

@@ -17,35 +17,22 @@ image does not depend on how many others are generated alongside it.
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import os
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .._files import write_atomic
 from .._log import logger, tqdm
 from ..errors import ConfigError, check_int, did_you_mean
 from ..preprocess import parse_image_size  # re-exported: part of scenes.__all__
 
-__all__ = ["CLASS_NAMES", "render_scene", "generate_scenes", "make_scenes", "parse_image_size"]
+__all__ = ["CLASS_NAMES", "generate_scenes", "parse_image_size", "render_scene"]
 
 #: Class names in the order of Intel Image Classification (label i is CLASS_NAMES[i]).
 CLASS_NAMES: tuple[str, ...] = ("buildings", "forest", "glacier", "mountain", "sea", "street")
-
-#: Marker written into a folder by :func:`make_scenes`; it allows a later run to replace it.
-MARKER_NAME = ".edgelab-scenes.json"
-
-_TRAIN_DIR = ("seg_train", "seg_train")
-_TEST_DIR = ("seg_test", "seg_test")
-_PRED_DIR = ("seg_pred", "seg_pred")
-_JPEG_QUALITY = 90
 
 # How often each class borrows the look of its neighbour. The variants keep some class cues; the
 # bridges below keep none.
@@ -89,8 +76,7 @@ def _check_classes(classes: Iterable[str]) -> tuple[str, ...]:
     for name in names:
         if name not in CLASS_NAMES:
             raise ConfigError(
-                f"Expected class names from {list(CLASS_NAMES)}. Received: {name!r}."
-                + did_you_mean(name, CLASS_NAMES)
+                f"Expected class names from {list(CLASS_NAMES)}. Received: {name!r}." + did_you_mean(name, CLASS_NAMES)
             )
     if len(set(names)) != len(names):
         raise ConfigError(f"Expected distinct class names. Received: classes={list(names)}")
@@ -150,8 +136,8 @@ def _noise(rng: np.random.Generator, h: int, w: int, cells: tuple[float, float],
     out = np.zeros((h, w), np.float32)
     amp, total = 1.0, 0.0
     for octave in range(octaves):
-        gy = max(2, int(round(cells[0] * 2**octave)) + 1)
-        gx = max(2, int(round(cells[1] * 2**octave)) + 1)
+        gy = max(2, int(np.round(cells[0] * 2**octave)) + 1)
+        gx = max(2, int(np.round(cells[1] * 2**octave)) + 1)
         grid = rng.random((gy, gx), dtype=np.float32) * np.float32(2 * amp) - np.float32(amp)
         out += _lerp_matrix(h, gy) @ grid @ _lerp_matrix(w, gx).T
         total += amp
@@ -256,7 +242,11 @@ def _ice_field(img, rng, y, x, top: float) -> np.ndarray:
     # Crevasses: thin wavy stripes that crowd towards the horizon.
     warp = _noise(rng, h, w, (3, 4), 2)
     angle = rng.uniform(-0.6, 0.6)
-    phase = x * np.float32(math.cos(angle) * rng.uniform(5, 12)) + np.float32(rng.uniform(1.5, 3.5)) * np.log(depth) + 0.8 * warp
+    phase = (
+        x * np.float32(math.cos(angle) * rng.uniform(5, 12))
+        + np.float32(rng.uniform(1.5, 3.5)) * np.log(depth)
+        + 0.8 * warp
+    )
     crev = np.abs(np.sin(np.float32(np.pi) * phase)) < rng.uniform(0.05, 0.14)
     col = np.where(crev, _jitter(rng, (64, 108, 150), 0.15, 8), col)
     _put(img, mask, col)
@@ -272,7 +262,9 @@ def _water(img, rng, y, x, top: float, color, sky_col, icy: bool = False) -> np.
     col = color + (sky_col - color) * (0.45 * near_horizon)  # (3, H, 1)
     warp = _noise(rng, h, w, (3, 5), 2)
     freq = np.float32(rng.uniform(1.2, 2.6))
-    waves = np.sin(np.float32(2 * np.pi) * (freq / (t + 0.06) + np.float32(rng.uniform(1.0, 3.0)) * warp + 4 * x * warp))
+    waves = np.sin(
+        np.float32(2 * np.pi) * (freq / (t + 0.06) + np.float32(rng.uniform(1.0, 3.0)) * warp + 4 * x * warp)
+    )
     col = col * (1 + np.float32(rng.uniform(0.05, 0.14)) * waves)
     caps = (waves > 0.93) & (_noise(rng, h, w, (4, 6), 2) > rng.uniform(0.2, 0.7))
     col = np.where(caps, _jitter(rng, (225, 232, 238), 0.05, 5), col)
@@ -311,7 +303,7 @@ def _trees(img, rng, y, x, count: int, y_range, r_range, trunks: bool) -> None:
             left = int(rng.uniform(0, 1) * w)
             width = max(1, int(rng.uniform(0.008, 0.045) * w))
             top = int(np.clip(rng.uniform(*y_range), 0, 1) * h)
-            img[:, top:, left:left + width] = bark[:, :, left:left + width]
+            img[:, top:, left : left + width] = bark[:, :, left : left + width]
     crowns = _canopies(rng, h, w, count, y_range, r_range)
     if rng.random() < 0.12:  # autumn
         dark, light = _jitter(rng, (90, 60, 20), 0.2), _jitter(rng, (210, 150, 50), 0.15)
@@ -328,7 +320,9 @@ def _windows(rng, u, v, cols: float, rows: float, fill: float, lit: float) -> tu
     iu, iv = np.floor(fu), np.floor(fv)
     mask = ((fu - iu) < fill) & ((fv - iv) < fill * rng.uniform(0.6, 1.0))
     # A cheap hash gives each window its own state (some lit, most dark).
-    cell = np.sin(iu * np.float32(12.9898) + iv * np.float32(78.233) + np.float32(rng.uniform(0, 100))) * np.float32(4375.8545)
+    cell = np.sin(iu * np.float32(12.9898) + iv * np.float32(78.233) + np.float32(rng.uniform(0, 100))) * np.float32(
+        4375.8545
+    )
     return mask, (cell - np.floor(cell)) < lit
 
 
@@ -340,12 +334,16 @@ def _building_palette(rng) -> np.ndarray:
 def _facade_row(img, rng, y, x, top_range, ground: float, haze_col=None) -> None:
     """A row of frontal building blocks with window grids, drawn block by block on sub-views."""
     h, w = img.shape[1:]
-    r1 = min(h, int(round(ground * h)))
+    r1 = min(h, int(np.round(ground * h)))
     left = rng.uniform(-0.2, 0.0)
     while left < 1.0:
         width = rng.uniform(0.18, 0.6)
         top = rng.uniform(*top_range)
-        r0, c0, c1 = max(0, int(round(top * h))), max(0, int(round(left * w))), min(w, int(round((left + width) * w)))
+        r0, c0, c1 = (
+            max(0, int(np.round(top * h))),
+            max(0, int(np.round(left * w))),
+            min(w, int(np.round((left + width) * w))),
+        )
         if r1 > r0 and c1 > c0:
             wall = _building_palette(rng)
             if haze_col is not None:
@@ -353,10 +351,12 @@ def _facade_row(img, rng, y, x, top_range, ground: float, haze_col=None) -> None
             sub = img[:, r0:r1, c0:c1]
             sub[...] = wall * (1 + 0.06 * _noise(rng, r1 - r0, c1 - c0, (4, 3), 1))
             u, v = x[:, c0:c1] - np.float32(left), y[r0:r1] - np.float32(top)
-            win, lit = _windows(rng, u, v, rng.uniform(10, 30), rng.uniform(14, 32), rng.uniform(0.45, 0.75), rng.uniform(0.05, 0.4))
+            win, lit = _windows(
+                rng, u, v, rng.uniform(10, 30), rng.uniform(14, 32), rng.uniform(0.45, 0.75), rng.uniform(0.05, 0.4)
+            )
             glass = _jitter(rng, (45, 58, 75), 0.3, 8)
             sub[...] = np.where(win, np.where(lit, _jitter(rng, (200, 205, 200), 0.15, 10), glass), sub)
-            sub[:, :, :max(1, w // 150)] = wall * 0.6  # a darker edge between neighbours
+            sub[:, :, : max(1, w // 150)] = wall * 0.6  # a darker edge between neighbours
         if rng.random() < 0.4:  # a gap now and then
             left += rng.uniform(0.0, 0.1)
         left += width
@@ -365,14 +365,16 @@ def _facade_row(img, rng, y, x, top_range, ground: float, haze_col=None) -> None
 def _road_strip(img, rng, y, x, top: float) -> None:
     """A frontal strip of road: asphalt, a kerb line and dashed lane marks."""
     h, w = img.shape[1:]
-    r0 = min(h, int(round(top * h)))
+    r0 = min(h, int(np.round(top * h)))
     if r0 >= h:
         return
     sub = img[:, r0:, :]
     sub[...] = _jitter(rng, (92, 92, 96), 0.2, 5) * (1 + 0.08 * _noise(rng, h - r0, w, (2, 12), 2))
     sub[:, : max(1, int(0.02 * h))] = _jitter(rng, (175, 172, 165), 0.1)  # kerb
     lane = top + (1 - top) * rng.uniform(0.4, 0.7)
-    marks = (np.abs(y[r0:] - lane) < 0.012) & (np.mod(x * np.float32(rng.uniform(4, 8)) + np.float32(rng.uniform(0, 1)), 1) < 0.55)
+    marks = (np.abs(y[r0:] - lane) < 0.012) & (
+        np.mod(x * np.float32(rng.uniform(4, 8)) + np.float32(rng.uniform(0, 1)), 1) < 0.55
+    )
     _put(sub, marks, _jitter(rng, (230, 230, 222), 0.05))
 
 
@@ -415,7 +417,18 @@ def _paint_glacier(img, rng, y, x) -> None:
     sky_col = _sky(img, rng, y, x, ice_top, overcast=0.45)
     if rng.random() < _MIX["glacier_peaks"]:
         rock = _jitter(rng, (110, 112, 118), 0.2, 8)
-        _mountains(img, rng, y, x, ice_top + 0.03, rng.uniform(0.12, 0.35), rock, rng.uniform(0.55, 1.0), sky_col, rng.uniform(0.0, 0.3))
+        _mountains(
+            img,
+            rng,
+            y,
+            x,
+            ice_top + 0.03,
+            rng.uniform(0.12, 0.35),
+            rock,
+            rng.uniform(0.55, 1.0),
+            sky_col,
+            rng.uniform(0.0, 0.3),
+        )
     _ice_field(img, rng, y, x, ice_top)
     if rng.random() < _MIX["glacier_water"]:
         water_top = rng.uniform(max(ice_top + 0.1, 0.55), 0.85)
@@ -453,7 +466,18 @@ def _paint_sea(img, rng, y, x) -> None:
     icy = rng.random() < _MIX["sea_ice"]
     if rng.random() < _MIX["sea_land"]:
         land = _jitter(rng, _pick(rng, ((70, 90, 70), (100, 105, 115), (120, 110, 95))), 0.2, 8)
-        _mountains(img, rng, y, x, horizon + 0.005, rng.uniform(0.05, 0.2), land, rng.uniform(0.3, 0.8) if icy else 0.0, sky_col, rng.uniform(0.2, 0.6))
+        _mountains(
+            img,
+            rng,
+            y,
+            x,
+            horizon + 0.005,
+            rng.uniform(0.05, 0.2),
+            land,
+            rng.uniform(0.3, 0.8) if icy else 0.0,
+            sky_col,
+            rng.uniform(0.2, 0.6),
+        )
     if icy:
         color = _jitter(rng, (130, 170, 195), 0.12, 8)
     else:
@@ -516,7 +540,7 @@ def _paint_street(img, rng, y, x) -> None:
             r0, r1 = int((cy - size * 0.6) * h), int(cy * h)
             c0, c1 = max(0, int((cx - size / 2) * w)), int((cx + size / 2) * w)
             paint = _pick(rng, ((160, 30, 30), (30, 40, 60), (200, 200, 205), (40, 40, 40)))
-            img[:, max(0, r0):max(0, r1), c0:max(c0, c1)] = _jitter(rng, paint, 0.2)
+            img[:, max(0, r0) : max(0, r1), c0 : max(c0, c1)] = _jitter(rng, paint, 0.2)
     if rng.random() < 0.3:
         _trees(img, rng, y, x, int(rng.integers(3, 8)), (vy - 0.15, vy + 0.15), (0.04, 0.1), True)
 
@@ -540,7 +564,9 @@ def _bridge_snowfield(img, rng, y, x) -> None:
     horizon = rng.uniform(0.4, 0.65)
     sky_col = _sky(img, rng, y, x, horizon - 0.1, overcast=0.45)
     rock = _jitter(rng, (105, 105, 112), 0.2, 8)
-    _mountains(img, rng, y, x, horizon, rng.uniform(0.2, 0.45), rock, rng.uniform(0.5, 0.95), sky_col, rng.uniform(0.0, 0.3))
+    _mountains(
+        img, rng, y, x, horizon, rng.uniform(0.2, 0.45), rock, rng.uniform(0.5, 0.95), sky_col, rng.uniform(0.0, 0.3)
+    )
     plain_top = horizon + rng.uniform(0.0, 0.08)
     if rng.random() < 0.5:
         _ice_field(img, rng, y, x, plain_top)
@@ -555,7 +581,18 @@ def _bridge_icy_water(img, rng, y, x) -> None:
     horizon = rng.uniform(0.35, 0.6)
     sky_col = _sky(img, rng, y, x, horizon, overcast=0.45)
     rock = _jitter(rng, (110, 112, 118), 0.2, 8)
-    _mountains(img, rng, y, x, horizon + 0.005, rng.uniform(0.04, 0.15), rock, rng.uniform(0.6, 1.0), sky_col, rng.uniform(0.1, 0.4))
+    _mountains(
+        img,
+        rng,
+        y,
+        x,
+        horizon + 0.005,
+        rng.uniform(0.04, 0.15),
+        rock,
+        rng.uniform(0.6, 1.0),
+        sky_col,
+        rng.uniform(0.1, 0.4),
+    )
     _water(img, rng, y, x, horizon, _jitter(rng, (120, 165, 190), 0.12, 8), sky_col, icy=True)
 
 
@@ -649,9 +686,7 @@ def render_scene(
     (name,) = _check_classes((class_name,))
     h, w = parse_image_size(image_size)
     if not isinstance(rng, np.random.Generator):
-        raise ConfigError(
-            f"Expected rng to be a numpy Generator, e.g. np.random.default_rng(0). Received: rng={rng!r}"
-        )
+        raise ConfigError(f"Expected rng to be a numpy Generator, e.g. np.random.default_rng(0). Received: rng={rng!r}")
     y, x = _grid(h, w)
     img = np.empty((3, h, w), np.float32)
     _paint(name, img, rng, y, x)
@@ -698,143 +733,3 @@ def generate_scenes(
         images[i] = render_scene(name, _image_rng(seed, name, i // len(names)), (h, w))
     logger.info("generated %d synthetic scenes (%dx%d, seed %d)", n, h, w, seed)
     return images, labels
-
-
-def _split_counts(per_class: int, test_fraction: float) -> tuple[int, int]:
-    """(train, test) images per class: at least one of each when test_fraction > 0 and per_class >= 2."""
-    if test_fraction <= 0 or per_class < 2:
-        return per_class, 0
-    n_test = min(max(1, math.ceil(per_class * test_fraction - 1e-9)), per_class - 1)
-    return per_class - n_test, n_test
-
-
-def _planned_files(per_class: int, test_fraction: float, pred_count: int, classes: Sequence[str]) -> list[str]:
-    n_train, n_test = _split_counts(per_class, test_fraction)
-    files = []
-    for name in classes:
-        files += [f"{'/'.join(_TRAIN_DIR)}/{name}/{k}.jpg" for k in range(n_train)]
-        files += [f"{'/'.join(_TEST_DIR)}/{name}/{k}.jpg" for k in range(n_test)]
-    files += [f"{'/'.join(_PRED_DIR)}/{k}.jpg" for k in range(pred_count)]
-    return files
-
-
-def _write_jpeg(path: Path, image: np.ndarray) -> None:
-    """Encode a JPEG in memory, then write it atomically (never a half-written file)."""
-    buffer = io.BytesIO()
-    # 4:4:4 chroma keeps coloured window and lane-mark edges close to the in-memory scenes.
-    Image.fromarray(image).save(buffer, format="JPEG", quality=_JPEG_QUALITY, subsampling=0)
-    write_atomic(path, buffer.getvalue())
-
-
-def _clear_previous(root: Path) -> None:
-    """Remove what an earlier make_scenes run wrote here (and only that)."""
-    marker = root / MARKER_NAME
-    try:
-        old = json.loads(marker.read_text(encoding="utf-8"))
-        # Known class names only: a hand-edited marker must not point outside the folder.
-        files = _planned_files(int(old["per_class"]), float(old["test_fraction"]), int(old["pred_count"]), _check_classes(old["classes"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(
-            f"Expected {marker} to be a make_scenes marker; it cannot be read ({exc}). "
-            "Remove the folder or choose another output folder."
-        ) from exc
-    for rel in files:
-        for path in (root / rel, (root / rel).with_name(f".{Path(rel).name}.tmp")):
-            if path.is_file():
-                path.unlink()
-    # Drop folders that are now empty, deepest first; anything a user added stays.
-    for top in (_TRAIN_DIR[0], _TEST_DIR[0], _PRED_DIR[0]):
-        if (root / top).is_dir():
-            for folder in sorted((p for p in (root / top).rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                if not any(folder.iterdir()):
-                    folder.rmdir()
-            if not any((root / top).iterdir()):
-                (root / top).rmdir()
-    marker.unlink()
-
-
-def make_scenes(
-    out_dir: str | os.PathLike,
-    per_class: int,
-    image_size: int | tuple[int, int] = 150,
-    seed: int = 0,
-    test_fraction: float = 0.2,
-    pred_count: int = 0,
-    progress: bool | None = None,
-    classes: Sequence[str] = CLASS_NAMES,
-) -> Path:
-    """Write synthetic scenes as JPEGs in Intel Image Classification's Kaggle layout.
-
-    Layout: ``out_dir/seg_train/seg_train/<class>/<k>.jpg``, ``out_dir/seg_test/seg_test/<class>/<k>.jpg``
-    and, when ``pred_count > 0``, unlabelled ``out_dir/seg_pred/seg_pred/<k>.jpg``. Each class gets
-    ``per_class`` images, of which ``ceil(per_class * test_fraction)`` (at least one, and never all)
-    go to the test split. Every file is written atomically. The folder must be empty, missing, or an
-    earlier make_scenes output (recognised by its marker file), whose files are then replaced.
-
-    Args:
-        out_dir: Output folder.
-        per_class: Labelled images per class, train and test together (>= 1).
-        image_size: ``(height, width)`` or one int for square images (Intel's are 150).
-        seed: Non-negative int; the same arguments give byte-identical files.
-        test_fraction: Share of each class written to ``seg_test``, in [0, 1).
-        pred_count: Unlabelled images of random classes written to ``seg_pred``.
-        progress: Show a progress bar (None: on unless EDGELAB_PROGRESS=0).
-        classes: Class names to draw, from :data:`CLASS_NAMES`.
-
-    Returns:
-        The output folder.
-
-    Raises:
-        ConfigError: Bad arguments, or ``out_dir`` holds files that make_scenes did not write.
-    """
-    per_class = check_int("per_class", per_class)
-    pred_count = check_int("pred_count", pred_count, minimum=0)
-    seed = check_int("seed", seed, minimum=0)
-    names = _check_classes(classes)
-    h, w = parse_image_size(image_size)
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 <= test_fraction < 1:
-        raise ConfigError(f"Expected test_fraction to be a number in [0, 1). Received: test_fraction={test_fraction!r}")
-    root = Path(out_dir)
-    if root.exists() and not root.is_dir():
-        raise ConfigError(f"Expected out_dir to be a folder. Received: out_dir={str(root)!r} (a file)")
-    if root.is_dir() and any(root.iterdir()):
-        if not (root / MARKER_NAME).is_file():
-            raise ConfigError(
-                f"Refusing to write scenes into {str(root)!r}: the folder is not empty and was not "
-                "written by make_scenes. Choose an empty or new folder."
-            )
-        _clear_previous(root)
-    root.mkdir(parents=True, exist_ok=True)
-    params = {
-        "generator": "edgelab.data.scenes.make_scenes",
-        "per_class": per_class,
-        "image_size": [h, w],
-        "seed": seed,
-        "test_fraction": float(test_fraction),
-        "pred_count": pred_count,
-        "classes": list(names),
-    }
-    # The marker goes first, so an interrupted run leaves a folder that the next run may replace.
-    write_atomic(root / MARKER_NAME, json.dumps({**params, "complete": False}, indent=2) + "\n")
-    n_train, n_test = _split_counts(per_class, test_fraction)
-    jobs: list[tuple[Path, str, str, int]] = []
-    for name in names:
-        for k in range(per_class):
-            split = _TRAIN_DIR if k < n_train else _TEST_DIR
-            index = k if k < n_train else k - n_train
-            jobs.append((root.joinpath(*split, name, f"{index}.jpg"), name, name, k))
-    for k in range(pred_count):
-        jobs.append((root.joinpath(*_PRED_DIR, f"{k}.jpg"), "", "seg_pred", k))
-    for folder in sorted({path.parent for path, *_ in jobs}):
-        folder.mkdir(parents=True, exist_ok=True)
-    for path, name, stream, k in tqdm(jobs, desc="scenes", unit="img", progress=progress):
-        rng = _image_rng(seed, stream, k)
-        if not name:  # unlabelled: the stream also picks the class
-            name = names[int(rng.integers(len(names)))]
-        _write_jpeg(path, render_scene(name, rng, (h, w)))
-    write_atomic(
-        root / MARKER_NAME,
-        json.dumps({**params, "complete": True, "train_per_class": n_train, "test_per_class": n_test}, indent=2) + "\n",
-    )
-    logger.info("wrote %d scenes to %s (%d train + %d test per class, %d pred)", len(jobs), root, n_train, n_test, pred_count)
-    return root

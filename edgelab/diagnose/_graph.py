@@ -13,13 +13,15 @@ import numpy as np
 
 from ..errors import ModelFileError
 from ..tflite.inspection import ModelInfo
-from ..tflite.runtime import _get_runtime
+from ..tflite.interpreter import get_runtime as _get_runtime
+from ..tflite.validate import validate_bytes
 
 _INT = ("int8", "uint8", "int16")
 
 
 def make_interpreter(data: bytes, preserve: bool = False, num_threads: int = 1) -> Any:
     """An interpreter on built-in kernels only (XNNPACK would fuse ops and drop their tensors)."""
+    validate_bytes(data, None)  # the interpreter trusts the file; a malformed one can crash the process
     rt = _get_runtime(None)
     kwargs: dict[str, Any] = {"model_content": data, "num_threads": num_threads}
     if rt.op_resolver_type is not None:

@@ -99,23 +99,16 @@ def library_available(library: str | None = None) -> bool:
 
 
 def _load_delegate_function():
-    """``load_delegate`` from LiteRT, else tflite_runtime; and which runtime it came from."""
-    try:
-        from ai_edge_litert.interpreter import load_delegate
+    """``load_delegate`` of the TFLite runtime edgelab uses (see edgelab.tflite.interpreter), and its name."""
+    from ..tflite.interpreter import get_runtime
 
-        return load_delegate, "ai_edge_litert"
-    except ImportError:
-        pass
-    try:
-        from tflite_runtime.interpreter import load_delegate
-
-        return load_delegate, "tflite_runtime"
-    except ImportError:
-        pass
-    raise RuntimeNotFoundError(
-        "Loading the Edge TPU delegate needs a TFLite runtime: pip install ai-edge-litert "
-        "(or on an old device image, Coral's tflite_runtime)."
-    )
+    runtime = get_runtime()
+    if runtime.load_delegate is None:
+        raise RuntimeNotFoundError(
+            f"Loading the Edge TPU delegate needs a TFLite runtime with load_delegate; {runtime.name} has none: "
+            "pip install ai-edge-litert (or on an old device image, Coral's tflite_runtime)."
+        )
+    return runtime.load_delegate, runtime.name
 
 
 def load_edgetpu_delegate(device: str | None = None, library: str | None = None):

@@ -1,5 +1,6 @@
 """TFLite / LiteRT: conversion recipes for every precision, the interpreter runtime with quantized
-I/O, and a reader for any ``.tflite`` file.
+I/O, a reader for any ``.tflite`` file, and the checks that vet an untrusted file before an
+interpreter loads it (``validate_model``, ``check_model(path, isolate=True)``).
 
 ``runtime`` and ``inspection`` import no TensorFlow (they run on a device with numpy and LiteRT);
 only ``convert`` does, and only when a conversion name is first used.
@@ -13,7 +14,9 @@ _EXPORTS = {
     "RECIPES": "conversion", "Recipe": "conversion", "ConvertedModel": "conversion", "ConversionFailure": "conversion",
     "ExportedModel": "conversion", "convert": "conversion", "convert_all": "conversion", "convert_for_edgetpu": "conversion",
     "representative_dataset": "conversion",
-    "TFLiteModel": "runtime", "load_interpreter": "runtime", "dequantize": "runtime", "RUNTIMES": "runtime",
+    "TFLiteModel": "runtime", "PredictOutput": "runtime", "load_interpreter": "runtime", "dequantize": "runtime",
+    "RUNTIMES": "interpreter", "validate_model": "validate", "ModelValidationError": "validate",
+    "check_model": "isolation", "ModelCheck": "isolation",
     "ModelInfo": "inspection", "OpInfo": "inspection", "TensorInfo": "inspection", "inspect_model": "inspection",
     "load_model_bytes": "inspection",
 }

@@ -15,16 +15,20 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from .._files import write_atomic
+from .._interrupt import call_interruptibly, interrupts_surface
 from .._keras import keras, tf
 from .._log import captured_native_output, logger, tqdm
 from ..errors import ConfigError, ConversionError
 from ..precision import CONVERTIBLE, Precision
-from ..preprocess import normalize
+from ..data.calibration import representative_dataset  # calibration lives with the data
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .runtime import TFLiteModel
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class ConvertedModel:
     input_quantization: tuple[float, int] | None = None
     output_quantization: tuple[float, int] | None = None
     convert_seconds: float = field(default=0.0, compare=False)
+    # Runtime models by (num_threads, options): predict/evaluate reuse one interpreter per setting.
+    _loaded: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def __repr__(self) -> str:
         return (
@@ -114,11 +120,14 @@ class ConvertedModel:
             "input_quantization": self.input_quantization, "output_quantization": self.output_quantization,
         }
 
-    def load(self, num_threads: int = 1, **kwargs):
-        """A runtime :class:`edgelab.tflite.runtime.TFLiteModel` for this file."""
+    def load(self, num_threads: int = 1, **kwargs: Any) -> "TFLiteModel":
+        """The runtime :class:`edgelab.tflite.runtime.TFLiteModel` for this file, made once per setting."""
         from .runtime import TFLiteModel
 
-        return TFLiteModel(self.path, labels=list(self.labels), num_threads=num_threads, **kwargs)
+        key = (num_threads, tuple(sorted(kwargs.items())))
+        if key not in self._loaded:
+            self._loaded[key] = TFLiteModel(self.path, labels=list(self.labels), num_threads=num_threads, **kwargs)
+        return self._loaded[key]
 
     def predict(self, images: np.ndarray, num_threads: int = 1, **kwargs) -> np.ndarray:
         """Class probabilities for uint8 images, computed by the converted file."""
@@ -195,37 +204,6 @@ def _check_keras_model(model: Any) -> None:
             if is_keras3_model(model) else ""
         )
         raise ConfigError(f"Expected a tf_keras Model. Received: {type(model).__module__}.{type(model).__name__}.{hint}")
-
-
-def representative_dataset(data: Any, num_samples: int = 200, seed: int = 0) -> Callable[[], Iterable[list[np.ndarray]]]:
-    """A calibration generator for the converter, class-balanced where labels are known.
-
-    Args:
-        data: An edgelab Dataset (its train split), an ``(images, labels)`` pair, uint8 images
-            alone, or a ready generator function (returned unchanged).
-        num_samples: How many images to calibrate on.
-        seed: Which images are drawn.
-    """
-    if callable(data):
-        return data
-    if hasattr(data, "representative_dataset"):
-        return data.representative_dataset(num_samples, seed=seed)
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        images, labels = np.asarray(data[0]), np.asarray(data[1])
-    else:
-        images, labels = np.asarray(data), None
-    if images.ndim != 4 or len(images) == 0:
-        raise ConfigError(f"Expected calibration images of shape (N, H, W, 3). Received: shape={images.shape}")
-    from ..data.datasets import balanced_indices
-
-    picks = (np.random.default_rng(seed).permutation(len(images))[:num_samples] if labels is None
-             else balanced_indices(labels, num_samples, seed))
-
-    def generate():
-        for i in picks:
-            yield [normalize(images[i : i + 1])]
-
-    return generate
 
 
 def _checked_samples(generate: Callable[[], Iterable], shape: tuple[int, ...]) -> Callable[[], Iterable]:
@@ -330,13 +308,16 @@ def convert(
         start = time.perf_counter()
         try:
             with captured_native_output(f"converter ({precision.value})"):
-                converter = _converter(exported, recipe, gen, io_dtype)
-                if precision is Precision.MIXED_INT8:
-                    from ..diagnose.selective import quantize_except
+                def run() -> bytes:
+                    converter = _converter(exported, recipe, gen, io_dtype)
+                    if precision is Precision.MIXED_INT8:
+                        from ..diagnose.selective import quantize_except
 
-                    flatbuffer = quantize_except(converter, keep_float, io_dtype)
-                else:
-                    flatbuffer = converter.convert()
+                        return quantize_except(converter, keep_float, io_dtype)
+                    return converter.convert()
+
+                # In a worker thread: Ctrl-C stops the wait at once, not after the C++ converter returns.
+                flatbuffer = call_interruptibly(run)
         except Exception as exc:  # the converter raises many types; keep the cause, name the precision
             cause = str(exc).strip().splitlines()
             raise ConversionError(
@@ -435,27 +416,28 @@ def convert_all(
     exports: dict[int, ExportedModel] = {}
     try:
         for precision in tqdm(wanted, desc="convert", unit="model", progress=progress):
-            source = qat_model if precision is Precision.QAT_INT8 else model
-            path = Path(out_dir) / f"{name}_{precision.value}.tflite"
-            if reuse and _reusable(path, precision, keep_float):
-                try:
-                    results[precision] = ConvertedModel.from_file(path, precision, labels)
+            with interrupts_surface():  # a Ctrl-C swallowed by TensorFlow's callbacks stops here
+                source = qat_model if precision is Precision.QAT_INT8 else model
+                path = Path(out_dir) / f"{name}_{precision.value}.tflite"
+                if reuse and _reusable(path, precision, keep_float):
+                    try:
+                        results[precision] = ConvertedModel.from_file(path, precision, labels)
+                        continue
+                    except Exception as exc:  # an unreadable leftover is converted again
+                        logger.warning("re-converting %s: %s", path.name, exc)
+                if source is None:
+                    results[precision] = ConversionFailure(precision, "no quantization-aware model given (qat_model=None)")
                     continue
-                except Exception as exc:  # an unreadable leftover is converted again
-                    logger.warning("re-converting %s: %s", path.name, exc)
-            if source is None:
-                results[precision] = ConversionFailure(precision, "no quantization-aware model given (qat_model=None)")
-                continue
-            try:
-                if id(source) not in exports:
-                    exports[id(source)] = ExportedModel(source)
-                results[precision] = convert(
-                    exports[id(source)], precision, out_dir=out_dir, calibration=calibration, labels=labels,
-                    io_dtype=io_dtype, calibration_samples=calibration_samples, name=name, keep_float=keep_float,
-                )
-            except (ConversionError, ConfigError) as exc:
-                logger.warning("%s", exc)
-                results[precision] = ConversionFailure(precision, str(exc))
+                try:
+                    if id(source) not in exports:
+                        exports[id(source)] = ExportedModel(source)
+                    results[precision] = convert(
+                        exports[id(source)], precision, out_dir=out_dir, calibration=calibration, labels=labels,
+                        io_dtype=io_dtype, calibration_samples=calibration_samples, name=name, keep_float=keep_float,
+                    )
+                except (ConversionError, ConfigError) as exc:
+                    logger.warning("%s", exc)
+                    results[precision] = ConversionFailure(precision, str(exc))
     finally:
         for exported in exports.values():
             exported.cleanup()

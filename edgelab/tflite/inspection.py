@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,7 +23,12 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = [
-    "EDGETPU_CUSTOM_OP", "ModelInfo", "OpInfo", "TensorInfo", "has_edgetpu_custom_op", "inspect_model",
+    "EDGETPU_CUSTOM_OP",
+    "ModelInfo",
+    "OpInfo",
+    "TensorInfo",
+    "has_edgetpu_custom_op",
+    "inspect_model",
     "load_model_bytes",
 ]
 
@@ -198,7 +204,7 @@ class ModelInfo:
         counts = Counter(op.op for op in self.ops)
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """One row per op: index, op, version, input_shapes, output_shapes, dtype, macs."""
         import pandas as pd
 
@@ -304,9 +310,7 @@ def load_model_bytes(
         if not p.exists():
             raise ModelFileError(f"{expected}{where}, which does not exist (file not found).")
         if p.is_dir():
-            raise ModelFileError(
-                f"{expected}{where}, which is a directory (a SavedModel? convert it to TFLite first)."
-            )
+            raise ModelFileError(f"{expected}{where}, which is a directory (a SavedModel? convert it to TFLite first).")
         try:
             data = p.read_bytes()
         except OSError as exc:
@@ -372,7 +376,8 @@ def inspect_model(source: str | os.PathLike | bytes) -> ModelInfo:
         A :class:`ModelInfo` describing the main subgraph.
 
     Raises:
-        ModelFileError: the file is missing, empty, truncated, corrupt or not TFLite.
+        ModelFileError: the file is missing, empty, truncated, corrupt or not TFLite, or breaks a
+            structural rule (a :class:`~edgelab.tflite.validate.ModelValidationError`).
         ImportError: LiteRT (``ai_edge_litert``), which ships the flatbuffer schema, is not installed.
     """
     data, path = load_model_bytes(source)
@@ -389,6 +394,9 @@ def inspect_model(source: str | os.PathLike | bytes) -> ModelInfo:
 def _parse(schema: Any, data: bytes, path: str | None) -> ModelInfo:
     where = _subject(path, len(data), capital=True)
     model = schema.ModelT.InitFromPackedBuf(data, 0)
+    from .validate import check_parsed  # the same rules as before a load, on this parse
+
+    check_parsed(schema, model, data, path)
     subgraphs = model.subgraphs or []
     if not subgraphs:
         raise ModelFileError(f"{where} is not a usable TFLite model: it has no subgraphs.")
@@ -433,8 +441,8 @@ def _parse(schema: Any, data: bytes, path: str | None) -> ModelInfo:
             )
         )
 
-    inputs = tuple(tensors[i] for i in _indices(graph.inputs) if 0 <= i < n_tensors)
-    outputs = tuple(tensors[i] for i in _indices(graph.outputs) if 0 <= i < n_tensors)
+    graph_inputs = tuple(tensors[i] for i in _indices(graph.inputs) if 0 <= i < n_tensors)
+    graph_outputs = tuple(tensors[i] for i in _indices(graph.outputs) if 0 <= i < n_tensors)
     seen_buffers: set[int] = set()
     param_bytes = 0
     for t in tensors:
@@ -447,8 +455,8 @@ def _parse(schema: Any, data: bytes, path: str | None) -> ModelInfo:
         size_bytes=len(data),
         ops=tuple(ops),
         tensors=tuple(tensors),
-        inputs=inputs,
-        outputs=outputs,
+        inputs=graph_inputs,
+        outputs=graph_outputs,
         subgraphs=len(subgraphs),
         param_bytes=param_bytes,
         macs=sum(op.macs for op in ops),
@@ -474,7 +482,7 @@ def _tensor_info(index, t, buffers, type_names, data, constants, where) -> Tenso
         constants[index] = raw
         nbytes = int(raw.nbytes)
     else:
-        nbytes = int(math.ceil(math.prod(max(d, 0) for d in shape) * itemsize))
+        nbytes = math.ceil(math.prod(max(d, 0) for d in shape) * itemsize)
     scale = zero_point = None
     per_channel = False
     q = t.quantization

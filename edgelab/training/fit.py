@@ -17,10 +17,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .._files import write_atomic
+from .._files import atomic_folder, atomic_path, write_atomic
 from .._keras import keras, tf
 from .._log import logger, tqdm
 from ..errors import ConfigError, check_int
+from ..data.pipeline import array_batches
 from ..preprocess import normalize
 
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -117,7 +118,9 @@ class _Checkpointer(keras.callbacks.Callback):
         optimizer_vars = list(optimizer_vars() if callable(optimizer_vars) else optimizer_vars)  # legacy optimizers
         optimizer_state = [v.numpy() for v in optimizer_vars]
         last = self.model.get_weights()
-        self.model.load_weights(str(best_file))
+        if not _load_weights(self.model, best_file):
+            self.best_weights = last
+            return
         self.best_weights = self.model.get_weights()
         self.model.set_weights(last)
         for var, value in zip(optimizer_vars, optimizer_state):
@@ -135,16 +138,28 @@ class _Checkpointer(keras.callbacks.Callback):
             self.best, self.best_epoch, self.wait = float(value), epoch + 1, 0
             self.best_weights = self.model.get_weights()
             if self.run_dir:
-                self.model.save_weights(str(self.run_dir / "best.weights.h5"))
+                with atomic_path(self.run_dir / "best.weights.h5") as tmp:
+                    self.model.save_weights(str(tmp))
         else:
             self.wait += 1
         if self.run_dir:
-            _checkpoint(self.model).write(str(self.run_dir / "last" / "ckpt"))
+            with atomic_folder(self.run_dir / "last") as tmp:
+                _checkpoint(self.model).write(str(tmp / "ckpt"))
             state = {"epoch": epoch + 1, "best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "history": self.history}
             write_atomic(self.run_dir / "state.json", json.dumps(state, indent=2))
         if self.patience and value is not None and self.wait >= self.patience:
             self.stopped_early = True
             self.model.stop_training = True
+
+
+def _load_weights(model, path: Path) -> bool:
+    """Load saved weights; a torn file (from an interrupted older run) is noted and skipped."""
+    try:
+        model.load_weights(str(path))
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        logger.warning("%s is unreadable (%s); it is not used", path, " ".join(str(exc).split())[:200])
+        return False
+    return True
 
 
 def _checkpoint(model) -> tf.train.Checkpoint:
@@ -212,7 +227,7 @@ def train(
     validation = None
     if val_data is not None:
         x_val, y_val = _as_arrays(val_data, "val")
-        validation = (normalize(x_val), y_val)
+        validation = array_batches(x_val, y_val, batch_size)  # normalised batch by batch
     seed_everything(seed)
     if compile_model:
         steps = epochs * math.ceil(len(x_train) / batch_size)
@@ -230,12 +245,17 @@ def train(
         run_path.mkdir(parents=True, exist_ok=True)
         state_file = run_path / "state.json"
         if resume and state_file.exists():
-            state = json.loads(state_file.read_text())
-            # Build the optimizer's slots before restoring them.
-            model.optimizer.build(model.trainable_variables)
-            _checkpoint(model).read(str(run_path / "last" / "ckpt")).expect_partial()
-            start_epoch, best, best_epoch, wait = state["epoch"], state["best"], state["best_epoch"], state["wait"]
-            history = state["history"]
+            try:
+                state = json.loads(state_file.read_text())
+                # Build the optimizer's slots before restoring them.
+                model.optimizer.build(model.trainable_variables)
+                _checkpoint(model).read(str(run_path / "last" / "ckpt")).expect_partial()
+                start_epoch, best, best_epoch, wait = state["epoch"], state["best"], state["best_epoch"], state["wait"]
+                history = state["history"]
+            except (ValueError, KeyError, TypeError, OSError, tf.errors.OpError) as exc:  # torn by an older run
+                logger.warning("%s holds an unreadable training state (%s); training starts over",
+                               run_path, " ".join(str(exc).split())[:200] or type(exc).__name__)
+                start_epoch, best, best_epoch, wait, history = 0, None, 0, 0, []
             logger.info("resuming %s from epoch %d (best val accuracy %s)", run_path, start_epoch, best)
 
     # Validation loss, not accuracy: on a few hundred images accuracy moves in steps and its noise
@@ -255,10 +275,11 @@ def train(
     if keeper.best_weights is not None:
         model.set_weights(keeper.best_weights)
     elif run_path is not None and (run_path / "best.weights.h5").exists():
-        model.load_weights(str(run_path / "best.weights.h5"))
+        _load_weights(model, run_path / "best.weights.h5")
     frame = pd.DataFrame(history)
     if run_path is not None and not frame.empty:
-        frame.to_csv(run_path / "history.csv", index=False)
+        with atomic_path(run_path / "history.csv") as tmp:
+            frame.to_csv(tmp, index=False)
     accuracy_column = "val_accuracy" if validation is not None else "accuracy"
     best_rows = frame[frame["epoch"] == keeper.best_epoch] if not frame.empty else frame
     best_accuracy = float(best_rows[accuracy_column].iloc[0]) if len(best_rows) and accuracy_column in best_rows else None
@@ -275,9 +296,9 @@ def train(
 
 
 def _training_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool) -> tf.data.Dataset:
-    """Shuffled (reshuffled each epoch, seeded), normalised, optionally flipped batches."""
-    pipeline = tf.data.Dataset.from_tensor_slices((normalize(images), labels))
-    pipeline = pipeline.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    """Shuffled (reshuffled each epoch, seeded), normalised, optionally flipped batches, read from the
+    uint8 images (a memory-mapped cache for a folder dataset) a batch at a time."""
+    pipeline = array_batches(images, labels, batch_size, shuffle=True, seed=seed, prefetch=False)
     if augment:
         flip = tf.random.Generator.from_seed(seed)
 
@@ -290,8 +311,11 @@ def _training_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, 
 
 
 def predict_keras(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities of a Keras model for uint8 images."""
-    return model.predict(normalize(images), batch_size=batch_size, verbose=0)
+    """Class probabilities of a Keras model for uint8 images (normalised a chunk at a time)."""
+    chunk = max(batch_size, 512)
+    parts = [model.predict(normalize(images[i : i + chunk]), batch_size=batch_size, verbose=0)
+             for i in range(0, len(images), chunk)]
+    return np.concatenate(parts) if parts else model.predict(normalize(images), verbose=0)
 
 
 def evaluate_keras(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], batch_size: int = 64):

@@ -1,0 +1,192 @@
+"""A decoded-image cache: the images of a folder dataset decoded once, at model size, into a
+memory-mapped uint8 file, so memory stays near one decoded copy of the dataset (or less: the
+operating system pages the file in and out) and a dataset larger than memory still works.
+
+One file per split and image size lives under :func:`cache_dir` (``EDGELAB_CACHE_DIR``, else
+``$XDG_CACHE_HOME/edgelab/images`` or ``~/.cache/edgelab/images``). Its name carries a key made
+of the split's file paths, their sizes and modification times and the image size: when a file
+changes, or other settings pick other files (seed, ``max_per_class``), the key changes and the old
+file of that dataset, split and size is removed. A per-image state file records which rows are
+decoded, so an interrupted load resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .._files import write_atomic
+from .._log import logger, tqdm
+from .decoding import threaded, try_load
+from .skips import SkippedFile
+
+__all__ = ["CACHE_DIR_ENV", "ImageCache", "cache_dir"]
+
+#: Environment variable naming the folder of decoded-image caches.
+CACHE_DIR_ENV = "EDGELAB_CACHE_DIR"
+
+_VERSION = 1
+_TODO, _OK, _FAILED = 0, 1, 2
+
+
+def cache_dir() -> Path:
+    """Where decoded-image caches go: ``EDGELAB_CACHE_DIR``, else the user's cache folder."""
+    env = os.environ.get(CACHE_DIR_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "edgelab" / "images"
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return -1, -1  # decoding will fail and say why
+    return st.st_size, st.st_mtime_ns
+
+
+class ImageCache:
+    """The decoded pixels of ``paths`` at ``image_size``, in a memory-mapped file.
+
+    Args:
+        paths: The image files, in row order.
+        image_size: ``(height, width)``.
+        name: What the rows are (``"<dataset folder> train"``); files of the same name and size
+            with another key are stale and are removed.
+        folder: The cache folder (None: :func:`cache_dir`).
+    """
+
+    def __init__(
+        self, paths: Sequence[Path], image_size: tuple[int, int], name: str, folder: str | os.PathLike | None = None
+    ):
+        self.paths = list(paths)
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.folder = Path(folder) if folder is not None else cache_dir()
+        digest = hashlib.sha256(f"v{_VERSION} {self.image_size}\n".encode())
+        for p in self.paths:
+            size, mtime = _stat(p)
+            digest.update(f"{os.fsencode(p)!r} {size} {mtime}\n".encode())
+        h, w = self.image_size
+        self.prefix = f"{hashlib.sha256(name.encode()).hexdigest()[:16]}-{h}x{w}-"
+        stem = self.prefix + digest.hexdigest()[:24]
+        self.pixels_file = self.folder / f"{stem}.u8"
+        self.state_file = self.folder / f"{stem}.state"
+        self.meta_file = self.folder / f"{stem}.json"
+
+    @property
+    def nbytes(self) -> int:
+        h, w = self.image_size
+        return len(self.paths) * h * w * 3
+
+    def _remove_stale(self) -> None:
+        keep = {self.pixels_file.name, self.state_file.name, self.meta_file.name}
+        for old in self.folder.glob(self.prefix + "*"):
+            if old.name not in keep:
+                try:
+                    old.unlink()
+                    logger.info("removed stale image cache %s", old)
+                except OSError:
+                    pass
+
+    def _open(self, path: Path, nbytes: int, shape: tuple[int, ...]) -> tuple[np.memmap, bool]:
+        """The file as a writable memory map, and whether it was kept as it was (else new or resized)."""
+        with open(path, "ab") as f:  # create, or keep what an interrupted load wrote
+            kept = f.tell() == nbytes
+            if not kept:
+                f.truncate(nbytes)
+        return np.memmap(path, dtype=np.uint8, mode="r+", shape=shape), kept
+
+    def load(
+        self, desc: str = "loading images", progress: bool | None = None, max_pixels: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, list[SkippedFile]]:
+        """Decode what is not cached yet; return ``(images, ok, failures)``.
+
+        ``images`` is a read-only memory-mapped uint8 array ``(len(ok), H, W, 3)`` whose row ``j``
+        is ``paths[ok[j]]``; ``failures`` says why the other files were left out.
+
+        Raises:
+            OSError: the cache folder cannot be written (callers fall back to memory).
+        """
+        h, w = self.image_size
+        n = len(self.paths)
+        shape = (n, h, w, 3)
+        if n == 0:
+            return np.zeros(shape, np.uint8), np.zeros(0, np.int64), []
+        meta = self._read_meta()
+        if meta is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._remove_stale()
+            pixels, kept = self._open(self.pixels_file, self.nbytes, shape)
+            state, _ = self._open(self.state_file, n, (n,))
+            if not kept:  # no pixels to resume from, whatever the state file says
+                state[:] = _TODO
+            todo = np.flatnonzero(state != _OK)
+            if len(todo) < n:
+                logger.info(
+                    "image cache %s: resuming, %d of %d images already decoded", self.pixels_file.name, n - len(todo), n
+                )
+            failures = self._decode(pixels, state, todo, desc, progress, max_pixels)
+            ok = np.flatnonzero(state == _OK).astype(np.int64)
+            if len(ok) < n:
+                # Move the decoded rows together so that the split is one contiguous view. The
+                # state is cleared first: a compaction cut short must not pass for finished rows.
+                state[:] = _TODO
+                state.flush()
+                for row, src in enumerate(ok):
+                    if row != src:
+                        pixels[row] = pixels[src]
+            pixels.flush()
+            del pixels, state
+            meta = {"version": _VERSION, "count": n, "ok": ok.tolist(), "failures": [f.to_dict() for f in failures]}
+            write_atomic(self.meta_file, json.dumps(meta))
+        ok = np.asarray(meta["ok"], dtype=np.int64)
+        failures = [SkippedFile(Path(f["path"]), f["reason"], f["detail"]) for f in meta["failures"]]
+        images = np.memmap(self.pixels_file, dtype=np.uint8, mode="r", shape=shape)[: len(ok)]
+        return images, ok, failures
+
+    def _read_meta(self) -> dict | None:
+        """The finished cache's record, or None when the cache is missing or unfinished."""
+        try:
+            meta = json.loads(self.meta_file.read_text())
+            if (
+                meta.get("version") == _VERSION
+                and meta.get("count") == len(self.paths)
+                and self.pixels_file.stat().st_size == self.nbytes
+            ):
+                return meta
+        except (OSError, ValueError, AttributeError):
+            pass
+        return None
+
+    def _decode(
+        self,
+        pixels: np.memmap,
+        state: np.memmap,
+        todo: np.ndarray,
+        desc: str,
+        progress: bool | None,
+        max_pixels: int | None,
+    ) -> list[SkippedFile]:
+        """Decode rows ``todo`` into ``pixels`` on a few threads (Pillow releases the GIL)."""
+        failures: dict[int, SkippedFile] = {}
+
+        def one(i: int) -> None:
+            image, bad = try_load(self.paths[i], self.image_size, max_pixels)
+            if image is None:
+                failures[i] = bad  # type: ignore[assignment]
+                state[i] = _FAILED
+            else:
+                pixels[i] = image
+                state[i] = _OK  # after the pixels: a row marked done is complete
+
+        n = len(self.paths)
+        with tqdm(total=n, initial=n - len(todo), desc=desc, unit="img", progress=progress) as bar:
+            for _ in threaded(one, todo.tolist()):
+                bar.update()
+        return [failures[i] for i in sorted(failures)]

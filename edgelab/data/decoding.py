@@ -1,0 +1,230 @@
+"""Decoding one image file to uint8 RGB at a given size, and why a file cannot be used.
+
+Pillow does the work; every mode becomes 8-bit RGB (16-bit scaled, alpha composited on white,
+EXIF rotation applied). Before any pixel is decoded, the image's width x height is checked against
+a decoded-pixels budget (:func:`max_pixels`: 50 megapixels unless ``EDGELAB_MAX_PIXELS`` or a
+``max_pixels`` argument says otherwise), so a small file that would decode to gigabytes is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .._log import tqdm
+from ..errors import ConfigError, DatasetError
+from ..preprocess import parse_image_size
+from .skips import SkippedFile, SkipReason
+
+__all__ = ["DEFAULT_MAX_PIXELS", "ImageTooLargeError", "load_image", "max_pixels"]
+
+#: Default decoded-pixels budget per image (width x height): 50 megapixels, 150 MB as RGB. Phone
+#: and DSLR photos fit; a 12000x12000 "pixel bomb" (a 280 KB 16-bit PNG) does not.
+DEFAULT_MAX_PIXELS = 50_000_000
+
+#: Environment variable that overrides :data:`DEFAULT_MAX_PIXELS` (0 = no limit beyond Pillow's own).
+MAX_PIXELS_ENV = "EDGELAB_MAX_PIXELS"
+
+# Decoding threads: Pillow releases the GIL while it decodes and resizes, so threads use every core.
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+class ImageTooLargeError(DatasetError):
+    """An image's width x height is above the decoded-pixels budget (see :func:`max_pixels`)."""
+
+
+def max_pixels(limit: int | None = None) -> int:
+    """The decoded-pixels budget per image: ``limit`` if given, else ``EDGELAB_MAX_PIXELS``, else
+    :data:`DEFAULT_MAX_PIXELS`. 0 means no limit (Pillow still refuses above ~179 megapixels).
+
+    Raises:
+        ConfigError: a negative or non-integer limit (argument or environment variable).
+    """
+    source = "max_pixels"
+    if limit is None:
+        text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+        if not text:
+            return DEFAULT_MAX_PIXELS
+        source = MAX_PIXELS_ENV
+        try:
+            limit = int(text.replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"Expected {MAX_PIXELS_ENV} to be an int >= 0. Received: {text!r}") from None
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0:
+        raise ConfigError(f"Expected {source} to be an int >= 0. Received: {limit!r}")
+    return int(limit)
+
+
+def _check_budget(im: Image.Image, path: object, limit: int) -> None:
+    w, h = im.size
+    if limit and w * h > limit:
+        raise ImageTooLargeError(
+            f"Expected an image of at most {limit:,} pixels (width x height; raise the limit with "
+            f"{MAX_PIXELS_ENV} or max_pixels=). Received: {w}x{h} = {w * h:,} pixels in {path}"
+        )
+
+
+def _sixteen_bit_to_l(im: Image.Image) -> Image.Image:
+    """16-bit (or 32-bit int) grayscale -> 8-bit, [0, 65535] -> [0, 255] rounded, in integer blocks
+    (a float64 copy of a large image would take 8 bytes per pixel)."""
+    values = np.asarray(im)
+    out = np.empty(values.shape, np.uint8)
+    rows = max(1, (1 << 22) // max(1, values.shape[1] if values.ndim > 1 else 1))
+    for start in range(0, values.shape[0], rows):
+        block = values[start : start + rows]
+        if block.dtype.kind == "i":
+            block = np.clip(block, 0, 65535)
+        # round(v / 257) for integers, without floats: no ties occur since 257 is odd.
+        out[start : start + rows] = (block.astype(np.uint32) + 128) // 257
+    return Image.fromarray(out, mode="L")
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any Pillow image -> 8-bit RGB.
+
+    Transparent pixels are composited on white (what an image viewer shows), not left as the
+    arbitrary colour stored under alpha 0. 16-bit (and 32-bit integer) grayscale is scaled from
+    [0, 65535] to [0, 255]; Pillow's own conversion would clip everything above 255 to white.
+    """
+    mode = im.mode
+    if mode == "RGB" and "transparency" not in im.info:
+        return im
+    if mode in _SIXTEEN_BIT_MODES:
+        return _sixteen_bit_to_l(im).convert("RGB")
+    if mode == "F":
+        return Image.fromarray(np.clip(np.asarray(im), 0, 255).round().astype(np.uint8), mode="L").convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
+
+
+def _apply_exif_orientation(im: Image.Image) -> Image.Image:
+    # Phone photos store rotation in EXIF; ignoring it trains on sideways pictures.
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # a broken EXIF block is not worth losing the image over
+        return im
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
+        from PIL import ImageOps
+
+        return ImageOps.exif_transpose(im)
+    return im
+
+
+def load_image(
+    path: str | os.PathLike,
+    image_size: int | Sequence[int] | None = None,
+    max_pixels: int | None = None,
+) -> np.ndarray:
+    """Decode one image file to an RGB uint8 array (H, W, 3).
+
+    Handles JPEG, PNG, BMP, GIF (first frame), WebP and TIFF; grayscale, palette, CMYK, 16-bit and
+    transparent images become RGB (see :func:`_to_rgb`: alpha is composited on white). EXIF
+    rotation is applied.
+
+    Args:
+        path: The image file.
+        image_size: ``(height, width)`` or one int to resize to (Pillow bilinear, which
+            antialiases when shrinking); None keeps the file's size.
+        max_pixels: Decoded-pixels budget (width x height) for this file; None: :func:`max_pixels`.
+
+    Raises:
+        ImageTooLargeError: the image has more pixels than the budget (checked before decoding).
+        OSError: (including ``PIL.UnidentifiedImageError``) when the file cannot be read or decoded.
+    """
+    size = None if image_size is None else parse_image_size(image_size)
+    limit = _resolve(max_pixels)
+    with Image.open(path) as im:
+        if size is not None and im.format == "JPEG":
+            # DCT-domain downscaling: a large JPEG decodes several times faster, never below size.
+            side = max(size)
+            im.draft(im.mode, (side, side))
+        _check_budget(im, path, limit)
+        im.load()
+        rgb = _to_rgb(_apply_exif_orientation(im))
+        if size is not None and rgb.size != (size[1], size[0]):
+            rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        return np.asarray(rgb, dtype=np.uint8).copy()
+
+
+# max_pixels() is shadowed by load_image's argument name; keep a handle on the function.
+_resolve = max_pixels
+
+
+def classify_error(exc: BaseException) -> tuple[str, str]:
+    """(reason, detail) for an exception raised while reading an image."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, (ImageTooLargeError, Image.DecompressionBombError)):
+        return SkipReason.TOO_LARGE, detail.split(" Received: ")[-1]
+    if isinstance(exc, UnidentifiedImageError):
+        return SkipReason.NOT_IMAGE, "Pillow cannot identify the file format"
+    if isinstance(exc, (PermissionError, FileNotFoundError, IsADirectoryError)):
+        return SkipReason.UNREADABLE, detail
+    lowered = detail.lower()
+    if "truncat" in lowered or "broken data stream" in lowered:
+        return SkipReason.TRUNCATED, detail
+    return SkipReason.CORRUPT, detail
+
+
+def check_file(path: Path, verify: bool, max_pixels: int | None = None) -> SkippedFile | None:
+    """None when ``path`` reads as an image, else why not. ``verify`` decodes every pixel; the
+    size budget is checked from the header either way."""
+    try:
+        if path.stat().st_size == 0:
+            return SkippedFile(path, SkipReason.ZERO_BYTE, "0 bytes")
+        limit = _resolve(max_pixels)
+        with Image.open(path) as im:
+            _check_budget(im, path, limit)
+            if verify:
+                im.load()
+                _to_rgb(im)
+    except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError, ...)
+        reason, detail = classify_error(exc)
+        return SkippedFile(path, reason, detail)
+    return None
+
+
+def try_load(
+    path: Path, size: tuple[int, int], max_pixels: int | None = None
+) -> tuple[np.ndarray | None, SkippedFile | None]:
+    """``(pixels, None)`` or ``(None, why)`` for one file."""
+    try:
+        return load_image(path, size, max_pixels=max_pixels), None
+    except Exception as exc:
+        reason, detail = classify_error(exc)
+        return None, SkippedFile(path, reason, detail)
+
+
+def parallel_map(fn: Callable[[_T], _R], items: Sequence[_T], desc: str, progress: bool | None) -> list[_R]:
+    """``[fn(x) for x in items]`` on :data:`WORKERS` threads, in order, with a progress bar
+    (images per second and time left)."""
+    out: list[_R] = []
+    if not items:
+        return out
+    with tqdm(total=len(items), desc=desc, unit="img", progress=progress) as bar:
+        for result in threaded(fn, items):
+            out.append(result)
+            bar.update()
+    return out
+
+
+def threaded(fn: Callable[[_T], _R], items: Sequence[_T]) -> Iterator[_R]:
+    """``fn`` over ``items`` on :data:`WORKERS` threads, in order. On an error or Ctrl-C the work
+    not yet started is cancelled, so an interrupt stops within one image per thread."""
+    pool = ThreadPoolExecutor(WORKERS)
+    try:
+        yield from pool.map(fn, items)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
