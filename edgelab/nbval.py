@@ -113,10 +113,12 @@ def sanitizers() -> list[tuple[str, str]]:
 
 def _numpy_avx512() -> str:
     """numpy's AVX-512 dispatch targets found on this CPU (disabling an absent one is an error)."""
+    import importlib
+
     try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
+        features = importlib.import_module("numpy._core._multiarray_umath").__cpu_features__
     except ImportError:  # numpy < 2
-        from numpy.core._multiarray_umath import __cpu_features__ as features
+        features = importlib.import_module("numpy.core._multiarray_umath").__cpu_features__
     wanted = ("AVX512_SPR", "AVX512_ICL", "X86_V4", "AVX512_SKX", "AVX512F")
     return " ".join(name for name in wanted if features.get(name))
 

@@ -201,9 +201,10 @@ def test_portable_switch_changes_the_numerics_settings_only_when_asked() -> None
 def test_model_caches_and_checkpoints_are_not_collected(tmp_path: Path) -> None:
     for folder in ("runs", "runs-cache", ".ipynb_checkpoints", "keep"):
         (tmp_path / folder).mkdir()
-        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), tmp_path / folder / "n.ipynb")
-    done = _run(["-m", "pytest", "--nbval", "-p", "edgelab.nbval", "-p", "no:cacheprovider", "--collect-only", "-q",
-                 "--rootdir", str(tmp_path), "."], tmp_path)
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+        nbformat.write(nb, tmp_path / folder / "n.ipynb")
+    args = ["-m", "pytest", "--nbval", "-p", "edgelab.nbval", "-p", "no:cacheprovider", "--collect-only", "-q"]
+    done = _run([*args, "--rootdir", str(tmp_path), "."], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     collected = [line for line in done.stdout.splitlines() if "::" in line]
     assert collected == ["keep/n.ipynb::Cell 0"], done.stdout
