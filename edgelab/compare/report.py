@@ -97,6 +97,7 @@ def write_report(
     ok = table[table.status == "ok"]
     lines = [f"# {title}", ""]
     lines += [f"Float Keras model: test accuracy **{comparison.float_accuracy:.4f}** on {len(comparison.test_labels)} test images.", ""]
+    lines += [f"> **Warning:** {text}" for text in getattr(comparison, "sanity", ())] + ([""] if getattr(comparison, "sanity", ()) else [])
     lines += ["## Every precision, measured on the converted file", "", markdown_table(summary_frame(table)), ""]
     lines += [
         "`size_ratio` and `latency_ratio` are against fp32; `delta_accuracy` is against the float Keras model; "

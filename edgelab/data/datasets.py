@@ -315,14 +315,15 @@ def _apply_exif_orientation(im: Image.Image) -> Image.Image:
 def load_image(path: str | os.PathLike, image_size: int | Sequence[int] | None = None) -> np.ndarray:
     """Decode one image file to an RGB uint8 array (H, W, 3).
 
-    Handles JPEG, PNG, BMP, GIF (first frame), WebP and TIFF; grayscale, palette, CMYK, 16-bit and
-    transparent images become RGB (see :func:`_to_rgb`: alpha is composited on white). EXIF
-    rotation is applied.
+    Handles JPEG, PNG, BMP, GIF (first frame), WebP and TIFF. Colour: grayscale, palette, CMYK and
+    16-bit images become 8-bit RGB (16-bit values scaled from [0, 65535], not clipped). Alpha:
+    transparent pixels are composited on white. EXIF rotation is applied.
 
     Args:
         path: The image file.
-        image_size: ``(height, width)`` or one int to resize to (Pillow bilinear, which
-            antialiases when shrinking); None keeps the file's size.
+        image_size: ``(height, width)`` or one int to resize to. The image is *stretched* to that
+            size (no crop, no padding: a non-square image changes its aspect ratio), with Pillow's
+            bilinear filter, which antialiases when shrinking. None keeps the file's size.
 
     Raises:
         OSError: (including ``PIL.UnidentifiedImageError``) when the file cannot be read or decoded.
@@ -1003,9 +1004,14 @@ def load_dataset(
     used only when ``seg_test`` is absent). Class folders are split three ways. Files that cannot be
     used are listed in ``Dataset.skipped`` and summarised in one :class:`DatasetWarning`.
 
+    Every image is decoded as :func:`load_image` does: converted to 8-bit RGB (grayscale, palette,
+    CMYK and 16-bit included), transparent pixels composited on white, EXIF rotation applied, and
+    *stretched* to ``image_size`` (bilinear, no crop or padding, so non-square images change aspect
+    ratio). Pixels stay uint8 in [0, 255]; models get them as :mod:`edgelab.preprocess` says.
+
     Args:
         root: The dataset folder.
-        image_size: ``(height, width)`` or one int; images are resized to it.
+        image_size: ``(height, width)`` or one int; images are stretched to it.
         val_fraction: Share of the training pool per class held out for validation, in [0, 1).
         test_fraction: Share per class held out for testing, in [0, 1).
         seed: Non-negative int for the splits and ``max_per_class`` sampling.
@@ -1082,6 +1088,8 @@ def synthetic_dataset(
     progress: bool | None = None,
 ) -> Dataset:
     """The built-in synthetic scenes (:mod:`edgelab.data.scenes`) as an in-memory :class:`Dataset`.
+
+    Scenes are drawn at ``image_size`` directly (nothing is resized) as RGB uint8 pixels without alpha.
 
     Args:
         per_class: Images per class, before splitting.

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from .._files import write_atomic
-from .._keras import keras, tf
-from .._log import logger, tqdm
+from .._keras import check_keras2_model, keras, tf
+from .._log import logger, progress_scope, tqdm
 from ..errors import ConfigError, check_int
-from ..preprocess import normalize
+from ..preprocess import RANGE_ATTRIBUTE, model_input_range
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -182,8 +182,10 @@ def train(
     augment: bool = True,
     progress: bool | None = None,
     desc: str = "train",
+    input_range: Any = None,
+    sanity: bool = True,
 ) -> TrainResult:
-    """Fit ``model`` on uint8 images; normalisation happens here, at the model boundary.
+    """Fit ``model`` on uint8 images, fed in the range the model takes (see :mod:`edgelab.preprocess`).
 
     Args:
         model: A tf_keras classifier with a softmax output.
@@ -201,18 +203,27 @@ def train(
         compile_model: Compile with Adam + sparse categorical cross-entropy (off to keep your own compile).
         augment: Flip training images left-right at random (scenes look alike mirrored); done in the
             input pipeline, so the model itself stays free of augmentation layers.
-        progress: Show a progress bar (``None``: on unless ``EDGELAB_PROGRESS=0``).
+        progress: Show progress bars, including the dataset's loading bars (``None``: ``EDGELAB_PROGRESS``,
+            else only in a terminal or an interactive Jupyter front end).
         desc: Label of the progress bar.
+        input_range: The pixels the model takes, e.g. ``(0, 255)``; default: detected (see
+            :mod:`edgelab.preprocess`). Remembered on the model for evaluation and conversion.
+        sanity: After training, warn when the model looks broken (chance-level validation accuracy,
+            one class predicted, validation loss stuck at chance) and name the likely causes.
     """
+    check_keras2_model(model)
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
-    x_train, y_train = _as_arrays(data, "train")
-    if val_data is None and hasattr(data, "arrays"):
-        val_data = data.arrays("val")
-    validation = None
-    if val_data is not None:
-        x_val, y_val = _as_arrays(val_data, "val")
-        validation = (normalize(x_val), y_val)
+    contract = model_input_range(model, input_range)
+    setattr(model, RANGE_ATTRIBUTE, contract)
+    with progress_scope(progress):  # the dataset's "loading" bars follow this call's progress=
+        x_train, y_train = _as_arrays(data, "train")
+        if val_data is None and hasattr(data, "arrays"):
+            val_data = data.arrays("val")
+        validation = None
+        if val_data is not None:
+            x_val, y_val = _as_arrays(val_data, "val")
+            validation = (contract(x_val), y_val)
     seed_everything(seed)
     if compile_model:
         steps = epochs * math.ceil(len(x_train) / batch_size)
@@ -245,7 +256,7 @@ def train(
     finished = start_epoch >= epochs or (patience and wait >= patience)
     if not finished:
         model.fit(
-            _training_pipeline(x_train, y_train, batch_size, seed, augment),
+            _training_pipeline(contract(x_train), y_train, batch_size, seed, augment),
             validation_data=validation,
             epochs=epochs,
             initial_epoch=start_epoch,
@@ -262,6 +273,10 @@ def train(
     accuracy_column = "val_accuracy" if validation is not None else "accuracy"
     best_rows = frame[frame["epoch"] == keeper.best_epoch] if not frame.empty else frame
     best_accuracy = float(best_rows[accuracy_column].iloc[0]) if len(best_rows) and accuracy_column in best_rows else None
+    if sanity and not frame.empty:
+        from .sanity import check_training
+
+        check_training(model, frame, x_train, y_train, validation, batch_size=batch_size)
     return TrainResult(
         model=model,
         history=frame,
@@ -275,8 +290,8 @@ def train(
 
 
 def _training_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool) -> tf.data.Dataset:
-    """Shuffled (reshuffled each epoch, seeded), normalised, optionally flipped batches."""
-    pipeline = tf.data.Dataset.from_tensor_slices((normalize(images), labels))
+    """Shuffled (reshuffled each epoch, seeded), optionally flipped batches of model-ready images."""
+    pipeline = tf.data.Dataset.from_tensor_slices((images, labels))
     pipeline = pipeline.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     if augment:
         flip = tf.random.Generator.from_seed(seed)
@@ -289,15 +304,23 @@ def _training_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, 
     return pipeline.prefetch(tf.data.AUTOTUNE)
 
 
-def predict_keras(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities of a Keras model for uint8 images."""
-    return model.predict(normalize(images), batch_size=batch_size, verbose=0)
+def predict_keras(model: keras.Model, images: np.ndarray, batch_size: int = 64, input_range: Any = None) -> np.ndarray:
+    """Class probabilities of a Keras model for uint8 images, fed in the range the model takes."""
+    check_keras2_model(model)
+    return model.predict(model_input_range(model, input_range)(images), batch_size=batch_size, verbose=0)
 
 
-def evaluate_keras(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], batch_size: int = 64):
-    """Accuracy, per-class precision/recall and confusion matrix of a Keras model (an ``EvalResult``)."""
+def evaluate_keras(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], batch_size: int = 64,
+    input_range: Any = None,
+):
+    """Accuracy, per-class precision/recall and confusion matrix of a Keras model (an ``EvalResult``).
+
+    ``images`` are uint8 pixels; the model gets them in the range it takes (``input_range`` or
+    detected, see :mod:`edgelab.preprocess`).
+    """
     from ..compare.evaluate import classification_metrics
 
-    probs = predict_keras(model, images, batch_size=batch_size)
+    probs = predict_keras(model, images, batch_size=batch_size, input_range=input_range)
     result = classification_metrics(labels, probs.argmax(axis=1), class_names)
     return result
