@@ -8,11 +8,12 @@ export PYTHONDONTWRITEBYTECODE = 1
 
 NBVAL := -p no:cacheprovider --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: demo test unit nbtest lab bench nbregen lock clean help
+.PHONY: demo test unit nbtest lint lab bench nbregen lock clean help
 
 help:
 	@echo "make demo     synthetic scenes -> train -> QAT -> every precision -> compare -> runs/demo/report.md"
 	@echo "make test     unit tests + notebook validation (nbval)"
+	@echo "make lint     ruff (lint + format check) and mypy on edgelab/"
 	@echo "make lab      JupyterLab on notebooks/"
 	@echo "make bench    benchmarks -> runs/bench/bench.json"
 	@echo "make nbregen  re-execute every notebook and store its outputs"
@@ -34,6 +35,11 @@ unit: $(STAMP)
 
 nbtest: $(STAMP)
 	$(PY) -m pytest notebooks $(NBVAL) -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check edgelab tests benchmarks tools
+	$(VENV)/bin/ruff format --check edgelab tests benchmarks tools
+	$(VENV)/bin/mypy
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -26,7 +26,6 @@ from .preprocess import INPUT_MEAN, INPUT_STD, parse_image_size
 
 BUNDLE_FORMAT = "edgelab-bundle"
 BUNDLE_FORMAT_VERSION = 1
-TEMPLATE_FILES = ("classify.py", "README.md")
 
 # File-name tokens -> precision, most specific first ("qat_int8" before "int8").
 _PRECISION_TOKENS = (

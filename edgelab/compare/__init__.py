@@ -11,7 +11,7 @@ from .._lazy import lazy_exports
 _EXPORTS = {
     "EvalResult": "evaluate", "classification_metrics": "evaluate", "evaluate_model": "evaluate",
     "LatencyResult": "benchmark", "measure_latency": "benchmark",
-    "COLUMNS": "comparison", "Comparison": "comparison", "VariantResult": "comparison", "run_comparison": "comparison",
+    "COLUMNS": "comparison", "Comparison": "comparison", "VariantResult": "comparison", "VariantStatus": "comparison", "run_comparison": "comparison",
     "comparison_table": "comparison",
     "pareto_front": "plots", "plot_confusions": "plots", "plot_history": "plots", "plot_sizes": "plots",
     "plot_tradeoff": "plots",

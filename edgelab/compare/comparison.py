@@ -8,9 +8,10 @@ compiler would map, and returns a pandas DataFrame. A variant that fails at any 
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,22 @@ import pandas as pd
 from .._log import logger, progress_scope, tqdm
 from ..errors import ConfigError
 from ..precision import Precision
+
+if TYPE_CHECKING:
+    from ..edgetpu.verdict import EdgeTPUVerdict
+    from ..tflite.conversion import ConvertedModel
+    from .benchmark import LatencyResult
+    from .evaluate import EvalResult
+
+
+class VariantStatus(str, enum.Enum):
+    """Whether a variant was measured. A ``str`` enum: tables, CSV and JSON keep the text."""
+
+    OK = "ok"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
 
 #: Columns of the comparison table, in order.
 COLUMNS = (
@@ -32,17 +49,20 @@ class VariantResult:
     """Everything measured for one precision (fields are None where a step failed)."""
 
     precision: Precision
-    status: str
+    status: VariantStatus
     reason: str | None = None
-    model: Any = field(default=None, repr=False)  # ConvertedModel
-    evaluation: Any = field(default=None, repr=False)  # EvalResult
-    latency: Any = field(default=None, repr=False)  # LatencyResult
+    model: ConvertedModel | None = field(default=None, repr=False)
+    evaluation: EvalResult | None = field(default=None, repr=False)
+    latency: LatencyResult | None = field(default=None, repr=False)
     macs: int | None = None
-    edgetpu: Any = field(default=None, repr=False)  # EdgeTPUVerdict (its .report explains each op)
+    edgetpu: EdgeTPUVerdict | None = field(default=None, repr=False)  # its .report explains each op
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", VariantStatus(self.status))
 
     def __repr__(self) -> str:
         acc = "None" if self.evaluation is None else f"{self.evaluation.accuracy:.4f}"
-        return f"VariantResult(precision={self.precision.value!r}, status={self.status!r}, accuracy={acc})"
+        return f"VariantResult(precision={self.precision.value!r}, status={self.status.value!r}, accuracy={acc})"
 
 
 @dataclass(frozen=True)
@@ -59,8 +79,8 @@ class Comparison:
     sanity: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
-        ok = [p.value for p, v in self.variants.items() if v.status == "ok"]
-        failed = [p.value for p, v in self.variants.items() if v.status != "ok"]
+        ok = [p.value for p, v in self.variants.items() if v.status is VariantStatus.OK]
+        failed = [p.value for p, v in self.variants.items() if v.status is not VariantStatus.OK]
         flagged = f", sanity_warnings={len(self.sanity)}" if self.sanity else ""
         return (
             f"Comparison(float_accuracy={self.float_evaluation.accuracy:.4f}, ok={ok}, failed={failed}, "
@@ -107,7 +127,7 @@ def _measure(variant_model, precision, test_images, test_labels, class_names, re
     except Exception as exc:  # the Edge TPU column is advisory: never lose the row for it
         logger.warning("Edge TPU analysis of %s failed: %s", variant_model.path.name, exc)
         verdict = None
-    return VariantResult(precision, "ok", None, variant_model, evaluation, latency, macs, verdict)
+    return VariantResult(precision, VariantStatus.OK, None, variant_model, evaluation, latency, macs, verdict)
 
 
 def _evaluate(runtime_model, images, labels, class_names, reference, progress):
@@ -188,7 +208,7 @@ def run_comparison(
     variants: dict[Precision, VariantResult] = {}
     for precision, result in tqdm(list(converted.items()), desc="measure", unit="model", progress=progress):
         if isinstance(result, ConversionFailure):
-            variants[precision] = VariantResult(precision, "failed", result.reason)
+            variants[precision] = VariantResult(precision, VariantStatus.FAILED, result.reason)
             continue
         try:
             variants[precision] = _measure(
@@ -196,7 +216,7 @@ def run_comparison(
             )
         except Exception as exc:  # one broken variant becomes a row, the others go on
             logger.warning("%s: %s", precision.value, exc)
-            variants[precision] = VariantResult(precision, "failed", f"{type(exc).__name__}: {exc}", model=result)
+            variants[precision] = VariantResult(precision, VariantStatus.FAILED, f"{type(exc).__name__}: {exc}", model=result)
     table = comparison_table(variants, float_eval.accuracy)
     table.attrs["sanity"] = list(sanity)  # the float model's warnings travel with the table (and the report)
     return Comparison(table, variants, float_eval, names, test_images, test_labels, sanity)
@@ -210,7 +230,7 @@ def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
         tpu = v.edgetpu
         rows.append({
             "precision": precision.value,
-            "status": v.status,
+            "status": v.status.value,
             "reason": v.reason,
             "size_bytes": m.size_bytes if m is not None else None,
             "accuracy": ev.accuracy if ev is not None else None,
@@ -230,7 +250,7 @@ def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=list(COLUMNS))
-    base = frame.loc[(frame.precision == "fp32") & (frame.status == "ok")]
+    base = frame.loc[(frame.precision == "fp32") & (frame.status == VariantStatus.OK.value)]
     size0 = float(base.size_bytes.iloc[0]) if len(base) else np.nan
     p50 = float(base.p50_ms.iloc[0]) if len(base) else np.nan
     frame["size_ratio"] = pd.to_numeric(frame.size_bytes, errors="coerce") / size0
