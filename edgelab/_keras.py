@@ -23,7 +23,10 @@ def _legacy_keras_too_late() -> bool:
     if loader is None:
         return False
     if type(loader).__name__ == "KerasLazyLoader":  # not resolved yet, or resolved in place
-        return bool(getattr(loader, "_tfll_initialized", False)) and getattr(loader, "_tfll_keras_version", None) == "keras_3"
+        return (
+            bool(getattr(loader, "_tfll_initialized", False))
+            and getattr(loader, "_tfll_keras_version", None) == "keras_3"
+        )
     return str(getattr(loader, "__name__", "")).startswith("keras.")  # replaced by the Keras 3 module itself
 
 
@@ -47,7 +50,8 @@ def prepare_environment() -> None:
     elif os.environ.get("TF_USE_LEGACY_KERAS") not in ("1", "true", "True"):
         logger.warning(
             "TF_USE_LEGACY_KERAS=%s: tf.keras will be Keras 3, which edgelab refuses; build models with "
-            "`import tf_keras as keras`.", os.environ.get("TF_USE_LEGACY_KERAS")
+            "`import tf_keras as keras`.",
+            os.environ.get("TF_USE_LEGACY_KERAS"),
         )
 
 
@@ -83,7 +87,7 @@ class _QuietTensorFlowImport:
         _remove_import_hook()
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
+            spec.loader = _QuietLoader(spec.loader)  # type: ignore[assignment]
         return spec
 
 
@@ -125,7 +129,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["tf", "keras", "is_keras3_model", "check_keras2_model", "KERAS3_MESSAGE"]
+__all__ = ["KERAS3_MESSAGE", "check_keras2_model", "is_keras3_model", "keras", "tf"]  # noqa: F822 (lazy)
 
 #: The one message every entry point that takes a model gives for a Keras 3 model.
 KERAS3_MESSAGE = (
@@ -150,7 +154,13 @@ def check_keras2_model(model: Any, argument: str = "model") -> None:
         ConfigError: a Keras 3 model (the message says what to do) or not a Keras model at all.
     """
     if is_keras3_model(model):
-        raise ConfigError(KERAS3_MESSAGE.format(name=getattr(model, "name", "?"), kind=f"{type(model).__module__}.{type(model).__name__}"))
-    keras = __getattr__("keras") if "keras" not in globals() else globals()["keras"]
-    if not isinstance(model, keras.Model):
-        raise ConfigError(f"Expected {argument} to be a tf_keras Model. Received: {type(model).__module__}.{type(model).__name__}")
+        raise ConfigError(
+            KERAS3_MESSAGE.format(
+                name=getattr(model, "name", "?"), kind=f"{type(model).__module__}.{type(model).__name__}"
+            )
+        )
+    keras_module = __getattr__("keras") if "keras" not in globals() else globals()["keras"]
+    if not isinstance(model, keras_module.Model):
+        raise ConfigError(
+            f"Expected {argument} to be a tf_keras Model. Received: {type(model).__module__}.{type(model).__name__}"
+        )

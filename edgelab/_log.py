@@ -78,10 +78,8 @@ def captured_native_output(label: str):
     import tempfile
 
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(AttributeError, ValueError):
             stream.flush()
-        except (AttributeError, ValueError):
-            pass
     try:
         saved = [os.dup(1), os.dup(2)]
     except OSError:  # no real descriptors (embedded interpreters): nothing to capture

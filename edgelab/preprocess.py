@@ -95,8 +95,10 @@ def as_input_range(value: Any) -> InputRange:
     """An :class:`InputRange` from one or a ``(low, high)`` pair."""
     if isinstance(value, InputRange):
         return value
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value)
     ):
         return InputRange(float(value[0]), float(value[1]))
     raise ConfigError(
@@ -161,7 +163,7 @@ def _is_edgelab_built(model: Any) -> bool:
     return base in ("edgecnn", "mobilenetv2") and "image" in input_names
 
 
-_warned: "weakref.WeakSet" = weakref.WeakSet()
+_warned: weakref.WeakSet = weakref.WeakSet()
 _warned_ids: set[int] = set()
 
 

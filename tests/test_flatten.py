@@ -21,7 +21,9 @@ def backbone_and_head(rescale=(1 / 127.5, -1.0), sequential=False, size=32):
     inputs = keras.Input((size, size, 3), name="pixels")
     x = keras.layers.Rescaling(rescale[0], offset=rescale[1], name="scale")(inputs) if rescale else inputs
     if sequential:
-        head = keras.Sequential([keras.Input(base.output_shape[1:]), keras.layers.GlobalAveragePooling2D(name="gap")], name="head")
+        head = keras.Sequential(
+            [keras.Input(base.output_shape[1:]), keras.layers.GlobalAveragePooling2D(name="gap")], name="head"
+        )
         x = head(base(x, training=False))
     else:
         x = keras.layers.GlobalAveragePooling2D(name="gap")(base(x, training=False))
@@ -67,7 +69,9 @@ def test_flatten_keeps_another_range_and_nested_sequential_heads():
     assert model_input_range(flat) == InputRange(0.0, 1.0)
     images = pixels(seed=1)
     np.testing.assert_allclose(
-        flat.predict(images / np.float32(255), verbose=0), model.predict(images.astype(np.float32), verbose=0), atol=1e-5
+        flat.predict(images / np.float32(255), verbose=0),
+        model.predict(images.astype(np.float32), verbose=0),
+        atol=1e-5,
     )
 
 
@@ -104,7 +108,7 @@ def test_subclassed_model_is_refused_clearly():
 
     net = Net()
     net(tf.zeros((1, 3)))
-    with pytest.raises(EdgelabError, match="subclassed model 'net'.*functional API"):
+    with pytest.raises(EdgelabError, match=r"subclassed model 'net'.*functional API"):
         flatten_model(net)
 
 
@@ -127,7 +131,9 @@ def test_build_model_loads_weights_from_a_local_file(tmp_path):
     backbone_file = tmp_path / "no_top.h5"
     backbone.save_weights(str(backbone_file))
     model = el.build_model("mobilenetv2", num_classes=3, image_size=32, alpha=0.35, weights=str(backbone_file))
-    np.testing.assert_array_equal(model.get_layer("Conv1").get_weights()[0], backbone.get_layer("Conv1").get_weights()[0])
+    np.testing.assert_array_equal(
+        model.get_layer("Conv1").get_weights()[0], backbone.get_layer("Conv1").get_weights()[0]
+    )
     with pytest.raises(ConfigError, match="no such file"):
         el.build_model("edgecnn", weights=str(tmp_path / "missing.h5"))
     with pytest.raises(ConfigError, match="match none of them"):

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 
+import _tiny
 import numpy as np
 import pytest
 
-import _tiny
 from edgelab.errors import ConfigError
 from edgelab.preprocess import EDGELAB_RANGE, RAW_RANGE, InputRange, model_input_range, set_input_range
 
@@ -80,8 +80,16 @@ def test_own_rescaling_model_converts_to_the_same_accuracy(task, rescaling_model
 
     (x, y), (xt, yt) = task
     with caplog.at_level(logging.WARNING, logger="edgelab"):
-        result = run_comparison(rescaling_model, (x, y), test_data=(xt, yt), calibration=(x, y), class_names=NAMES,
-                                out_dir=tmp_path, precisions=["fp32", "int8"], min_time_s=0.01)
+        result = run_comparison(
+            rescaling_model,
+            (x, y),
+            test_data=(xt, yt),
+            calibration=(x, y),
+            class_names=NAMES,
+            out_dir=tmp_path,
+            precisions=["fp32", "int8"],
+            min_time_s=0.01,
+        )
     assert not result.sanity and "chance" not in caplog.text
     table = result.table.set_index("precision")
     assert (table.status == "ok").all(), table.reason
@@ -95,7 +103,7 @@ def test_rescaling_to_zero_one_is_fed_and_converted_right(task, tmp_path):
     from edgelab.tflite.conversion import convert
     from edgelab.training.fit import predict_keras
 
-    (x, y), (xt, yt) = task
+    (x, y), (xt, _) = task
     model = fit_own_way(own_model([keras.layers.Rescaling(1 / 255, name="unit")], name="unit"), x, y, epochs=10)
     keras_probs = predict_keras(model, xt)
     np.testing.assert_allclose(keras_probs, model.predict(xt.astype(np.float32), verbose=0), atol=1e-6)
@@ -111,8 +119,16 @@ def test_a_model_trained_on_raw_pixels_without_a_layer_is_flagged_with_the_fix(t
     model = fit_own_way(own_model([], name="raw_trained"), x, y)
     own = model.evaluate(xt.astype(np.float32), yt, verbose=0)[1]
     with caplog.at_level(logging.WARNING, logger="edgelab"):
-        result = run_comparison(model, (x, y), test_data=(xt, yt), calibration=(x, y), class_names=NAMES,
-                                out_dir=tmp_path / "guess", precisions=["fp32"], min_time_s=0.01)
+        result = run_comparison(
+            model,
+            (x, y),
+            test_data=(xt, yt),
+            calibration=(x, y),
+            class_names=NAMES,
+            out_dir=tmp_path / "guess",
+            precisions=["fp32"],
+            min_time_s=0.01,
+        )
     assert "assumes it takes pixels scaled to [-1, 1]" in caplog.text  # the assumption is named
     if result.float_accuracy < own - 0.1:  # fed the wrong range: never silently
         assert result.sanity and "input_range=(0, 255)" in result.sanity[0]
@@ -146,7 +162,9 @@ def test_keras3_model_is_refused_with_one_message_everywhere(tmp_path):
     from edgelab.training.qat import prepare_qat
 
     inputs = keras3.Input((8, 8, 3))
-    model = keras3.Model(inputs, keras3.layers.Dense(3, activation="softmax")(keras3.layers.GlobalAveragePooling2D()(inputs)))
+    model = keras3.Model(
+        inputs, keras3.layers.Dense(3, activation="softmax")(keras3.layers.GlobalAveragePooling2D()(inputs))
+    )
     x, y = noisy_colours(4, seed=5)
     messages = set()
     for call in (
@@ -154,7 +172,9 @@ def test_keras3_model_is_refused_with_one_message_everywhere(tmp_path):
         lambda: prepare_qat(model),
         lambda: el.quantize_aware(model, (x, y), epochs=1),
         lambda: convert(model, "fp32", out_dir=tmp_path),
-        lambda: el.run_comparison(model, (x, y), test_data=(x, y), calibration=(x, y), class_names=NAMES, out_dir=tmp_path),
+        lambda: el.run_comparison(
+            model, (x, y), test_data=(x, y), calibration=(x, y), class_names=NAMES, out_dir=tmp_path
+        ),
         lambda: el.evaluate_keras(model, x, y, NAMES),
         lambda: el.flatten_model(model),
     ):
@@ -188,10 +208,7 @@ def test_too_late_for_legacy_keras_is_said_clearly():
     import subprocess
     import sys
 
-    code = (
-        "import tensorflow as tf\ntf.keras.Sequential\n"
-        "import logging; logging.basicConfig()\nimport edgelab\n"
-    )
+    code = "import tensorflow as tf\ntf.keras.Sequential\nimport logging; logging.basicConfig()\nimport edgelab\n"
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pandas as pd
 
-from edgelab.training.sanity import check_predictions, chance_level
+from edgelab.training.sanity import chance_level, check_predictions
 
 
 def test_chance_level_and_one_dominant_class_are_flagged():
@@ -24,8 +23,9 @@ def test_chance_level_and_one_dominant_class_are_flagged():
 
 def test_train_warns_when_validation_loss_stays_at_chance(caplog):
     """A model fed scrambled labels cannot generalise: train says so and names what it checked."""
-    import edgelab as el
     import _tiny
+
+    import edgelab as el
 
     x, y = _tiny.colour_task(30, size=8, num_classes=3, seed=0)
     xv, yv = _tiny.colour_task(10, size=8, num_classes=3, seed=1)
@@ -38,19 +38,28 @@ def test_train_warns_when_validation_loss_stays_at_chance(caplog):
 
 
 def test_comparison_flags_a_chance_level_float_model(tmp_path, caplog):
-    import edgelab as el
     import _tiny
+
+    import edgelab as el
 
     x, y = _tiny.colour_task(10, size=8, num_classes=3, seed=0)
     model = _tiny.small_cnn(8, 3, name="untrained")
     el.preprocess.set_input_range(model, (-1, 1))
     for layer in model.layers:  # an untrained model that predicts one class for everything
         if layer.name == "classifier":
-            kernel, bias = layer.get_weights()
+            kernel, _ = layer.get_weights()
             layer.set_weights([np.zeros_like(kernel), np.array([5.0, 0.0, 0.0], np.float32)])
     with caplog.at_level(logging.WARNING, logger="edgelab"):
-        result = el.run_comparison(model, (x, y), test_data=(x, y), calibration=(x, y), class_names=("a", "b", "c"),
-                                   out_dir=tmp_path, precisions=["fp32"], min_time_s=0.01)
+        result = el.run_comparison(
+            model,
+            (x, y),
+            test_data=(x, y),
+            calibration=(x, y),
+            class_names=("a", "b", "c"),
+            out_dir=tmp_path,
+            precisions=["fp32"],
+            min_time_s=0.01,
+        )
     assert result.sanity and "predicts class 0 for 100%" in result.sanity[0]
     assert result.table.attrs["sanity"] == list(result.sanity)
     assert "sanity_warnings=1" in repr(result)
@@ -87,7 +96,9 @@ def test_headless_kernel_is_not_someone_watching(monkeypatch):
 
     fake = types.SimpleNamespace(get_ipython=lambda: ZMQInteractiveShell())
     monkeypatch.setitem(sys.modules, "IPython", fake)
-    for key in [k for k in list(__import__("os").environ) if k == "JPY_SESSION_NAME" or k.startswith(("VSCODE_", "COLAB_"))]:
+    for key in [
+        k for k in list(__import__("os").environ) if k == "JPY_SESSION_NAME" or k.startswith(("VSCODE_", "COLAB_"))
+    ]:
         monkeypatch.delenv(key)
     assert _log._someone_watches() is False  # nbclient / nbval / papermill
     monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/notebook.ipynb")
@@ -103,4 +114,3 @@ def test_train_progress_false_silences_the_loading_bars(capsys, monkeypatch, tmp
     el.train(model, data, epochs=1, progress=False, sanity=False)
     captured = capsys.readouterr()
     assert "loading" not in captured.err and "train:" not in captured.err
-

@@ -115,8 +115,8 @@ def _edgetpu_verdict(path: Path):
 
 
 def _measure(variant_model, precision, test_images, test_labels, class_names, reference, num_threads, min_time_s, progress):
-    from .benchmark import measure_latency
     from ..tflite.inspection import inspect_model
+    from .benchmark import measure_latency
 
     runtime_model = variant_model.load(num_threads=num_threads)
     evaluation = _evaluate(runtime_model, test_images, test_labels, class_names, reference, progress)
@@ -178,8 +178,8 @@ def run_comparison(
     dominant class is warned about, with likely causes, and kept in ``Comparison.sanity``.
     """
     from ..tflite.conversion import ConversionFailure, convert_all
-    from .evaluate import classification_metrics
     from ..training.fit import predict_keras
+    from .evaluate import classification_metrics
 
     names = tuple(class_names if class_names is not None else getattr(data, "class_names", ()))
     if not names:

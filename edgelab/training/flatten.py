@@ -10,7 +10,8 @@ function that takes edgelab's [-1, 1] input whatever range the model expects.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,12 @@ from .._keras import check_keras2_model, keras, tf
 from .._log import logger
 from ..errors import EdgelabError
 from ..preprocess import (
-    EDGELAB_RANGE, RANGE_ATTRIBUTE, InputRange, leading_preprocessing, model_input_range, probe_affine,
+    EDGELAB_RANGE,
+    RANGE_ATTRIBUTE,
+    InputRange,
+    leading_preprocessing,
+    model_input_range,
+    probe_affine,
 )
 
 __all__ = ["flatten_model", "is_flat", "serving_function"]
@@ -89,14 +95,20 @@ def _rebuild(model, inputs: list, taken: set[str], skip: set[int], prefix: str, 
     return [tensors[id(kt)] for kt in model.outputs]
 
 
-def _rebuilt(model, skip: set[int] = frozenset()) -> keras.Model:
-    inputs = [keras.Input(shape=kt.shape[1:], dtype=kt.dtype, name=name) for kt, name in zip(model.inputs, model.input_names)]
+def _rebuilt(model, skip: frozenset[int] | set[int] = frozenset()) -> keras.Model:
+    inputs = [
+        keras.Input(shape=kt.shape[1:], dtype=kt.dtype, name=name) for kt, name in zip(model.inputs, model.input_names)
+    ]
     outputs = _rebuild(model, inputs, {t.name.split(":")[0] for t in inputs}, set(skip), "", None)
-    return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0], name=model.name)
+    return keras.Model(
+        inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0], name=model.name
+    )
 
 
 def _uniform(scale: np.ndarray, offset: np.ndarray) -> bool:
-    return bool(np.allclose(scale, scale[0], rtol=1e-6, atol=1e-9) and np.allclose(offset, offset[0], rtol=1e-6, atol=1e-7))
+    return bool(
+        np.allclose(scale, scale[0], rtol=1e-6, atol=1e-9) and np.allclose(offset, offset[0], rtol=1e-6, atol=1e-7)
+    )
 
 
 def _max_difference(a, b, range_a: InputRange, range_b: InputRange, seed: int = 0) -> float:
@@ -107,7 +119,9 @@ def _max_difference(a, b, range_a: InputRange, range_b: InputRange, seed: int = 
     return float(np.max(np.abs(out_a - out_b)))
 
 
-def flatten_model(model: keras.Model, *, fold_preprocessing: bool = True, input_range: Any = None, check: bool = True) -> keras.Model:
+def flatten_model(
+    model: keras.Model, *, fold_preprocessing: bool = True, input_range: Any = None, check: bool = True
+) -> keras.Model:
     """Rebuild ``model`` as one flat functional graph with the same weights and outputs.
 
     Nested functional or Sequential sub-models (a ``keras.applications`` backbone called on a tensor)
@@ -141,19 +155,25 @@ def flatten_model(model: keras.Model, *, fold_preprocessing: bool = True, input_
         if chain and affine is not None and _uniform(*affine):
             scale, offset = float(affine[0][0]), float(affine[1][0])
             # The layers map the model's input range [lo, hi] onto [lo * s + o, hi * s + o].
-            flat_range = InputRange(round(source_range.low * scale + offset, 6), round(source_range.high * scale + offset, 6))
+            flat_range = InputRange(
+                round(source_range.low * scale + offset, 6), round(source_range.high * scale + offset, 6)
+            )
             flat = _rebuilt(flat, skip={id(layer) for layer in chain})
             names = [f"{layer.name} ({type(layer).__name__})" for layer in chain]
             logger.warning(
                 "flatten_model: removed the preprocessing layer(s) %s of %r: they map pixels to %s, which edgelab "
-                "now feeds the model directly%s.", names, model.name, flat_range,
+                "now feeds the model directly%s.",
+                names,
+                model.name,
+                flat_range,
                 "" if flat_range == EDGELAB_RANGE else " (edgelab remembers this range on the flat model)",
             )
         elif chain:
             logger.warning(
                 "flatten_model: kept the preprocessing layer(s) %s of %r: they scale channels differently, which "
                 "no single input range expresses; tfmot cannot quantize them, so QAT will refuse the model.",
-                [layer.name for layer in chain], model.name,
+                [layer.name for layer in chain],
+                model.name,
             )
     setattr(flat, RANGE_ATTRIBUTE, flat_range)
     if check and flat is not model:

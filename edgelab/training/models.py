@@ -10,13 +10,12 @@ Inputs are ``edgelab.preprocess.normalize(images)``: float pixels in [-1, 1].
 
 from __future__ import annotations
 
-from typing import Callable
-
-from .._keras import keras
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
+from .._keras import keras
 from .._log import logger
 from ..errors import ConfigError, EdgelabError, check_int, did_you_mean
 from ..preprocess import EDGELAB_RANGE, RANGE_ATTRIBUTE, parse_image_size

@@ -15,15 +15,16 @@ compared), and the labels (classes missing, out of range, or one class only).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from .._log import logger
-from ..preprocess import EDGELAB_RANGE, RAW_RANGE, InputRange, RANGE_ATTRIBUTE, leading_preprocessing, model_input_range
+from ..preprocess import EDGELAB_RANGE, RANGE_ATTRIBUTE, RAW_RANGE, InputRange, leading_preprocessing, model_input_range
 
-__all__ = ["SanityFinding", "check_predictions", "check_training", "check_float_model"]
+__all__ = ["SanityFinding", "check_float_model", "check_predictions", "check_training"]
 
 #: Accuracy this close to chance (in accuracy points) is flagged.
 CHANCE_MARGIN = 0.05
@@ -53,11 +54,15 @@ class SanityFinding:
 def chance_level(labels: np.ndarray, num_classes: int) -> float:
     """The accuracy of guessing: the larger of 1/classes and the most common class's share."""
     labels = np.asarray(labels).astype(np.int64)
-    majority = np.bincount(labels[labels >= 0], minlength=num_classes).max() / max(1, len(labels)) if len(labels) else 0.0
+    majority = (
+        np.bincount(labels[labels >= 0], minlength=num_classes).max() / max(1, len(labels)) if len(labels) else 0.0
+    )
     return float(max(1.0 / num_classes, majority))
 
 
-def check_predictions(labels: np.ndarray, predictions: np.ndarray, num_classes: int, what: str = "the float model") -> list[str]:
+def check_predictions(
+    labels: np.ndarray, predictions: np.ndarray, num_classes: int, what: str = "the float model"
+) -> list[str]:
     """The problems visible in predictions alone: chance-level accuracy, one dominant class."""
     labels, predictions = np.asarray(labels).astype(np.int64), np.asarray(predictions).astype(np.int64)
     if not len(labels):
@@ -88,8 +93,11 @@ def _accuracy(model, x: np.ndarray, labels: np.ndarray, training: bool = False) 
 
 def _input_range_cause(model, images: np.ndarray, labels: np.ndarray, fed: InputRange) -> str | None:
     """Try the model on the other usual ranges; a much better one is the cause."""
-    how = "declared" if isinstance(getattr(model, RANGE_ATTRIBUTE, None), InputRange) else (
-        "detected from its own preprocessing layers" if leading_preprocessing(model) else "assumed")
+    how = (
+        "declared"
+        if isinstance(getattr(model, RANGE_ATTRIBUTE, None), InputRange)
+        else ("detected from its own preprocessing layers" if leading_preprocessing(model) else "assumed")
+    )
     base = _accuracy(model, fed(images), labels)
     best, best_range = base, fed
     for candidate in (EDGELAB_RANGE, RAW_RANGE, InputRange(0.0, 1.0)):
@@ -105,8 +113,10 @@ def _input_range_cause(model, images: np.ndarray, labels: np.ndarray, fed: Input
             "(or edgelab.preprocess.set_input_range) if that is what it was trained on."
         )
     if how == "assumed":
-        return (f"input range: edgelab assumed {fed} (the model has no preprocessing layer and no declared range); "
-                "pass input_range=... if it was trained on other values.")
+        return (
+            f"input range: edgelab assumed {fed} (the model has no preprocessing layer and no declared range); "
+            "pass input_range=... if it was trained on other values."
+        )
     return None
 
 
@@ -128,8 +138,8 @@ def _batchnorm_cause(model, images: np.ndarray, labels: np.ndarray, steps: int |
     layers = _batchnorm_layers(model)
     if not layers:
         return None
-    momenta = sorted({round(float(getattr(getattr(l, "layer", l), "momentum", 0.0)), 4) for l in layers})
-    saved = [l.get_weights() for l in layers]
+    momenta = sorted({round(float(getattr(getattr(bn, "layer", bn), "momentum", 0.0)), 4) for bn in layers})
+    saved = [bn.get_weights() for bn in layers]
     try:
         inference = _accuracy(model, images, labels, training=False)
         batch_stats = _accuracy(model, images[:128], labels[:128], training=True)
@@ -191,8 +201,9 @@ def _report(findings: list[SanityFinding]) -> list[SanityFinding]:
     return findings
 
 
-def check_float_model(model, images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray,
-                      input_range: Any = None, warn: bool = True) -> list[SanityFinding]:
+def check_float_model(
+    model, images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, input_range: Any = None, warn: bool = True
+) -> list[SanityFinding]:
     """Check a float model's predictions on test images; each finding names its likely causes."""
     num_classes = int(np.asarray(probabilities).shape[-1])
     problems = check_predictions(labels, np.asarray(probabilities).argmax(axis=1), num_classes)
@@ -204,8 +215,15 @@ def check_float_model(model, images: np.ndarray, labels: np.ndarray, probabiliti
     return _report(findings) if warn else findings
 
 
-def check_training(model, history, x_train: np.ndarray, y_train: np.ndarray, validation: tuple | None,
-                   batch_size: int = 32, warn: bool = True) -> list[SanityFinding]:
+def check_training(
+    model,
+    history,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    validation: tuple | None,
+    batch_size: int = 32,
+    warn: bool = True,
+) -> list[SanityFinding]:
     """After ``train``: check the history and the validation predictions (``validation`` is model-ready)."""
     num_classes = int(model.output_shape[-1])
     problems = []
@@ -221,7 +239,9 @@ def check_training(model, history, x_train: np.ndarray, y_train: np.ndarray, val
     if validation is not None:
         x_val, y_val = validation
         probs = model.predict(x_val, batch_size=64, verbose=0)
-        problems += check_predictions(y_val, probs.argmax(axis=1), num_classes, "the trained model on validation images")
+        problems += check_predictions(
+            y_val, probs.argmax(axis=1), num_classes, "the trained model on validation images"
+        )
     if not problems:
         return []
     steps = len(history) * math.ceil(len(x_train) / batch_size)
