@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, Keras3ModelError
 
 
 def _legacy_keras_too_late() -> bool:
@@ -151,10 +151,11 @@ def check_keras2_model(model: Any, argument: str = "model") -> None:
     """Refuse anything but a tf_keras model, with one message for Keras 3 models.
 
     Raises:
-        ConfigError: a Keras 3 model (the message says what to do) or not a Keras model at all.
+        Keras3ModelError: a Keras 3 model (a ConfigError and a QATError; the message says what to do).
+        ConfigError: not a Keras model at all.
     """
     if is_keras3_model(model):
-        raise ConfigError(
+        raise Keras3ModelError(
             KERAS3_MESSAGE.format(
                 name=getattr(model, "name", "?"), kind=f"{type(model).__module__}.{type(model).__name__}"
             )

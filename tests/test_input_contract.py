@@ -233,3 +233,22 @@ def test_input_range_is_validated_and_explicit_wins():
     with pytest.raises(ConfigError, match="two different finite numbers"):
         InputRange(1.0, 1.0)
     assert EDGELAB_RANGE(np.array([0, 255], np.uint8)).tolist() == [-1.0, 1.0]
+
+
+def test_deploy_bundle_classify_feeds_the_own_rescaling_model_right(task, rescaling_model, tmp_path):
+    """classify.py feeds every .tflite file [-1, 1]; conversion made the Rescaling model's file take that."""
+    from PIL import Image
+    from test_bundle import parse_scores, run_classify
+
+    from edgelab.bundle import export_bundle
+    from edgelab.tflite.conversion import convert
+
+    _, (xt, _) = task
+    converted = convert(rescaling_model, "fp32", out_dir=tmp_path / "models", name="rescaled")
+    bundle = export_bundle([converted.path], NAMES, tmp_path / "bundle")
+    image = tmp_path / "one.png"
+    Image.fromarray(xt[0]).save(image)
+    proc = run_classify(bundle, str(image), "--top-k", "3", "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    expected = rescaling_model.predict(xt[:1].astype(np.float32), verbose=0)[0]  # the model on raw pixels
+    assert parse_scores(proc.stdout) == pytest.approx(dict(zip(NAMES, expected.tolist())), abs=1e-4)
