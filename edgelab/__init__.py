@@ -45,8 +45,8 @@ _EXPORTS: dict[str, str] = {
     "LatencyResult": "compare.benchmark", "plot_tradeoff": "compare.plots", "plot_confusions": "compare.plots",
     "write_report": "compare.report",
     # edge tpu and deployment
-    "analyze_edgetpu": "edgetpu.analyze:analyze", "EdgeTPUReport": "edgetpu.analyze",
-    "compile_edgetpu": "edgetpu.compiler:compile", "CompileResult": "edgetpu.compiler", "export_bundle": "bundle",
+    "analyze_edgetpu": "edgetpu.analyze", "EdgeTPUReport": "edgetpu.analyze",
+    "compile_edgetpu": "edgetpu.compiler", "CompileResult": "edgetpu.compiler", "export_bundle": "bundle",
     # errors (the typed hierarchy lives in edgelab.errors)
     "EdgelabError": "errors",
 }

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edgelab.edgetpu import ops as table
-from edgelab.edgetpu.analyze import EdgeTPUReport, analyze
+from edgelab.edgetpu.analyze import EdgeTPUReport, analyze_edgetpu
 from edgelab.errors import ConfigError, ModelFileError
 from edgelab.tflite.inspection import inspect_model
 
@@ -50,7 +50,7 @@ def _coral(name: str, compiled: bool = False) -> Path:
 @pytest.mark.parametrize("name", sorted(REAL_COMPILER))
 def test_predicts_exactly_what_the_real_compiler_mapped(name):
     ops_in, left_on_cpu = REAL_COMPILER[name]
-    report = analyze(_coral(name))
+    report = analyze_edgetpu(_coral(name))
     assert report.ops_total == ops_in
     assert report.ops_edgetpu == ops_in - sum(left_on_cpu.values())
     assert report.ops_cpu == sum(left_on_cpu.values())
@@ -63,8 +63,8 @@ def test_predicts_exactly_what_the_real_compiler_mapped(name):
 @pytest.mark.parametrize("name", sorted(REAL_COMPILER))
 def test_prediction_matches_the_compiled_file(name):
     source, compiled = _coral(name), _coral(name, compiled=True)
-    predicted = analyze(source)
-    real = analyze(compiled)
+    predicted = analyze_edgetpu(source)
+    real = analyze_edgetpu(compiled)
     assert real.compiled and real.ops_edgetpu == 1
     real_cpu = Counter(v.op for v in real.ops if v.target == "cpu")
     assert predicted.ops_edgetpu == predicted.ops_total - sum(real_cpu.values())
@@ -74,7 +74,7 @@ def test_prediction_matches_the_compiled_file(name):
 
 
 def test_deeplab_cut_and_reasons():
-    report = analyze(_coral("deeplabv3_mnv2_dm05_pascal_quant"))
+    report = analyze_edgetpu(_coral("deeplabv3_mnv2_dm05_pascal_quant"))
     cpu = report.cpu_ops
     # The image-pooling branch upsamples a single pixel (align_corners): the first CPU op.
     assert cpu[0].op == "RESIZE_BILINEAR" and cpu[0].reason == table.STATUS_LIMITATION
@@ -91,7 +91,7 @@ def test_deeplab_cut_and_reasons():
 
 
 def test_compiled_file_reports_custom_op_and_cpu_ops():
-    report = analyze(_coral("mobilenet_v1_0.25_128_quant", compiled=True))
+    report = analyze_edgetpu(_coral("mobilenet_v1_0.25_128_quant", compiled=True))
     assert report.compiled
     assert [v.op for v in report.ops] == ["edgetpu-custom-op"]
     assert report.ops[0].target == "edgetpu"
@@ -103,11 +103,11 @@ def test_compiled_file_reports_custom_op_and_cpu_ops():
 def test_memory_estimate_counts_mapped_parameters():
     path = _coral("mobilenet_v1_0.25_128_quant")
     info = inspect_model(path)
-    report = analyze(info)
+    report = analyze_edgetpu(info)
     assert report.on_chip_bytes == info.param_bytes  # all mapped, well under the cache
     assert report.off_chip_bytes == 0
     assert report.on_chip_capacity_bytes == table.ON_CHIP_USABLE_BYTES
-    deeplab = analyze(_coral("deeplabv3_mnv2_dm05_pascal_quant"))
+    deeplab = analyze_edgetpu(_coral("deeplabv3_mnv2_dm05_pascal_quant"))
     deeplab_info = inspect_model(_coral("deeplabv3_mnv2_dm05_pascal_quant"))
     # Only the parameters of mapped ops count: the CPU convs' weights are left out.
     assert 0 < deeplab.on_chip_bytes < deeplab_info.param_bytes
@@ -115,14 +115,14 @@ def test_memory_estimate_counts_mapped_parameters():
 
 def test_analyze_accepts_path_bytes_and_model_info():
     path = _coral("split_concat")
-    by_path = analyze(path)
-    assert analyze(path.read_bytes()).ops == by_path.ops
-    assert analyze(inspect_model(path)).ops == by_path.ops
-    assert analyze(str(path)).path == str(path)
+    by_path = analyze_edgetpu(path)
+    assert analyze_edgetpu(path.read_bytes()).ops == by_path.ops
+    assert analyze_edgetpu(inspect_model(path)).ops == by_path.ops
+    assert analyze_edgetpu(str(path)).path == str(path)
 
 
 def test_report_dict_frame_summary_and_repr():
-    report = analyze(_coral("split_concat"))
+    report = analyze_edgetpu(_coral("split_concat"))
     d = report.to_dict()
     json.dumps(d)
     assert (d["ops_total"], d["ops_edgetpu"], d["ops_cpu"]) == (3, 3, 0)
@@ -138,17 +138,17 @@ def test_report_dict_frame_summary_and_repr():
     text = report.summary()
     assert "split_concat.tflite" in text and "Verdict: ok" in text
     assert "CONCATENATION                  2          Mapped to Edge TPU" in text
-    assert repr(report) == repr(analyze(_coral("split_concat")))
-    assert report.status == report.verdict
+    assert repr(report) == repr(analyze_edgetpu(_coral("split_concat")))
+    assert report.mapping.status is report.verdict and report.mapping.source == "predicted"
 
 
 def test_bad_runtime_version_and_bad_files(tmp_path):
     with pytest.raises(ConfigError, match="runtime_version=15"):
-        analyze(_coral("split_concat"), runtime_version=15)
+        analyze_edgetpu(_coral("split_concat"), runtime_version=15)
     bad = tmp_path / "notes.tflite"
     bad.write_text("not a model")
     with pytest.raises(ModelFileError):
-        analyze(bad)
+        analyze_edgetpu(bad)
 
 
 def test_analyzer_does_not_import_tensorflow():
@@ -170,8 +170,13 @@ def build_tflite(tensors: list[dict], ops: list[tuple], inputs: list[int], outpu
     import flatbuffers
     from ai_edge_litert import schema_py_generated as s
 
-    types = {"int8": s.TensorType.INT8, "uint8": s.TensorType.UINT8, "int32": s.TensorType.INT32,
-             "float32": s.TensorType.FLOAT32, "int16": s.TensorType.INT16}
+    types = {
+        "int8": s.TensorType.INT8,
+        "uint8": s.TensorType.UINT8,
+        "int32": s.TensorType.INT32,
+        "float32": s.TensorType.FLOAT32,
+        "int16": s.TensorType.INT16,
+    }
     model = s.ModelT()
     model.version = 3
     model.buffers = [s.BufferT()]
@@ -185,6 +190,7 @@ def build_tflite(tensors: list[dict], ops: list[tuple], inputs: list[int], outpu
         t.type = types[spec["dtype"]]
         t.name = f"t{len(graph.tensors)}".encode()
         t.buffer = 0
+        t.isVariable = bool(spec.get("variable", False))
         if spec.get("data") is not None:
             buf = s.BufferT()
             buf.data = np.asarray(spec["data"], dtype=spec["dtype"]).tobytes()
@@ -250,7 +256,7 @@ def test_single_partition_keeps_ops_that_do_not_depend_on_the_cut():
         ("ADD", 1, [2, 2], [3]),
         ("ADD", 1, [1, 1], [4]),
     ]
-    report = analyze(build_tflite(tensors, ops, [0], [3, 4]))
+    report = analyze_edgetpu(build_tflite(tensors, ops, [0], [3, 4]))
     assert reasons(report) == [
         ("ADD", table.STATUS_MAPPED),
         ("MyCustomOp", table.STATUS_NOT_SUPPORTED),
@@ -264,7 +270,7 @@ def test_unsupported_op_before_anything_mapped_does_not_cut():
     # An op that runs first on the CPU leaves the rest of the graph free to map as one subgraph.
     tensors = [act(), act(), act(), act()]
     ops = [("MyCustomOp", 1, [0], [1]), ("ADD", 1, [1, 1], [2]), ("ADD", 1, [2, 2], [3])]
-    report = analyze(build_tflite(tensors, ops, [0], [3]))
+    report = analyze_edgetpu(build_tflite(tensors, ops, [0], [3]))
     assert [v.target for v in report.ops] == ["cpu", "edgetpu", "edgetpu"]
 
 
@@ -276,7 +282,7 @@ def test_float_io_boundary_ops_stay_on_cpu():
         {"shape": (1, 8, 8, 4), "dtype": "float32"},
     ]
     ops = [("QUANTIZE", 1, [0], [1]), ("ADD", 1, [1, 1], [2]), ("DEQUANTIZE", 1, [2], [3])]
-    report = analyze(build_tflite(tensors, ops, [0], [3]))
+    report = analyze_edgetpu(build_tflite(tensors, ops, [0], [3]))
     assert reasons(report) == [
         ("QUANTIZE", table.STATUS_LIMITATION),
         ("ADD", table.STATUS_MAPPED),
@@ -288,17 +294,19 @@ def test_float_io_boundary_ops_stay_on_cpu():
 def test_float_op_in_a_quantized_model_is_an_unsupported_data_type():
     tensors = [act(), act(), {"shape": (1, 8, 8, 4), "dtype": "float32"}]
     ops = [("ADD", 1, [0, 0], [1]), ("DEQUANTIZE", 1, [1], [2])]
-    report = analyze(build_tflite(tensors, ops, [0], [2]))
+    report = analyze_edgetpu(build_tflite(tensors, ops, [0], [2]))
     assert report.ops[1].reason == table.STATUS_DATA_TYPE
 
 
 def test_rank_rule_needs_batch_one():
     tensors = [act((2, 8, 8, 4)), act((2, 8, 8, 4))]
-    report = analyze(build_tflite(tensors, [("ADD", 1, [0, 0], [1])], [0], [1]))
+    report = analyze_edgetpu(build_tflite(tensors, [("ADD", 1, [0, 0], [1])], [0], [1]))
     assert report.ops[0].reason == table.STATUS_RANK
     assert report.verdict == "none_mapped" and report.subgraphs == 0
     # Same op, batch 1: mapped; a 5-D tensor with only 3 dims > 1 is fine too.
-    ok = analyze(build_tflite([act((1, 1, 8, 8, 4)), act((1, 1, 8, 8, 4))], [("ADD", 1, [0, 0], [1])], [0], [1]))
+    ok = analyze_edgetpu(
+        build_tflite([act((1, 1, 8, 8, 4)), act((1, 1, 8, 8, 4))], [("ADD", 1, [0, 0], [1])], [0], [1])
+    )
     assert ok.ops[0].reason == table.STATUS_MAPPED
 
 
@@ -308,22 +316,26 @@ def test_min_runtime_version():
     tensors = [act((1, 4, 6, 8)), const([0, 2, 1, 3]), act((1, 6, 4, 8))]
     ops = [("TRANSPOSE", 1, [0, 1], [2], s.BuiltinOptions.TransposeOptions, s.TransposeOptionsT())]
     model = build_tflite(tensors, ops, [0], [2])
-    assert analyze(model, runtime_version=14).ops[0].reason == table.STATUS_MAPPED
-    at13 = analyze(model, runtime_version=13)
+    assert analyze_edgetpu(model, runtime_version=14).ops[0].reason == table.STATUS_MAPPED
+    at13 = analyze_edgetpu(model, runtime_version=13)
     assert at13.ops[0].reason == table.STATUS_NOT_SUPPORTED
     assert at13.runtime_version == 13
     assert any("-m 14" in h for h in at13.hints)
 
 
 def test_op_version_the_compiler_cannot_parse():
-    tensors = [act(), {"shape": (4, 1, 1, 4), "dtype": "int8", "quant": Q, "data": np.ones((4, 1, 1, 4))},
-               const(np.zeros(4)), act()]
+    tensors = [
+        act(),
+        {"shape": (4, 1, 1, 4), "dtype": "int8", "quant": Q, "data": np.ones((4, 1, 1, 4))},
+        const(np.zeros(4)),
+        act(),
+    ]
     too_new = table.MAX_PARSE_VERSION["CONV_2D"] + 1
-    report = analyze(build_tflite(tensors, [("CONV_2D", too_new, [0, 1, 2], [3])], [0], [3]))
+    report = analyze_edgetpu(build_tflite(tensors, [("CONV_2D", too_new, [0, 1, 2], [3])], [0], [3]))
     assert report.verdict == "unsupported_op_version"
     assert report.message == f"Didn't find op for builtin opcode 'CONV_2D' version '{too_new}'"
     assert report.ops_edgetpu == 0 and report.ops_cpu == 1
-    parseable = analyze(build_tflite(tensors, [("CONV_2D", too_new - 1, [0, 1, 2], [3])], [0], [3]))
+    parseable = analyze_edgetpu(build_tflite(tensors, [("CONV_2D", too_new - 1, [0, 1, 2], [3])], [0], [3]))
     assert parseable.verdict == "ok"
 
 
@@ -335,7 +347,7 @@ def test_resize_maps_only_at_exact_scales():
         opts.alignCorners = align
         tensors = [act((1, src, src, 4)), const([dst, dst]), act((1, dst, dst, 4))]
         ops = [("RESIZE_BILINEAR", 1, [0, 1], [2], s.BuiltinOptions.ResizeBilinearOptions, opts)]
-        return analyze(build_tflite(tensors, ops, [0], [2])).ops[0].reason
+        return analyze_edgetpu(build_tflite(tensors, ops, [0], [2])).ops[0].reason
 
     assert resize(4, 8, align=False) == table.STATUS_MAPPED
     assert resize(5, 9, align=True) == table.STATUS_MAPPED  # (9-1)/(5-1) = 2
@@ -348,30 +360,30 @@ def test_concat_constant_input_only_as_zero_padding():
     ones = {**zeros, "data": np.ones((1, 8, 8, 4))}
     for constant, expected in ((zeros, table.STATUS_MAPPED), (ones, table.STATUS_LIMITATION)):
         tensors = [act(), constant, act((1, 8, 8, 8))]
-        report = analyze(build_tflite(tensors, [("CONCATENATION", 1, [0, 1], [2])], [0], [2]))
+        report = analyze_edgetpu(build_tflite(tensors, [("CONCATENATION", 1, [0, 1], [2])], [0], [2]))
         assert report.ops[0].reason == expected
 
 
 def test_not_quantized_models():
     # A float model: nothing works in 8 bits.
     tensors = [{"shape": (1, 8, 8, 4), "dtype": "float32"}] * 2
-    report = analyze(build_tflite(tensors, [("ADD", 1, [0, 0], [1])], [0], [1]))
+    report = analyze_edgetpu(build_tflite(tensors, [("ADD", 1, [0, 0], [1])], [0], [1]))
     assert report.verdict == "not_quantized" and report.message == "Model not quantized"
     assert report.ops[0].target == "cpu"
     # int16 activations (int16x8) are not 8-bit either.
     tensors16 = [act(dtype="int16"), act(dtype="int16")]
-    assert analyze(build_tflite(tensors16, [("ADD", 1, [0, 0], [1])], [0], [1])).verdict == "not_quantized"
+    assert analyze_edgetpu(build_tflite(tensors16, [("ADD", 1, [0, 0], [1])], [0], [1])).verdict == "not_quantized"
 
 
 def test_dynamic_batch_is_refused():
     tensors = [act(signature=(-1, 8, 8, 4)), act(signature=(-1, 8, 8, 4))]
-    report = analyze(build_tflite(tensors, [("ADD", 1, [0, 0], [1])], [0], [1]))
+    report = analyze_edgetpu(build_tflite(tensors, [("ADD", 1, [0, 0], [1])], [0], [1]))
     assert report.verdict == "not_quantized"
     assert any("dynamic shape" in h and "batch 1" in h for h in report.hints)
 
 
 def test_empty_model_is_invalid():
-    report = analyze(build_tflite([act()], [], [0], [0]))
+    report = analyze_edgetpu(build_tflite([act()], [], [0], [0]))
     assert report.verdict == "invalid" and report.ops_total == 0
 
 
@@ -415,14 +427,14 @@ def converted():
 
 
 def test_converted_int8_model_maps_fully(converted):
-    report = analyze(converted["int8"])
+    report = analyze_edgetpu(converted["int8"])
     assert report.verdict == "ok", report.summary()
     assert report.ops_edgetpu == report.ops_total == len(inspect_model(converted["int8"]).ops)
     assert report.on_chip_bytes == inspect_model(converted["int8"]).param_bytes
 
 
 def test_converted_float_model_is_not_quantized(converted):
-    report = analyze(converted["float"])
+    report = analyze_edgetpu(converted["float"])
     assert report.verdict == "not_quantized"
     assert report.ops_edgetpu == 0 and report.ops_cpu == report.ops_total > 0
     assert any("full-integer quantization" in h for h in report.hints)
@@ -431,7 +443,7 @@ def test_converted_float_model_is_not_quantized(converted):
 def test_converted_dynamic_batch_model_is_refused(converted):
     info = inspect_model(converted["dynamic"])
     assert info.inputs[0].shape_signature[0] == -1
-    report = analyze(info)
+    report = analyze_edgetpu(info)
     assert report.verdict == "not_quantized"
     assert any("dynamic shape" in h for h in report.hints)
 

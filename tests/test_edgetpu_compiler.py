@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-import sys
 import time
 from pathlib import Path
 
@@ -14,13 +12,14 @@ import pytest
 import edgelab.edgetpu.compiler as compiler_mod
 from edgelab.cli import main
 from edgelab.edgetpu.compiler import (
-    compile,
+    compile_edgetpu,
     compiler_version,
     find_compiler,
     install_instructions,
 )
 from edgelab.edgetpu.logs import FailureKind, parse_size
 from edgelab.errors import CompilerNotFoundError, ConfigError, ModelFileError
+
 
 @pytest.fixture
 def model(tmp_path) -> Path:
@@ -33,7 +32,7 @@ def model(tmp_path) -> Path:
 def test_success(fake_compiler, model, tmp_path):
     argv_file = fake_compiler("success")
     out = tmp_path / "out"
-    result = compile(model, out_dir=out)
+    result = compile_edgetpu(model, out_dir=out)
     assert result.status == "compiled" and result.ok and result.reason is None
     assert result.compiled_model == out / "scenes_int8_edgetpu.tflite"
     assert result.compiled_model.is_file()
@@ -54,15 +53,21 @@ def test_success(fake_compiler, model, tmp_path):
 
 def test_default_out_dir_is_beside_the_model(fake_compiler, model):
     fake_compiler("success")
-    result = compile(model)
+    result = compile_edgetpu(model)
     assert result.compiled_model == model.resolve().parent / "scenes_int8_edgetpu.tflite"
 
 
 def test_flags_map_to_compiler_options(fake_compiler, model, tmp_path):
     argv_file = fake_compiler("success")
-    compile(
-        model, out_dir=tmp_path / "o", min_runtime_version=13, search_delegate=True,
-        delegate_search_step=10, num_segments=2, enable_multiple_subgraphs=True, timeout=60,
+    compile_edgetpu(
+        model,
+        out_dir=tmp_path / "o",
+        min_runtime_version=13,
+        search_delegate=True,
+        delegate_search_step=10,
+        num_segments=2,
+        enable_multiple_subgraphs=True,
+        timeout=60,
         show_operations=False,
     )
     argv = json.loads(argv_file.read_text())
@@ -77,16 +82,16 @@ def test_flags_map_to_compiler_options(fake_compiler, model, tmp_path):
 def test_older_compiler_gets_no_v16_flags(fake_compiler, model, tmp_path):
     argv_file = fake_compiler("success", version="14.1.317412892")
     assert compiler_version() == "14.1.317412892"
-    result = compile(model, out_dir=tmp_path / "o")
+    result = compile_edgetpu(model, out_dir=tmp_path / "o")
     assert result.status == "compiled"
     assert "--timeout_sec" not in json.loads(argv_file.read_text())
-    with pytest.raises(ConfigError, match="14.1.317412892"):
-        compile(model, out_dir=tmp_path / "o", search_delegate=True)
+    with pytest.raises(ConfigError, match=r"14\.1\.317412892"):
+        compile_edgetpu(model, out_dir=tmp_path / "o", search_delegate=True)
 
 
 def test_partial_mapping(fake_compiler, model, tmp_path):
     fake_compiler("partial")
-    result = compile(model, out_dir=tmp_path / "out")
+    result = compile_edgetpu(model, out_dir=tmp_path / "out")
     assert result.status == "partial" and result.ok
     assert result.compiled_model.is_file()
     report = result.report
@@ -98,7 +103,7 @@ def test_partial_mapping(fake_compiler, model, tmp_path):
 
 def test_operator_table_comes_from_the_log_without_show_operations(fake_compiler, model, tmp_path):
     fake_compiler("partial")
-    result = compile(model, out_dir=tmp_path / "out", show_operations=False)
+    result = compile_edgetpu(model, out_dir=tmp_path / "out", show_operations=False)
     assert result.status == "partial"
     frame = result.report.to_frame()
     assert len(frame) == 8
@@ -116,7 +121,7 @@ def test_operator_table_comes_from_the_log_without_show_operations(fake_compiler
 )
 def test_whole_model_failures(fake_compiler, model, tmp_path, scenario, kind):
     fake_compiler(scenario)
-    result = compile(model, out_dir=tmp_path / "out")
+    result = compile_edgetpu(model, out_dir=tmp_path / "out")
     assert result.status == "failed" and not result.ok
     assert result.report.failure.kind is kind
     assert result.reason.startswith(kind.value)
@@ -126,14 +131,14 @@ def test_whole_model_failures(fake_compiler, model, tmp_path, scenario, kind):
 
 def test_not_quantized_message(fake_compiler, model, tmp_path):
     fake_compiler("not_quantized")
-    result = compile(model, out_dir=tmp_path / "out")
+    result = compile_edgetpu(model, out_dir=tmp_path / "out")
     assert "Model not quantized" in result.reason
     assert "batch size of 1" in result.reason  # the hint
 
 
 def test_op_version_error_names_op(fake_compiler, model, tmp_path):
     fake_compiler("op_version")
-    failure = compile(model, out_dir=tmp_path / "out").report.failure
+    failure = compile_edgetpu(model, out_dir=tmp_path / "out").report.failure
     assert (failure.op, failure.op_version) == ("FULLY_CONNECTED", 12)
 
 
@@ -143,14 +148,14 @@ def test_stale_output_is_not_taken_for_this_run(fake_compiler, model, tmp_path):
     (out / "scenes_int8_edgetpu.tflite").write_bytes(b"old")
     (out / "scenes_int8_edgetpu.log").write_text("Edge TPU Compiler version 16.0.384591198\n")
     fake_compiler("not_quantized")
-    result = compile(model, out_dir=out)
+    result = compile_edgetpu(model, out_dir=out)
     assert result.status == "failed"
     assert result.compiled_model is None and result.log_path is None
 
 
 def test_crash_reports_exit_code(fake_compiler, model, tmp_path):
     fake_compiler("crash")
-    result = compile(model, out_dir=tmp_path / "out")
+    result = compile_edgetpu(model, out_dir=tmp_path / "out")
     assert result.status == "failed"
     assert "exited with code 139" in result.reason and "Segmentation fault" in result.reason
 
@@ -161,7 +166,7 @@ def test_timeout_kills_the_compiler(fake_compiler, model, tmp_path, monkeypatch)
     monkeypatch.setenv("FAKE_EDGETPU_PIDFILE", str(pidfile))
     monkeypatch.setattr(compiler_mod, "KILL_GRACE_SECONDS", 0.2)
     start = time.perf_counter()
-    result = compile(model, out_dir=tmp_path / "out", timeout=1)
+    result = compile_edgetpu(model, out_dir=tmp_path / "out", timeout=1)
     assert time.perf_counter() - start < 15  # the fake would sleep 120 s
     assert result.status == "timeout" and not result.ok
     assert "within 1 s" in result.reason
@@ -173,7 +178,7 @@ def test_timeout_kills_the_compiler(fake_compiler, model, tmp_path, monkeypatch)
 def test_missing_compiler_raises_with_install_instructions(no_compiler, model):
     assert find_compiler() is None and compiler_version() is None
     with pytest.raises(CompilerNotFoundError) as info:
-        compile(model)
+        compile_edgetpu(model)
     message = str(info.value)
     assert "edgetpu_compiler was not found" in message
     assert "x86-64" in message
@@ -182,7 +187,7 @@ def test_missing_compiler_raises_with_install_instructions(no_compiler, model):
 
 
 def test_missing_compiler_as_status(no_compiler, model):
-    result = compile(model, missing="status")
+    result = compile_edgetpu(model, missing="status")
     assert result.status == "not_installed" and not result.ok
     assert "apt-get install edgetpu-compiler" in result.reason
     assert result.report is None
@@ -198,8 +203,8 @@ def test_install_instructions_by_platform():
 
 
 def test_missing_model_is_a_model_error(no_compiler, tmp_path):
-    with pytest.raises(ModelFileError, match="nope.tflite") as info:
-        compile(tmp_path / "nope.tflite", missing="status")
+    with pytest.raises(ModelFileError, match=r"nope\.tflite") as info:
+        compile_edgetpu(tmp_path / "nope.tflite", missing="status")
     assert "to compile" in str(info.value)
 
 
@@ -207,7 +212,7 @@ def test_non_tflite_input_is_a_model_error(no_compiler, tmp_path):
     path = tmp_path / "notes.tflite"
     path.write_text("not a model")
     with pytest.raises(ModelFileError, match="TFL3") as info:
-        compile(path, missing="status")
+        compile_edgetpu(path, missing="status")
     assert "to compile" in str(info.value)
 
 
@@ -223,7 +228,7 @@ def test_non_tflite_input_is_a_model_error(no_compiler, tmp_path):
 )
 def test_bad_options_are_config_errors(model, kwargs, echo):
     with pytest.raises(ConfigError, match="Received") as info:
-        compile(model, **kwargs)
+        compile_edgetpu(model, **kwargs)
     assert echo in str(info.value)
 
 

@@ -48,8 +48,12 @@ def _flatbuffer(custom_code: str | None) -> bytes:
 
 @pytest.mark.parametrize(
     "system, library",
-    [("Linux", "libedgetpu.so.1"), ("Darwin", "libedgetpu.1.dylib"), ("Windows", "edgetpu.dll"),
-     ("linux", "libedgetpu.so.1")],
+    [
+        ("Linux", "libedgetpu.so.1"),
+        ("Darwin", "libedgetpu.1.dylib"),
+        ("Windows", "edgetpu.dll"),
+        ("linux", "libedgetpu.so.1"),
+    ],
 )
 def test_library_name_per_platform(system, library):
     assert delegate_library_name(system) == library
@@ -67,8 +71,16 @@ def test_valid_device_selectors(device):
 
 @pytest.mark.parametrize(
     "device, hint",
-    [("USB:0", "'usb:0'"), ("usb0", "'usb:0'"), ("gpu", None), ("usb:", None), ("", None),
-     ("pci:x", None), ("tpu:0", None), (0, None)],
+    [
+        ("USB:0", "'usb:0'"),
+        ("usb0", "'usb:0'"),
+        ("gpu", None),
+        ("usb:", None),
+        ("", None),
+        ("pci:x", None),
+        ("tpu:0", None),
+        (0, None),
+    ],
 )
 def test_invalid_device_selectors_echo_the_value(device, hint):
     with pytest.raises(ConfigError) as info:
@@ -159,7 +171,7 @@ def test_custom_op_detection_rejects_non_tflite(tmp_path, data):
 
 
 def test_custom_op_detection_missing_file(tmp_path):
-    with pytest.raises(ModelFileError, match="gone.tflite"):
+    with pytest.raises(ModelFileError, match=r"gone\.tflite"):
         has_edgetpu_custom_op(tmp_path / "gone.tflite")
 
 
@@ -188,4 +200,6 @@ def test_cli_devices_json(capsys):
     assert payload["library"] == delegate_library_name()
     assert payload["library_found"] == library_available()
     assert {"devices", "usable", "runtime", "compiler", "compiler_version"} <= payload.keys()
-    assert payload["usable"] is (payload["library_found"] and bool(payload["devices"]) and payload["runtime"] is not None)
+    assert payload["usable"] is (
+        payload["library_found"] and bool(payload["devices"]) and payload["runtime"] is not None
+    )

@@ -11,19 +11,26 @@ from edgelab.cli import main
 from edgelab.edgetpu.logs import (
     CompilerReport,
     FailureKind,
-    format_bytes,
     parse_compiler_output,
     parse_compiler_outputs,
     parse_size,
     read_log,
 )
+from edgelab.edgetpu.memory import format_bytes
 from edgelab.errors import EdgeTPUError
 
 LOGS = Path(__file__).parent / "data" / "edgetpu_logs"
 
 JSON_KEYS = {
-    "compiler_version", "ops_edgetpu", "ops_cpu", "ops_total", "subgraphs",
-    "on_chip_used_bytes", "on_chip_remaining_bytes", "off_chip_used_bytes", "operators",
+    "compiler_version",
+    "ops_edgetpu",
+    "ops_cpu",
+    "ops_total",
+    "subgraphs",
+    "on_chip_used_bytes",
+    "on_chip_remaining_bytes",
+    "off_chip_used_bytes",
+    "operators",
 }
 
 # Figures read off the files by hand. tiny_yolo: mapped rows MAX_POOL_2D 6 + CONV_2D 11 +
@@ -31,21 +38,36 @@ JSON_KEYS = {
 EXPECTED = {
     "tiny_yolo_edgetpu.log": {
         "compiler_version": "14.1.317412892",
-        "ops_edgetpu": 19, "ops_cpu": 6, "ops_total": 25, "subgraphs": None,
-        "on_chip_used_bytes": None, "on_chip_remaining_bytes": None, "off_chip_used_bytes": None,
+        "ops_edgetpu": 19,
+        "ops_cpu": 6,
+        "ops_total": 25,
+        "subgraphs": None,
+        "on_chip_used_bytes": None,
+        "on_chip_remaining_bytes": None,
+        "off_chip_used_bytes": None,
         "rows": 8,
     },
     "v14_all_on_cpu.stdout": {
         "compiler_version": None,
-        "ops_edgetpu": 0, "ops_cpu": 2, "ops_total": 2, "subgraphs": None,
-        "on_chip_used_bytes": None, "on_chip_remaining_bytes": None, "off_chip_used_bytes": None,
+        "ops_edgetpu": 0,
+        "ops_cpu": 2,
+        "ops_total": 2,
+        "subgraphs": None,
+        "on_chip_used_bytes": None,
+        "on_chip_remaining_bytes": None,
+        "off_chip_used_bytes": None,
         "rows": 2,
     },
     "v16_yolov5s_summary.stdout": {
         "compiler_version": "16.0.384591198",
         # The posted output stops before the "will run on Edge TPU / CPU" lines: not derivable.
-        "ops_edgetpu": None, "ops_cpu": None, "ops_total": 229, "subgraphs": 1,
-        "on_chip_used_bytes": 7224689, "on_chip_remaining_bytes": 1024, "off_chip_used_bytes": 179200,
+        "ops_edgetpu": None,
+        "ops_cpu": None,
+        "ops_total": 229,
+        "subgraphs": 1,
+        "on_chip_used_bytes": 7224689,
+        "on_chip_remaining_bytes": 1024,
+        "off_chip_used_bytes": 179200,
         "rows": 0,
     },
 }
@@ -66,7 +88,7 @@ def test_shared_logs_reproduce_counts_and_memory(name):
 def test_read_log_cli_json(name, capsys):
     assert main(["read-log", str(LOGS / name), "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert JSON_KEYS <= payload.keys()
+    assert payload.keys() >= JSON_KEYS
     expected = dict(EXPECTED[name])
     assert len(payload["operators"]) == expected.pop("rows")
     assert {k: payload[k] for k in expected} == expected
@@ -124,15 +146,21 @@ def test_complete_v16_output_without_cpu_lines_means_all_mapped():
 
 @pytest.mark.parametrize(
     "text, unit_bytes",
-    [("0.00B", 0), ("1.00KiB", 1024), ("175.00KiB", 179200), ("6.89MiB", 7224689),
-     ("7.98MiB", 8367636), ("1.50GiB", 1610612736)],
+    [
+        ("0.00B", 0),
+        ("1.00KiB", 1024),
+        ("175.00KiB", 179200),
+        ("6.89MiB", 7224689),
+        ("7.98MiB", 8367636),
+        ("1.50GiB", 1610612736),
+    ],
 )
 def test_parse_size_binary_units(text, unit_bytes):
     assert parse_size(text) == unit_bytes
 
 
 def test_parse_size_rejects_other_text():
-    with pytest.raises(ValueError, match="6.89MiB"):
+    with pytest.raises(ValueError, match=r"6\.89MiB"):
         parse_size("6.89 MB/s")
 
 
@@ -165,7 +193,9 @@ def test_old_compiler_available_line():
 
 def test_co_compiled_log_gives_one_report_per_model():
     block = (LOGS / "tiny_yolo_edgetpu.log").read_text()
-    second = block.replace("tiny_yolo", "other").replace("CONV_2D                        11", "CONV_2D                        3")
+    second = block.replace("tiny_yolo", "other").replace(
+        "CONV_2D                        11", "CONV_2D                        3"
+    )
     reports = parse_compiler_outputs(block + "\n" + second)
     assert [r.input_model for r in reports] == ["tiny_yolo.tflite", "other.tflite"]
     assert [r.ops_edgetpu for r in reports] == [19, 11]
@@ -193,8 +223,10 @@ FAILURES = [
         "ERROR: Registration failed.\n\nInvalid model: m.tflite\nModel could not be parsed\n",
         FailureKind.OP_VERSION_NOT_SUPPORTED,
     ),
-    ("Compilation failed: Compilation failed due to large activation tensors in model.\n",
-     FailureKind.LARGE_ACTIVATIONS),
+    (
+        "Compilation failed: Compilation failed due to large activation tensors in model.\n",
+        FailureKind.LARGE_ACTIVATIONS,
+    ),
     ("Internal compiler error. Aborting! \n", FailureKind.INTERNAL_ERROR),
     ("Compilation timeout. This is usually caused by large activations.\n", FailureKind.TIMEOUT),
     (
@@ -243,7 +275,7 @@ def test_read_log_rejects_unreadable_input(tmp_path, content):
     path = tmp_path / "x.log"
     if content is not None:
         path.write_bytes(content)
-    with pytest.raises(EdgeTPUError, match="x.log"):
+    with pytest.raises(EdgeTPUError, match=r"x\.log"):
         read_log(path)
 
 

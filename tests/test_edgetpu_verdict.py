@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from edgelab.edgetpu import analyze, edgetpu_verdict
+from edgelab.edgetpu import analyze_edgetpu, edgetpu_verdict
 
 CORAL = Path(__file__).parent / "data" / "coral"
 MOBILENET = CORAL / "mobilenet_v1_0.25_128_quant.tflite"
@@ -16,17 +17,30 @@ def test_without_compiler_the_offline_prediction_is_used(no_compiler):
     assert verdict.source == "predicted"
     assert (verdict.ops_edgetpu, verdict.ops_total) == (64, 72)
     assert verdict.mapped == "64/72"
-    assert verdict.status == analyze(DEEPLAB).verdict == "partial"
+    assert verdict.status == analyze_edgetpu(DEEPLAB).verdict == "partial"
 
 
 def test_with_compiler_its_counts_win(fake_compiler):
     fake_compiler("partial", version="16.0.384591198")
     verdict = edgetpu_verdict(MOBILENET)
     # The fake compiler reports 29 of 33 ops mapped whatever the model: proof the compiler was read.
-    assert verdict.source == "compiler 16.0.384591198"
+    assert verdict.source == "compiler" and verdict.compiler_version == "16.0.384591198"
     assert verdict.mapped == "29/33"
     assert verdict.status == "partial"
     assert verdict.report.ops_total == 31  # the offline explanation is kept alongside
+
+
+def test_analyzer_compiler_and_log_share_one_mapping_type(fake_compiler, tmp_path):
+    from edgelab.edgetpu import EdgeTPUMapping, compile_edgetpu, read_log
+
+    fake_compiler("partial", version="16.0.384591198")
+    result = compile_edgetpu(MOBILENET, out_dir=tmp_path)
+    mappings = [analyze_edgetpu(MOBILENET).mapping, result.mapping, read_log(result.log_path).mapping]
+    assert all(isinstance(m, EdgeTPUMapping) for m in mappings)
+    assert [m.source.value for m in mappings] == ["predicted", "compiler", "log"]
+    assert [m.mapped for m in mappings] == ["31/31", "29/33", "29/33"]
+    assert mappings[1].status == mappings[2].status == "partial"
+    assert json.loads(json.dumps(mappings[1].to_dict()))["source"] == "compiler"
 
 
 def test_compiler_failure_falls_back_to_prediction(fake_compiler):

@@ -77,7 +77,7 @@ def test_int8_edgecnn_contains_only_edge_tpu_ops(pipe, precision):
 
 @pytest.mark.parametrize("precision", [Precision.INT8, Precision.QAT_INT8])
 def test_edgetpu_analyzer_maps_every_op_of_int8_edgecnn(pipe, precision):
-    from edgelab.edgetpu.analyze import analyze
+    from edgelab.edgetpu.analyze import analyze_edgetpu as analyze
 
     report = analyze(pipe.converted[precision].path)
     assert report.ops_total > 0

@@ -13,7 +13,8 @@ import pytest
 from edgelab import widgets
 from edgelab.compare.comparison import Comparison, VariantResult
 from edgelab.data.datasets import Dataset
-from edgelab.edgetpu.analyze import EdgeTPUReport, OpVerdict, analyze
+from edgelab.edgetpu.analyze import EdgeTPUReport, OpVerdict
+from edgelab.edgetpu.analyze import analyze_edgetpu as analyze
 from edgelab.errors import ConfigError
 from edgelab.compare.evaluate import classification_metrics
 from edgelab.precision import Precision

@@ -44,12 +44,18 @@ def add_commands(subparsers) -> None:
         help="write a deploy folder: models, labels, classify.py, README",
         description="Write a standalone deploy bundle (numpy + Pillow + a TFLite runtime on the device).",
     )
-    p.add_argument("--model", action="append", required=True, metavar="M.tflite",
-                   help="a model file; repeat for several (the first is the default)")
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="M.tflite",
+        help="a model file; repeat for several (the first is the default)",
+    )
     p.add_argument("--labels", required=True, help="labels.txt, one class name per line")
     p.add_argument("--out", required=True, help="the bundle folder")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),
-                   help="model input size (default: read from the model)")
+    p.add_argument(
+        "--image-size", type=int, nargs=2, metavar=("H", "W"), help="model input size (default: read from the model)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a bundle in a non-empty folder")
     p.set_defaults(func=_export_bundle)
 
@@ -63,7 +69,7 @@ def add_commands(subparsers) -> None:
 
 
 def _fmt(n: int | None) -> str:
-    from ..edgetpu.logs import format_bytes
+    from ..edgetpu.memory import format_bytes
 
     return "-" if n is None else f"{format_bytes(n)} ({n} B)"
 
@@ -98,9 +104,10 @@ def _print_report(report) -> None:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from ..edgetpu.compiler import compile
+    from ..edgetpu.compiler import compile_edgetpu
+    from ..edgetpu.mapping import CompileStatus
 
-    result = compile(
+    result = compile_edgetpu(
         args.model,
         out_dir=args.out_dir,
         min_runtime_version=args.min_runtime_version,
@@ -113,7 +120,7 @@ def _compile(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
     else:
-        print(f"status: {result.status}")
+        print(f"status: {result.status.value}")
         if result.reason:
             print(f"reason: {result.reason}")
         if result.compiled_model:
@@ -125,7 +132,7 @@ def _compile(args: argparse.Namespace) -> int:
             _print_report(result.report)
     if result.ok:
         return 0
-    return EXIT_NOT_INSTALLED if result.status == "not_installed" else EXIT_COMPILE_FAILED
+    return EXIT_NOT_INSTALLED if result.status == CompileStatus.NOT_INSTALLED else EXIT_COMPILE_FAILED
 
 
 def _read_log(args: argparse.Namespace) -> int:
@@ -143,7 +150,9 @@ def _export_bundle(args: argparse.Namespace) -> int:
     from ..bundle import export_bundle
 
     out = export_bundle(
-        args.model, args.labels, args.out,
+        args.model,
+        args.labels,
+        args.out,
         image_size=tuple(args.image_size) if args.image_size else None,
         overwrite=args.overwrite,
     )
@@ -174,6 +183,8 @@ def _devices(args: argparse.Namespace) -> int:
     print(f"delegate library: {status.library or '-'} ({'found' if status.library_found else 'not installed'})")
     print(f"python runtime: {status.runtime or 'none'}")
     print(f"delegate usable: {'yes' if status.usable else 'no'}" + (f" ({status.reason})" if status.reason else ""))
-    print(f"compiler: {payload['compiler'] or 'not installed'}"
-          + (f" (version {payload['compiler_version']})" if payload["compiler_version"] else ""))
+    print(
+        f"compiler: {payload['compiler'] or 'not installed'}"
+        + (f" (version {payload['compiler_version']})" if payload["compiler_version"] else "")
+    )
     return 0

@@ -1,4 +1,9 @@
-"""Single-image latency of a converted model (numpy + a TFLite runtime; no TensorFlow).
+"""Single-image latency of any ``.tflite`` model (numpy + a TFLite runtime; no TensorFlow).
+
+Like LiteRT's ``benchmark_model``, a model file is timed with random inputs of each input's dtype
+and shape, so detectors, pose models, sequence models and multi-input graphs run as well as
+classifiers; a :class:`~edgelab.tflite.runtime.TFLiteModel` (or an explicit ``input`` image) is
+timed through its classifier input instead.
 
 Only ``interpreter.invoke()`` is timed: the input is set once, and each timed run is a
 ``time.perf_counter_ns()`` pair around one ``invoke()``, stored in preallocated lists, so the
@@ -17,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, check_int
+from ..errors import ConfigError, ModelFileError, check_int
 from ..tflite.runtime import TFLiteModel
 
 __all__ = ["LatencyResult", "measure_latency"]
@@ -90,6 +95,54 @@ class LatencyResult:
         )
 
 
+class _AnyModel:
+    """A raw interpreter with random inputs of each input's dtype and shape (``benchmark_model``'s way)."""
+
+    delegate = None
+
+    def __init__(self, source: str | Path | bytes, num_threads: int, use_xnnpack: bool):
+        from ..tflite import runtime
+
+        try:
+            loaded = runtime.load_interpreter_info(source, num_threads, use_xnnpack=use_xnnpack)
+        except ModelFileError as exc:
+            raise _custom_op_error(source, exc) from None
+        self.interpreter, self.runtime, self.xnnpack = loaded.interpreter, loaded.runtime, loaded.xnnpack
+        self.num_threads, self.size_bytes = num_threads, len(loaded.model_bytes)
+        rng = np.random.default_rng(0)
+        for detail in self.interpreter.get_input_details():
+            self.interpreter.set_tensor(
+                detail["index"], _random_tensor(rng, detail["shape"], np.dtype(detail["dtype"]))
+            )
+
+
+def _random_tensor(rng: np.random.Generator, shape: Any, dtype: np.dtype) -> np.ndarray:
+    if dtype == np.bool_:
+        return rng.integers(0, 2, shape).astype(bool)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return rng.integers(max(info.min, -128), min(info.max, 255) + 1, shape).astype(dtype)
+    return rng.uniform(-1.0, 1.0, shape).astype(dtype)
+
+
+def _custom_op_error(source: str | Path | bytes, exc: ModelFileError) -> ModelFileError:
+    """Name the custom op a runtime cannot resolve, and how such models are run."""
+    from ..tflite.inspection import EDGETPU_CUSTOM_OP, inspect_model
+
+    try:
+        custom = [op for op in inspect_model(source).custom_ops if op != EDGETPU_CUSTOM_OP]
+    except ModelFileError:
+        custom = []
+    if not custom or "custom op" not in str(exc).lower():
+        return exc
+    return ModelFileError(
+        f"{exc} -- the model uses the custom op {', '.join(map(repr, custom))}, which this TFLite runtime does not "
+        "provide. Such models run with the library that registers the op (Coral's PosenetDecoderOp: "
+        "posenet_decoder.so from google-coral/project-posenet, passed to the interpreter as a delegate via "
+        "load_delegate('posenet_decoder.so')); time the graph without it, or benchmark on a build that has it."
+    )
+
+
 def measure_latency(
     model: TFLiteModel | str | Path | bytes,
     num_threads: int = 1,
@@ -98,7 +151,7 @@ def measure_latency(
     min_runs: int = 20,
     max_runs: int = 10_000,
     use_xnnpack: bool = True,
-    input: np.ndarray | None = None,  # noqa: A002 - the issue's name for it
+    input: np.ndarray | None = None,
 ) -> LatencyResult:
     """Time single-image ``invoke()`` on a fresh interpreter.
 
@@ -111,7 +164,8 @@ def measure_latency(
         min_runs: ...and are at least this many...
         max_runs: ...and at most this many.
         use_xnnpack: allow LiteRT's XNNPACK delegate.
-        input: one raw uint8 image ``(H, W, 3)`` to feed; default: fixed random pixels.
+        input: one raw uint8 image ``(H, W, 3)`` to feed through the classifier input; default:
+            fixed random values of each input's dtype and shape (any model).
 
     Returns:
         A :class:`LatencyResult`.
@@ -125,24 +179,24 @@ def measure_latency(
     if isinstance(min_time_s, bool) or not isinstance(min_time_s, (int, float)) or not min_time_s >= 0:
         raise ConfigError(f"Expected min_time_s to be a number >= 0. Received: min_time_s={min_time_s!r}")
 
+    source: str | Path | bytes
     if isinstance(model, TFLiteModel):
         name = model.path.name if model.path is not None else "<bytes>"
         source, delegate = model.model_bytes, model.delegate
+    elif isinstance(model, (bytes, bytearray, memoryview)):
+        name, source, delegate = "<bytes>", bytes(model), None
     else:
-        is_bytes = isinstance(model, (bytes, bytearray, memoryview))
-        name = "<bytes>" if is_bytes else Path(model).name
-        source, delegate = model, None
+        name, source, delegate = Path(model).name, model, None
 
     clock = time.perf_counter_ns
     t0 = clock()
-    fresh = TFLiteModel(source, num_threads=num_threads, delegate=delegate, use_xnnpack=use_xnnpack, batching=False)
-    load_ms = (clock() - t0) / 1e6
-
-    if input is None:
-        image = np.random.default_rng(0).integers(0, 256, fresh.image_shape, dtype=np.uint8)
+    if input is None and not isinstance(model, TFLiteModel):
+        fresh: Any = _AnyModel(source, num_threads, use_xnnpack)
     else:
-        image = np.asarray(input)
-    fresh.set_input(image)
+        fresh = TFLiteModel(source, num_threads=num_threads, delegate=delegate, use_xnnpack=use_xnnpack, batching=False)
+        image = np.random.default_rng(0).integers(0, 256, fresh.image_shape, np.uint8) if input is None else input
+        fresh.set_input(np.asarray(image))
+    load_ms = (clock() - t0) / 1e6
     invoke = fresh.interpreter.invoke
 
     t0 = clock()

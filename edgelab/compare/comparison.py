@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..precision import Precision
 
 if TYPE_CHECKING:
-    from ..edgetpu.verdict import EdgeTPUVerdict
+    from ..edgetpu.mapping import EdgeTPUMapping
     from ..tflite.conversion import ConvertedModel
     from .benchmark import LatencyResult
     from .evaluate import EvalResult
@@ -40,7 +40,7 @@ class VariantStatus(str, enum.Enum):
 COLUMNS = (
     "precision", "status", "reason", "size_bytes", "size_ratio", "accuracy", "delta_accuracy",
     "agreement", "flipped", "p50_ms", "p90_ms", "p99_ms", "latency_ratio", "macs", "edgetpu_ops",
-    "edgetpu_source", "runtime", "xnnpack", "path",
+    "edgetpu_source", "edgetpu_usb3_ms", "runtime", "xnnpack", "path",
 )
 
 
@@ -55,7 +55,7 @@ class VariantResult:
     evaluation: EvalResult | None = field(default=None, repr=False)
     latency: LatencyResult | None = field(default=None, repr=False)
     macs: int | None = None
-    edgetpu: EdgeTPUVerdict | None = field(default=None, repr=False)  # its .report explains each op
+    edgetpu: EdgeTPUMapping | None = field(default=None, repr=False)  # its .report explains each op
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", VariantStatus(self.status))
@@ -112,6 +112,17 @@ def _edgetpu_verdict(path: Path):
     from ..edgetpu.verdict import edgetpu_verdict
 
     return edgetpu_verdict(path)
+
+
+def _edgetpu_ms(path: Path) -> float | None:
+    """Estimated Edge TPU time per inference over USB 3 (None for models it cannot run)."""
+    from ..edgetpu.latency import estimate_latency
+
+    try:
+        return estimate_latency(path).ms["usb3"]
+    except Exception as exc:  # advisory column: never lose the row for it
+        logger.warning("Edge TPU latency estimate of %s failed: %s", Path(path).name, exc)
+        return None
 
 
 def _measure(variant_model, precision, test_images, test_labels, class_names, reference, num_threads, min_time_s, progress):
@@ -242,7 +253,8 @@ def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
             "p99_ms": lat.p99_ms if lat is not None else None,
             "macs": v.macs,
             "edgetpu_ops": tpu.mapped if tpu is not None else None,
-            "edgetpu_source": tpu.source if tpu is not None else None,
+            "edgetpu_source": str(tpu.source) if tpu is not None else None,
+            "edgetpu_usb3_ms": _edgetpu_ms(m.path) if m is not None else None,
             "runtime": lat.runtime if lat is not None else None,
             "xnnpack": lat.xnnpack if lat is not None else None,
             "path": str(m.path) if m is not None else None,

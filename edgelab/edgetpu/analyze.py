@@ -12,7 +12,10 @@ The rules, in the order the compiler meets them:
 4. Partitioning: everything mapped goes into one ``edgetpu-custom-op``. Ops that fail step 3
    before anything is mapped upstream of them (float-input QUANTIZE, say) simply run first on
    the CPU; an op that fails *after* mapped ops cuts the graph, and every op that depends on it
-   stays on the CPU with ``More than one subgraph is not supported``.
+   stays on the CPU with ``More than one subgraph is not supported`` (Coral's note quoted in
+   google-coral/edgetpu#663, log symptom in #461). With ``-a`` (``multiple_subgraphs=True``,
+   the experimental ``--enable_multiple_subgraphs``; edgetpu#317, #342, #356) those ops map
+   again, and every run of mapped ops in execution order becomes one more Edge TPU subgraph.
 
 Parameters of the mapped ops are then laid into the on-chip cache in execution order; what does
 not fit is streamed from host memory on every inference.
@@ -20,15 +23,16 @@ not fit is streamed from host memory on every inference.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .._log import logger
 from ..errors import ConfigError
 from ..tflite.inspection import ModelInfo, OpInfo, TensorInfo, inspect_model
 from . import ops as table
+from .mapping import EdgeTPUMapping, Source, Target, Verdict
+from .memory import format_bytes, parameter_memory
 from .ops import (
     EDGETPU_CUSTOM_OP,
     MSG_NOT_QUANTIZED,
@@ -39,23 +43,23 @@ from .ops import (
     STATUS_NOT_SUPPORTED,
     STATUS_RANK,
     STATUS_SUBGRAPH,
+    STATUS_VERSION,
 )
+from .rules import LIMITS, _activations, _inputs, version_refused
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["analyze", "EdgeTPUReport", "OpVerdict", "VERDICTS"]
+__all__ = ["EdgeTPUReport", "OpVerdict", "analyze_edgetpu"]
 
-TARGET_EDGETPU = "edgetpu"
-TARGET_CPU = "cpu"
-
-#: Whole-model verdicts: all ops mapped, some, none; or a failure before any mapping.
-VERDICTS = ("ok", "partial", "none_mapped", "not_quantized", "unsupported_op_version", "invalid")
+TARGET_EDGETPU = Target.EDGETPU
+TARGET_CPU = Target.CPU
 
 REASON_COMPILED = "Edge TPU custom op (already compiled)"
 REASON_LEFT_ON_CPU = "Left on the CPU by the Edge TPU Compiler"
 
 _EIGHT_BIT = ("int8", "uint8")
+_LSTM_OPS = ("LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM")
 _PARAM_TYPES = ("int32", "int64")  # unquantized constant operands: shapes, axes, paddings, biases
 _FLOAT = ("float32", "float16", "float64", "bfloat16")
 _MIB = 1024 * 1024
@@ -69,22 +73,25 @@ class OpVerdict:
         index: Op index in the analyzed model's execution order.
         op: Builtin name or custom code.
         version: Op version.
-        target: ``"edgetpu"`` or ``"cpu"``.
+        target: :class:`~edgelab.edgetpu.mapping.Target` (``"edgetpu"`` or ``"cpu"``).
         reason: The compiler's status wording (``"Mapped to Edge TPU"``, ``"Operation not supported"``...).
     """
 
     index: int
     op: str
     version: int
-    target: str
+    target: Target
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target", Target(self.target))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,
             "op": self.op,
             "version": self.version,
-            "target": self.target,
+            "target": self.target.value,
             "reason": self.reason,
         }
 
@@ -99,7 +106,7 @@ class EdgeTPUReport:
         ops_total: Number of ops in the analyzed model.
         ops_edgetpu: Ops mapped to the Edge TPU (for a compiled model: its custom ops).
         ops_cpu: Ops that run on the CPU.
-        verdict: One of :data:`VERDICTS`.
+        verdict: A :class:`~edgelab.edgetpu.mapping.Verdict`.
         message: One line: the compiler's whole-model message or a summary of the mapping.
         runtime_version: Edge TPU runtime targeted (None for an already compiled model).
         compiled: True when the input already went through the compiler.
@@ -115,7 +122,7 @@ class EdgeTPUReport:
     ops_total: int
     ops_edgetpu: int
     ops_cpu: int
-    verdict: str
+    verdict: Verdict
     message: str
     runtime_version: int | None
     compiled: bool
@@ -125,17 +132,32 @@ class EdgeTPUReport:
     on_chip_capacity_bytes: int
     hints: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verdict", Verdict(self.verdict))
+
     @property
-    def status(self) -> str:
-        """Alias of :attr:`verdict`."""
-        return self.verdict
+    def mapping(self) -> EdgeTPUMapping:
+        """The counts and memory as the shared :class:`EdgeTPUMapping` (source: predicted, or
+        compiler for an already compiled file)."""
+        return EdgeTPUMapping(
+            source=Source.COMPILER if self.compiled else Source.PREDICTED,
+            status=self.verdict,
+            ops_edgetpu=self.ops_edgetpu,
+            ops_cpu=self.ops_cpu,
+            ops_total=self.ops_total,
+            subgraphs=self.subgraphs,
+            on_chip_bytes=self.on_chip_bytes,
+            off_chip_bytes=self.off_chip_bytes,
+            compiler_version=None if self.compiled else table.COMPILER_VERSION,
+            report=self,
+        )
 
     @property
     def cpu_ops(self) -> tuple[OpVerdict, ...]:
         """The ops that run on the CPU."""
         return tuple(v for v in self.ops if v.target == TARGET_CPU)
 
-    def operator_table(self) -> "pd.DataFrame":
+    def operator_table(self) -> pd.DataFrame:
         """Rows of (op, count, status) as in the compiler's ``.log``, in order of first appearance."""
         import pandas as pd
 
@@ -145,7 +167,7 @@ class EdgeTPUReport:
         rows = [{"op": op, "count": n, "status": status} for (op, status), n in counts.items()]
         return pd.DataFrame(rows, columns=["op", "count", "status"])
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """One row per op: index, op, version, target, reason."""
         import pandas as pd
 
@@ -156,7 +178,7 @@ class EdgeTPUReport:
         """JSON-ready dict with ``ops_total``, ``ops_edgetpu``, ``ops_cpu`` and ``ops``."""
         return {
             "path": self.path,
-            "verdict": self.verdict,
+            "verdict": self.verdict.value,
             "message": self.message,
             "compiled": self.compiled,
             "runtime_version": self.runtime_version,
@@ -181,18 +203,18 @@ class EdgeTPUReport:
             major = table.COMPILER_VERSION.split(".")[0]
             target = f", runtime {self.runtime_version}" if self.runtime_version else ""
             head = f"Edge TPU analysis of {name} (offline prediction for edgetpu_compiler {major}{target})"
-        lines = [head, f"Verdict: {self.verdict} - {self.message}"]
+        lines = [head, f"Verdict: {self.verdict.value} - {self.message}"]
         lines.append(
             f"Operations: {self.ops_edgetpu} on Edge TPU, {self.ops_cpu} on CPU, "
             f"{self.ops_total} total; Edge TPU subgraphs: {self.subgraphs}"
         )
         if self.on_chip_bytes is not None and self.off_chip_bytes is not None:
             lines.append(
-                f"Parameters (estimate): {_fmt_bytes(self.on_chip_bytes)} cached on chip, "
-                f"{_fmt_bytes(self.off_chip_bytes)} streamed "
-                f"(cache {_fmt_bytes(self.on_chip_capacity_bytes)})"
+                f"Parameters (estimate): {format_bytes(self.on_chip_bytes)} cached on chip, "
+                f"{format_bytes(self.off_chip_bytes)} streamed "
+                f"(cache {format_bytes(self.on_chip_capacity_bytes)})"
             )
-        mapped_or_not = self.verdict in ("ok", "partial", "none_mapped")
+        mapped_or_not = self.verdict.compiles
         if self.ops and mapped_or_not:  # whole-model failures print no operator table
             lines += ["", f"{'Operator':<31}{'Count':<11}Status"]
             for row in self.operator_table().itertuples(index=False):
@@ -210,16 +232,17 @@ class EdgeTPUReport:
             return "None" if n is None else f"{n / _MIB:.2f} MiB"
 
         return (
-            f"EdgeTPUReport(verdict={self.verdict!r}, ops_edgetpu={self.ops_edgetpu}, "
+            f"EdgeTPUReport(verdict={self.verdict.value!r}, ops_edgetpu={self.ops_edgetpu}, "
             f"ops_cpu={self.ops_cpu}, ops_total={self.ops_total}, compiled={self.compiled}, "
             f"runtime_version={self.runtime_version}, on_chip={mib(self.on_chip_bytes)}, "
             f"off_chip={mib(self.off_chip_bytes)})"
         )
 
 
-def analyze(
+def analyze_edgetpu(
     model: str | Path | bytes | ModelInfo,
     runtime_version: int = table.DEFAULT_RUNTIME_VERSION,
+    multiple_subgraphs: bool = False,
 ) -> EdgeTPUReport:
     """Predict which ops ``edgetpu_compiler`` 16 maps to the Edge TPU, from the ``.tflite`` alone.
 
@@ -229,6 +252,8 @@ def analyze(
             left on the CPU).
         runtime_version: Edge TPU runtime to target (``-m``); 14 is compiler 16's default,
             13 for devices still on libedgetpu 13-15.
+        multiple_subgraphs: Predict ``edgetpu_compiler -a`` (several Edge TPU subgraphs): ops
+            after a CPU op may map again.
 
     Returns:
         An :class:`EdgeTPUReport`.
@@ -240,21 +265,20 @@ def analyze(
     if isinstance(runtime_version, bool) or runtime_version not in table.RUNTIME_VERSIONS:
         choices = ", ".join(str(v) for v in table.RUNTIME_VERSIONS)
         raise ConfigError(
-            f"Expected runtime_version to be one of {choices}. "
-            f"Received: runtime_version={runtime_version!r}"
+            f"Expected runtime_version to be one of {choices}. Received: runtime_version={runtime_version!r}"
         )
     info = model if isinstance(model, ModelInfo) else inspect_model(model)
     if info.is_edgetpu_compiled:
         return _read_compiled(info)
     if not info.ops:
-        return _whole_model(info, runtime_version, "invalid", "Model has no operations", ())
+        return _whole_model(info, runtime_version, Verdict.INVALID, "Model has no operations", ())
     failure = _parse_failure(info, runtime_version)
     if failure is not None:
         return failure
     failure = _quantization_failure(info, runtime_version)
     if failure is not None:
         return failure
-    return _predict(info, runtime_version)
+    return _predict(info, runtime_version, bool(multiple_subgraphs))
 
 
 # --- whole-model failures -------------------------------------------------------------------
@@ -271,7 +295,7 @@ def _parse_failure(info: ModelInfo, runtime: int) -> EdgeTPUReport | None:
                 "(about 2.5-2.8 for compiler 16), with the old converter "
                 "(converter.experimental_new_converter = False), or avoid the op.",
             )
-            return _whole_model(info, runtime, "unsupported_op_version", message, hints)
+            return _whole_model(info, runtime, Verdict.UNSUPPORTED_OP_VERSION, message, hints)
     return None
 
 
@@ -285,7 +309,7 @@ def _quantization_failure(info: ModelInfo, runtime: int) -> EdgeTPUReport | None
             "model.input.set_shape((1,) + model.input.shape[1:]) or "
             "concrete_func.inputs[0].set_shape([1, H, W, 3]).",
         )
-        return _whole_model(info, runtime, "not_quantized", MSG_NOT_QUANTIZED, hints)
+        return _whole_model(info, runtime, Verdict.NOT_QUANTIZED, MSG_NOT_QUANTIZED, hints)
     if not any(_works_in_8bit(op, info) for op in info.ops):
         kinds = sorted({t.dtype for op in info.ops for t in _activations(op, info)} - set(_EIGHT_BIT))
         hints = (
@@ -294,11 +318,11 @@ def _quantization_failure(info: ModelInfo, runtime: int) -> EdgeTPUReport | None
             "a representative_dataset, supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8] and "
             "uint8 input/output.",
         )
-        return _whole_model(info, runtime, "not_quantized", MSG_NOT_QUANTIZED, hints)
+        return _whole_model(info, runtime, Verdict.NOT_QUANTIZED, MSG_NOT_QUANTIZED, hints)
     return None
 
 
-def _whole_model(info: ModelInfo, runtime, verdict: str, message: str, hints) -> EdgeTPUReport:
+def _whole_model(info: ModelInfo, runtime: int, verdict: Verdict, message: str, hints: Any) -> EdgeTPUReport:
     # Nothing compiles: every op stays where the interpreter would run it, the CPU.
     ops = tuple(OpVerdict(op.index, op.op, op.version, TARGET_CPU, message) for op in info.ops)
     return EdgeTPUReport(
@@ -322,7 +346,7 @@ def _whole_model(info: ModelInfo, runtime, verdict: str, message: str, hints) ->
 # --- per-op prediction ----------------------------------------------------------------------
 
 
-def _predict(info: ModelInfo, runtime: int) -> EdgeTPUReport:
+def _predict(info: ModelInfo, runtime: int, multiple_subgraphs: bool = False) -> EdgeTPUReport:
     own = [_own_reason(op, info, runtime) for op in info.ops]
     producer = {t: op.index for op in info.ops for t in op.outputs}
     on_tpu = [False] * len(info.ops)
@@ -332,7 +356,9 @@ def _predict(info: ModelInfo, runtime: int) -> EdgeTPUReport:
     for op in info.ops:
         parents = {producer[t] for t in op.inputs if t in producer}
         after_tpu[op.index] = any(on_tpu[p] or after_tpu[p] for p in parents)
-        blocked[op.index] = any(blocked[p] or (not on_tpu[p] and after_tpu[p]) for p in parents)
+        blocked[op.index] = not multiple_subgraphs and any(
+            blocked[p] or (not on_tpu[p] and after_tpu[p]) for p in parents
+        )
         if own[op.index] is None and not blocked[op.index]:
             on_tpu[op.index] = True
             reasons.append(STATUS_MAPPED)
@@ -345,13 +371,15 @@ def _predict(info: ModelInfo, runtime: int) -> EdgeTPUReport:
     )
     n_tpu = sum(on_tpu)
     n_cpu = len(verdicts) - n_tpu
-    on_chip, off_chip = _parameter_memory(info, [op for op in info.ops if on_tpu[op.index]])
+    on_chip, off_chip = parameter_memory(info, [op for op in info.ops if on_tpu[op.index]])
+    # Without -a there is at most one subgraph; with it, each run of mapped ops in execution order.
+    runs = sum(1 for i, m in enumerate(on_tpu) if m and (i == 0 or not on_tpu[i - 1]))
     if n_cpu == 0:
-        verdict, message = "ok", f"all {n_tpu} operations map to the Edge TPU"
+        verdict, message = Verdict.OK, f"all {n_tpu} operations map to the Edge TPU"
     elif n_tpu == 0:
-        verdict, message = "none_mapped", f"no operation maps to the Edge TPU ({n_cpu} on the CPU)"
+        verdict, message = Verdict.NONE_MAPPED, f"no operation maps to the Edge TPU ({n_cpu} on the CPU)"
     else:
-        verdict = "partial"
+        verdict = Verdict.PARTIAL
         message = f"{n_tpu} of {len(verdicts)} operations map to the Edge TPU, {n_cpu} run on the CPU"
     hints = _hints(info, verdicts, own, after_tpu, runtime, off_chip)
     report = EdgeTPUReport(
@@ -364,7 +392,7 @@ def _predict(info: ModelInfo, runtime: int) -> EdgeTPUReport:
         message=message,
         runtime_version=runtime,
         compiled=False,
-        subgraphs=1 if n_tpu else 0,
+        subgraphs=(runs if multiple_subgraphs else 1) if n_tpu else 0,
         on_chip_bytes=on_chip,
         off_chip_bytes=off_chip,
         on_chip_capacity_bytes=table.ON_CHIP_USABLE_BYTES,
@@ -386,36 +414,27 @@ def _own_reason(op: OpInfo, info: ModelInfo, runtime: int) -> str | None:
         return STATUS_DATA_TYPE
     if row is None or row.min_runtime > runtime:
         return STATUS_NOT_SUPPORTED
+    if version_refused(op):
+        return STATUS_VERSION
     if any(_rank_too_high(t) for t in _activations(op, info)):
         return STATUS_RANK
-    check = _LIMITS.get(op.op)
+    check = LIMITS.get(op.op)
     if check is not None and not check(op, info, runtime):
         return STATUS_LIMITATION
     return None
 
 
-def _inputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
-    return [info.tensors[i] for i in op.inputs if i >= 0]
-
-
-def _outputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
-    return [info.tensors[i] for i in op.outputs if i >= 0]
-
-
-def _activations(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
-    """The op's non-constant inputs and its outputs (what flows through the Edge TPU)."""
-    return [t for t in _inputs(op, info) if not t.has_buffer] + _outputs(op, info)
-
-
 def _works_in_8bit(op: OpInfo, info: ModelInfo) -> bool:
     acts = _activations(op, info)
+    if op.op in _LSTM_OPS:  # the int16 cell state is by design (rules._lstm_ok checks it)
+        acts = [t for t in acts if not t.is_variable]
     return bool(acts) and all(t.dtype in _EIGHT_BIT and t.quantized for t in acts)
 
 
 def _types_ok(op: OpInfo, info: ModelInfo) -> bool:
     if not _works_in_8bit(op, info):
         return False
-    for t in _inputs(op, info):
+    for t in _inputs(op, info) if op.op not in _LSTM_OPS else ():  # LSTM: int16 layer-norm weights
         if t.has_buffer and not (t.dtype in _EIGHT_BIT or t.dtype in _PARAM_TYPES):
             return False  # float or int16 weights
     return True
@@ -450,8 +469,7 @@ def _hints(info, verdicts, own, after_tpu, runtime, off_chip) -> tuple[str, ...]
         )
     if any(v.reason == STATUS_RANK for v in verdicts):
         hints.append(
-            "Tensors may be larger than 1 only in their 3 innermost dimensions: use batch 1 and "
-            "avoid 5-D reshapes."
+            "Tensors may be larger than 1 only in their 3 innermost dimensions: use batch 1 and avoid 5-D reshapes."
         )
     if any(t.dtype in _FLOAT for t in list(info.inputs) + list(info.outputs)):
         hints.append(
@@ -460,213 +478,11 @@ def _hints(info, verdicts, own, after_tpu, runtime, off_chip) -> tuple[str, ...]
         )
     if off_chip:
         hints.append(
-            f"About {_fmt_bytes(off_chip)} of parameters do not fit in the on-chip cache and are "
+            f"About {format_bytes(off_chip)} of parameters do not fit in the on-chip cache and are "
             "streamed from host memory on every inference; a smaller model or segmenting it (-n) "
             "keeps them on chip."
         )
     return tuple(hints)
-
-
-def _parameter_memory(info: ModelInfo, mapped: Iterable[OpInfo]) -> tuple[int, int]:
-    """(cached, streamed) bytes: constants of mapped ops laid into the cache in execution order."""
-    capacity = table.ON_CHIP_USABLE_BYTES
-    seen: set[int] = set()
-    used = streamed = 0
-    full = False
-    for op in mapped:
-        size = 0
-        for i in op.inputs:
-            t = info.tensors[i] if i >= 0 else None
-            if t is not None and t.has_buffer and t.buffer not in seen:
-                seen.add(t.buffer)
-                size += t.bytes
-        if not full and used + size <= capacity:
-            used += size
-        else:
-            # The cache fills layer by layer; once one does not fit, the rest is streamed.
-            full = True
-            streamed += size
-    return used, streamed
-
-
-# --- limitations of supported ops (Coral's table) ---------------------------------------------
-
-
-def _opt(op: OpInfo, key: str, default: Any = 0) -> Any:
-    value = op.options.get(key, default)
-    return default if value is None else value
-
-
-def _no_fused_activation(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    return _opt(op, "fusedActivationFunction") == 0
-
-
-def _concat_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    if not _no_fused_activation(op, info, runtime):
-        return False
-    consts = [i for i in op.inputs if i >= 0 and info.tensors[i].has_buffer]
-    if not consts:
-        return True
-    # A constant input is only accepted as zero padding: two inputs, the constant all zeros.
-    if len(op.inputs) != 2:
-        return False
-    t = info.tensors[consts[0]]
-    value = info.constant(consts[0])
-    if value is None:
-        return False
-    zero = t.zero_point or 0
-    return bool((value.astype("int64") == zero).all())
-
-
-def _weights_constant(op: OpInfo, info: ModelInfo) -> bool:
-    # Model parameters must be constant at compile time (requirement 3). The weights are input 1
-    # of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and TRANSPOSE_CONV alike.
-    return len(op.inputs) > 1 and op.inputs[1] >= 0 and info.tensors[op.inputs[1]].has_buffer
-
-
-def _conv_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    if not _weights_constant(op, info):
-        return False
-    return _opt(op, "dilationWFactor", 1) == _opt(op, "dilationHFactor", 1)
-
-
-def _depthwise_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    if not _conv_ok(op, info, runtime):
-        return False
-    return runtime >= 13 or _opt(op, "dilationWFactor", 1) == 1
-
-
-def _fully_connected_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    if not _weights_constant(op, info) or _opt(op, "weightsFormat") != 0:
-        return False
-    out = _outputs(op, info)
-    return bool(out) and sum(1 for d in out[0].shape if d > 1) <= 1
-
-
-def _transpose_conv_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    return _weights_constant(op, info)
-
-
-def _axes(op: OpInfo, info: ModelInfo, position: int) -> list[int] | None:
-    """Constant axis operand, normalised against the data input's rank; None if not constant."""
-    if len(op.inputs) <= position or op.inputs[position] < 0:
-        return None
-    value = info.constant(op.inputs[position])
-    if value is None:
-        return None
-    data_index = op.inputs[1] if op.op == "SPLIT" else op.inputs[0]
-    rank = len(info.tensors[data_index].shape)
-    return [int(a) % rank if rank else int(a) for a in value.reshape(-1)]
-
-
-def _batch_axis(op: OpInfo, info: ModelInfo, axes: list[int]) -> bool:
-    data_index = op.inputs[1] if op.op == "SPLIT" else op.inputs[0]
-    return len(info.tensors[data_index].shape) >= 2 and 0 in axes
-
-
-def _reduce_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    axes = _axes(op, info, 1)
-    return axes is not None and not _batch_axis(op, info, axes)
-
-
-def _mean_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    axes = _axes(op, info, 1)
-    if axes is None or _batch_axis(op, info, axes):
-        return False
-    shape = info.tensors[op.inputs[0]].shape
-    rank = len(shape)
-    if rank and rank - 1 in axes and rank >= 3 and shape[-1] % 4:
-        return False  # z-reduction needs z a multiple of 4
-    if runtime <= 12 and rank == 4 and not set(axes) <= {1, 2}:
-        return False
-    return True
-
-
-def _split_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    axes = _axes(op, info, 0)
-    return axes is not None and not _batch_axis(op, info, axes)
-
-
-def _pack_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    return _opt(op, "axis") != 0
-
-
-def _pad_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    pads = info.constant(op.inputs[1]) if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
-    if pads is None:
-        return False
-    pads = pads.reshape(-1, 2)
-    if len(pads) >= 2 and pads[0].any():
-        return False  # no padding along batch
-    if runtime <= 12 and len(pads) == 4 and pads[3].any():
-        return False  # x/y only before runtime 13
-    return True
-
-
-def _prelu_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    alpha = info.tensors[op.inputs[1]].shape
-    return all(d == 1 for d in alpha[:-1])
-
-
-def _softmax_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    shape = info.tensors[op.inputs[0]].shape
-    return sum(1 for d in shape if d > 1) <= 1 and math.prod(shape) <= 16000
-
-
-def _strided_slice_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    if _opt(op, "ellipsisMask") or _opt(op, "newAxisMask"):
-        return False
-    strides = info.constant(op.inputs[3]) if len(op.inputs) > 3 and op.inputs[3] >= 0 else None
-    return strides is not None and bool((strides == 1).all())
-
-
-def _resize_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
-    """Resize maps only on image tensors and at scales it can reproduce exactly.
-
-    Coral: "I/O is a 3-D tensor; depending on sizes it may stay on the CPU to avoid precision
-    loss". Read here as: input and output are [1, H, W, C], and along H and W the sampling grid
-    is an exact integer ratio. With align_corners the grid spacing is (in-1)/(out-1), which has no
-    exact ratio when the input is a single pixel.
-    """
-    src, dst = info.tensors[op.inputs[0]].shape, _outputs(op, info)[0].shape
-    if len(src) != 4 or len(dst) != 4:
-        return False
-    align = bool(_opt(op, "alignCorners", False))
-    return all(_exact_scale(a, b, align) for a, b in ((src[1], dst[1]), (src[2], dst[2])))
-
-
-def _exact_scale(n_in: int, n_out: int, align_corners: bool) -> bool:
-    if n_in == n_out:
-        return True
-    if align_corners:
-        n_in, n_out = n_in - 1, n_out - 1
-    if n_in < 1 or n_out < 1:
-        return False
-    big, small = max(n_in, n_out), min(n_in, n_out)
-    return big % small == 0
-
-
-_LIMITS: dict[str, Callable[[OpInfo, ModelInfo, int], bool]] = {
-    "AVERAGE_POOL_2D": _no_fused_activation,
-    "MAX_POOL_2D": _no_fused_activation,
-    "CONCATENATION": _concat_ok,
-    "CONV_2D": _conv_ok,
-    "DEPTHWISE_CONV_2D": _depthwise_ok,
-    "FULLY_CONNECTED": _fully_connected_ok,
-    "TRANSPOSE_CONV": _transpose_conv_ok,
-    "MEAN": _mean_ok,
-    "SUM": _reduce_ok,
-    "REDUCE_MAX": _reduce_ok,
-    "REDUCE_MIN": _reduce_ok,
-    "SPLIT": _split_ok,
-    "PACK": _pack_ok,
-    "PAD": _pad_ok,
-    "PRELU": _prelu_ok,
-    "SOFTMAX": _softmax_ok,
-    "STRIDED_SLICE": _strided_slice_ok,
-    "RESIZE_BILINEAR": _resize_ok,
-    "RESIZE_NEAREST_NEIGHBOR": _resize_ok,
-}
 
 
 # --- already compiled models ----------------------------------------------------------------
@@ -688,7 +504,7 @@ def _read_compiled(info: ModelInfo) -> EdgeTPUReport:
     n_tpu = sum(1 for v in verdicts if v.target == TARGET_EDGETPU)
     n_cpu = len(verdicts) - n_tpu
     message = f"already compiled: {n_tpu} Edge TPU custom op(s), {n_cpu} op(s) left on the CPU"
-    hints = ()
+    hints: tuple[str, ...] = ()
     if n_cpu:
         left = ", ".join(sorted({v.op for v in verdicts if v.target == TARGET_CPU}))
         hints = (f"Ops left on the CPU by the compiler: {left}.",)
@@ -698,7 +514,7 @@ def _read_compiled(info: ModelInfo) -> EdgeTPUReport:
         ops_total=len(verdicts),
         ops_edgetpu=n_tpu,
         ops_cpu=n_cpu,
-        verdict="ok" if n_cpu == 0 else "partial",
+        verdict=Verdict.OK if n_cpu == 0 else Verdict.PARTIAL,
         message=message,
         runtime_version=None,
         compiled=True,
@@ -708,13 +524,3 @@ def _read_compiled(info: ModelInfo) -> EdgeTPUReport:
         on_chip_capacity_bytes=table.ON_CHIP_USABLE_BYTES,
         hints=hints,
     )
-
-
-def _fmt_bytes(n: int) -> str:
-    """Binary units with two decimals, as the compiler prints them (``7.98MiB``)."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024 or unit == "MiB":
-            return f"{value:.2f}{unit}"
-        value /= 1024
-    return f"{value:.2f}GiB"  # pragma: no cover

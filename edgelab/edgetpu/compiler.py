@@ -1,13 +1,14 @@
 """Run the real Edge TPU Compiler (``edgetpu_compiler``) when it is installed, and parse its verdict.
 
 The compiler is closed source, x86-64 Debian/Ubuntu only, and frozen at version 16 (2021). When it
-is missing, :func:`compile` raises :class:`CompilerNotFoundError` with install instructions, or
+is missing, :func:`compile_edgetpu` raises :class:`CompilerNotFoundError` with install instructions, or
 returns a result with status ``"not_installed"`` (``missing="status"``), so notebooks and CI print
 the same text with or without it. TensorFlow-free.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
@@ -24,27 +25,36 @@ from .._log import logger
 from ..errors import CompilerNotFoundError, ConfigError, check_int
 from ..tflite.inspection import load_model_bytes
 from .logs import CompilerReport, FailureKind, merge_reports, parse_compiler_output
-
-#: Every status a CompileResult can have.
-STATUSES = ("compiled", "partial", "failed", "timeout", "not_installed")
+from .mapping import CompileStatus, EdgeTPUMapping, Source
 
 #: Seconds the wrapper waits beyond ``timeout`` before killing the compiler (v16 stops itself at
 #: ``--timeout_sec`` and prints why; the grace period lets that message arrive).
 KILL_GRACE_SECONDS = 5.0
 
 COLAB_COMPILER_URL = (
-    "https://colab.research.google.com/github/google-coral/tutorials/blob/master/"
-    "compile_for_edgetpu.ipynb"
+    "https://colab.research.google.com/github/google-coral/tutorials/blob/master/compile_for_edgetpu.ipynb"
 )
 
-_APT_COMMANDS = """\
-  sudo mkdir -p /etc/apt/keyrings
-  curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo gpg --dearmor -o /etc/apt/keyrings/google.gpg
-  echo "deb [signed-by=/etc/apt/keyrings/google.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main" | sudo tee /etc/apt/sources.list.d/coral-edgetpu.list
-  sudo apt-get update
-  sudo apt-get install edgetpu-compiler
-(Coral's own page uses `curl https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key add -`
-for the first two lines; apt-key is deprecated on current Debian/Ubuntu.)"""
+
+def coral_apt_commands(package: str) -> str:
+    """The commands that install ``package`` from Coral's apt repository (the one copy in edgelab).
+
+    Coral's pages add the key with ``apt-key``, deprecated on current Debian/Ubuntu; these put it
+    in ``/etc/apt/keyrings`` instead (as Ultralytics' exporter does).
+    """
+    return (
+        "  sudo mkdir -p /etc/apt/keyrings\n"
+        "  curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo gpg --dearmor -o /etc/apt/keyrings/google.gpg\n"
+        '  echo "deb [signed-by=/etc/apt/keyrings/google.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main"'
+        " | sudo tee /etc/apt/sources.list.d/coral-edgetpu.list\n"
+        "  sudo apt-get update\n"
+        f"  sudo apt-get install {package}\n"
+        "(Coral's own page uses `curl https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key add -`\n"
+        "for the first two lines; apt-key is deprecated on current Debian/Ubuntu.)"
+    )
+
+
+_APT_COMMANDS = coral_apt_commands("edgetpu-compiler")
 
 _ELSEWHERE = f"""\
   - Coral's Colab notebook "Compile a model for the Edge TPU" (upload the .tflite, run the cells):
@@ -94,9 +104,7 @@ def compiler_version(compiler: str | os.PathLike = "edgetpu_compiler") -> str | 
     if path is None:
         return None
     try:
-        proc = subprocess.run(
-            [str(path), "-v"], capture_output=True, text=True, timeout=30, check=False
-        )
+        proc = subprocess.run([str(path), "-v"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         logger.warning("Could not run %s -v: %s", path, exc)
         return None
@@ -115,11 +123,12 @@ def _major(version: str | None) -> int | None:
 class CompileResult:
     """The outcome of one compiler run.
 
-    ``status`` is one of ``compiled`` (every op on the Edge TPU), ``partial`` (compiled, some ops on
-    the CPU), ``failed``, ``timeout`` or ``not_installed``; ``reason`` says why when not compiled.
+    ``status`` is a :class:`CompileStatus`: ``compiled`` (every op on the Edge TPU), ``partial``
+    (compiled, some ops on the CPU), ``failed``, ``timeout`` or ``not_installed``; ``reason`` says
+    why when not compiled.
     """
 
-    status: str
+    status: CompileStatus
     model: Path
     compiled_model: Path | None = None
     log_path: Path | None = None
@@ -136,12 +145,28 @@ class CompileResult:
     @property
     def ok(self) -> bool:
         """True when a compiled model was written (status ``compiled`` or ``partial``)."""
-        return self.status in ("compiled", "partial")
+        return self.status in (CompileStatus.COMPILED, CompileStatus.PARTIAL)
+
+    @property
+    def mapping(self) -> EdgeTPUMapping:
+        """The compiler's counts and memory as the shared :class:`EdgeTPUMapping` (source: compiler)."""
+        r = self.report or CompilerReport()
+        return EdgeTPUMapping(
+            source=Source.COMPILER,
+            status=self.status,
+            ops_edgetpu=r.ops_edgetpu,
+            ops_cpu=r.ops_cpu,
+            ops_total=r.ops_total,
+            subgraphs=r.subgraphs,
+            on_chip_bytes=r.on_chip_used_bytes,
+            off_chip_bytes=r.off_chip_used_bytes,
+            compiler_version=self.compiler_version,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (paths as strings; the report under ``report``)."""
         return {
-            "status": self.status,
+            "status": self.status.value,
             "reason": self.reason,
             "model": str(self.model),
             "compiled_model": str(self.compiled_model) if self.compiled_model else None,
@@ -163,16 +188,25 @@ class CompileResult:
         )
         compiled = self.compiled_model.name if self.compiled_model else None
         return (
-            f"CompileResult(status={self.status!r}, model={self.model.name!r}, "
+            f"CompileResult(status={self.status.value!r}, model={self.model.name!r}, "
             f"compiled_model={compiled!r}, {ops}, compiler_version={self.compiler_version!r}, "
             f"reason={self.reason!r})"
         )
 
 
 def _build_command(
-    path: Path, version: str | None, model: Path, out_dir: Path, *, min_runtime_version,
-    search_delegate, delegate_search_step, num_segments, enable_multiple_subgraphs,
-    show_operations, timeout,
+    path: Path,
+    version: str | None,
+    model: Path,
+    out_dir: Path,
+    *,
+    min_runtime_version,
+    search_delegate,
+    delegate_search_step,
+    num_segments,
+    enable_multiple_subgraphs,
+    show_operations,
+    timeout,
 ) -> list[str]:
     cmd = [str(path), "--out_dir", str(out_dir)]
     if show_operations:
@@ -209,18 +243,21 @@ def _run(cmd: list[str], cwd: Path, kill_after: float) -> tuple[int | None, str,
     if os.name == "posix":
         popen_kwargs["start_new_session"] = True
     proc = subprocess.Popen(
-        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        errors="replace", **popen_kwargs,
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        **popen_kwargs,
     )
     try:
         out, err = proc.communicate(timeout=kill_after)
         return proc.returncode, out, err, False
     except subprocess.TimeoutExpired:
         if os.name == "posix":
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         else:  # pragma: no cover - Windows has no compiler build anyway
             proc.kill()
         out, err = proc.communicate()
@@ -233,7 +270,7 @@ def _cpu_reason(report: CompilerReport) -> str:
     return f"{report.ops_cpu} of {report.ops_total} ops run on the CPU{detail}"
 
 
-def compile(  # noqa: A001 - the name users expect; shadows the builtin only inside this module
+def compile_edgetpu(
     model: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
     min_runtime_version: int | None = None,
@@ -303,7 +340,7 @@ def compile(  # noqa: A001 - the name users expect; shadows the builtin only ins
         if missing == "raise":
             raise CompilerNotFoundError(text)
         logger.info("Edge TPU compiler not installed; %s not compiled", model_path.name)
-        return CompileResult(status="not_installed", model=model_path, reason=text)
+        return CompileResult(status=CompileStatus.NOT_INSTALLED, model=model_path, reason=text)
 
     version = compiler_version(path)
     if (search_delegate or delegate_search_step) and (_major(version) or 16) < 16:
@@ -319,10 +356,16 @@ def compile(  # noqa: A001 - the name users expect; shadows the builtin only ins
     watched = [compiled_path, log_path, *(out.glob(segment_glob) if num_segments else ())]
     before = {p: _signature(p) for p in watched}
     cmd = _build_command(
-        path, version, model_path, out,
-        min_runtime_version=min_runtime_version, search_delegate=search_delegate,
-        delegate_search_step=delegate_search_step, num_segments=num_segments,
-        enable_multiple_subgraphs=enable_multiple_subgraphs, show_operations=show_operations,
+        path,
+        version,
+        model_path,
+        out,
+        min_runtime_version=min_runtime_version,
+        search_delegate=search_delegate,
+        delegate_search_step=delegate_search_step,
+        num_segments=num_segments,
+        enable_multiple_subgraphs=enable_multiple_subgraphs,
+        show_operations=show_operations,
         timeout=timeout,
     )
     logger.info("Running %s", " ".join(cmd))
@@ -348,17 +391,24 @@ def compile(  # noqa: A001 - the name users expect; shadows the builtin only ins
         outputs = tuple(sorted(segments, key=lambda p: int(p.name[len(stem) + 9 :].split("_")[0])))
     else:
         outputs = (compiled_path,) if fresh(compiled_path) else ()
-    common = dict(
-        model=model_path, log_path=log_file, report=report, compiler_version=version or report.compiler_version,
-        command=tuple(cmd), returncode=returncode, duration_s=duration, stdout=stdout, stderr=stderr,
+    common: dict[str, Any] = dict(
+        model=model_path,
+        log_path=log_file,
+        report=report,
+        compiler_version=version or report.compiler_version,
+        command=tuple(cmd),
+        returncode=returncode,
+        duration_s=duration,
+        stdout=stdout,
+        stderr=stderr,
     )
 
     if killed:
         reason = f"edgetpu_compiler did not finish within {timeout:g} s and was stopped"
-        return CompileResult(status="timeout", reason=reason, **common)
+        return CompileResult(status=CompileStatus.TIMEOUT, reason=reason, **common)
     failure = report.failure
     if failure is not None and failure.kind is FailureKind.TIMEOUT:
-        return CompileResult(status="timeout", reason=f"{failure.message} ({failure.hint})", **common)
+        return CompileResult(status=CompileStatus.TIMEOUT, reason=f"{failure.message} ({failure.hint})", **common)
     if failure is not None or returncode != 0 or not outputs:
         if failure is not None:
             reason = f"{failure.kind.value}: {failure.message} ({failure.hint})"
@@ -367,11 +417,14 @@ def compile(  # noqa: A001 - the name users expect; shadows the builtin only ins
             reason = f"edgetpu_compiler exited with code {returncode}: {last}"
         else:
             reason = f"edgetpu_compiler reported no error but wrote no {compiled_path.name}"
-        return CompileResult(status="failed", reason=reason, **common)
+        return CompileResult(status=CompileStatus.FAILED, reason=reason, **common)
     compiled_model = outputs[0]
     if report.ops_cpu or report.subgraphs == 0:
         return CompileResult(
-            status="partial", compiled_model=compiled_model, output_paths=outputs,
-            reason=_cpu_reason(report), **common,
+            status=CompileStatus.PARTIAL,
+            compiled_model=compiled_model,
+            output_paths=outputs,
+            reason=_cpu_reason(report),
+            **common,
         )
-    return CompileResult(status="compiled", compiled_model=compiled_model, output_paths=outputs, **common)
+    return CompileResult(status=CompileStatus.COMPILED, compiled_model=compiled_model, output_paths=outputs, **common)

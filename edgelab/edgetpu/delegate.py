@@ -18,6 +18,7 @@ from typing import Any
 from .._log import logger
 from ..errors import ConfigError, DelegateError, RuntimeNotFoundError
 from ..tflite.inspection import EDGETPU_CUSTOM_OP, has_edgetpu_custom_op  # re-exported: detection reads the file
+from .compiler import coral_apt_commands
 
 #: ``platform.system()`` -> the delegate library pycoral loads (pycoral/utils/edgetpu.py).
 DELEGATE_LIBRARIES = {
@@ -34,11 +35,8 @@ DEVICE_EXAMPLES = ("usb", "usb:0", "pci", "pci:0", ":0")
 
 _INSTALL_RUNTIME = (
     "Install the Edge TPU runtime from Coral's apt repository (Debian/Ubuntu/Raspberry Pi OS):\n"
-    '  echo "deb https://packages.cloud.google.com/apt coral-edgetpu-stable main" | '
-    "sudo tee /etc/apt/sources.list.d/coral-edgetpu.list\n"
-    "  curl https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key add -\n"
-    "  sudo apt-get update && sudo apt-get install libedgetpu1-std\n"
-    "(libedgetpu1-max runs at the maximum clock and gets hotter; the two packages conflict.) "
+    + coral_apt_commands("libedgetpu1-std")
+    + "\n(libedgetpu1-max runs at the maximum clock and gets hotter; the two packages conflict.) "
     "On macOS and Windows use the runtime archive from https://coral.ai/software/#edgetpu-runtime."
 )
 
@@ -61,8 +59,7 @@ def delegate_library_name(system: str | None = None) -> str:
         if name.lower() == str(system).lower():
             return library
     raise DelegateError(
-        f"Expected an OS with an Edge TPU runtime, one of {list(DELEGATE_LIBRARIES)}. "
-        f"Received: system={system!r}"
+        f"Expected an OS with an Edge TPU runtime, one of {list(DELEGATE_LIBRARIES)}. Received: system={system!r}"
     )
 
 

@@ -30,9 +30,9 @@ from typing import Any
 
 from .._log import logger
 from ..errors import EdgeTPUError
-
-#: The per-op status of an op that runs inside the ``edgetpu-custom-op``.
-MAPPED_STATUS = "Mapped to Edge TPU"
+from .mapping import CompileStatus, EdgeTPUMapping, Source
+from .memory import format_bytes
+from .ops import STATUS_MAPPED
 
 #: Multipliers of the size units the compiler prints (binary, two decimals: ``6.89MiB``).
 _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
@@ -53,7 +53,7 @@ class FailureKind(str, enum.Enum):
         return self.value
 
 
-#: What a user can do about each failure (see shared Edge TPU facts, pain points 1-8).
+#: What a user can do about each failure (from the fixes in google-coral/edgetpu issues).
 FAILURE_HINTS = {
     FailureKind.NOT_QUANTIZED: (
         "convert with full-integer quantization (representative dataset, TFLITE_BUILTINS_INT8, "
@@ -67,13 +67,11 @@ FAILURE_HINTS = {
         "reduce the input size or layer widths, or retry with search_delegate=True / num_segments"
     ),
     FailureKind.INTERNAL_ERROR: (
-        "often a tensor too large for the Edge TPU; try a smaller input, search_delegate=True, "
-        "or num_segments"
+        "often a tensor too large for the Edge TPU; try a smaller input, search_delegate=True, or num_segments"
     ),
     FailureKind.TIMEOUT: "usually large activations; try a smaller input or a longer timeout",
     FailureKind.INVALID_MODEL: (
-        "the compiler could not load the model: check it runs in a TFLite interpreter and has "
-        "static shapes (batch 1)"
+        "the compiler could not load the model: check it runs in a TFLite interpreter and has static shapes (batch 1)"
     ),
     FailureKind.UNKNOWN: "see the compiler output",
 }
@@ -113,7 +111,7 @@ class OperatorRow:
     @property
     def mapped(self) -> bool:
         """True when these ops run on the Edge TPU."""
-        return self.status == MAPPED_STATUS
+        return self.status == STATUS_MAPPED
 
     def to_dict(self) -> dict[str, Any]:
         return {"op": self.op, "count": self.count, "status": self.status}
@@ -162,6 +160,26 @@ class CompilerReport:
     def recognized(self) -> bool:
         """True when the text held anything the compiler prints."""
         return any(not _is_empty(getattr(self, f.name)) for f in fields(self))
+
+    @property
+    def mapping(self) -> EdgeTPUMapping:
+        """The counts and memory as the shared :class:`EdgeTPUMapping` (source: log)."""
+        status: str = "unknown"  # saved output that says neither
+        if self.failure is not None:
+            status = CompileStatus.TIMEOUT if self.failure.kind is FailureKind.TIMEOUT else CompileStatus.FAILED
+        elif self.compiled or self.ops_total is not None:
+            status = CompileStatus.PARTIAL if self.ops_cpu or self.subgraphs == 0 else CompileStatus.COMPILED
+        return EdgeTPUMapping(
+            source=Source.LOG,
+            status=status,
+            ops_edgetpu=self.ops_edgetpu,
+            ops_cpu=self.ops_cpu,
+            ops_total=self.ops_total,
+            subgraphs=self.subgraphs,
+            on_chip_bytes=self.on_chip_used_bytes,
+            off_chip_bytes=self.off_chip_used_bytes,
+            compiler_version=self.compiler_version,
+        )
 
     @property
     def partial(self) -> bool:
@@ -221,16 +239,6 @@ def _is_empty(value: Any) -> bool:
     return value is None or value is False or value == ()
 
 
-def format_bytes(n: int | None) -> str | None:
-    """Bytes in the compiler's own style (``7224689`` -> ``'6.89MiB'``); None stays None."""
-    if n is None:
-        return None
-    for unit in ("GiB", "MiB", "KiB"):
-        if n >= _UNITS[unit]:
-            return f"{n / _UNITS[unit]:.2f}{unit}"
-    return f"{n:.2f}B"
-
-
 def parse_size(text: str) -> int:
     """``'6.89MiB'`` -> 7224689 bytes (binary units, rounded half up to whole bytes).
 
@@ -253,15 +261,9 @@ _SIZES = {
     "input_size_bytes": re.compile(r"^Input size:\s*(\S+)"),
     "output_size_bytes": re.compile(r"^Output size:\s*(\S+)"),
     "on_chip_used_bytes": re.compile(r"^On-chip memory used for caching model parameters:\s*(\S+)"),
-    "on_chip_remaining_bytes": re.compile(
-        r"^On-chip memory remaining for caching model parameters:\s*(\S+)"
-    ),
-    "on_chip_available_bytes": re.compile(
-        r"^On-chip memory available for caching model parameters:\s*(\S+)"
-    ),
-    "off_chip_used_bytes": re.compile(
-        r"^Off-chip memory used for streaming uncached model parameters:\s*(\S+)"
-    ),
+    "on_chip_remaining_bytes": re.compile(r"^On-chip memory remaining for caching model parameters:\s*(\S+)"),
+    "on_chip_available_bytes": re.compile(r"^On-chip memory available for caching model parameters:\s*(\S+)"),
+    "off_chip_used_bytes": re.compile(r"^Off-chip memory used for streaming uncached model parameters:\s*(\S+)"),
 }
 _COUNTS = {
     "subgraphs": re.compile(r"^Number of Edge TPU subgraphs:\s*(\d+)"),
@@ -351,9 +353,7 @@ def _parse_table(lines: list[str]) -> tuple[OperatorRow, ...]:
     return tuple(rows)
 
 
-def _parse_block(
-    lines: list[str], shared: dict[str, Any], markers: tuple[str, ...]
-) -> CompilerReport:
+def _parse_block(lines: list[str], shared: dict[str, Any], markers: tuple[str, ...]) -> CompilerReport:
     values: dict[str, Any] = dict(shared)
     for raw in lines:
         line = raw.strip()
@@ -392,7 +392,10 @@ def _derive(report: CompilerReport, *, partial_warning: bool, complete: bool) ->
             logger.warning(
                 "Compiler summary (%s on Edge TPU, %s on CPU) disagrees with its operator table "
                 "(%d, %d); keeping the summary",
-                edgetpu, cpu, table_tpu, table_cpu,
+                edgetpu,
+                cpu,
+                table_tpu,
+                table_cpu,
             )
         edgetpu = table_tpu if edgetpu is None else edgetpu
         cpu = table_cpu if cpu is None else cpu
@@ -462,9 +465,9 @@ def parse_compiler_output(text: str) -> CompilerReport:
     reports = parse_compiler_outputs(text)
     if len(reports) > 1:
         logger.warning(
-            "Compiler output covers %d models; returning the first (%s). "
-            "Use parse_compiler_outputs for all.",
-            len(reports), reports[0].input_model,
+            "Compiler output covers %d models; returning the first (%s). Use parse_compiler_outputs for all.",
+            len(reports),
+            reports[0].input_model,
         )
     return reports[0]
 
@@ -490,13 +493,9 @@ def read_log(path: str | Path) -> CompilerReport:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise EdgeTPUError(
-            f"Cannot read Edge TPU compiler log {str(path)!r}: {exc.strerror or exc}"
-        ) from None
+        raise EdgeTPUError(f"Cannot read Edge TPU compiler log {str(path)!r}: {exc.strerror or exc}") from None
     if b"\x00" in data[:4096]:
-        raise EdgeTPUError(
-            f"Expected a text file of Edge TPU compiler output. Received a binary file: {str(path)!r}"
-        )
+        raise EdgeTPUError(f"Expected a text file of Edge TPU compiler output. Received a binary file: {str(path)!r}")
     report = parse_compiler_output(data.decode("utf-8", errors="replace"))
     if not report.recognized:
         raise EdgeTPUError(

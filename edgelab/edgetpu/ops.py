@@ -9,31 +9,31 @@ the op versions compiler 16 cannot parse. The checks that apply the limitations 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from ..tflite.inspection import EDGETPU_CUSTOM_OP  # the op the compiler puts mapped ops into
 
 __all__ = [
-    "OpSupport",
-    "SUPPORTED_OPS",
-    "MAX_PARSE_VERSION",
     "COMPILER_VERSION",
     "DEFAULT_RUNTIME_VERSION",
-    "RUNTIME_VERSIONS",
-    "ON_CHIP_CACHE_BYTES",
-    "ON_CHIP_USABLE_BYTES",
     "EDGETPU_CUSTOM_OP",
-    "STATUS_MAPPED",
-    "STATUS_SUBGRAPH",
-    "STATUS_LIMITATION",
-    "STATUS_DATA_TYPE",
-    "STATUS_NOT_SUPPORTED",
-    "STATUS_VERSION",
-    "STATUS_RANK",
+    "MAX_PARSE_VERSION",
     "MSG_NOT_QUANTIZED",
     "MSG_OP_VERSION",
+    "ON_CHIP_CACHE_BYTES",
+    "ON_CHIP_USABLE_BYTES",
+    "RUNTIME_VERSIONS",
+    "STATUS_DATA_TYPE",
+    "STATUS_LIMITATION",
+    "STATUS_MAPPED",
+    "STATUS_NOT_SUPPORTED",
+    "STATUS_RANK",
+    "STATUS_SUBGRAPH",
+    "STATUS_VERSION",
+    "SUPPORTED_OPS",
+    "OpSupport",
     "support_for",
 ]
 
@@ -59,9 +59,7 @@ ON_CHIP_USABLE_BYTES = round(6.89 * 1024 * 1024)
 # Per-op status strings, verbatim from the compiler's operation log.
 STATUS_MAPPED = "Mapped to Edge TPU"
 STATUS_SUBGRAPH = "More than one subgraph is not supported"
-STATUS_LIMITATION = (
-    "Operation is otherwise supported, but not mapped due to some unspecified limitation"
-)
+STATUS_LIMITATION = "Operation is otherwise supported, but not mapped due to some unspecified limitation"
 STATUS_DATA_TYPE = "Operation is working on an unsupported data type"
 STATUS_NOT_SUPPORTED = "Operation not supported"
 STATUS_VERSION = "Operation version not supported"

@@ -447,14 +447,14 @@ def convert_for_edgetpu(
     """
     import warnings
 
-    from ..edgetpu.analyze import analyze
+    from ..edgetpu.analyze import analyze_edgetpu
     from ..errors import EdgeTPUWarning
     from ..training.qat import is_qat_model
 
     precision = Precision.QAT_INT8 if is_qat_model(model) else Precision.INT8
     converted = convert(model, precision, out_dir=out_dir, calibration=calibration, labels=labels,
                         io_dtype="uint8", calibration_samples=calibration_samples, name=name)
-    report = analyze(converted.path, runtime_version=runtime_version)
+    report = analyze_edgetpu(converted.path, runtime_version=runtime_version)
     if report.ops_cpu:
         first = next(op for op in report.ops if op.target == "cpu")
         warnings.warn(

@@ -1,0 +1,121 @@
+"""The closed sets of the Edge TPU stage and the one result type "n of m ops on the Edge TPU".
+
+The analyzer (a prediction), the compiler wrapper (a real run) and the log parser (saved output)
+all answer the same question; each exposes the answer as an :class:`EdgeTPUMapping` whose
+``source`` says who answered.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .memory import format_bytes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analyze import EdgeTPUReport
+
+__all__ = ["CompileStatus", "EdgeTPUMapping", "Source", "Target", "Verdict"]
+
+
+class _StrEnum(str, enum.Enum):
+    def __str__(self) -> str:
+        return self.value
+
+
+class Source(_StrEnum):
+    """Who said how the model maps: the offline analyzer, a compiler run, or a saved log."""
+
+    PREDICTED = "predicted"
+    COMPILER = "compiler"
+    LOG = "log"
+
+
+class Verdict(_StrEnum):
+    """The analyzer's whole-model verdict: all ops mapped, some, none; or a failure before mapping."""
+
+    OK = "ok"
+    PARTIAL = "partial"
+    NONE_MAPPED = "none_mapped"
+    NOT_QUANTIZED = "not_quantized"
+    UNSUPPORTED_OP_VERSION = "unsupported_op_version"
+    INVALID = "invalid"
+
+    @property
+    def compiles(self) -> bool:
+        """True when the compiler writes a model (possibly with every op on the CPU)."""
+        return self in (Verdict.OK, Verdict.PARTIAL, Verdict.NONE_MAPPED)
+
+
+class Target(_StrEnum):
+    """Where one op runs."""
+
+    EDGETPU = "edgetpu"
+    CPU = "cpu"
+
+
+class CompileStatus(_StrEnum):
+    """The outcome of one ``edgetpu_compiler`` run."""
+
+    COMPILED = "compiled"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    NOT_INSTALLED = "not_installed"
+
+
+@dataclass(frozen=True)
+class EdgeTPUMapping:
+    """How many ops of a model run on the Edge TPU, and who said so. Unknown figures are None.
+
+    Attributes:
+        source: :class:`Source`: predicted, compiler or log.
+        status: The analyzer's :class:`Verdict` or the compiler's :class:`CompileStatus`.
+        ops_edgetpu: Ops mapped to the Edge TPU.
+        ops_cpu: Ops left on the CPU.
+        ops_total: Ops in the model.
+        subgraphs: Edge TPU subgraphs (custom ops).
+        on_chip_bytes: Parameter bytes cached on chip.
+        off_chip_bytes: Parameter bytes streamed from host memory on every inference.
+        compiler_version: The compiler that ran, or the one the prediction imitates.
+        report: The analyzer's per-op report when there is one (it explains each op).
+    """
+
+    source: Source
+    status: str
+    ops_edgetpu: int | None
+    ops_cpu: int | None
+    ops_total: int | None
+    subgraphs: int | None = None
+    on_chip_bytes: int | None = None
+    off_chip_bytes: int | None = None
+    compiler_version: str | None = None
+    report: EdgeTPUReport | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def mapped(self) -> str:
+        """``"n/m"``, or ``"?"`` when the counts are unknown."""
+        if self.ops_edgetpu is None or self.ops_total is None:
+            return "?"
+        return f"{self.ops_edgetpu}/{self.ops_total}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source.value,
+            "status": str(self.status),
+            "ops_edgetpu": self.ops_edgetpu,
+            "ops_cpu": self.ops_cpu,
+            "ops_total": self.ops_total,
+            "subgraphs": self.subgraphs,
+            "on_chip_bytes": self.on_chip_bytes,
+            "off_chip_bytes": self.off_chip_bytes,
+            "compiler_version": self.compiler_version,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"EdgeTPUMapping({self.mapped} ops on the Edge TPU, source={self.source.value!r}, "
+            f"status={str(self.status)!r}, on_chip={format_bytes(self.on_chip_bytes)}, "
+            f"off_chip={format_bytes(self.off_chip_bytes)})"
+        )

@@ -1,0 +1,241 @@
+"""Coral's "known limitations" of supported ops, as checks on the ``.tflite`` graph.
+
+Each check returns True when the op can map. Sources, per rule: Coral's table "All operations
+supported by the Edge TPU and any known limitations" (coral.ai/docs/edgetpu/models-intro, quoted
+in ``ops.py``) unless the docstring or comment names another; the real compiler outputs in
+tests/data (google-coral/test_data pairs) pin the ones that a compiled model shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ..tflite.inspection import ModelInfo, OpInfo, TensorInfo
+
+__all__ = ["LIMITS", "version_refused"]
+
+
+def _inputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
+    return [info.tensors[i] for i in op.inputs if i >= 0]
+
+
+def _outputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
+    return [info.tensors[i] for i in op.outputs if i >= 0]
+
+
+def _activations(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
+    """The op's non-constant inputs and its outputs (what flows through the Edge TPU)."""
+    return [t for t in _inputs(op, info) if not t.has_buffer] + _outputs(op, info)
+
+
+def _opt(op: OpInfo, key: str, default: Any = 0) -> Any:
+    value = op.options.get(key, default)
+    return default if value is None else value
+
+
+def _no_fused_activation(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    return _opt(op, "fusedActivationFunction") == 0
+
+
+def _concat_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    if not _no_fused_activation(op, info, runtime):
+        return False
+    consts = [i for i in op.inputs if i >= 0 and info.tensors[i].has_buffer]
+    if not consts:
+        return True
+    # A constant input is only accepted as zero padding: two inputs, the constant all zeros.
+    if len(op.inputs) != 2:
+        return False
+    t = info.tensors[consts[0]]
+    value = info.constant(consts[0])
+    if value is None:
+        return False
+    zero = t.zero_point or 0
+    return bool((value.astype("int64") == zero).all())
+
+
+def _weights_constant(op: OpInfo, info: ModelInfo) -> bool:
+    # Model parameters must be constant at compile time (requirement 3). The weights are input 1
+    # of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and TRANSPOSE_CONV alike.
+    return len(op.inputs) > 1 and op.inputs[1] >= 0 and info.tensors[op.inputs[1]].has_buffer
+
+
+def _conv_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    if not _weights_constant(op, info):
+        return False
+    return _opt(op, "dilationWFactor", 1) == _opt(op, "dilationHFactor", 1)
+
+
+def _depthwise_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    if not _conv_ok(op, info, runtime):
+        return False
+    return runtime >= 13 or _opt(op, "dilationWFactor", 1) == 1
+
+
+def _fully_connected_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    if not _weights_constant(op, info) or _opt(op, "weightsFormat") != 0:
+        return False
+    out = _outputs(op, info)
+    return bool(out) and sum(1 for d in out[0].shape if d > 1) <= 1
+
+
+def _transpose_conv_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    return _weights_constant(op, info)
+
+
+def _axes(op: OpInfo, info: ModelInfo, position: int) -> list[int] | None:
+    """Constant axis operand, normalised against the data input's rank; None if not constant."""
+    if len(op.inputs) <= position or op.inputs[position] < 0:
+        return None
+    value = info.constant(op.inputs[position])
+    if value is None:
+        return None
+    data_index = op.inputs[1] if op.op == "SPLIT" else op.inputs[0]
+    rank = len(info.tensors[data_index].shape)
+    return [int(a) % rank if rank else int(a) for a in value.reshape(-1)]
+
+
+def _batch_axis(op: OpInfo, info: ModelInfo, axes: list[int]) -> bool:
+    data_index = op.inputs[1] if op.op == "SPLIT" else op.inputs[0]
+    return len(info.tensors[data_index].shape) >= 2 and 0 in axes
+
+
+def _reduce_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    axes = _axes(op, info, 1)
+    return axes is not None and not _batch_axis(op, info, axes)
+
+
+def _mean_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    axes = _axes(op, info, 1)
+    if axes is None or _batch_axis(op, info, axes):
+        return False
+    shape = info.tensors[op.inputs[0]].shape
+    rank = len(shape)
+    if rank and rank - 1 in axes and rank >= 3 and shape[-1] % 4:
+        return False  # z-reduction needs z a multiple of 4
+    return not (runtime <= 12 and rank == 4 and not set(axes) <= {1, 2})  # x/y only before runtime 13
+
+
+def _split_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    axes = _axes(op, info, 0)
+    return axes is not None and not _batch_axis(op, info, axes)
+
+
+def _pack_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    return _opt(op, "axis") != 0
+
+
+def _pad_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    pads = info.constant(op.inputs[1]) if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+    if pads is None:
+        return False
+    pads = pads.reshape(-1, 2)
+    if len(pads) >= 2 and pads[0].any():
+        return False  # no padding along batch
+    return not (runtime <= 12 and len(pads) == 4 and pads[3].any())  # x/y only before runtime 13
+
+
+def _prelu_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    alpha = info.tensors[op.inputs[1]].shape
+    return all(d == 1 for d in alpha[:-1])
+
+
+def _softmax_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    shape = info.tensors[op.inputs[0]].shape
+    return sum(1 for d in shape if d > 1) <= 1 and math.prod(shape) <= 16000
+
+
+def _strided_slice_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    if _opt(op, "ellipsisMask") or _opt(op, "newAxisMask"):
+        return False
+    strides = info.constant(op.inputs[3]) if len(op.inputs) > 3 and op.inputs[3] >= 0 else None
+    return strides is not None and bool((strides == 1).all())
+
+
+def _resize_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    """Resize maps only on image tensors and at scales it can reproduce exactly.
+
+    Coral: "I/O is a 3-D tensor; depending on sizes it may stay on the CPU to avoid precision
+    loss". Read here as: input and output are [1, H, W, C], and along H and W the sampling grid
+    is an exact integer ratio. With align_corners the grid spacing is (in-1)/(out-1), which has no
+    exact ratio when the input is a single pixel.
+    """
+    src, dst = info.tensors[op.inputs[0]].shape, _outputs(op, info)[0].shape
+    if len(src) != 4 or len(dst) != 4:
+        return False
+    align = bool(_opt(op, "alignCorners", False))
+    return all(_exact_scale(a, b, align) for a, b in ((src[1], dst[1]), (src[2], dst[2])))
+
+
+def _exact_scale(n_in: int, n_out: int, align_corners: bool) -> bool:
+    if n_in == n_out:
+        return True
+    if align_corners:
+        n_in, n_out = n_in - 1, n_out - 1
+    if n_in < 1 or n_out < 1:
+        return False
+    big, small = max(n_in, n_out), min(n_in, n_out)
+    return big % small == 0
+
+
+def version_refused(op: OpInfo) -> bool:
+    """Ops the compiler parses but logs as ``Operation version not supported``.
+
+    RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR with ``half_pixel_centers`` (op version 3, the
+    default of TF2's ``tf.image.resize`` and Keras ``UpSampling2D``): logged so by compilers 14.1
+    and 15 (google-coral/edgetpu#187, #206, #420; tensorflow/tensorflow#42024, and the v14.1
+    ``tiny_yolo_edgetpu.log``); no compiler-16 log shows otherwise, so the rule is kept for 16.
+    """
+    if op.op in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"):
+        return bool(_opt(op, "halfPixelCenters", False))
+    return False
+
+
+def _lstm_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    """Coral's table: "LSTM: unidirectional LSTM only" (runtime 14). The cell state of an
+    integer LSTM is int16 by TFLite's design, so it is not held against the op; every other
+    activation must be 8-bit, and the weights constant. BIDIRECTIONAL_SEQUENCE_LSTM, GRU and RNN
+    cells are not in the table at all (``Operation not supported``)."""
+    acts = [t for t in _activations(op, info) if not t.is_variable]
+    states = [t for t in _activations(op, info) if t.is_variable]
+    weights = [info.tensors[i] for i in op.inputs[1:9] if i >= 0]
+    return (
+        all(t.dtype in ("int8", "uint8") for t in acts)
+        and all(t.dtype in ("int8", "int16") for t in states)
+        and all(t.has_buffer for t in weights)
+    )
+
+
+def _large_reshape_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
+    """Coral's table: "Certain reshape operations of large tensors may not be mapped". No public
+    log states the size, so only the rank rule (checked before) applies; kept as a named rule so
+    the table and the checks stay one to one."""
+    return True
+
+
+LIMITS: dict[str, Callable[[OpInfo, ModelInfo, int], bool]] = {
+    "AVERAGE_POOL_2D": _no_fused_activation,
+    "MAX_POOL_2D": _no_fused_activation,
+    "CONCATENATION": _concat_ok,
+    "CONV_2D": _conv_ok,
+    "DEPTHWISE_CONV_2D": _depthwise_ok,
+    "FULLY_CONNECTED": _fully_connected_ok,
+    "TRANSPOSE_CONV": _transpose_conv_ok,
+    "MEAN": _mean_ok,
+    "SUM": _reduce_ok,
+    "REDUCE_MAX": _reduce_ok,
+    "REDUCE_MIN": _reduce_ok,
+    "SPLIT": _split_ok,
+    "PACK": _pack_ok,
+    "PAD": _pad_ok,
+    "PRELU": _prelu_ok,
+    "SOFTMAX": _softmax_ok,
+    "STRIDED_SLICE": _strided_slice_ok,
+    "RESIZE_BILINEAR": _resize_ok,
+    "RESIZE_NEAREST_NEIGHBOR": _resize_ok,
+    "LSTM": _lstm_ok,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm_ok,
+    "RESHAPE": _large_reshape_ok,
+}

@@ -1,0 +1,178 @@
+"""The Edge TPU latency estimate, its data file and fit, and the memory plan."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgelab.edgetpu import Link, co_compiled_memory, estimate_latency, memory_plan
+from edgelab.edgetpu import latency as lat
+from edgelab.errors import ConfigError
+
+CORAL = Path(__file__).parent / "data" / "coral"
+MOBILENET = CORAL / "mobilenet_v1_0.25_128_quant.tflite"
+DEEPLAB = CORAL / "deeplabv3_mnv2_dm05_pascal_quant.tflite"
+
+
+def test_every_benchmark_row_cites_a_known_source_and_fitted_rows_name_an_architecture():
+    data = lat.load_benchmarks()
+    for row in data["rows"]:
+        assert row["source"] in data["sources"], row["name"]
+        assert all(key in data["sources"] for key in row.get("also", {})), row["name"]
+        assert row.get("usb3") or row.get("devboard"), row["name"]
+    fitted = [r for r in data["rows"] if r.get("arch")]
+    assert len(fitted) >= 10 and {r["name"] for r in fitted} >= {"mobilenet_v1_1.0_224", "vgg16_224"}
+    links = data["constants"]["links"]
+    assert set(links) == {link.value for link in Link}
+    assert links["usb3"]["uncertainty"] <= 0.25  # the fit script's leave-one-out median
+
+
+def test_estimate_has_every_link_and_its_parts_add_up():
+    est = estimate_latency(MOBILENET)
+    assert set(est.ms) == {"usb3", "usb2", "pcie", "devboard"}
+    for part in est.links:
+        total = part.overhead_ms + part.compute_ms + part.streaming_ms + part.transfer_ms + part.cpu_ms
+        assert part.total_ms == pytest.approx(total, abs=0.03)
+        assert 0 < part.uncertainty < 1
+    assert est.ms["usb2"] > est.ms["usb3"]  # the same graph over a slower link
+    assert est["usb3"].streaming_ms == 0 and est["usb3"].cpu_ms == 0  # fits on chip, all mapped
+
+
+def test_estimate_is_arithmetic_on_the_graph():
+    est = estimate_latency(MOBILENET)
+    f = est.features
+    c = lat.load_benchmarks()["constants"]["links"]["usb3"]
+    expected = f.ops_edgetpu * c["op_ms"] + f.macs_edgetpu / c["macs_per_ms"] + f.transfer_bytes / c["bytes_per_ms"]
+    assert est.ms["usb3"] == round(expected, 2)
+    assert estimate_latency(MOBILENET.read_bytes()).ms == est.ms
+    assert f.ops_edgetpu == 31 and f.streamed_bytes == 0 and f.transfer_bytes == 128 * 128 * 3 + 1001
+
+
+def test_coral_mobilenet_estimate_is_within_the_stated_band_of_its_published_latency():
+    # coral.ai/models: MobileNet V1 0.25 128x128, 0.9 ms on a USB Accelerator (this very file).
+    usb3 = estimate_latency(MOBILENET)["usb3"]
+    assert 0.9 / 2 < usb3.total_ms < 0.9 * 2
+
+
+def test_cpu_ops_count_on_a_partly_mapped_model():
+    est = estimate_latency(DEEPLAB)
+    assert est.features.ops_cpu == 8 and est["usb3"].cpu_ms > 0
+    assert est["devboard"].cpu_ms > est["usb3"].cpu_ms  # Cortex-A53 vs desktop
+
+
+def test_float_and_compiled_models_have_no_estimate(tmp_path):
+    compiled = estimate_latency(CORAL / "mobilenet_v1_0.25_128_quant_edgetpu.tflite")
+    assert compiled.ms == {"usb3": None, "usb2": None, "pcie": None, "devboard": None}
+    assert "already compiled" in compiled.reason and compiled.links == ()
+    assert "no estimate" in compiled.summary()
+    with pytest.raises(ConfigError, match="Expected links"):
+        estimate_latency(MOBILENET, links=["usb4"])
+
+
+def test_fit_recovers_known_constants_and_reports_leave_one_out():
+    truth = {"op_ms": 0.02, "macs_per_ms": 2.5e8, "bytes_per_ms": 4e5, "fc_bytes_per_ms": 5e5}
+    rng = np.random.default_rng(0)
+    rows, feats = [], {}
+    for i in range(8):
+        f = lat.LatencyFeatures(
+            macs_edgetpu=int(rng.integers(1e7, 2e10)),
+            macs_cpu=0,
+            cpu_elements=0,
+            ops_edgetpu=int(rng.integers(20, 300)),
+            ops_cpu=0,
+            cached_bytes=7_000_000,
+            streamed_bytes=int(rng.integers(0, 5e7)),
+            streamed_fc_bytes=int(rng.integers(0, 1e7)),
+            transfer_bytes=150_000,
+        )
+        x = lat._design(f)
+        ms = (
+            x[0] * truth["op_ms"]
+            + x[1] / truth["macs_per_ms"]
+            + x[2] / truth["bytes_per_ms"]
+            + x[3] / truth["fc_bytes_per_ms"]
+        )
+        name = "mobilenet_v1_1.0_224" if i == 0 else f"m{i}"
+        rows.append({"name": name, "usb3": ms, "devboard": ms, "also": {"pycoral-rp3b": ms * 3}})
+        feats[name] = f
+    fit = lat.fit_constants(rows, feats)
+    usb3 = fit["constants"]["links"]["usb3"]
+    for key, value in truth.items():
+        assert usb3[key] == pytest.approx(value, rel=1e-3)
+    assert usb3["uncertainty"] < 1e-3
+    assert all(math.isclose(p, m, rel_tol=1e-3) for _, m, p in fit["loo"]["usb3"])
+    assert "leave-one-out median" in lat.format_fit_report(fit)
+
+
+def test_memory_plan_segments_and_co_compilation():
+    plan = memory_plan(MOBILENET)
+    assert plan.fits and plan.off_chip_bytes == 0 and plan.segments_to_fit == 1
+    small = memory_plan(MOBILENET, capacity_bytes=300_000)
+    assert small.on_chip_bytes + small.off_chip_bytes == plan.parameter_bytes and small.off_chip_bytes > 0
+    n = small.segments_to_fit
+    assert n is not None and n > 1
+    split = memory_plan(MOBILENET, num_segments=n, capacity_bytes=300_000)
+    assert len(split.segments) == n and all(s.fits for s in split.segments)
+    assert sum(s.on_chip_bytes for s in split.segments) == plan.parameter_bytes
+    first, second = co_compiled_memory([MOBILENET, MOBILENET], capacity_bytes=int(plan.parameter_bytes * 1.5))
+    assert first.fits and not second.fits  # the first model on the command line is served first
+    assert second.capacity_bytes == int(plan.parameter_bytes * 1.5) - first.on_chip_bytes
+    with pytest.raises(ConfigError, match="uncompiled"):
+        memory_plan(CORAL / "mobilenet_v1_0.25_128_quant_edgetpu.tflite")
+
+
+def test_cli_analyze_json_has_latency_and_memory(capsys):
+    from edgelab.cli import main
+
+    assert main(["analyze", str(MOBILENET), "--json", "--num-segments", "2", "--co-compile", str(DEEPLAB)]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert set(payload["latency_ms"]) == {"usb3", "usb2", "pcie", "devboard"}
+    assert all(isinstance(v, float) for v in payload["latency_ms"].values())
+    assert payload["memory"]["fits_on_chip"] is True and len(payload["memory"]["segments"]) == 2
+    assert [m["name"] for m in payload["memory"]["co_compiled"]] == [MOBILENET.name, DEEPLAB.name]
+    assert main(["analyze", str(CORAL / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"), "--json"]) == 0
+    compiled = json.loads(capsys.readouterr().out)
+    assert compiled["latency_ms"] == {"usb3": None, "usb2": None, "pcie": None, "devboard": None}
+    assert main(["analyze", str(MOBILENET)]) == 0
+    assert "Edge TPU latency (estimate" in capsys.readouterr().out
+    assert main(["analyze", str(MOBILENET), "--num-segments", "0"]) == 2
+
+
+def test_latency_and_memory_import_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys, edgelab.edgetpu.latency, edgelab.edgetpu.memory; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_float_model_gets_null_latency_with_the_compilers_reason(tmp_path):
+    from test_edgetpu_analyze import build_tflite
+
+    model = tmp_path / "float.tflite"
+    tensors = [{"shape": (1, 8, 8, 4), "dtype": "float32"}, {"shape": (1, 8, 8, 4), "dtype": "float32"}]
+    model.write_bytes(build_tflite(tensors, [("ADD", 1, [0, 0], [1])], [0], [1]))
+    est = estimate_latency(model)
+    assert est.ms == dict.fromkeys(("usb3", "usb2", "pcie", "devboard"))
+    assert est.reason == "not_quantized: Model not quantized"
+    with pytest.raises(ConfigError, match="Model not quantized"):
+        lat.features(model)
+
+
+def test_compare_table_has_the_estimated_edge_tpu_latency_column():
+    from edgelab.compare.comparison import COLUMNS, VariantResult, comparison_table
+    from edgelab.precision import Precision
+    from edgelab.tflite.conversion import ConvertedModel
+
+    variants = {
+        Precision.INT8: VariantResult(Precision.INT8, "ok", model=ConvertedModel.from_file(MOBILENET, "int8")),
+        Precision.FP32: VariantResult(Precision.FP32, "failed", "boom"),
+    }
+    table = comparison_table(variants, float_accuracy=0.9).set_index("precision")
+    assert "edgetpu_usb3_ms" in COLUMNS
+    assert table.loc["int8", "edgetpu_usb3_ms"] == estimate_latency(MOBILENET).ms["usb3"]
+    assert table.loc["fp32", "edgetpu_usb3_ms"] is None or np.isnan(table.loc["fp32", "edgetpu_usb3_ms"])

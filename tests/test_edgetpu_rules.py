@@ -1,0 +1,76 @@
+"""Analyzer rules added for compiler 16's op table: recurrent ops, TILE, resize op versions, -a."""
+
+from __future__ import annotations
+
+import numpy as np
+from test_edgetpu_analyze import Q, act, build_tflite, const
+
+from edgelab.edgetpu import analyze_edgetpu
+from edgelab.edgetpu import ops as table
+
+
+def _resize(op: str, half_pixel: bool) -> str:
+    from ai_edge_litert import schema_py_generated as s
+
+    if op == "RESIZE_BILINEAR":
+        opts, kind = s.ResizeBilinearOptionsT(), s.BuiltinOptions.ResizeBilinearOptions
+    else:
+        opts, kind = s.ResizeNearestNeighborOptionsT(), s.BuiltinOptions.ResizeNearestNeighborOptions
+    opts.halfPixelCenters = half_pixel
+    tensors = [act((1, 4, 4, 8)), const([8, 8]), act((1, 8, 8, 8))]
+    model = build_tflite(tensors, [(op, 3 if half_pixel else 1, [0, 1], [2], kind, opts)], [0], [2])
+    return analyze_edgetpu(model).ops[0].reason
+
+
+def test_half_pixel_resizes_are_logged_as_unsupported_versions():
+    # Compilers 14.1-15 log these "Operation version not supported" (edgetpu#187, #420, TF#42024).
+    for op in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"):
+        assert _resize(op, half_pixel=True) == table.STATUS_VERSION
+        assert _resize(op, half_pixel=False) == table.STATUS_MAPPED
+
+
+def test_tile_is_not_in_the_edge_tpu_op_set():
+    tensors = [act((1, 4, 8)), const([1, 2, 1]), act((1, 8, 8))]
+    report = analyze_edgetpu(build_tflite(tensors, [("TILE", 1, [0, 1], [2])], [0], [2]))
+    assert report.ops[0].reason == table.STATUS_NOT_SUPPORTED
+    assert report.verdict == "none_mapped"
+
+
+def _lstm(cell_dtype: str = "int16", op: str = "UNIDIRECTIONAL_SEQUENCE_LSTM") -> bytes:
+    """An integer LSTM laid out as TFLite's converter writes it (24 inputs, two state variables)."""
+    steps, features, units = 4, 8, 16
+    w_in = {"shape": (units, features), "dtype": "int8", "quant": Q, "data": np.ones((units, features))}
+    w_rec = {"shape": (units, units), "dtype": "int8", "quant": Q, "data": np.ones((units, units))}
+    bias = {"shape": (units,), "dtype": "int32", "quant": Q, "data": np.zeros(units)}
+    tensors = [act((1, steps, features))] + [w_in] * 4 + [w_rec] * 4 + [bias] * 4
+    tensors += [
+        {"shape": (1, units), "dtype": "int8", "quant": Q, "variable": True},  # output state
+        {"shape": (1, units), "dtype": cell_dtype, "quant": (2**-11, 0), "variable": True},  # cell state
+        act((1, steps, units)),
+        act((1, steps, units)),
+    ]
+    ins = [0, 1, 2, 3, 4, 5, 6, 7, 8, -1, -1, -1, 9, 10, 11, 12, -1, -1, 13, 14, -1, -1, -1, -1]
+    return build_tflite(tensors, [(op, 1, ins, [15]), ("ADD", 1, [15, 15], [16])], [0], [16])
+
+
+def test_unidirectional_lstm_maps_from_runtime_14_with_its_int16_cell_state():
+    # Coral's table: "LSTM: unidirectional LSTM only", runtime 14.
+    assert analyze_edgetpu(_lstm()).ops[0].reason == table.STATUS_MAPPED
+    assert analyze_edgetpu(_lstm(), runtime_version=13).ops[0].reason == table.STATUS_NOT_SUPPORTED
+
+
+def test_float_lstm_and_bidirectional_lstm_stay_on_the_cpu():
+    assert analyze_edgetpu(_lstm(cell_dtype="float32")).ops[0].reason == table.STATUS_LIMITATION
+    bidi = analyze_edgetpu(_lstm(op="BIDIRECTIONAL_SEQUENCE_LSTM"))
+    assert bidi.ops[0].target == "cpu" and bidi.ops_edgetpu == 1  # only the ADD after it
+
+
+def test_multiple_subgraphs_flag_maps_ops_after_a_cpu_op_again():
+    tensors = [act(), act(), act(), act()]
+    ops = [("ADD", 1, [0, 0], [1]), ("MyCustomOp", 1, [1], [2]), ("ADD", 1, [2, 2], [3])]
+    model = build_tflite(tensors, ops, [0], [3])
+    one = analyze_edgetpu(model)
+    assert [v.reason for v in one.ops][2] == table.STATUS_SUBGRAPH and one.subgraphs == 1
+    several = analyze_edgetpu(model, multiple_subgraphs=True)
+    assert [v.target.value for v in several.ops] == ["edgetpu", "cpu", "edgetpu"]
+    assert several.subgraphs == 2 and several.verdict == "partial"
