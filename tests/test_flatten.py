@@ -76,7 +76,7 @@ def test_flatten_keeps_another_range_and_nested_sequential_heads():
 
 
 def test_backbone_model_goes_through_qat_conversion_and_maps_to_the_edgetpu(tmp_path):
-    from edgelab.edgetpu.analyze import analyze
+    from edgelab import analyze_edgetpu as analyze
     from edgelab.tflite.conversion import convert
     from edgelab.training.fit import predict_keras
     from edgelab.training.qat import prepare_qat
