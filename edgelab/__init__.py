@@ -52,7 +52,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 #: stage packages and modules reachable as attributes (``el.data``, ``el.widgets``, ...)
-_SUBMODULES = frozenset({"data", "training", "tflite", "compare", "edgetpu", "widgets", "demo", "errors", "preprocess", "bundle"})
+_SUBMODULES = frozenset({"data", "training", "tflite", "compare", "edgetpu", "widgets", "demo", "errors", "preprocess", "bundle", "diagnose"})
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

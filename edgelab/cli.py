@@ -16,7 +16,7 @@ from . import __version__
 from .errors import EdgelabError
 
 #: Modules under edgelab._cli that contribute subcommands, in help order.
-AREAS = ("data", "demo", "models", "convert", "analyze", "edgetpu")
+AREAS = ("data", "demo", "models", "convert", "analyze", "edgetpu", "layers")
 
 
 def build_parser() -> argparse.ArgumentParser:

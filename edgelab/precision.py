@@ -16,6 +16,7 @@ class Precision(str, enum.Enum):
     INT8 = "int8"
     INT16X8 = "int16x8"
     QAT_INT8 = "qat_int8"
+    MIXED_INT8 = "mixed_int8"
     EDGETPU = "edgetpu"
 
     def __str__(self) -> str:

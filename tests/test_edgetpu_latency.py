@@ -29,6 +29,10 @@ def test_every_benchmark_row_cites_a_known_source_and_fitted_rows_name_an_archit
     links = data["constants"]["links"]
     assert set(links) == {link.value for link in Link}
     assert links["usb3"]["uncertainty"] <= 0.25  # the fit script's leave-one-out median
+    assert links["devboard"]["uncertainty"] <= 0.25
+    assert links["usb3"]["op_ms"] == links["devboard"]["op_ms"]  # the chip's constants are shared
+    assert links["usb3"]["macs_per_ms"] == links["devboard"]["macs_per_ms"]
+    assert links["usb2"]["spill_bytes_per_ms"] <= links["usb2"]["bytes_per_ms"]  # capped by the USB 2 link
 
 
 def test_estimate_has_every_link_and_its_parts_add_up():
@@ -50,6 +54,20 @@ def test_estimate_is_arithmetic_on_the_graph():
     assert est.ms["usb3"] == round(expected, 2)
     assert estimate_latency(MOBILENET.read_bytes()).ms == est.ms
     assert f.ops_edgetpu == 31 and f.streamed_bytes == 0 and f.transfer_bytes == 128 * 128 * 3 + 1001
+
+
+def test_activations_spill_only_when_the_cache_leaves_too_little_sram():
+    f = lat.features(MOBILENET)
+    assert f.spilled_bytes == 0  # 0.5 MB of weights leave plenty of SRAM for 128x128 maps
+    tight = lat.features(MOBILENET, sram_bytes=f.cached_bytes + 60_000)
+    tighter = lat.features(MOBILENET, sram_bytes=f.cached_bytes + 10_000)
+    # the first layers' 64x64 maps (64-96 KB in and out) no longer fit; with less room, more ops spill
+    assert 0 < tight.spilled_bytes < tighter.spilled_bytes
+    assert tight.streamed_bytes == f.streamed_bytes and tight.macs_edgetpu == f.macs_edgetpu
+    c = lat.load_benchmarks()["constants"]
+    slow = lat._link_latency(Link.USB3, tight, c)
+    assert slow.streaming_ms == round(tight.spilled_bytes / c["links"]["usb3"]["spill_bytes_per_ms"], 2)
+    assert slow.total_ms > estimate_latency(MOBILENET)["usb3"].total_ms
 
 
 def test_coral_mobilenet_estimate_is_within_the_stated_band_of_its_published_latency():
@@ -75,6 +93,8 @@ def test_float_and_compiled_models_have_no_estimate(tmp_path):
 
 def test_fit_recovers_known_constants_and_reports_leave_one_out():
     truth = {"op_ms": 0.02, "macs_per_ms": 2.5e8, "bytes_per_ms": 4e5, "fc_bytes_per_ms": 5e5}
+    board = {"bytes_per_ms": 3e5, "fc_bytes_per_ms": 4e5, "spill_bytes_per_ms": 1e6}
+    truth["spill_bytes_per_ms"] = 2e6
     rng = np.random.default_rng(0)
     rows, feats = [], {}
     for i in range(8):
@@ -88,23 +108,29 @@ def test_fit_recovers_known_constants_and_reports_leave_one_out():
             streamed_bytes=int(rng.integers(0, 5e7)),
             streamed_fc_bytes=int(rng.integers(0, 1e7)),
             transfer_bytes=150_000,
+            spilled_bytes=0 if i == 0 else int(rng.integers(0, 5e7)),
         )
         x = lat._design(f)
-        ms = (
-            x[0] * truth["op_ms"]
-            + x[1] / truth["macs_per_ms"]
-            + x[2] / truth["bytes_per_ms"]
-            + x[3] / truth["fc_bytes_per_ms"]
-        )
+
+        def ms(c, x=x):
+            return (
+                x[0] * truth["op_ms"]
+                + x[1] / truth["macs_per_ms"]
+                + x[2] / c["bytes_per_ms"]
+                + x[3] / c["fc_bytes_per_ms"]
+                + x[4] / c["spill_bytes_per_ms"]
+            )
+
         name = "mobilenet_v1_1.0_224" if i == 0 else f"m{i}"
-        rows.append({"name": name, "usb3": ms, "devboard": ms, "also": {"pycoral-rp3b": ms * 3}})
+        rows.append({"name": name, "usb3": ms(truth), "devboard": ms(board), "also": {"pycoral-rp3b": ms(truth) * 3}})
         feats[name] = f
     fit = lat.fit_constants(rows, feats)
-    usb3 = fit["constants"]["links"]["usb3"]
-    for key, value in truth.items():
-        assert usb3[key] == pytest.approx(value, rel=1e-3)
-    assert usb3["uncertainty"] < 1e-3
-    assert all(math.isclose(p, m, rel_tol=1e-3) for _, m, p in fit["loo"]["usb3"])
+    links = fit["constants"]["links"]
+    for link, rates in (("usb3", truth), ("devboard", {**truth, **board})):
+        for key, value in rates.items():
+            assert links[link][key] == pytest.approx(value, rel=1e-3), (link, key)
+        assert links[link]["uncertainty"] < 1e-3
+        assert all(math.isclose(p, m, rel_tol=1e-3) for _, m, p in fit["loo"][link])
     assert "leave-one-out median" in lat.format_fit_report(fit)
 
 

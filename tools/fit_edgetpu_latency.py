@@ -10,6 +10,7 @@ are cached under ``runs/edgetpu-fit/`` so reruns take seconds. Then fit, per lin
 
     python tools/fit_edgetpu_latency.py            # fit and print
     python tools/fit_edgetpu_latency.py --write    # also write the constants into benchmarks.json
+    python tools/fit_edgetpu_latency.py --sram-mib 7.5   # how the fit moves with the SRAM size
 """
 
 from __future__ import annotations
@@ -56,7 +57,15 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=4, help="random calibration samples per model")
     parser.add_argument("--write", action="store_true", help="store the fitted constants in benchmarks.json")
     parser.add_argument("--only-convert", action="store_true", help="build and cache the .tflite files, no fit")
+    parser.add_argument(
+        "--sram-mib", type=float, default=latency.SRAM_BYTES / 2**20, help="on-chip SRAM (MiB) for the spill test"
+    )
     args = parser.parse_args()
+    sram = round(args.sram_mib * 2**20)
+    if args.write and sram != latency.SRAM_BYTES:
+        parser.error(
+            f"--write stores constants for the estimate's SRAM size ({latency.SRAM_BYTES} bytes); drop --sram-mib"
+        )
     data = latency.load_benchmarks()
     CACHE.mkdir(parents=True, exist_ok=True)
     rows = [r for r in data["rows"] if r.get("arch")]
@@ -64,7 +73,7 @@ def main() -> int:
     for row in rows:
         path = convert_row(row, args.samples)
         if not args.only_convert:
-            features[row["name"]] = latency.features(path)
+            features[row["name"]] = latency.features(path, sram_bytes=sram)
     if args.only_convert:
         return 0
     fit = latency.fit_constants(data["rows"], features)

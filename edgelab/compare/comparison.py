@@ -164,6 +164,7 @@ def run_comparison(
     reuse: bool = False,
     progress: bool | None = None,
     input_range: Any = None,
+    keep_float: Sequence[str] = (),
 ) -> Comparison:
     """Convert, evaluate and benchmark every precision of ``model``; keep the details.
 
@@ -184,6 +185,7 @@ def run_comparison(
         reuse: Reuse existing .tflite files in ``out_dir`` (an interrupted run resumes).
         progress: Show progress bars.
         input_range: The pixels ``model`` takes, e.g. ``(0, 255)``; default: detected (see :mod:`edgelab.preprocess`).
+        keep_float: Layers to keep in float, adding the ``mixed_int8`` row (see :mod:`edgelab.diagnose`).
 
     The float model is checked first (:mod:`edgelab.training.sanity`): chance-level accuracy or one
     dominant class is warned about, with likely causes, and kept in ``Comparison.sanity``.
@@ -210,11 +212,11 @@ def run_comparison(
     float_eval = classification_metrics(test_labels, float_pred, names, predictions=float_probs)
     sanity = tuple(f.message for f in check_float_model(model, test_images, test_labels, float_probs, input_range))
 
-    with progress_scope(progress):
+    with progress_scope(progress):  # the converter's bars follow progress= too
         converted = convert_all(
             model, out_dir=out_dir, calibration=calibration if calibration is not None else data, labels=names,
             precisions=precisions, qat_model=qat_model, io_dtype=io_dtype, calibration_samples=calibration_samples,
-            reuse=reuse, progress=progress,
+            reuse=reuse, progress=progress, keep_float=keep_float,
         )
     variants: dict[Precision, VariantResult] = {}
     for precision, result in tqdm(list(converted.items()), desc="measure", unit="model", progress=progress):

@@ -114,6 +114,11 @@ def write_report(
             f"- Fastest: **{fastest.precision}** ({fastest.p50_ms:.3f} ms p50).",
             f"- Smallest: **{smallest.precision}** ({int(smallest.size_bytes) / 1024:.1f} KiB).", "",
         ]
+        from ..diagnose.recommend import recommend
+
+        lines += ["## Recommendation (within 1 accuracy point)", ""]
+        lines += [f"- {where}: {recommend(table, 0.01, target)}" for where, target in (("CPU", "cpu"), ("Edge TPU", "edgetpu"))]
+        lines += [""]
     failed = table[table.status != "ok"]
     for _, row in failed.iterrows():
         lines.append(f"- {row.precision} failed: {row.reason}")

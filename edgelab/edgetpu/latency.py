@@ -6,14 +6,21 @@ The estimate adds, for one inference:
 * **compute**: the multiply-accumulates of the mapped ops at the Edge TPU's sustained rate;
 * **streaming**: parameters that do not fit the on-chip cache, read over the link every time
   (see :mod:`edgelab.edgetpu.memory`), plus a wait for streamed fully connected weights, which
-  are used once each (VGG16: 296 ms on USB 3 where its conv MACs alone explain about 100);
+  are used once each (VGG16: 296 ms on USB 3 where its conv MACs alone explain about 100), plus
+  activations that spill to host memory: the 8 MB of SRAM holds the cached parameters *and* the
+  activations, so once the cache has filled most of it an op whose input and output activations
+  exceed what is left reads and writes them over the link (ResNet-50 at 299x299 has 75x75x256
+  maps, 1.4 MB, next to 6.8 MB of cached weights; Inception-ResNet-v2's largest maps after its stem
+  are 35x35x320, which is why it runs 13 G MACs faster than ResNet-152 V2 runs 20);
 * **transfer**: the Edge TPU subgraph's inputs and outputs over the link;
 * **cpu**: ops left on the host CPU, from their MACs and output size at the host's rate.
 
-The four Edge TPU constants of each link are fitted on Coral's published latencies
-(``benchmarks.json`` in this package, every row with its source) by
-``tools/fit_edgetpu_latency.py``, which rebuilds the public architectures with random weights,
-converts them to int8 and prints the leave-one-out error that becomes the stated uncertainty.
+The constants are fitted on Coral's published latencies (``benchmarks.json`` in this package,
+every row with its source) by ``tools/fit_edgetpu_latency.py``, which rebuilds the public
+architectures with random weights, converts them to int8 and prints the leave-one-out error that
+becomes the stated uncertainty. The USB 3 and Dev Board columns are fitted jointly: the per-op cost
+and the MAC rate belong to the chip and are shared, the three transfer rates (streamed parameters
+and input/output, streamed fully connected weights, spilled activations) belong to the link.
 The fitted rates are effective ones: conv weights that are streamed are reused across the image,
 so their transfer overlaps compute and the fitted link rate comes out far above USB 3's 5 Gbit/s,
 while fully connected weights, used once, stream at about USB 3's practical rate (640 MB/s).
@@ -58,6 +65,11 @@ __all__ = [
 
 BENCHMARKS_PATH = Path(__file__).with_name("benchmarks.json")
 
+#: The Edge TPU's on-chip SRAM (about 8 MB: coral.ai/docs/edgetpu/compiler), shared by the
+#: parameter cache and the activations. Not fitted: the leave-one-out error stays within target
+#: for any size from 7.5 to 9 MiB (see tools/fit_edgetpu_latency.py --sram-mib).
+SRAM_BYTES = 8 * 1024 * 1024
+
 
 class Link(str, enum.Enum):
     """How the Edge TPU is attached to the host that runs the rest of the model."""
@@ -86,6 +98,8 @@ class LatencyFeatures:
         streamed_fc_bytes: Of these, the weights of fully connected layers (each weight is used
             once per inference, so the Edge TPU waits for them; conv weights are reused).
         transfer_bytes: Bytes entering and leaving the Edge TPU subgraph per inference.
+        spilled_bytes: Activation bytes (inputs and outputs) of the mapped ops whose activations
+            do not fit the SRAM the cached parameters leave free, so they go through host memory.
     """
 
     macs_edgetpu: int
@@ -97,6 +111,7 @@ class LatencyFeatures:
     streamed_bytes: int
     streamed_fc_bytes: int
     transfer_bytes: int
+    spilled_bytes: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return dict(vars(self))
@@ -216,8 +231,23 @@ def _boundary_bytes(info: ModelInfo, on_tpu: set[int]) -> int:
     return sum(info.tensors[t].bytes for t in crossing)
 
 
-def features(model: str | os.PathLike | bytes | ModelInfo) -> LatencyFeatures:
+def _spilled_bytes(info: ModelInfo, mapped: Sequence[Any], cached: int, sram_bytes: int) -> int:
+    """Activation bytes of the mapped ops whose inputs and outputs exceed the free SRAM."""
+    free = sram_bytes - cached
+    spilled = 0
+    for op in mapped:
+        tensors = [info.tensors[t] for t in (*op.inputs, *op.outputs) if t >= 0]
+        act = sum(t.bytes for t in tensors if not t.has_buffer)
+        spilled += act if act > free else 0
+    return spilled
+
+
+def features(model: str | os.PathLike | bytes | ModelInfo, sram_bytes: int = SRAM_BYTES) -> LatencyFeatures:
     """Read the estimate's inputs from an uncompiled quantized ``.tflite``.
+
+    Args:
+        model: The ``.tflite`` (path, bytes or ModelInfo).
+        sram_bytes: On-chip SRAM shared by cached parameters and activations.
 
     Raises:
         ConfigError: the model is already compiled or the compiler would refuse it.
@@ -250,6 +280,7 @@ def features(model: str | os.PathLike | bytes | ModelInfo) -> LatencyFeatures:
         streamed_bytes=sum(sizes) - cached,
         streamed_fc_bytes=streamed_fc,
         transfer_bytes=_boundary_bytes(info, on_tpu) if on_tpu else 0,
+        spilled_bytes=_spilled_bytes(info, mapped, cached, sram_bytes),
     )
 
 
@@ -258,7 +289,11 @@ def _link_latency(link: Link, f: LatencyFeatures, consts: Mapping[str, Any]) -> 
     cpu = consts["cpu"][tpu["cpu"]]
     overhead = f.ops_edgetpu * tpu["op_ms"]
     compute = f.macs_edgetpu / tpu["macs_per_ms"]
-    streaming = f.streamed_bytes / tpu["bytes_per_ms"] + f.streamed_fc_bytes / tpu["fc_bytes_per_ms"]
+    streaming = (
+        f.streamed_bytes / tpu["bytes_per_ms"]
+        + f.streamed_fc_bytes / tpu["fc_bytes_per_ms"]
+        + f.spilled_bytes / tpu.get("spill_bytes_per_ms", _UNBOUNDED)
+    )
     transfer = f.transfer_bytes / tpu["bytes_per_ms"]
     cpu_ms = f.macs_cpu / cpu["macs_per_ms"] + f.cpu_elements / cpu["elements_per_ms"] + f.ops_cpu * cpu["op_ms"]
     return LinkLatency(
@@ -327,13 +362,14 @@ def _nnls_relative(x: np.ndarray, y: np.ndarray, offset: np.ndarray | None = Non
 
 
 def _design(f: LatencyFeatures) -> list[float]:
-    # ms = ops * per-op cost + macs / rate + (streamed + transfer) / link + streamed FC / fc rate:
-    # linear in its four features, so a non-negative least-squares fit finds the constants.
+    # ms = ops * per-op cost + macs / rate + (streamed + transfer) / link + streamed FC / fc rate
+    #      + spilled activations / spill rate: linear in its five features.
     return [
         float(f.ops_edgetpu),
         float(f.macs_edgetpu),
         float(f.streamed_bytes + f.transfer_bytes),
         float(f.streamed_fc_bytes),
+        float(f.spilled_bytes),
     ]
 
 
@@ -344,6 +380,36 @@ def _inverse(c: float) -> float:
 #: A rate the fit found no cost for (its coefficient is 0): the term contributes nothing.
 _UNBOUNDED = 1e15
 
+#: The fitted columns: the chip's (per-op cost, MAC rate) are shared by every link, the link's
+#: (parameter/IO streaming, streamed FC weights, spilled activations) are fitted per link.
+_FITTED = ("usb3", "devboard")
+_CHIP, _LINK = 2, 3
+
+
+def _joint_table(
+    rows: Sequence[Mapping[str, Any]], feats: Mapping[str, LatencyFeatures], skip: str | None = None
+) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
+    """One row per (model, link) measurement; the link columns are zero outside their link."""
+    keys, design, measured = [], [], []
+    for r in rows:
+        if r["name"] not in feats or r["name"] == skip:
+            continue
+        x = _design(feats[r["name"]])
+        for j, link in enumerate(_FITTED):
+            if not r.get(link):
+                continue
+            line = x[:_CHIP] + [0.0] * (_LINK * len(_FITTED))
+            line[_CHIP + _LINK * j : _CHIP + _LINK * (j + 1)] = x[_CHIP:]
+            keys.append((r["name"], link))
+            design.append(line)
+            measured.append(float(r[link]))
+    return keys, np.array(design), np.array(measured)
+
+
+def _link_coefficients(coef: np.ndarray, link: str) -> np.ndarray:
+    j = _FITTED.index(link)
+    return np.concatenate([coef[:_CHIP], coef[_CHIP + _LINK * j : _CHIP + _LINK * (j + 1)]])
+
 
 def _constants(coef: np.ndarray) -> dict[str, float]:
     return {
@@ -351,11 +417,15 @@ def _constants(coef: np.ndarray) -> dict[str, float]:
         "macs_per_ms": _inverse(coef[1]),
         "bytes_per_ms": _inverse(coef[2]),
         "fc_bytes_per_ms": _inverse(coef[3]),
+        "spill_bytes_per_ms": _inverse(coef[4]),
     }
 
 
 def fit_constants(rows: Sequence[Mapping[str, Any]], feats: Mapping[str, LatencyFeatures]) -> dict[str, Any]:
-    """Fit the Edge TPU constants of the usb3 and devboard links, with leave-one-out errors.
+    """Fit the Edge TPU constants of the usb3 and devboard links jointly, with leave-one-out errors.
+
+    The per-op cost and the MAC rate are the chip's, shared by both columns; the three transfer
+    rates are fitted per link. Leave-one-out holds a model out of both columns at once.
 
     Args:
         rows: ``benchmarks.json`` rows; those with features and a measurement in a column are used.
@@ -365,39 +435,38 @@ def fit_constants(rows: Sequence[Mapping[str, Any]], feats: Mapping[str, Latency
         ``{"constants": {...}, "loo": {link: [(name, measured, predicted), ...]}}``.
     """
     base = load_benchmarks().get("constants", {})
-    links: dict[str, dict[str, Any]] = {}
-    loo: dict[str, list[tuple[str, float, float]]] = {}
 
-    def table(link: str, skip: str | None = None) -> tuple[list[Mapping[str, Any]], np.ndarray, np.ndarray]:
-        used = [r for r in rows if r["name"] in feats and r.get(link) and r["name"] != skip]
-        return used, np.array([_design(feats[r["name"]]) for r in used]), np.array([float(r[link]) for r in used])
+    def fit(skip: str | None = None) -> np.ndarray:
+        _, x, y = _joint_table(rows, feats, skip)
+        return _nnls_relative(x, y)
 
-    def fit(link: str, skip: str | None = None) -> np.ndarray:
-        _, x, y = table(link, skip)
-        if link == "usb3":
-            return _nnls_relative(x, y)
-        # The per-op cost belongs to the chip, not the link; the Dev Board column has no small model
-        # to pin it, so it is taken from the USB 3 fit (without the held-out model) and kept fixed.
-        op_ms = fit("usb3", skip)[0]
-        return np.concatenate([[op_ms], _nnls_relative(x[:, 1:], y, offset=x[:, 0] * op_ms)])
-
-    for link in ("usb3", "devboard"):
-        used, x, y = table(link)
-        links[link] = _constants(fit(link))
-        loo[link] = [(r["name"], float(y[i]), float(x[i] @ fit(link, skip=r["name"]))) for i, r in enumerate(used)]
+    coef = fit()
+    links: dict[str, dict[str, Any]] = {link: _constants(_link_coefficients(coef, link)) for link in _FITTED}
+    loo: dict[str, list[tuple[str, float, float]]] = {link: [] for link in _FITTED}
+    held: dict[str, np.ndarray] = {}
+    keys, x, y = _joint_table(rows, feats)
+    for (name, link), line, measured in zip(keys, x, y, strict=True):
+        if name not in held:
+            held[name] = fit(skip=name)
+        loo[link].append((name, float(measured), float(line @ held[name])))
+    for link in _FITTED:
         errors = sorted(abs(p / m - 1) for _, m, p in loo[link])
         links[link]["uncertainty"] = round(float(np.median(errors)), 3)
         links[link]["cpu"] = "desktop" if link == "usb3" else "devboard"
     # USB 2: USB 3's Edge TPU constants; the link bandwidth from MobileNet v1 on a Pi 3B+ (USB 2),
-    # whose parameters fit on chip, so the extra time over USB 3 is the slower transfer.
+    # whose parameters fit on chip, so the extra time over USB 3 is the slower transfer. Nothing
+    # crosses USB 2 faster than that, so it also caps the FC-weight and spill rates.
     ref = next(r for r in rows if r["name"] == "mobilenet_v1_1.0_224")
     f = feats[ref["name"]]
     usb3 = links["usb3"]
     on_usb3 = f.ops_edgetpu * usb3["op_ms"] + f.macs_edgetpu / usb3["macs_per_ms"]
     usb2_ms = ref["also"]["pycoral-rp3b"]
+    usb2_rate = round((f.streamed_bytes + f.transfer_bytes) / (usb2_ms - on_usb3))
     links["usb2"] = {
-        **{k: usb3[k] for k in ("op_ms", "macs_per_ms", "fc_bytes_per_ms")},
-        "bytes_per_ms": round((f.streamed_bytes + f.transfer_bytes) / (usb2_ms - on_usb3)),
+        **{k: usb3[k] for k in ("op_ms", "macs_per_ms")},
+        "bytes_per_ms": usb2_rate,
+        "fc_bytes_per_ms": min(usb3["fc_bytes_per_ms"], usb2_rate),
+        "spill_bytes_per_ms": min(usb3["spill_bytes_per_ms"], usb2_rate),
         "uncertainty": max(usb3["uncertainty"], 0.5),
         "cpu": "desktop",
     }
@@ -406,6 +475,7 @@ def fit_constants(rows: Sequence[Mapping[str, Any]], feats: Mapping[str, Latency
     constants = {
         "about": "fitted by tools/fit_edgetpu_latency.py; uncertainty = leave-one-out median relative error "
         "(usb2 and pcie: at least 50%, no fitted rows)",
+        "sram_bytes": SRAM_BYTES,
         "links": {k: links[k] for k in ("usb3", "usb2", "pcie", "devboard")},
         "cpu": base.get("cpu", _DEFAULT_CPU),
     }
@@ -428,7 +498,8 @@ def format_fit_report(fit: Mapping[str, Any]) -> str:
         c = fit["constants"]["links"][link]
         lines.append(
             f"{link}: {c['op_ms'] * 1000:.1f} us per op, {c['macs_per_ms'] / 1e6:.0f} G MACs/s, "
-            f"link {c['bytes_per_ms'] / 1e3:.0f} MB/s, streamed FC weights {c['fc_bytes_per_ms'] / 1e3:.0f} MB/s"
+            f"link {c['bytes_per_ms'] / 1e3:.0f} MB/s, streamed FC weights {c['fc_bytes_per_ms'] / 1e3:.0f} MB/s, "
+            f"spilled activations {c['spill_bytes_per_ms'] / 1e3:.0f} MB/s"
         )
         lines.append(f"  {'row':<26}{'measured':>9}{'LOO pred':>10}{'error':>8}")
         errors = []

@@ -59,6 +59,11 @@ RECIPES: dict[Precision, Recipe] = {
         # quantization ranges come from training.
         ops_set="TFLITE_BUILTINS_INT8", needs_calibration=True, integer_io=True, needs_qat_model=True,
     ),
+    # Named layers stay float (edgelab.diagnose.selective); float kernels must be allowed.
+    Precision.MIXED_INT8: Recipe(
+        Precision.MIXED_INT8, "int8 with chosen layers kept in float, integer I/O", optimize=True,
+        needs_calibration=True, integer_io=True,
+    ),
 }
 
 IO_DTYPES = ("uint8", "int8")
@@ -274,6 +279,7 @@ def convert(
     calibration_samples: int = 200,
     name: str = "model",
     seed: int = 0,
+    keep_float: Sequence[str] = (),
 ) -> ConvertedModel:
     """Convert one model to one precision and write ``<out_dir>/<name>_<precision>.tflite``.
 
@@ -288,6 +294,8 @@ def convert(
         calibration_samples: Number of calibration images.
         name: File name stem.
         seed: Which calibration images are drawn.
+        keep_float: For ``mixed_int8``: layer or tensor names kept in float (see
+            :func:`edgelab.diagnose.selective.keep_float_names`).
 
     Raises:
         ConversionError: The converter failed; the message names the precision and the cause.
@@ -301,6 +309,8 @@ def convert(
     if io_dtype not in IO_DTYPES:
         raise ConfigError(f"Expected io_dtype to be one of {IO_DTYPES}. Received: io_dtype={io_dtype!r}")
     recipe = RECIPES[precision]
+    if precision is Precision.MIXED_INT8 and not keep_float:
+        raise ConfigError("Expected layers to keep in float for 'mixed_int8' (keep_float=[...]). Received: keep_float=[]")
     if recipe.needs_calibration and calibration is None:
         raise ConfigError(f"Precision {precision.value!r} needs calibration data: pass calibration=dataset or (images, labels).")
     out_path = Path(out_dir) / f"{name}_{precision.value}.tflite"
@@ -317,7 +327,13 @@ def convert(
         start = time.perf_counter()
         try:
             with captured_native_output(f"converter ({precision.value})"):
-                flatbuffer = _converter(exported, recipe, gen, io_dtype).convert()
+                converter = _converter(exported, recipe, gen, io_dtype)
+                if precision is Precision.MIXED_INT8:
+                    from ..diagnose.selective import quantize_except
+
+                    flatbuffer = quantize_except(converter, keep_float, io_dtype)
+                else:
+                    flatbuffer = converter.convert()
         except Exception as exc:  # the converter raises many types; keep the cause, name the precision
             cause = str(exc).strip().splitlines()
             raise ConversionError(
@@ -373,6 +389,7 @@ def convert_all(
     name: str = "model",
     reuse: bool = False,
     progress: bool | None = None,
+    keep_float: Sequence[str] = (),
 ) -> dict[Precision, ConvertedModel | ConversionFailure]:
     """Convert one model to several precisions from a single export; failures become entries.
 
@@ -388,10 +405,11 @@ def convert_all(
         name: File name stem.
         reuse: Keep an existing ``<name>_<precision>.tflite`` instead of converting again.
         progress: Show a progress bar.
+        keep_float: Layers kept in float by ``mixed_int8`` (which is converted only when given).
     """
     wanted = [Precision.parse(p) for p in precisions] if precisions is not None else [
         p for p in CONVERTIBLE if p is not Precision.QAT_INT8 or qat_model is not None
-    ]
+    ] + ([Precision.MIXED_INT8] if keep_float else [])
     results: dict[Precision, ConvertedModel | ConversionFailure] = {}
     exports: dict[int, ExportedModel] = {}
     try:
@@ -412,7 +430,7 @@ def convert_all(
                     exports[id(source)] = ExportedModel(source)
                 results[precision] = convert(
                     exports[id(source)], precision, out_dir=out_dir, calibration=calibration, labels=labels,
-                    io_dtype=io_dtype, calibration_samples=calibration_samples, name=name,
+                    io_dtype=io_dtype, calibration_samples=calibration_samples, name=name, keep_float=keep_float,
                 )
             except (ConversionError, ConfigError) as exc:
                 logger.warning("%s", exc)

@@ -1,0 +1,33 @@
+"""Diagnose: why a quantized variant lost accuracy and what to do about it.
+
+Per-layer error of any quantized ``.tflite`` against the float one (``layers``, no TensorFlow),
+calibration diagnostics (``calibration``), selective quantization (``selective``), a
+recommendation within an accuracy budget (``recommend``) and Model Explorer overlays (``explorer``).
+"""
+
+from __future__ import annotations
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "LayerReport": "layers",
+    "analyze_layers": "layers",
+    "CalibrationWarning": "calibration",
+    "RangeCheck": "calibration",
+    "calibration_balance": "calibration",
+    "calibration_curve": "calibration",
+    "range_check": "calibration",
+    "keep_float_names": "selective",
+    "with_outlier_weights": "cases",
+    "write_node_data": "explorer",
+    "open_model_explorer": "explorer",
+    "explorer_available": "explorer",
+    "LayerExplorer": "widget",
+    "layer_explorer": "widget",
+}
+# Imported here (pandas only): the function shares its module's name, and a lazy export would
+# lose to the submodule attribute once anything imported edgelab.diagnose.recommend.
+from .recommend import Recommendation, recommend  # noqa: E402, F401
+
+__all__ = sorted([*_EXPORTS, "Recommendation", "recommend"])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
