@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import _keras  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported; light)
 from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     # training
     "build_model": "training.models", "train": "training.fit", "TrainResult": "training.fit",
     "evaluate_keras": "training.fit", "seed_everything": "training.fit", "quantize_aware": "training.qat",
+    "flatten_model": "training.flatten",
     # tflite
     "Precision": "precision", "convert": "tflite.conversion", "convert_all": "tflite.conversion",
     "ConvertedModel": "tflite.conversion", "TFLiteModel": "tflite.runtime", "inspect_model": "tflite.inspection",

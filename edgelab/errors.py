@@ -31,6 +31,10 @@ class QATError(EdgelabError):
     """A model cannot be prepared for quantization-aware training."""
 
 
+class Keras3ModelError(ConfigError, QATError):
+    """A Keras 3 model was given where edgelab needs tf_keras (Keras 2); one message at every entry point."""
+
+
 class RuntimeNotFoundError(EdgelabError):
     """No TFLite runtime (LiteRT, tflite_runtime or TensorFlow) could be imported."""
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .._log import logger, tqdm
+from .._log import logger, progress_scope, tqdm
 from ..errors import ConfigError
 from ..precision import Precision
 
@@ -75,13 +75,16 @@ class Comparison:
     class_names: tuple[str, ...]
     test_images: np.ndarray = field(repr=False)
     test_labels: np.ndarray = field(repr=False)
+    #: Sanity warnings about the float model (chance-level accuracy, one class predicted), with causes.
+    sanity: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         ok = [p.value for p, v in self.variants.items() if v.status is VariantStatus.OK]
         failed = [p.value for p, v in self.variants.items() if v.status is not VariantStatus.OK]
+        flagged = f", sanity_warnings={len(self.sanity)}" if self.sanity else ""
         return (
             f"Comparison(float_accuracy={self.float_evaluation.accuracy:.4f}, ok={ok}, failed={failed}, "
-            f"test_images={len(self.test_labels)})"
+            f"test_images={len(self.test_labels)}{flagged})"
         )
 
     @property
@@ -123,8 +126,8 @@ def _edgetpu_ms(path: Path) -> float | None:
 
 
 def _measure(variant_model, precision, test_images, test_labels, class_names, reference, num_threads, min_time_s, progress):
-    from .benchmark import measure_latency
     from ..tflite.inspection import inspect_model
+    from .benchmark import measure_latency
 
     runtime_model = variant_model.load(num_threads=num_threads)
     evaluation = _evaluate(runtime_model, test_images, test_labels, class_names, reference, progress)
@@ -160,6 +163,7 @@ def run_comparison(
     calibration_samples: int = 200,
     reuse: bool = False,
     progress: bool | None = None,
+    input_range: Any = None,
     keep_float: Sequence[str] = (),
 ) -> Comparison:
     """Convert, evaluate and benchmark every precision of ``model``; keep the details.
@@ -180,25 +184,40 @@ def run_comparison(
         calibration_samples: Number of calibration images.
         reuse: Reuse existing .tflite files in ``out_dir`` (an interrupted run resumes).
         progress: Show progress bars.
+        input_range: The pixels ``model`` takes, e.g. ``(0, 255)``; default: detected (see :mod:`edgelab.preprocess`).
         keep_float: Layers to keep in float, adding the ``mixed_int8`` row (see :mod:`edgelab.diagnose`).
+
+    The float model is checked first (:mod:`edgelab.training.sanity`): chance-level accuracy or one
+    dominant class is warned about, with likely causes, and kept in ``Comparison.sanity``.
     """
     from ..tflite.conversion import ConversionFailure, convert_all
-    from .evaluate import classification_metrics
     from ..training.fit import predict_keras
+    from .evaluate import classification_metrics
 
-    test_images, test_labels = _split_arrays(test_data if test_data is not None else data, "test")
     names = tuple(class_names if class_names is not None else getattr(data, "class_names", ()))
     if not names:
         raise ConfigError("Expected class_names (or a Dataset that has them). Received: none.")
-    float_probs = predict_keras(model, test_images)
+    if input_range is not None:
+        from ..preprocess import set_input_range
+
+        set_input_range(model, input_range)  # conversion feeds the same range
+    from .._keras import check_keras2_model
+    from ..training.sanity import check_float_model
+
+    check_keras2_model(model)  # one clear error, not one failed row per precision
+    with progress_scope(progress):  # the dataset's "loading" bars follow progress=
+        test_images, test_labels = _split_arrays(test_data if test_data is not None else data, "test")
+    float_probs = predict_keras(model, test_images, input_range=input_range)
     float_pred = float_probs.argmax(axis=1)
     float_eval = classification_metrics(test_labels, float_pred, names, predictions=float_probs)
+    sanity = tuple(f.message for f in check_float_model(model, test_images, test_labels, float_probs, input_range))
 
-    converted = convert_all(
-        model, out_dir=out_dir, calibration=calibration if calibration is not None else data, labels=names,
-        precisions=precisions, qat_model=qat_model, io_dtype=io_dtype, calibration_samples=calibration_samples,
-        reuse=reuse, progress=progress, keep_float=keep_float,
-    )
+    with progress_scope(progress):  # the converter's bars follow progress= too
+        converted = convert_all(
+            model, out_dir=out_dir, calibration=calibration if calibration is not None else data, labels=names,
+            precisions=precisions, qat_model=qat_model, io_dtype=io_dtype, calibration_samples=calibration_samples,
+            reuse=reuse, progress=progress, keep_float=keep_float,
+        )
     variants: dict[Precision, VariantResult] = {}
     for precision, result in tqdm(list(converted.items()), desc="measure", unit="model", progress=progress):
         if isinstance(result, ConversionFailure):
@@ -212,7 +231,8 @@ def run_comparison(
             logger.warning("%s: %s", precision.value, exc)
             variants[precision] = VariantResult(precision, VariantStatus.FAILED, f"{type(exc).__name__}: {exc}", model=result)
     table = comparison_table(variants, float_eval.accuracy)
-    return Comparison(table, variants, float_eval, names, test_images, test_labels)
+    table.attrs["sanity"] = list(sanity)  # the float model's warnings travel with the table (and the report)
+    return Comparison(table, variants, float_eval, names, test_images, test_labels, sanity)
 
 
 def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:

@@ -163,6 +163,8 @@ def write_report(
         f"Float Keras model: test accuracy **{comparison.float_accuracy:.4f}** on {len(comparison.test_labels)} test images.",
         "",
     ]
+    sanity = tuple(getattr(comparison, "sanity", ()))
+    lines += [f"> **Warning:** {text}" for text in sanity] + ([""] if sanity else [])
     lines += ["## Every precision, measured on the converted file", "", markdown_table(summary_frame(table)), ""]
     lines += [
         "`size_ratio` and `latency_ratio` are against fp32; `delta_accuracy` is against the float Keras model; "

@@ -163,10 +163,14 @@ class ExportedModel:
             )
         self.input_shape = tuple(shape)
         self._dir = Path(tempfile.mkdtemp(prefix="edgelab-export-"))
+        from ..training.flatten import serving_function
+
+        # Every file takes edgelab's [-1, 1] input, whatever range the Keras model expects (edgelab.preprocess).
+        serve, variables = serving_function(model)
         module = tf.Module()
-        module.variables_ = list(model.variables)  # keeps the weights tracked by the export
+        module.variables_ = variables  # keeps the weights tracked by the export
         module.serve = tf.function(
-            lambda image: model(image, training=False),
+            serve,
             input_signature=[tf.TensorSpec(shape, tf.float32, name="image")],
         )
         start = time.perf_counter()
@@ -195,15 +199,9 @@ class ExportedModel:
 
 
 def _check_keras_model(model: Any) -> None:
-    if not isinstance(model, keras.Model):
-        from .._keras import is_keras3_model
+    from .._keras import check_keras2_model
 
-        hint = (
-            " This is a Keras 3 model; edgelab works with tf_keras (Keras 2) models: build it with "
-            "`import tf_keras as keras` or set TF_USE_LEGACY_KERAS=1 before importing TensorFlow."
-            if is_keras3_model(model) else ""
-        )
-        raise ConfigError(f"Expected a tf_keras Model. Received: {type(model).__module__}.{type(model).__name__}.{hint}")
+    check_keras2_model(model)
 
 
 def _checked_samples(generate: Callable[[], Iterable], shape: tuple[int, ...]) -> Callable[[], Iterable]:

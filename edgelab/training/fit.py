@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from .._files import atomic_folder, atomic_path, write_atomic
-from .._keras import keras, tf
-from .._log import logger, tqdm
-from ..errors import ConfigError, check_int
+from .._keras import check_keras2_model, keras, tf
+from .._log import logger, progress_scope, tqdm
 from ..data.pipeline import array_batches
-from ..preprocess import normalize
+from ..errors import ConfigError, check_int
+from ..preprocess import RANGE_ATTRIBUTE, InputRange, model_input_range
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -197,8 +197,10 @@ def train(
     augment: bool = True,
     progress: bool | None = None,
     desc: str = "train",
+    input_range: Any = None,
+    sanity: bool = True,
 ) -> TrainResult:
-    """Fit ``model`` on uint8 images; normalisation happens here, at the model boundary.
+    """Fit ``model`` on uint8 images, fed in the range the model takes (see :mod:`edgelab.preprocess`).
 
     Args:
         model: A tf_keras classifier with a softmax output.
@@ -216,18 +218,28 @@ def train(
         compile_model: Compile with Adam + sparse categorical cross-entropy (off to keep your own compile).
         augment: Flip training images left-right at random (scenes look alike mirrored); done in the
             input pipeline, so the model itself stays free of augmentation layers.
-        progress: Show a progress bar (``None``: on unless ``EDGELAB_PROGRESS=0``).
+        progress: Show progress bars, including the dataset's loading bars (``None``: ``EDGELAB_PROGRESS``,
+            else only in a terminal or an interactive Jupyter front end).
         desc: Label of the progress bar.
+        input_range: The pixels the model takes, e.g. ``(0, 255)``; default: detected (see
+            :mod:`edgelab.preprocess`). Remembered on the model for evaluation and conversion.
+        sanity: After training, warn when the model looks broken (chance-level validation accuracy,
+            one class predicted, validation loss stuck at chance) and name the likely causes.
     """
+    check_keras2_model(model)
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
-    x_train, y_train = _as_arrays(data, "train")
-    if val_data is None and hasattr(data, "arrays"):
-        val_data = data.arrays("val")
-    validation = None
-    if val_data is not None:
-        x_val, y_val = _as_arrays(val_data, "val")
-        validation = array_batches(x_val, y_val, batch_size)  # normalised batch by batch
+    contract = model_input_range(model, input_range)
+    setattr(model, RANGE_ATTRIBUTE, contract)
+    with progress_scope(progress):  # the dataset's "loading" bars follow this call's progress=
+        x_train, y_train = _as_arrays(data, "train")
+        if val_data is None and hasattr(data, "arrays"):
+            val_data = data.arrays("val")
+        validation, val_arrays = None, None
+        if val_data is not None:
+            val_arrays = _as_arrays(val_data, "val")
+            # uint8 images scaled to the model's range batch by batch: no float copy of the split
+            validation = array_batches(*val_arrays, batch_size, input_range=contract)
     seed_everything(seed)
     if compile_model:
         steps = epochs * math.ceil(len(x_train) / batch_size)
@@ -265,7 +277,7 @@ def train(
     finished = start_epoch >= epochs or (patience and wait >= patience)
     if not finished:
         model.fit(
-            _training_pipeline(x_train, y_train, batch_size, seed, augment),
+            _training_pipeline(x_train, y_train, batch_size, seed, augment, contract),
             validation_data=validation,
             epochs=epochs,
             initial_epoch=start_epoch,
@@ -283,6 +295,10 @@ def train(
     accuracy_column = "val_accuracy" if validation is not None else "accuracy"
     best_rows = frame[frame["epoch"] == keeper.best_epoch] if not frame.empty else frame
     best_accuracy = float(best_rows[accuracy_column].iloc[0]) if len(best_rows) and accuracy_column in best_rows else None
+    if sanity and not frame.empty:
+        from .sanity import check_training
+
+        check_training(model, frame, x_train, y_train, val_arrays, batch_size=batch_size)
     return TrainResult(
         model=model,
         history=frame,
@@ -295,10 +311,12 @@ def train(
     )
 
 
-def _training_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool) -> tf.data.Dataset:
-    """Shuffled (reshuffled each epoch, seeded), normalised, optionally flipped batches, read from the
+def _training_pipeline(
+    images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool, input_range: InputRange
+) -> tf.data.Dataset:
+    """Shuffled (reshuffled each epoch, seeded), model-ready, optionally flipped batches, read from the
     uint8 images (a memory-mapped cache for a folder dataset) a batch at a time."""
-    pipeline = array_batches(images, labels, batch_size, shuffle=True, seed=seed, prefetch=False)
+    pipeline = array_batches(images, labels, batch_size, shuffle=True, seed=seed, prefetch=False, input_range=input_range)
     if augment:
         flip = tf.random.Generator.from_seed(seed)
 
@@ -310,18 +328,27 @@ def _training_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, 
     return pipeline.prefetch(tf.data.AUTOTUNE)
 
 
-def predict_keras(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities of a Keras model for uint8 images (normalised a chunk at a time)."""
+def predict_keras(model: keras.Model, images: np.ndarray, batch_size: int = 64, input_range: Any = None) -> np.ndarray:
+    """Class probabilities of a Keras model for uint8 images, fed in the range the model takes a chunk at a time."""
+    check_keras2_model(model)
+    contract = model_input_range(model, input_range)
     chunk = max(batch_size, 512)
-    parts = [model.predict(normalize(images[i : i + chunk]), batch_size=batch_size, verbose=0)
+    parts = [model.predict(contract(images[i : i + chunk]), batch_size=batch_size, verbose=0)
              for i in range(0, len(images), chunk)]
-    return np.concatenate(parts) if parts else model.predict(normalize(images), verbose=0)
+    return np.concatenate(parts) if parts else model.predict(contract(images), verbose=0)
 
 
-def evaluate_keras(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], batch_size: int = 64):
-    """Accuracy, per-class precision/recall and confusion matrix of a Keras model (an ``EvalResult``)."""
+def evaluate_keras(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], batch_size: int = 64,
+    input_range: Any = None,
+):
+    """Accuracy, per-class precision/recall and confusion matrix of a Keras model (an ``EvalResult``).
+
+    ``images`` are uint8 pixels; the model gets them in the range it takes (``input_range`` or
+    detected, see :mod:`edgelab.preprocess`).
+    """
     from ..compare.evaluate import classification_metrics
 
-    probs = predict_keras(model, images, batch_size=batch_size)
+    probs = predict_keras(model, images, batch_size=batch_size, input_range=input_range)
     result = classification_metrics(labels, probs.argmax(axis=1), class_names)
     return result
