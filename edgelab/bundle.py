@@ -7,22 +7,24 @@ the normalisation and the model files. TensorFlow-free.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from . import __version__
 from ._log import logger
 from .errors import ConfigError, ModelFileError
-from .tflite.inspection import TensorInfo, has_edgetpu_custom_op, inspect_model, load_model_bytes
 from .precision import Precision
 from .preprocess import INPUT_MEAN, INPUT_STD, parse_image_size
+from .tflite.inspection import TensorInfo, has_edgetpu_custom_op, inspect_model, load_model_bytes
 
 BUNDLE_FORMAT = "edgelab-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -159,8 +161,11 @@ def _model_entry(name: str, path: Path, num_labels: int) -> dict[str, Any]:
 def _input_size(entries: list[dict[str, Any]], image_size: tuple[int, int] | None) -> list[int] | None:
     sizes = {tuple(e["input"]["shape"][1:3]) for e in entries if len(e.get("input", {}).get("shape", [])) == 4}
     if image_size is not None:
-        mismatched = sorted(e["file"] for e in entries if len(e.get("input", {}).get("shape", [])) == 4
-                            and tuple(e["input"]["shape"][1:3]) != image_size)
+        mismatched = sorted(
+            e["file"]
+            for e in entries
+            if len(e.get("input", {}).get("shape", [])) == 4 and tuple(e["input"]["shape"][1:3]) != image_size
+        )
         if mismatched:
             raise ConfigError(
                 f"Expected image_size to match the models' input (height, width). Received: "
@@ -240,9 +245,7 @@ def export_bundle(
             shutil.copyfile(path, staging / entry["file"])
         (staging / "labels.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
         template = resources.files("edgelab") / "bundle_template"
-        (staging / "classify.py").write_text(
-            (template / "classify.py").read_text(encoding="utf-8"), encoding="utf-8"
-        )
+        (staging / "classify.py").write_text((template / "classify.py").read_text(encoding="utf-8"), encoding="utf-8")
         (staging / "README.md").write_text(
             (template / "README.md").read_text(encoding="utf-8") + _bundle_section(meta), encoding="utf-8"
         )
@@ -251,10 +254,8 @@ def export_bundle(
             os.replace(item, out / item.name)
     for name in stale:
         (out / name).unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):  # a file system without modes: the script still runs with python
         (out / "classify.py").chmod(0o755)
-    except OSError:
-        pass
     logger.info("Wrote bundle %s with %d model(s)", out, len(entries))
     return out
 

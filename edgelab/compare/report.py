@@ -11,12 +11,15 @@ import sys
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .._files import write_atomic
+
+if TYPE_CHECKING:
+    from .comparison import Comparison
 
 #: Columns shown in the printed and markdown tables (the CSV keeps all of them).
 SUMMARY_COLUMNS = (
@@ -122,7 +125,7 @@ def _sha256(path: Path) -> str:
 
 def write_report(
     out_dir: str | Path,
-    comparison,
+    comparison: Comparison,
     *,
     history: pd.DataFrame | None = None,
     qat_history: pd.DataFrame | None = None,
@@ -188,7 +191,10 @@ def write_report(
         from ..diagnose.recommend import recommend
 
         lines += ["## Recommendation (within 1 accuracy point)", ""]
-        lines += [f"- {where}: {recommend(table, 0.01, target)}" for where, target in (("CPU", "cpu"), ("Edge TPU", "edgetpu"))]
+        lines += [
+            f"- {where}: {recommend(table, 0.01, target)}"
+            for where, target in (("CPU", "cpu"), ("Edge TPU", "edgetpu"))
+        ]
         lines += [""]
     failed = table[table.status != "ok"]
     for _, row in failed.iterrows():
