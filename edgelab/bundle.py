@@ -8,7 +8,6 @@ the normalisation and the model files. TensorFlow-free.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from ._files import read_labels, sha256_file
 from ._log import logger
 from .errors import ConfigError, ModelFileError
 from .precision import Precision
@@ -107,32 +107,6 @@ def _normalise_models(models: Mapping[str, Any] | Sequence[Any]) -> list[tuple[s
     return items
 
 
-def _read_labels(labels: Sequence[str] | str | os.PathLike) -> list[str]:
-    if isinstance(labels, (str, os.PathLike)):
-        path = Path(labels)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"Cannot read labels file {str(path)!r}: {exc}") from None
-        result = [line.strip() for line in text.splitlines() if line.strip()]
-    else:
-        result = [str(label) for label in labels]
-    if not result or any(not label.strip() or "\n" in label for label in result):
-        raise ConfigError(
-            "Expected labels to be a non-empty list of one-line class names (or a labels.txt). "
-            f"Received: labels={labels!r}"
-        )
-    return result
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _model_entry(name: str, path: Path, num_labels: int) -> dict[str, Any]:
     io = read_model_io(path)
     precision = precision_from_name(path.name)
@@ -145,7 +119,7 @@ def _model_entry(name: str, path: Path, num_labels: int) -> dict[str, Any]:
         "precision": precision.value if precision else None,
         "edgetpu": edgetpu,
         "size_bytes": path.stat().st_size,
-        "sha256": _sha256(path),
+        "sha256": sha256_file(path),
     }
     if io is not None:
         entry["input"], entry["output"] = io["input"], io["output"]
@@ -205,7 +179,7 @@ def export_bundle(
         ModelFileError: a model is missing or not a TFLite file.
     """
     items = _normalise_models(models)
-    names = _read_labels(labels)
+    names = read_labels(labels)
     size = None if image_size is None else parse_image_size(image_size)
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import numbers
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._files import write_atomic
+from .._files import sha256_file, write_atomic, write_labels
 
 if TYPE_CHECKING:
     from .comparison import Comparison
@@ -119,10 +118,6 @@ def html_table(frame: pd.DataFrame, float_format: str = "{:.3f}") -> str:
     return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_report(
     out_dir: str | Path,
     comparison: Comparison,
@@ -147,7 +142,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     table = comparison.table
     write_atomic(out / "report.csv", table.to_csv(index=False).encode())
-    write_atomic(out / "labels.txt", ("\n".join(comparison.class_names) + "\n").encode())
+    write_labels(out, comparison.class_names)
 
     figures = {"tradeoff.png": plot_tradeoff(table), "sizes.png": plot_sizes(table)}
     evaluations = {"keras float": comparison.float_evaluation}
@@ -215,7 +210,11 @@ def write_report(
     for precision, variant in comparison.variants.items():
         if variant.model is not None and Path(variant.model.path).exists():
             path = Path(variant.model.path)
-            models[precision.value] = {"path": str(path), "size_bytes": path.stat().st_size, "sha256": _sha256(path)}
+            models[precision.value] = {
+                "path": str(path),
+                "size_bytes": path.stat().st_size,
+                "sha256": sha256_file(path),
+            }
     manifest = {
         "packages": package_versions(),
         "machine": machine,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._files import write_atomic
+from .._files import write_atomic, write_labels
 from .._interrupt import call_interruptibly, interrupts_surface
 from .._keras import keras, tf
 from .._log import captured_native_output, logger, tqdm
@@ -282,13 +282,6 @@ def _converter(exported: ExportedModel, recipe: Recipe, calibration, io_dtype: s
         converter.inference_input_type = getattr(tf, io_dtype)
         converter.inference_output_type = getattr(tf, io_dtype)
     return converter
-
-
-def write_labels(out_dir: Path, labels: Sequence[str]) -> Path:
-    """``labels.txt``, one class name per line in class-index order."""
-    path = Path(out_dir) / "labels.txt"
-    write_atomic(path, ("\n".join(labels) + "\n").encode())
-    return path
 
 
 def convert(
