@@ -10,11 +10,52 @@ logger = logging.getLogger("edgelab")
 logger.addHandler(logging.NullHandler())
 
 
+#: A ``progress=`` given to an outer call (``train``, ``run_comparison``) reaches the bars drawn by
+#: the functions it calls (dataset loading, conversion) through this stack.
+_forced: list[bool] = []
+
+
+@contextlib.contextmanager
+def progress_scope(progress: bool | None):
+    """Within the block, bars that are not told otherwise follow ``progress`` (``None`` changes nothing)."""
+    if progress is None:
+        yield
+        return
+    _forced.append(bool(progress))
+    try:
+        yield
+    finally:
+        _forced.pop()
+
+
+def _someone_watches() -> bool:
+    """A terminal, or a Jupyter kernel with a front end a person looks at (not nbclient/nbval/papermill)."""
+    import sys
+
+    shell = type(sys.modules["IPython"].get_ipython()).__name__ if "IPython" in sys.modules else ""
+    if shell == "ZMQInteractiveShell":
+        # JupyterLab/Notebook (jupyter_server) name the session; VS Code and Colab set their own variables.
+        # A kernel started headlessly (nbconvert, nbval, papermill) has none of them.
+        return any(key == "JPY_SESSION_NAME" or key.startswith(("VSCODE_", "COLAB_")) for key in os.environ)
+    stream = getattr(sys, "stderr", None)
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def progress_enabled(progress: bool | None) -> bool:
-    """Progress bars are on unless turned off by argument or by EDGELAB_PROGRESS=0."""
+    """Whether to draw a bar: the argument if given, else an enclosing :func:`progress_scope`, else
+    ``EDGELAB_PROGRESS`` (``0``/``1``), else on only where someone watches (a terminal or an interactive
+    Jupyter front end; off in CI logs and headless notebook runs)."""
     if progress is not None:
         return bool(progress)
-    return os.environ.get("EDGELAB_PROGRESS", "1") not in ("0", "false", "False", "")
+    if _forced:
+        return _forced[-1]
+    env = os.environ.get("EDGELAB_PROGRESS")
+    if env is not None:
+        return env not in ("0", "false", "False", "")
+    return _someone_watches()
 
 
 def tqdm(*args, progress: bool | None = None, **kwargs):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import _tiny
 import numpy as np
 import pytest
 
-import _tiny
 from edgelab.errors import QATError
 from edgelab.preprocess import normalize
 from edgelab.training.qat import is_qat_model, load_qat_model, prepare_qat, quantize_aware
@@ -39,8 +39,16 @@ def test_prepare_qat_wraps_layers_and_keeps_the_float_model():
     wrapped = [type(layer).__name__ for layer in qat_model.layers]
     assert "QuantizeLayer" in wrapped and "QuantizeWrapperV2" in wrapped
     # The float model is left as it was: same layers, same weights.
-    assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "Conv2D", "ReLU", "GlobalAveragePooling2D", "Dense"]
-    conv = next(layer for layer in qat_model.layers if getattr(layer, "layer", None) is not None and layer.layer.name == "conv")
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "InputLayer",
+        "Conv2D",
+        "ReLU",
+        "GlobalAveragePooling2D",
+        "Dense",
+    ]
+    conv = next(
+        layer for layer in qat_model.layers if getattr(layer, "layer", None) is not None and layer.layer.name == "conv"
+    )
     np.testing.assert_array_equal(conv.layer.kernel.numpy(), model.get_layer("conv").kernel.numpy())
 
 
@@ -69,16 +77,20 @@ def test_qat_model_survives_save_and_load(pipe, tmp_path):
     )
 
 
-def test_nested_sub_model_is_refused_naming_it():
+def test_nested_sub_model_is_flattened_not_refused():
     from edgelab._keras import keras
+    from edgelab.training.qat import check_qat_compatible
 
-    backbone = keras.Sequential([keras.layers.Conv2D(4, 1)], name="backbone")
+    backbone = keras.Sequential([keras.Input((8, 8, 4)), keras.layers.Conv2D(4, 1, name="inner")], name="backbone")
     model = functional(backbone, name="outer")
-    with pytest.raises(QATError) as info:
-        prepare_qat(model)
+    with pytest.raises(QATError) as info:  # the check alone still explains, and names the fix
+        check_qat_compatible(model)
     message = str(info.value)
-    assert "'backbone'" in message and "'outer'" in message
-    assert "input_tensor" in message  # how to build it flat
+    assert "'backbone'" in message and "'outer'" in message and "flatten_model" in message
+    qat_model = prepare_qat(model)  # prepare_qat flattens it itself
+    assert is_qat_model(qat_model)
+    names = [getattr(layer, "layer", layer).name for layer in qat_model.layers]
+    assert "inner" in names and "backbone" not in names
 
 
 def test_subclassed_model_is_refused():

@@ -9,18 +9,20 @@ compiler would map, and returns a pandas DataFrame. A variant that fails at any 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .._log import logger, tqdm
+from .._log import logger, progress_scope, tqdm
 from ..errors import ConfigError
 from ..precision import Precision
 
 if TYPE_CHECKING:
+    from .._keras import keras
     from ..edgetpu.mapping import EdgeTPUMapping
     from ..tflite.conversion import ConvertedModel
     from .benchmark import LatencyResult
@@ -36,11 +38,29 @@ class VariantStatus(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+
 #: Columns of the comparison table, in order.
 COLUMNS = (
-    "precision", "status", "reason", "size_bytes", "size_ratio", "accuracy", "delta_accuracy",
-    "agreement", "flipped", "p50_ms", "p90_ms", "p99_ms", "latency_ratio", "macs", "edgetpu_ops",
-    "edgetpu_source", "edgetpu_usb3_ms", "runtime", "xnnpack", "path",
+    "precision",
+    "status",
+    "reason",
+    "size_bytes",
+    "size_ratio",
+    "accuracy",
+    "delta_accuracy",
+    "agreement",
+    "flipped",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "latency_ratio",
+    "macs",
+    "edgetpu_ops",
+    "edgetpu_source",
+    "edgetpu_usb3_ms",
+    "runtime",
+    "xnnpack",
+    "path",
 )
 
 
@@ -75,13 +95,16 @@ class Comparison:
     class_names: tuple[str, ...]
     test_images: np.ndarray = field(repr=False)
     test_labels: np.ndarray = field(repr=False)
+    #: Sanity warnings about the float model (chance-level accuracy, one class predicted), with causes.
+    sanity: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         ok = [p.value for p, v in self.variants.items() if v.status is VariantStatus.OK]
         failed = [p.value for p, v in self.variants.items() if v.status is not VariantStatus.OK]
+        flagged = f", sanity_warnings={len(self.sanity)}" if self.sanity else ""
         return (
             f"Comparison(float_accuracy={self.float_evaluation.accuracy:.4f}, ok={ok}, failed={failed}, "
-            f"test_images={len(self.test_labels)})"
+            f"test_images={len(self.test_labels)}{flagged})"
         )
 
     @property
@@ -122,9 +145,11 @@ def _edgetpu_ms(path: Path) -> float | None:
         return None
 
 
-def _measure(variant_model, precision, test_images, test_labels, class_names, reference, num_threads, min_time_s, progress):
-    from .benchmark import measure_latency
+def _measure(
+    variant_model, precision, test_images, test_labels, class_names, reference, num_threads, min_time_s, progress
+):
     from ..tflite.inspection import inspect_model
+    from .benchmark import measure_latency
 
     runtime_model = variant_model.load(num_threads=num_threads)
     evaluation = _evaluate(runtime_model, test_images, test_labels, class_names, reference, progress)
@@ -141,15 +166,17 @@ def _measure(variant_model, precision, test_images, test_labels, class_names, re
 def _evaluate(runtime_model, images, labels, class_names, reference, progress):
     from .evaluate import evaluate_model
 
-    return evaluate_model(runtime_model, images, labels, class_names=class_names, reference_pred=reference, progress=progress)
+    return evaluate_model(
+        runtime_model, images, labels, class_names=class_names, reference_pred=reference, progress=progress
+    )
 
 
 def run_comparison(
-    model,
+    model: keras.Model,
     data: Any,
     *,
     out_dir: str | Path,
-    qat_model=None,
+    qat_model: keras.Model | None = None,
     precisions: Sequence[Precision | str] | None = None,
     test_data: Any = None,
     calibration: Any = None,
@@ -160,6 +187,7 @@ def run_comparison(
     calibration_samples: int = 200,
     reuse: bool = False,
     progress: bool | None = None,
+    input_range: Any = None,
     keep_float: Sequence[str] = (),
 ) -> Comparison:
     """Convert, evaluate and benchmark every precision of ``model``; keep the details.
@@ -180,25 +208,48 @@ def run_comparison(
         calibration_samples: Number of calibration images.
         reuse: Reuse existing .tflite files in ``out_dir`` (an interrupted run resumes).
         progress: Show progress bars.
+        input_range: The pixels ``model`` takes, e.g. ``(0, 255)``; default: detected (see :mod:`edgelab.preprocess`).
         keep_float: Layers to keep in float, adding the ``mixed_int8`` row (see :mod:`edgelab.diagnose`).
+
+    The float model is checked first (:mod:`edgelab.training.sanity`): chance-level accuracy or one
+    dominant class is warned about, with likely causes, and kept in ``Comparison.sanity``.
     """
     from ..tflite.conversion import ConversionFailure, convert_all
-    from .evaluate import classification_metrics
     from ..training.fit import predict_keras
+    from .evaluate import classification_metrics
 
-    test_images, test_labels = _split_arrays(test_data if test_data is not None else data, "test")
     names = tuple(class_names if class_names is not None else getattr(data, "class_names", ()))
     if not names:
         raise ConfigError("Expected class_names (or a Dataset that has them). Received: none.")
-    float_probs = predict_keras(model, test_images)
+    if input_range is not None:
+        from ..preprocess import set_input_range
+
+        set_input_range(model, input_range)  # conversion feeds the same range
+    from .._keras import check_keras2_model
+    from ..training.sanity import check_float_model
+
+    check_keras2_model(model)  # one clear error, not one failed row per precision
+    with progress_scope(progress):  # the dataset's "loading" bars follow progress=
+        test_images, test_labels = _split_arrays(test_data if test_data is not None else data, "test")
+    float_probs = predict_keras(model, test_images, input_range=input_range)
     float_pred = float_probs.argmax(axis=1)
     float_eval = classification_metrics(test_labels, float_pred, names, predictions=float_probs)
+    sanity = tuple(f.message for f in check_float_model(model, test_images, test_labels, float_probs, input_range))
 
-    converted = convert_all(
-        model, out_dir=out_dir, calibration=calibration if calibration is not None else data, labels=names,
-        precisions=precisions, qat_model=qat_model, io_dtype=io_dtype, calibration_samples=calibration_samples,
-        reuse=reuse, progress=progress, keep_float=keep_float,
-    )
+    with progress_scope(progress):  # the converter's bars follow progress= too
+        converted = convert_all(
+            model,
+            out_dir=out_dir,
+            calibration=calibration if calibration is not None else data,
+            labels=names,
+            precisions=precisions,
+            qat_model=qat_model,
+            io_dtype=io_dtype,
+            calibration_samples=calibration_samples,
+            reuse=reuse,
+            progress=progress,
+            keep_float=keep_float,
+        )
     variants: dict[Precision, VariantResult] = {}
     for precision, result in tqdm(list(converted.items()), desc="measure", unit="model", progress=progress):
         if isinstance(result, ConversionFailure):
@@ -210,9 +261,12 @@ def run_comparison(
             )
         except Exception as exc:  # one broken variant becomes a row, the others go on
             logger.warning("%s: %s", precision.value, exc)
-            variants[precision] = VariantResult(precision, VariantStatus.FAILED, f"{type(exc).__name__}: {exc}", model=result)
+            variants[precision] = VariantResult(
+                precision, VariantStatus.FAILED, f"{type(exc).__name__}: {exc}", model=result
+            )
     table = comparison_table(variants, float_eval.accuracy)
-    return Comparison(table, variants, float_eval, names, test_images, test_labels)
+    table.attrs["sanity"] = list(sanity)  # the float model's warnings travel with the table (and the report)
+    return Comparison(table, variants, float_eval, names, test_images, test_labels, sanity)
 
 
 def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
@@ -221,26 +275,28 @@ def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
     for precision, v in variants.items():
         ev, lat, m = v.evaluation, v.latency, v.model
         tpu = v.edgetpu
-        rows.append({
-            "precision": precision.value,
-            "status": v.status.value,
-            "reason": v.reason,
-            "size_bytes": m.size_bytes if m is not None else None,
-            "accuracy": ev.accuracy if ev is not None else None,
-            "delta_accuracy": ev.accuracy - float_accuracy if ev is not None else None,
-            "agreement": ev.agreement if ev is not None else None,
-            "flipped": ev.num_flipped if ev is not None else None,
-            "p50_ms": lat.p50_ms if lat is not None else None,
-            "p90_ms": lat.p90_ms if lat is not None else None,
-            "p99_ms": lat.p99_ms if lat is not None else None,
-            "macs": v.macs,
-            "edgetpu_ops": tpu.mapped if tpu is not None else None,
-            "edgetpu_source": str(tpu.source) if tpu is not None else None,
-            "edgetpu_usb3_ms": _edgetpu_ms(m.path) if m is not None else None,
-            "runtime": lat.runtime if lat is not None else None,
-            "xnnpack": lat.xnnpack if lat is not None else None,
-            "path": str(m.path) if m is not None else None,
-        })
+        rows.append(
+            {
+                "precision": precision.value,
+                "status": v.status.value,
+                "reason": v.reason,
+                "size_bytes": m.size_bytes if m is not None else None,
+                "accuracy": ev.accuracy if ev is not None else None,
+                "delta_accuracy": ev.accuracy - float_accuracy if ev is not None else None,
+                "agreement": ev.agreement if ev is not None else None,
+                "flipped": ev.num_flipped if ev is not None else None,
+                "p50_ms": lat.p50_ms if lat is not None else None,
+                "p90_ms": lat.p90_ms if lat is not None else None,
+                "p99_ms": lat.p99_ms if lat is not None else None,
+                "macs": v.macs,
+                "edgetpu_ops": tpu.mapped if tpu is not None else None,
+                "edgetpu_source": str(tpu.source) if tpu is not None else None,
+                "edgetpu_usb3_ms": _edgetpu_ms(m.path) if m is not None else None,
+                "runtime": lat.runtime if lat is not None else None,
+                "xnnpack": lat.xnnpack if lat is not None else None,
+                "path": str(m.path) if m is not None else None,
+            }
+        )
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=list(COLUMNS))
@@ -250,8 +306,16 @@ def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
     frame["size_ratio"] = pd.to_numeric(frame.size_bytes, errors="coerce") / size0
     frame["latency_ratio"] = pd.to_numeric(frame.p50_ms, errors="coerce") / p50
     frame = frame[list(COLUMNS)]
-    for column, digits in (("accuracy", 4), ("delta_accuracy", 4), ("agreement", 4), ("size_ratio", 3),
-                           ("latency_ratio", 3), ("p50_ms", 4), ("p90_ms", 4), ("p99_ms", 4)):
+    for column, digits in (
+        ("accuracy", 4),
+        ("delta_accuracy", 4),
+        ("agreement", 4),
+        ("size_ratio", 3),
+        ("latency_ratio", 3),
+        ("p50_ms", 4),
+        ("p90_ms", 4),
+        ("p99_ms", 4),
+    ):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").round(digits)
     for column in ("size_bytes", "macs", "flipped"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")

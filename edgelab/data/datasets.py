@@ -316,9 +316,15 @@ def load_dataset(
     used only when ``seg_test`` is absent). Class folders are split three ways. Files that cannot be
     used are listed in ``Dataset.skipped`` and summarised in one :class:`DatasetWarning`.
 
+    Every image is decoded as :func:`~edgelab.data.decoding.load_image` does: converted to 8-bit RGB
+    (grayscale, palette, CMYK and 16-bit included), transparent pixels composited on white, EXIF
+    rotation applied, and *stretched* to ``image_size`` (bilinear, no crop or padding, so non-square
+    images change aspect ratio). Pixels stay uint8 in [0, 255]; models get them as
+    :mod:`edgelab.preprocess` says.
+
     Args:
         root: The dataset folder.
-        image_size: ``(height, width)`` or one int; images are resized to it.
+        image_size: ``(height, width)`` or one int; images are stretched to it.
         val_fraction: Share of the training pool per class held out for validation, in [0, 1).
         test_fraction: Share per class held out for testing, in [0, 1).
         seed: Non-negative int for the splits and ``max_per_class`` sampling.
@@ -399,6 +405,8 @@ def synthetic_dataset(
     progress: bool | None = None,
 ) -> Dataset:
     """The built-in synthetic scenes (:mod:`edgelab.data.scenes`) as an in-memory :class:`Dataset`.
+
+    Scenes are drawn at ``image_size`` directly (nothing is resized) as RGB uint8 pixels without alpha.
 
     Args:
         per_class: Images per class, before splitting.

@@ -130,14 +130,15 @@ def load_image(
 ) -> np.ndarray:
     """Decode one image file to an RGB uint8 array (H, W, 3).
 
-    Handles JPEG, PNG, BMP, GIF (first frame), WebP and TIFF; grayscale, palette, CMYK, 16-bit and
-    transparent images become RGB (see :func:`_to_rgb`: alpha is composited on white). EXIF
-    rotation is applied.
+    Handles JPEG, PNG, BMP, GIF (first frame), WebP and TIFF. Colour: grayscale, palette, CMYK and
+    16-bit images become 8-bit RGB (16-bit values scaled from [0, 65535], not clipped). Alpha:
+    transparent pixels are composited on white. EXIF rotation is applied.
 
     Args:
         path: The image file.
-        image_size: ``(height, width)`` or one int to resize to (Pillow bilinear, which
-            antialiases when shrinking); None keeps the file's size.
+        image_size: ``(height, width)`` or one int to resize to. The image is *stretched* to that
+            size (no crop, no padding: a non-square image changes its aspect ratio), with Pillow's
+            bilinear filter, which antialiases when shrinking. None keeps the file's size.
         max_pixels: Decoded-pixels budget (width x height) for this file; None: :func:`max_pixels`.
 
     Raises:

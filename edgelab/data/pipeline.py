@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import check_int
-from ..preprocess import INPUT_MEAN, INPUT_STD
+from ..preprocess import EDGELAB_RANGE, INPUT_MEAN, INPUT_STD, InputRange
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
@@ -35,6 +35,7 @@ def array_batches(
     seed: int = 0,
     normalized: bool = True,
     prefetch: bool = True,
+    input_range: InputRange | None = None,
 ) -> tf.data.Dataset:
     """Batches ``(images, labels)`` of uint8 ``images`` (N, H, W, 3), read by index.
 
@@ -44,8 +45,10 @@ def array_batches(
         batch_size: Images per batch (the last batch may be smaller).
         shuffle: Seeded shuffle of the order, reshuffled each epoch.
         seed: Shuffle seed.
-        normalized: float32 images in [-1, 1] (the model's input); False keeps uint8.
+        normalized: float32 images in the model's input range; False keeps uint8.
         prefetch: Prepare the next batches while the current one is used.
+        input_range: The range a model takes (:func:`edgelab.preprocess.model_input_range`);
+            None: edgelab's own [-1, 1].
     """
     from .._keras import tf
 
@@ -68,7 +71,11 @@ def array_batches(
         x, y = tf.numpy_function(gather, [index], (tf.uint8, tf.int64), stateful=False)
         x = tf.ensure_shape(x, (None, h, w, 3))
         y = tf.ensure_shape(y, (None,))
-        return (tf_normalize(x) if normalized else x), y
+        if not normalized:
+            return x, y
+        if input_range is None or input_range == EDGELAB_RANGE:
+            return tf_normalize(x), y
+        return tf.cast(x, tf.float32) * np.float32(input_range.scale) + np.float32(input_range.low), y
 
     ds = order.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE) if prefetch else ds

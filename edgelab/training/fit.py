@@ -10,19 +10,23 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .._files import atomic_folder, atomic_path, write_atomic
-from .._keras import keras, tf
-from .._log import logger, tqdm
-from ..errors import ConfigError, check_int
+from .._keras import check_keras2_model, keras, tf
+from .._log import logger, progress_scope, tqdm
 from ..data.pipeline import array_batches
-from ..preprocess import normalize
+from ..errors import ConfigError, check_int
+from ..preprocess import RANGE_ATTRIBUTE, InputRange, model_input_range
+
+if TYPE_CHECKING:
+    from ..compare.evaluate import EvalResult
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -39,7 +43,8 @@ def seed_everything(seed: int = 0, threads: int | None = None) -> None:
         except RuntimeError:  # already initialised in this process: keep what is set
             logger.warning(
                 "TensorFlow is already running in this process: its thread pools keep their size "
-                "(call seed_everything(threads=%d) before any TensorFlow work to pin them)", threads
+                "(call seed_everything(threads=%d) before any TensorFlow work to pin them)",
+                threads,
             )
 
 
@@ -83,7 +88,9 @@ class _Progress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")})
+        self.bar.set_postfix(
+            {k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        )
         self.bar.update(1)
 
     def on_train_end(self, logs=None):
@@ -93,7 +100,16 @@ class _Progress(keras.callbacks.Callback):
 class _Checkpointer(keras.callbacks.Callback):
     """Keeps the best weights (early stopping) and writes a resumable checkpoint after every epoch."""
 
-    def __init__(self, run_dir: Path | None, history: list[dict], monitor: str, patience: int, best: float | None, best_epoch: int, wait: int):
+    def __init__(
+        self,
+        run_dir: Path | None,
+        history: list[dict],
+        monitor: str,
+        patience: int,
+        best: float | None,
+        best_epoch: int,
+        wait: int,
+    ):
         super().__init__()
         self.run_dir = run_dir
         self.history = history
@@ -145,7 +161,13 @@ class _Checkpointer(keras.callbacks.Callback):
         if self.run_dir:
             with atomic_folder(self.run_dir / "last") as tmp:
                 _checkpoint(self.model).write(str(tmp / "ckpt"))
-            state = {"epoch": epoch + 1, "best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "history": self.history}
+            state = {
+                "epoch": epoch + 1,
+                "best": self.best,
+                "best_epoch": self.best_epoch,
+                "wait": self.wait,
+                "history": self.history,
+            }
             write_atomic(self.run_dir / "state.json", json.dumps(state, indent=2))
         if self.patience and value is not None and self.wait >= self.patience:
             self.stopped_early = True
@@ -197,8 +219,10 @@ def train(
     augment: bool = True,
     progress: bool | None = None,
     desc: str = "train",
+    input_range: Any = None,
+    sanity: bool = True,
 ) -> TrainResult:
-    """Fit ``model`` on uint8 images; normalisation happens here, at the model boundary.
+    """Fit ``model`` on uint8 images, fed in the range the model takes (see :mod:`edgelab.preprocess`).
 
     Args:
         model: A tf_keras classifier with a softmax output.
@@ -216,18 +240,28 @@ def train(
         compile_model: Compile with Adam + sparse categorical cross-entropy (off to keep your own compile).
         augment: Flip training images left-right at random (scenes look alike mirrored); done in the
             input pipeline, so the model itself stays free of augmentation layers.
-        progress: Show a progress bar (``None``: on unless ``EDGELAB_PROGRESS=0``).
+        progress: Show progress bars, including the dataset's loading bars (``None``: ``EDGELAB_PROGRESS``,
+            else only in a terminal or an interactive Jupyter front end).
         desc: Label of the progress bar.
+        input_range: The pixels the model takes, e.g. ``(0, 255)``; default: detected (see
+            :mod:`edgelab.preprocess`). Remembered on the model for evaluation and conversion.
+        sanity: After training, warn when the model looks broken (chance-level validation accuracy,
+            one class predicted, validation loss stuck at chance) and name the likely causes.
     """
+    check_keras2_model(model)
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
-    x_train, y_train = _as_arrays(data, "train")
-    if val_data is None and hasattr(data, "arrays"):
-        val_data = data.arrays("val")
-    validation = None
-    if val_data is not None:
-        x_val, y_val = _as_arrays(val_data, "val")
-        validation = array_batches(x_val, y_val, batch_size)  # normalised batch by batch
+    contract = model_input_range(model, input_range)
+    setattr(model, RANGE_ATTRIBUTE, contract)
+    with progress_scope(progress):  # the dataset's "loading" bars follow this call's progress=
+        x_train, y_train = _as_arrays(data, "train")
+        if val_data is None and hasattr(data, "arrays"):
+            val_data = data.arrays("val")
+        validation, val_arrays = None, None
+        if val_data is not None:
+            val_arrays = _as_arrays(val_data, "val")
+            # uint8 images scaled to the model's range batch by batch: no float copy of the split
+            validation = array_batches(*val_arrays, batch_size, input_range=contract)
     seed_everything(seed)
     if compile_model:
         steps = epochs * math.ceil(len(x_train) / batch_size)
@@ -253,8 +287,11 @@ def train(
                 start_epoch, best, best_epoch, wait = state["epoch"], state["best"], state["best_epoch"], state["wait"]
                 history = state["history"]
             except (ValueError, KeyError, TypeError, OSError, tf.errors.OpError) as exc:  # torn by an older run
-                logger.warning("%s holds an unreadable training state (%s); training starts over",
-                               run_path, " ".join(str(exc).split())[:200] or type(exc).__name__)
+                logger.warning(
+                    "%s holds an unreadable training state (%s); training starts over",
+                    run_path,
+                    " ".join(str(exc).split())[:200] or type(exc).__name__,
+                )
                 start_epoch, best, best_epoch, wait, history = 0, None, 0, 0, []
             logger.info("resuming %s from epoch %d (best val accuracy %s)", run_path, start_epoch, best)
 
@@ -265,7 +302,7 @@ def train(
     finished = start_epoch >= epochs or (patience and wait >= patience)
     if not finished:
         model.fit(
-            _training_pipeline(x_train, y_train, batch_size, seed, augment),
+            _training_pipeline(x_train, y_train, batch_size, seed, augment, contract),
             validation_data=validation,
             epochs=epochs,
             initial_epoch=start_epoch,
@@ -282,7 +319,13 @@ def train(
             frame.to_csv(tmp, index=False)
     accuracy_column = "val_accuracy" if validation is not None else "accuracy"
     best_rows = frame[frame["epoch"] == keeper.best_epoch] if not frame.empty else frame
-    best_accuracy = float(best_rows[accuracy_column].iloc[0]) if len(best_rows) and accuracy_column in best_rows else None
+    best_accuracy = (
+        float(best_rows[accuracy_column].iloc[0]) if len(best_rows) and accuracy_column in best_rows else None
+    )
+    if sanity and not frame.empty:
+        from .sanity import check_training
+
+        check_training(model, frame, x_train, y_train, val_arrays, batch_size=batch_size)
     return TrainResult(
         model=model,
         history=frame,
@@ -295,10 +338,14 @@ def train(
     )
 
 
-def _training_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool) -> tf.data.Dataset:
-    """Shuffled (reshuffled each epoch, seeded), normalised, optionally flipped batches, read from the
+def _training_pipeline(
+    images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool, input_range: InputRange
+) -> tf.data.Dataset:
+    """Shuffled (reshuffled each epoch, seeded), model-ready, optionally flipped batches, read from the
     uint8 images (a memory-mapped cache for a folder dataset) a batch at a time."""
-    pipeline = array_batches(images, labels, batch_size, shuffle=True, seed=seed, prefetch=False)
+    pipeline = array_batches(
+        images, labels, batch_size, shuffle=True, seed=seed, prefetch=False, input_range=input_range
+    )
     if augment:
         flip = tf.random.Generator.from_seed(seed)
 
@@ -310,18 +357,33 @@ def _training_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, 
     return pipeline.prefetch(tf.data.AUTOTUNE)
 
 
-def predict_keras(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities of a Keras model for uint8 images (normalised a chunk at a time)."""
+def predict_keras(model: keras.Model, images: np.ndarray, batch_size: int = 64, input_range: Any = None) -> np.ndarray:
+    """Class probabilities of a Keras model for uint8 images, fed in the range the model takes a chunk at a time."""
+    check_keras2_model(model)
+    contract = model_input_range(model, input_range)
     chunk = max(batch_size, 512)
-    parts = [model.predict(normalize(images[i : i + chunk]), batch_size=batch_size, verbose=0)
-             for i in range(0, len(images), chunk)]
-    return np.concatenate(parts) if parts else model.predict(normalize(images), verbose=0)
+    parts = [
+        model.predict(contract(images[i : i + chunk]), batch_size=batch_size, verbose=0)
+        for i in range(0, len(images), chunk)
+    ]
+    return np.concatenate(parts) if parts else model.predict(contract(images), verbose=0)
 
 
-def evaluate_keras(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], batch_size: int = 64):
-    """Accuracy, per-class precision/recall and confusion matrix of a Keras model (an ``EvalResult``)."""
+def evaluate_keras(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    batch_size: int = 64,
+    input_range: Any = None,
+) -> EvalResult:
+    """Accuracy, per-class precision/recall and confusion matrix of a Keras model (an ``EvalResult``).
+
+    ``images`` are uint8 pixels; the model gets them in the range it takes (``input_range`` or
+    detected, see :mod:`edgelab.preprocess`).
+    """
     from ..compare.evaluate import classification_metrics
 
-    probs = predict_keras(model, images, batch_size=batch_size)
+    probs = predict_keras(model, images, batch_size=batch_size, input_range=input_range)
     result = classification_metrics(labels, probs.argmax(axis=1), class_names)
     return result

@@ -7,11 +7,15 @@ take (Keras 3, nested sub-models, unsupported layers) are refused with an explan
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .._keras import keras
 from .._log import logger
 from ..errors import QATError
+
+if TYPE_CHECKING:
+    from .fit import TrainResult
 
 
 def _tfmot():
@@ -22,7 +26,10 @@ def _tfmot():
 
 def is_qat_model(model: Any) -> bool:
     """True when the model carries tfmot quantization wrappers."""
-    return any(type(layer).__name__ in ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeLayer") for layer in getattr(model, "layers", []))
+    return any(
+        type(layer).__name__ in ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeLayer")
+        for layer in getattr(model, "layers", [])
+    )
 
 
 def check_qat_compatible(model: Any) -> None:
@@ -31,15 +38,10 @@ def check_qat_compatible(model: Any) -> None:
     Raises:
         QATError: Keras 3 model, subclassed model, nested sub-model, or Lambda layers.
     """
-    from .._keras import is_keras3_model
+    from .._keras import check_keras2_model, is_keras3_model
 
     if is_keras3_model(model):
-        raise QATError(
-            "Expected a tf_keras (Keras 2) model: tensorflow-model-optimization cannot quantize Keras 3 models. "
-            f"Received: {type(model).__module__}.{type(model).__name__}. Rebuild the model with "
-            "`import tf_keras as keras` (or set TF_USE_LEGACY_KERAS=1 before TensorFlow is imported) and load "
-            "its weights with model.load_weights(...)."
-        )
+        check_keras2_model(model)  # the one Keras 3 message every entry point gives
     if not isinstance(model, keras.Model):
         raise QATError(f"Expected a tf_keras Model. Received: {type(model).__name__}")
     if not getattr(model, "_is_graph_network", False) and not isinstance(model, keras.Sequential):
@@ -51,7 +53,8 @@ def check_qat_compatible(model: Any) -> None:
     if nested:
         raise QATError(
             f"Expected a flat model. Received: {model.name!r} with the nested sub-model(s) {nested}. tfmot "
-            "does not recurse into sub-models. Build the backbone on your input tensor instead, e.g. "
+            "does not recurse into sub-models. edgelab.flatten_model(model) rebuilds it as one flat model with the "
+            "same weights (prepare_qat and quantize_aware do this themselves), or build the backbone on your input tensor, e.g. "
             "keras.applications.MobileNetV2(input_tensor=inputs, include_top=False) followed by your head "
             "(edgelab.training.models.build_mobilenetv2 does this)."
         )
@@ -99,13 +102,28 @@ def _unsupported_layers(model: keras.Model) -> list[str]:
 
 
 def prepare_qat(model: keras.Model) -> keras.Model:
-    """Wrap a flat tf_keras model for quantization-aware training (weights are kept).
+    """Wrap a tf_keras model for quantization-aware training (weights are kept).
+
+    A model with a nested backbone or leading preprocessing layers is first rebuilt flat with
+    :func:`edgelab.training.flatten.flatten_model` (the float model itself is left unchanged).
 
     Raises:
         QATError: The model or one of its layers cannot be quantized; the message names the layer
             and the fix.
     """
+    from ..preprocess import RANGE_ATTRIBUTE, leading_preprocessing, model_input_range
+    from .flatten import flatten_model, is_flat
+
+    if (
+        isinstance(model, keras.Model)
+        and getattr(model, "_is_graph_network", False)
+        and (not is_flat(model) or leading_preprocessing(model))
+    ):
+        # "backbone + head" and a leading Rescaling are the usual transfer-learning shape: make it flat
+        # and drop the scaling (the uint8 input quantization does it) instead of refusing.
+        model = flatten_model(model)
     check_qat_compatible(model)
+    input_range = model_input_range(model)
     tfmot = _tfmot()
     try:
         qat_model = tfmot.quantization.keras.quantize_model(model)
@@ -126,6 +144,7 @@ def prepare_qat(model: keras.Model) -> keras.Model:
             "and pass a QuantizeConfig."
         ) from exc
     qat_model._name = f"{model.name}_qat"
+    setattr(qat_model, RANGE_ATTRIBUTE, input_range)  # fed the same pixels as the float model
     logger.info("prepared %s for quantization-aware training (%d layers)", qat_model.name, len(qat_model.layers))
     return qat_model
 
@@ -140,10 +159,10 @@ def quantize_aware(
     batch_size: int = 32,
     patience: int = 2,
     seed: int = 0,
-    run_dir=None,
+    run_dir: str | Path | None = None,
     freeze_batchnorm: bool = True,
     progress: bool | None = None,
-):
+) -> TrainResult:
     """Quantization-aware fine-tuning of a trained float model with edgelab's training loop.
 
     Args:
@@ -176,8 +195,17 @@ def quantize_aware(
                 frozen.append(layer)
     try:
         return train(
-            qat_model, data, val_data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-            patience=patience, seed=seed, run_dir=run_dir, progress=progress, desc="qat",
+            qat_model,
+            data,
+            val_data,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            patience=patience,
+            seed=seed,
+            run_dir=run_dir,
+            progress=progress,
+            desc="qat",
         )
     finally:
         # Freezing is a training-time choice; a frozen wrapper also breaks saving to .h5 (duplicate weight names).
@@ -185,7 +213,7 @@ def quantize_aware(
             layer.trainable = True
 
 
-def load_qat_model(path):
+def load_qat_model(path: str | Path) -> keras.Model:
     """Load a quantization-aware model saved with ``model.save(...h5)`` (needs tfmot's scope)."""
     tfmot = _tfmot()
     with tfmot.quantization.keras.quantize_scope():

@@ -1,0 +1,116 @@
+"""Sanity checks on the float model (with reasons) and the progress-bar switches."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from edgelab.training.sanity import chance_level, check_predictions
+
+
+def test_chance_level_and_one_dominant_class_are_flagged():
+    labels = np.repeat(np.arange(4), 25)
+    assert chance_level(labels, 4) == 0.25
+    stuck = check_predictions(labels, np.zeros(100, int), 4)
+    assert any("within 5 points of chance" in p for p in stuck)
+    assert any("predicts class 0 for 100% of the images" in p for p in stuck)
+    assert check_predictions(labels, labels, 4) == []
+    almost = labels.copy()
+    almost[:20] = (almost[:20] + 1) % 4  # 0.80 accuracy: nothing to say
+    assert check_predictions(labels, almost, 4) == []
+
+
+def test_train_warns_when_validation_loss_stays_at_chance(caplog):
+    """A model fed scrambled labels cannot generalise: train says so and names what it checked."""
+    import _tiny
+
+    import edgelab as el
+
+    x, y = _tiny.colour_task(30, size=8, num_classes=3, seed=0)
+    xv, yv = _tiny.colour_task(10, size=8, num_classes=3, seed=1)
+    model = _tiny.small_cnn(8, 3, name="scrambled")
+    el.preprocess.set_input_range(model, (-1, 1))
+    shuffled = np.random.default_rng(0).permutation(y)
+    with caplog.at_level(logging.WARNING, logger="edgelab"):
+        el.train(model, (x, shuffled), (xv, yv), epochs=3, batch_size=16, patience=0, learning_rate=1e-2)
+    assert "chance" in caplog.text
+
+
+def test_comparison_flags_a_chance_level_float_model(tmp_path, caplog):
+    import _tiny
+
+    import edgelab as el
+
+    x, y = _tiny.colour_task(10, size=8, num_classes=3, seed=0)
+    model = _tiny.small_cnn(8, 3, name="untrained")
+    el.preprocess.set_input_range(model, (-1, 1))
+    for layer in model.layers:  # an untrained model that predicts one class for everything
+        if layer.name == "classifier":
+            kernel, _ = layer.get_weights()
+            layer.set_weights([np.zeros_like(kernel), np.array([5.0, 0.0, 0.0], np.float32)])
+    with caplog.at_level(logging.WARNING, logger="edgelab"):
+        result = el.run_comparison(
+            model,
+            (x, y),
+            test_data=(x, y),
+            calibration=(x, y),
+            class_names=("a", "b", "c"),
+            out_dir=tmp_path,
+            precisions=["fp32"],
+            min_time_s=0.01,
+        )
+    assert result.sanity and "predicts class 0 for 100%" in result.sanity[0]
+    assert result.table.attrs["sanity"] == list(result.sanity)
+    assert "sanity_warnings=1" in repr(result)
+    out = el.write_report(tmp_path / "report", result)
+    markdown = (out if out.suffix == ".md" else out / "report.md").read_text()
+    assert "**Warning:**" in markdown and "predicts class 0" in markdown
+
+
+def test_progress_switches(monkeypatch):
+    from edgelab import _log
+
+    monkeypatch.delenv("EDGELAB_PROGRESS", raising=False)
+    monkeypatch.setattr(_log, "_someone_watches", lambda: False)
+    assert _log.progress_enabled(None) is False  # nobody watches: no bars by default
+    monkeypatch.setattr(_log, "_someone_watches", lambda: True)
+    assert _log.progress_enabled(None) is True
+    monkeypatch.setenv("EDGELAB_PROGRESS", "0")
+    assert _log.progress_enabled(None) is False
+    monkeypatch.setenv("EDGELAB_PROGRESS", "1")
+    with _log.progress_scope(False):  # train(progress=False) reaches the dataset's loading bars
+        assert _log.progress_enabled(None) is False
+        assert _log.progress_enabled(True) is True
+    assert _log.progress_enabled(None) is True
+
+
+def test_headless_kernel_is_not_someone_watching(monkeypatch):
+    import sys
+    import types
+
+    from edgelab import _log
+
+    class ZMQInteractiveShell:
+        pass
+
+    fake = types.SimpleNamespace(get_ipython=lambda: ZMQInteractiveShell())
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    for key in [
+        k for k in list(__import__("os").environ) if k == "JPY_SESSION_NAME" or k.startswith(("VSCODE_", "COLAB_"))
+    ]:
+        monkeypatch.delenv(key)
+    assert _log._someone_watches() is False  # nbclient / nbval / papermill
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/notebook.ipynb")
+    assert _log._someone_watches() is True  # JupyterLab
+
+
+def test_train_progress_false_silences_the_loading_bars(capsys, monkeypatch, tmp_path):
+    import edgelab as el
+
+    monkeypatch.setenv("EDGELAB_PROGRESS", "1")
+    data = el.synthetic_dataset(per_class=3, image_size=16, progress=False)
+    model = el.build_model("edgecnn", num_classes=len(data.class_names), image_size=16)
+    el.train(model, data, epochs=1, progress=False, sanity=False)
+    captured = capsys.readouterr()
+    assert "loading" not in captured.err and "train:" not in captured.err
