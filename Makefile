@@ -12,7 +12,7 @@ NBVAL := -p no:cacheprovider --nbval -p edgelab.nbval
 
 help:
 	@echo "make demo     synthetic scenes -> train -> QAT -> every precision -> compare -> runs/demo/report.md"
-	@echo "make test     unit tests + notebook validation (nbval, twice: as stored and with other CPU numerics)"
+	@echo "make test     lint, unit tests + notebook validation (nbval, twice: as stored and with other CPU numerics)"
 	@echo "make lint     ruff (lint + format check) and mypy on edgelab/"
 	@echo "make lab      JupyterLab on notebooks/"
 	@echo "make bench    benchmarks -> runs/bench/bench.json"
@@ -29,7 +29,7 @@ $(STAMP): constraints.txt pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/edgelab demo
 
-test: unit nbtest
+test: lint unit nbtest
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -q -p no:cacheprovider
