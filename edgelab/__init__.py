@@ -29,31 +29,66 @@ __version__ = "0.1.0"
 #: public name -> "package.module" (or "package.module:attr") that defines it
 _EXPORTS: dict[str, str] = {
     # data
-    "CLASS_NAMES": "data.scenes", "generate_scenes": "data.scenes", "make_scenes": "data.scene_files",
-    "Dataset": "data.datasets", "load_dataset": "data.datasets", "synthetic_dataset": "data.datasets",
+    "CLASS_NAMES": "data.scenes",
+    "generate_scenes": "data.scenes",
+    "make_scenes": "data.scene_files",
+    "Dataset": "data.datasets",
+    "load_dataset": "data.datasets",
+    "synthetic_dataset": "data.datasets",
     # training
-    "build_model": "training.models", "train": "training.fit", "TrainResult": "training.fit",
-    "evaluate_keras": "training.fit", "seed_everything": "training.fit", "quantize_aware": "training.qat",
+    "build_model": "training.models",
+    "train": "training.fit",
+    "TrainResult": "training.fit",
+    "evaluate_keras": "training.fit",
+    "seed_everything": "training.fit",
+    "quantize_aware": "training.qat",
     "flatten_model": "training.flatten",
     # tflite
-    "Precision": "precision", "convert": "tflite.conversion", "convert_all": "tflite.conversion",
-    "ConvertedModel": "tflite.conversion", "TFLiteModel": "tflite.runtime", "inspect_model": "tflite.inspection",
+    "Precision": "precision",
+    "convert": "tflite.conversion",
+    "convert_all": "tflite.conversion",
+    "ConvertedModel": "tflite.conversion",
+    "TFLiteModel": "tflite.runtime",
+    "inspect_model": "tflite.inspection",
     "check_model": "tflite.isolation",
     "ModelInfo": "tflite.inspection",
     # compare
-    "run_comparison": "compare.comparison", "Comparison": "compare.comparison", "VariantResult": "compare.comparison",
-    "evaluate_model": "compare.evaluate", "EvalResult": "compare.evaluate", "measure_latency": "compare.benchmark",
-    "LatencyResult": "compare.benchmark", "plot_tradeoff": "compare.plots", "plot_confusions": "compare.plots",
+    "run_comparison": "compare.comparison",
+    "Comparison": "compare.comparison",
+    "VariantResult": "compare.comparison",
+    "evaluate_model": "compare.evaluate",
+    "EvalResult": "compare.evaluate",
+    "measure_latency": "compare.benchmark",
+    "LatencyResult": "compare.benchmark",
+    "plot_tradeoff": "compare.plots",
+    "plot_confusions": "compare.plots",
     "write_report": "compare.report",
     # edge tpu and deployment
-    "analyze_edgetpu": "edgetpu.analyze", "EdgeTPUReport": "edgetpu.analyze",
-    "compile_edgetpu": "edgetpu.compiler", "CompileResult": "edgetpu.compiler", "export_bundle": "bundle",
+    "analyze_edgetpu": "edgetpu.analyze",
+    "EdgeTPUReport": "edgetpu.analyze",
+    "compile_edgetpu": "edgetpu.compiler",
+    "CompileResult": "edgetpu.compiler",
+    "export_bundle": "bundle",
     # errors (the typed hierarchy lives in edgelab.errors)
     "EdgelabError": "errors",
 }
 
 #: stage packages and modules reachable as attributes (``el.data``, ``el.widgets``, ...)
-_SUBMODULES = frozenset({"data", "training", "tflite", "compare", "edgetpu", "widgets", "demo", "errors", "preprocess", "bundle", "diagnose"})
+_SUBMODULES = frozenset(
+    {
+        "data",
+        "training",
+        "tflite",
+        "compare",
+        "edgetpu",
+        "widgets",
+        "demo",
+        "errors",
+        "preprocess",
+        "bundle",
+        "diagnose",
+    }
+)
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

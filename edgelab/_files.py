@@ -1,18 +1,19 @@
-"""Atomic file writes and output-folder locks (standard library only, so device-side modules can
-use them too)."""
+"""Files edgelab writes and reads back: atomic writes, output-folder locks, ``labels.txt`` and file
+hashes (standard library only, so device-side modules can use them too)."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .errors import EdgelabError
+from .errors import ConfigError, EdgelabError
 
 
 def _mode(path: Path) -> int:
@@ -149,3 +150,48 @@ def atomic_folder(path: Path) -> Iterator[Path]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
+
+
+LABELS_FILE = "labels.txt"
+
+
+def write_labels(folder: Path, labels: Sequence[str]) -> Path:
+    """``folder/labels.txt``: one class name per line, in class-index order (written atomically)."""
+    path = Path(folder) / LABELS_FILE
+    write_atomic(path, ("\n".join(read_labels(labels)) + "\n").encode("utf-8"))
+    return path
+
+
+def read_labels(labels: Sequence[str] | str | os.PathLike) -> tuple[str, ...]:
+    """Class names from a list, or from a labels file (one name per line, blank lines ignored).
+
+    Raises:
+        ConfigError: the file cannot be read, or the names are empty, blank or span several lines.
+    """
+    if isinstance(labels, (str, os.PathLike)):
+        path = Path(labels)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"Expected labels to be a list of class names or a readable labels file. Received: "
+                f"labels={str(path)!r} ({exc.strerror if isinstance(exc, OSError) and exc.strerror else exc})"
+            ) from None
+        names = tuple(line.strip() for line in text.splitlines() if line.strip())
+    else:
+        names = tuple(str(label) for label in labels)
+    if not names or any(not name.strip() or "\n" in name for name in names):
+        raise ConfigError(
+            "Expected labels to be a non-empty list of one-line class names (or a labels.txt). "
+            f"Received: labels={labels!r}"
+        )
+    return names
+
+
+def sha256_file(path: Path) -> str:
+    """The file's SHA-256, read in 1 MiB blocks (models can be large)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -7,22 +7,24 @@ the normalisation and the model files. TensorFlow-free.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from . import __version__
+from ._files import read_labels, sha256_file
 from ._log import logger
 from .errors import ConfigError, ModelFileError
-from .tflite.inspection import TensorInfo, has_edgetpu_custom_op, inspect_model, load_model_bytes
 from .precision import Precision
 from .preprocess import INPUT_MEAN, INPUT_STD, parse_image_size
+from .tflite.inspection import TensorInfo, has_edgetpu_custom_op, inspect_model, load_model_bytes
 
 BUNDLE_FORMAT = "edgelab-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -105,32 +107,6 @@ def _normalise_models(models: Mapping[str, Any] | Sequence[Any]) -> list[tuple[s
     return items
 
 
-def _read_labels(labels: Sequence[str] | str | os.PathLike) -> list[str]:
-    if isinstance(labels, (str, os.PathLike)):
-        path = Path(labels)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"Cannot read labels file {str(path)!r}: {exc}") from None
-        result = [line.strip() for line in text.splitlines() if line.strip()]
-    else:
-        result = [str(label) for label in labels]
-    if not result or any(not label.strip() or "\n" in label for label in result):
-        raise ConfigError(
-            "Expected labels to be a non-empty list of one-line class names (or a labels.txt). "
-            f"Received: labels={labels!r}"
-        )
-    return result
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _model_entry(name: str, path: Path, num_labels: int) -> dict[str, Any]:
     io = read_model_io(path)
     precision = precision_from_name(path.name)
@@ -143,7 +119,7 @@ def _model_entry(name: str, path: Path, num_labels: int) -> dict[str, Any]:
         "precision": precision.value if precision else None,
         "edgetpu": edgetpu,
         "size_bytes": path.stat().st_size,
-        "sha256": _sha256(path),
+        "sha256": sha256_file(path),
     }
     if io is not None:
         entry["input"], entry["output"] = io["input"], io["output"]
@@ -159,8 +135,11 @@ def _model_entry(name: str, path: Path, num_labels: int) -> dict[str, Any]:
 def _input_size(entries: list[dict[str, Any]], image_size: tuple[int, int] | None) -> list[int] | None:
     sizes = {tuple(e["input"]["shape"][1:3]) for e in entries if len(e.get("input", {}).get("shape", [])) == 4}
     if image_size is not None:
-        mismatched = sorted(e["file"] for e in entries if len(e.get("input", {}).get("shape", [])) == 4
-                            and tuple(e["input"]["shape"][1:3]) != image_size)
+        mismatched = sorted(
+            e["file"]
+            for e in entries
+            if len(e.get("input", {}).get("shape", [])) == 4 and tuple(e["input"]["shape"][1:3]) != image_size
+        )
         if mismatched:
             raise ConfigError(
                 f"Expected image_size to match the models' input (height, width). Received: "
@@ -200,7 +179,7 @@ def export_bundle(
         ModelFileError: a model is missing or not a TFLite file.
     """
     items = _normalise_models(models)
-    names = _read_labels(labels)
+    names = read_labels(labels)
     size = None if image_size is None else parse_image_size(image_size)
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
@@ -240,9 +219,7 @@ def export_bundle(
             shutil.copyfile(path, staging / entry["file"])
         (staging / "labels.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
         template = resources.files("edgelab") / "bundle_template"
-        (staging / "classify.py").write_text(
-            (template / "classify.py").read_text(encoding="utf-8"), encoding="utf-8"
-        )
+        (staging / "classify.py").write_text((template / "classify.py").read_text(encoding="utf-8"), encoding="utf-8")
         (staging / "README.md").write_text(
             (template / "README.md").read_text(encoding="utf-8") + _bundle_section(meta), encoding="utf-8"
         )
@@ -251,10 +228,8 @@ def export_bundle(
             os.replace(item, out / item.name)
     for name in stale:
         (out / name).unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):  # a file system without modes: the script still runs with python
         (out / "classify.py").chmod(0o755)
-    except OSError:
-        pass
     logger.info("Wrote bundle %s with %d model(s)", out, len(entries))
     return out
 

@@ -48,8 +48,15 @@ class DemoConfig:
     max_per_class: int | None = None
 
     def __post_init__(self) -> None:
-        minimums = {"per_class": 1, "image_size": 1, "epochs": 1, "qat_epochs": 0, "batch_size": 1, "num_threads": 1,
-                    "calibration_samples": 1}
+        minimums = {
+            "per_class": 1,
+            "image_size": 1,
+            "epochs": 1,
+            "qat_epochs": 0,
+            "batch_size": 1,
+            "num_threads": 1,
+            "calibration_samples": 1,
+        }
         for name, minimum in minimums.items():
             # Stored back as a plain int: a numpy int would not survive params.json.
             object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=minimum))
@@ -157,8 +164,10 @@ class Workspace:
     def __repr__(self) -> str:
         p = self.params
         source = "synthetic scenes" if not p.data else repr(p.data)
-        return (f"Workspace({str(self.out_dir)!r}: {source}, {p.image_size}x{p.image_size} px, {p.architecture}, "
-                f"{p.epochs} epochs + {p.qat_epochs} QAT)")
+        return (
+            f"Workspace({str(self.out_dir)!r}: {source}, {p.image_size}x{p.image_size} px, {p.architecture}, "
+            f"{p.epochs} epochs + {p.qat_epochs} QAT)"
+        )
 
     def path(self, *parts: str) -> Path:
         """A path inside the output folder (created, and checked against the parameters, on first use)."""
@@ -171,11 +180,13 @@ class Workspace:
         if self._data is None:
             p = self.params
             if p.data:
-                self._data = load_dataset(p.data, image_size=p.image_size, seed=p.seed, max_per_class=p.max_per_class,
-                                          progress=self.progress)
+                self._data = load_dataset(
+                    p.data, image_size=p.image_size, seed=p.seed, max_per_class=p.max_per_class, progress=self.progress
+                )
             else:
-                self._data = synthetic_dataset(per_class=p.per_class, image_size=p.image_size, seed=p.seed,
-                                               progress=self.progress)
+                self._data = synthetic_dataset(
+                    per_class=p.per_class, image_size=p.image_size, seed=p.seed, progress=self.progress
+                )
         return self._data
 
     def float_model(self) -> keras.Model:
@@ -196,8 +207,15 @@ class Workspace:
         p, data = self.params, self.data()
         seed_everything(p.seed)
         model = build_model(p.architecture, num_classes=len(data.class_names), image_size=p.image_size)
-        trained = train(model, data, epochs=p.epochs, batch_size=p.batch_size, seed=p.seed,
-                        run_dir=self.path("train"), progress=self.progress)
+        trained = train(
+            model,
+            data,
+            epochs=p.epochs,
+            batch_size=p.batch_size,
+            seed=p.seed,
+            run_dir=self.path("train"),
+            progress=self.progress,
+        )
         self.save_float_model(trained.model, trained.history)
         return self._float
 
@@ -222,8 +240,15 @@ class Workspace:
                 self.reused.append("qat")
                 return self._qat
         p = self.params
-        result = quantize_aware(self.float_model(), self.data(), epochs=p.qat_epochs, batch_size=p.batch_size,
-                                seed=p.seed, run_dir=self.path("qat"), progress=self.progress)
+        result = quantize_aware(
+            self.float_model(),
+            self.data(),
+            epochs=p.qat_epochs,
+            batch_size=p.batch_size,
+            seed=p.seed,
+            run_dir=self.path("qat"),
+            progress=self.progress,
+        )
         _save_h5(result.model, path)
         self._qat, self.qat_history = result.model, result.history
         return self._qat
@@ -264,13 +289,27 @@ def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None) -> Demo
 
     start = time.perf_counter()
     comparison = run_comparison(
-        model, dataset, out_dir=out / "models", qat_model=qat_model, num_threads=config.num_threads,
-        min_time_s=config.min_time_s, calibration_samples=config.calibration_samples, reuse=True, progress=progress,
+        model,
+        dataset,
+        out_dir=out / "models",
+        qat_model=qat_model,
+        num_threads=config.num_threads,
+        min_time_s=config.min_time_s,
+        calibration_samples=config.calibration_samples,
+        reuse=True,
+        progress=progress,
     )
     timings["convert_and_measure"] = time.perf_counter() - start
 
-    report = write_report(out, comparison, history=ws.history, qat_history=ws.qat_history,
-                          parameters=config.to_dict(), timings=timings, title="edgelab demo: scene classifier")
+    report = write_report(
+        out,
+        comparison,
+        history=ws.history,
+        qat_history=ws.qat_history,
+        parameters=config.to_dict(),
+        timings=timings,
+        title="edgelab demo: scene classifier",
+    )
     logger.info("report written to %s", report)
     return DemoResult(comparison, report, timings, comparison.float_accuracy, tuple(ws.reused))
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 import numbers
-from typing import Any, Iterable, Literal, overload
+from collections.abc import Iterable
+from typing import Any, Literal, overload
 
 
 class EdgelabError(Exception):
@@ -98,9 +99,9 @@ def check_int(
     if value is None and allow_none:
         return None
     # numbers.Integral covers numpy integers without importing numpy here; bool is an int, not a count.
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        if (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
-            return int(value)
+    is_count = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if is_count and (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
+        return int(value)
     if minimum is not None and maximum is not None:
         expected = f"an int from {minimum} to {maximum}"
     elif maximum is not None:

@@ -28,7 +28,7 @@ class Precision(str, enum.Enum):
         return self in (Precision.INT8, Precision.QAT_INT8, Precision.EDGETPU)
 
     @classmethod
-    def parse(cls, value: "Precision | str") -> "Precision":
+    def parse(cls, value: Precision | str) -> Precision:
         """Accept a Precision or its name (case-insensitive); explain a wrong one."""
         if isinstance(value, Precision):
             return value
@@ -37,9 +37,7 @@ class Precision(str, enum.Enum):
             if member.value == text:
                 return member
         names = [m.value for m in cls]
-        raise ConfigError(
-            f"Expected a precision, one of {names}. Received: {value!r}.{did_you_mean(text, names)}"
-        )
+        raise ConfigError(f"Expected a precision, one of {names}. Received: {value!r}.{did_you_mean(text, names)}")
 
 
 #: Every precision a Keras model converts to directly (EDGETPU is an int8 model after the compiler).

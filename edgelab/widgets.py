@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import ipywidgets as w
 import numpy as np
@@ -34,10 +35,26 @@ from matplotlib.figure import Figure
 from .errors import ConfigError, check_int, did_you_mean
 
 __all__ = [
-    "dataset_browser", "precision_picker", "flip_explorer", "confusion_viewer", "tradeoff_explorer",
-    "edgetpu_op_map", "DatasetBrowser", "PrecisionPicker", "FlipExplorer", "ConfusionViewer",
-    "TradeoffExplorer", "EdgeTPUOpMap", "ImageGrid", "image_grid", "picture_bytes", "class_page",
-    "variant_predictions", "tradeoff_axes", "op_rows", "op_map_figure",
+    "ConfusionViewer",
+    "DatasetBrowser",
+    "EdgeTPUOpMap",
+    "FlipExplorer",
+    "ImageGrid",
+    "PrecisionPicker",
+    "TradeoffExplorer",
+    "class_page",
+    "confusion_viewer",
+    "dataset_browser",
+    "edgetpu_op_map",
+    "flip_explorer",
+    "image_grid",
+    "op_map_figure",
+    "op_rows",
+    "picture_bytes",
+    "precision_picker",
+    "tradeoff_axes",
+    "tradeoff_explorer",
+    "variant_predictions",
 ]
 
 FLOAT = "float"  # the Keras model's row in the explorers (the reference every variant is compared to)
@@ -99,7 +116,7 @@ def picture_bytes(picture: Figure | ImageGrid | np.ndarray, dpi: int = 80, scale
         )
     image = Image.fromarray(array)
     if scale > 1:
-        image = image.resize((array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST)
+        image = image.resize((array.shape[1] * scale, array.shape[0] * scale), Image.Resampling.NEAREST)
     image.save(buffer, format="PNG")
     return buffer.getvalue(), "png"
 
@@ -140,18 +157,23 @@ def class_page(labels: np.ndarray, class_index: int, page: int = 0, per_page: in
 def _ok_variants(comparison: Any) -> dict[str, Any]:
     """Variant name -> VariantResult, for the variants that were measured."""
     return {
-        _name(p): v for p, v in comparison.variants.items()
+        _name(p): v
+        for p, v in comparison.variants.items()
         if getattr(v, "status", "ok") == "ok" and getattr(v, "evaluation", None) is not None
     }
 
 
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> str:
     if value not in choices:
-        raise ConfigError(f"Expected {name} to be one of {list(choices)}. Received: {value!r}.{did_you_mean(str(value), choices)}")
+        raise ConfigError(
+            f"Expected {name} to be one of {list(choices)}. Received: {value!r}.{did_you_mean(str(value), choices)}"
+        )
     return value
 
 
-def variant_predictions(comparison: Any, index: int, predictions: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
+def variant_predictions(
+    comparison: Any, index: int, predictions: Mapping[str, np.ndarray] | None = None
+) -> pd.DataFrame:
     """Every variant's prediction for test image ``index``: one row per variant.
 
     Columns: ``precision``, ``predicted`` (class name), ``confidence`` (its probability; NaN for the
@@ -257,7 +279,9 @@ class _Explorer(w.VBox):
     def _render(self) -> None:  # overridden: recompute picture, status line and table
         raise NotImplementedError
 
-    def _show(self, picture: Figure | ImageGrid | np.ndarray | None, status: str, table: pd.DataFrame | None = None) -> None:
+    def _show(
+        self, picture: Figure | ImageGrid | np.ndarray | None, status: str, table: pd.DataFrame | None = None
+    ) -> None:
         if picture is None:
             self.image.value, self.image.layout.display = b"", "none"
         else:
@@ -351,7 +375,7 @@ class PrecisionPicker(_Explorer):
         self.comparison = comparison
         if images is None:
             self.images = np.asarray(comparison.test_images)
-            self.labels = np.asarray(comparison.test_labels)
+            self.labels: np.ndarray | None = np.asarray(comparison.test_labels)
             self.predictions = None
         else:
             self.images = np.asarray(images)
@@ -423,7 +447,9 @@ class FlipExplorer(_Explorer):
         choices = [n for n in _ok_variants(comparison)]
         if not choices:
             raise ConfigError("Expected a comparison with at least one measured variant. Received: none.")
-        self.dropdown = w.Dropdown(options=choices, value=_check_choice("precision", _name(precision), choices), description="precision")
+        self.dropdown = w.Dropdown(
+            options=choices, value=_check_choice("precision", _name(precision), choices), description="precision"
+        )
         self.prev_button = _button("previous", "arrow-left")
         self.next_button = _button("next", "arrow-right")
         self.position = 0
@@ -464,7 +490,9 @@ class FlipExplorer(_Explorer):
         self.next_button.disabled = self.position >= len(flips) - 1
         picture = None if row is None else np.asarray(self.comparison.test_images)[int(row["index"])]
         # The table lists the current flip and the next few, not all of them.
-        self._show(picture, self.summary().splitlines()[-1], flips.iloc[self.position : self.position + self.TABLE_ROWS])
+        self._show(
+            picture, self.summary().splitlines()[-1], flips.iloc[self.position : self.position + self.TABLE_ROWS]
+        )
 
     def summary(self) -> str:
         name, flips, n = self.dropdown.value, self.flips, len(self.comparison.test_labels)
@@ -519,7 +547,8 @@ class ConfusionViewer(_Explorer):
         pairs = ev.most_confused()
         lines.append(
             "most confused (true -> predicted): " + ", ".join(f"{t} -> {p} {n}" for t, p, n in pairs)
-            if pairs else "no confusions"
+            if pairs
+            else "no confusions"
         )
         return "\n".join(lines)
 
@@ -577,7 +606,9 @@ class EdgeTPUOpMap(_Explorer):
 
     def __init__(self, report: Any, target: str = "all") -> None:
         self.report = report
-        self.filter = w.ToggleButtons(options=list(TARGETS), value=_check_choice("target", target, TARGETS), description="show")
+        self.filter = w.ToggleButtons(
+            options=list(TARGETS), value=_check_choice("target", target, TARGETS), description="show"
+        )
         super().__init__([self.filter])
         self.filter.observe(lambda _: self._render(), names="value")
         self._render()
@@ -600,7 +631,9 @@ class EdgeTPUOpMap(_Explorer):
         ]
         frame = self.frame()
         lines.append(f"showing {self.filter.value}: {len(frame)} ops")
-        lines += [f"  #{row.index:<3} {row.op:<20} {row.target:<8} {row.reason}" for row in frame.itertuples(index=False)]
+        lines += [
+            f"  #{row.index:<3} {row.op:<20} {row.target:<8} {row.reason}" for row in frame.itertuples(index=False)
+        ]
         return "\n".join(lines)
 
 
@@ -614,7 +647,9 @@ def dataset_browser(dataset: Any, split: str = "train", per_page: int = 12) -> D
     return DatasetBrowser(dataset, split=split, per_page=per_page)
 
 
-def precision_picker(comparison: Any, images: np.ndarray | None = None, labels: np.ndarray | None = None) -> PrecisionPicker:
+def precision_picker(
+    comparison: Any, images: np.ndarray | None = None, labels: np.ndarray | None = None
+) -> PrecisionPicker:
     """Every variant's prediction for the same image (default: the comparison's test images)."""
     return PrecisionPicker(comparison, images, labels)
 

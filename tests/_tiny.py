@@ -8,9 +8,9 @@ a session-scoped fixture imported into several test modules would be built once 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("EDGELAB_PROGRESS", "0")
@@ -62,16 +62,28 @@ def demo_config(out_dir: Path):
     """The demo's settings for the shared pipeline: what ``edgelab demo`` gets from ``DEMO_ARGS``."""
     from edgelab.demo import DemoConfig
 
-    return DemoConfig(out_dir=str(out_dir), per_class=PER_CLASS, image_size=SIZE, epochs=1, qat_epochs=1, min_time_s=0.02)
+    return DemoConfig(
+        out_dir=str(out_dir), per_class=PER_CLASS, image_size=SIZE, epochs=1, qat_epochs=1, min_time_s=0.02
+    )
 
 
 #: The command-line arguments giving the same demo parameters (latency timing aside).
-DEMO_ARGS = ("--per-class", str(PER_CLASS), "--image-size", str(SIZE), "--epochs", "1", "--qat-epochs", "1", "--no-progress")
+DEMO_ARGS = (
+    "--per-class",
+    str(PER_CLASS),
+    "--image-size",
+    str(SIZE),
+    "--epochs",
+    "1",
+    "--qat-epochs",
+    "1",
+    "--no-progress",
+)
 
 
 def _build_pipeline(root: Path) -> SimpleNamespace:
-    from edgelab.tflite import conversion
     from edgelab.demo import Workspace, run_demo
+    from edgelab.tflite import conversion
 
     config = demo_config(root / "demo")
     exported: list[str] = []  # the Keras model behind every export made while converting
@@ -89,10 +101,18 @@ def _build_pipeline(root: Path) -> SimpleNamespace:
     data, model, qat_model = ws.data(), ws.float_model(), ws.qat_model()
     history, qat_history = ws.history, ws.qat_history
     return SimpleNamespace(
-        config=config, demo=result, out=Path(config.out_dir), data=data, model=model, history=history,
-        qat_model=qat_model, qat_history=qat_history, comparison=result.comparison,
+        config=config,
+        demo=result,
+        out=Path(config.out_dir),
+        data=data,
+        model=model,
+        history=history,
+        qat_model=qat_model,
+        qat_history=qat_history,
+        comparison=result.comparison,
         converted={p: v.model for p, v in result.comparison.variants.items()},
-        out_dir=Path(config.out_dir) / "models", exported=exported,
+        out_dir=Path(config.out_dir) / "models",
+        exported=exported,
     )
 
 

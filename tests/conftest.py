@@ -8,9 +8,9 @@ import shutil
 import stat
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("EDGELAB_PROGRESS", "0")
@@ -44,11 +44,15 @@ def write_image(
     return path
 
 
-def make_class_folders(root: Path, classes: Sequence[str], per_class: int, size: tuple[int, int] = (20, 20), seed: int = 0) -> Path:
+def make_class_folders(
+    root: Path, classes: Sequence[str], per_class: int, size: tuple[int, int] = (20, 20), seed: int = 0
+) -> Path:
     """``root/<class>/<k>.jpg``; class i is tinted CLASS_COLOURS[i]."""
     for i, name in enumerate(classes):
         for k in range(per_class):
-            write_image(root / name / f"{k}.jpg", CLASS_COLOURS[i % len(CLASS_COLOURS)], size, seed=seed * 100003 + i * 1009 + k)
+            write_image(
+                root / name / f"{k}.jpg", CLASS_COLOURS[i % len(CLASS_COLOURS)], size, seed=seed * 100003 + i * 1009 + k
+            )
     return root
 
 
@@ -94,7 +98,6 @@ def bad_corpus(tmp_path_factory) -> BadCorpus:
     from edgelab.data.datasets import SkipReason as R
 
     root = tmp_path_factory.mktemp("bad_corpus")
-    train, test = root / "seg_train" / "seg_train", root / "seg_test" / "seg_test"
     corpus = BadCorpus(root, ["buildings", "forest", "sea"])
 
     def good(rel: str, cls: str, **kwargs) -> Path:
@@ -106,7 +109,7 @@ def bad_corpus(tmp_path_factory) -> BadCorpus:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         return root / rel
 
-    for i, cls in enumerate(corpus.classes):
+    for cls in corpus.classes:
         for k in range(6):
             good(f"seg_train/seg_train/{cls}/{k}.jpg", cls)
         for k in range(3):

@@ -23,7 +23,9 @@ def tiny_path(tmp_path_factory) -> Path:
     x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
-    fn = tf.function(lambda t: model(t, training=False)).get_concrete_function(tf.TensorSpec([1, 16, 16, 3], tf.float32))
+    fn = tf.function(lambda t: model(t, training=False)).get_concrete_function(
+        tf.TensorSpec([1, 16, 16, 3], tf.float32)
+    )
     path = tmp_path_factory.mktemp("benchmark_models") / "tiny_fp32.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([fn], model).convert())
     return path
@@ -75,13 +77,16 @@ def test_threads_xnnpack_and_model_object(tiny_path):
     assert measure_latency(tiny_path.read_bytes(), min_time_s=0.0).model == "<bytes>"
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(min_runs=0), "min_runs=0"),
-    (dict(min_runs=10, max_runs=5), "max_runs=5"),
-    (dict(warmup=-1), "warmup=-1"),
-    (dict(min_time_s=-1.0), "min_time_s=-1.0"),
-    (dict(input=np.zeros((8, 8, 3), np.uint8)), r"Received: shape=\(8, 8, 3\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(min_runs=0), "min_runs=0"),
+        (dict(min_runs=10, max_runs=5), "max_runs=5"),
+        (dict(warmup=-1), "warmup=-1"),
+        (dict(min_time_s=-1.0), "min_time_s=-1.0"),
+        (dict(input=np.zeros((8, 8, 3), np.uint8)), r"Received: shape=\(8, 8, 3\)"),
+    ],
+)
 def test_invalid_arguments_are_config_errors(tiny_path, kwargs, match):
     with pytest.raises(ConfigError, match=match):
         measure_latency(tiny_path, min_time_s=kwargs.pop("min_time_s", 0.0), **kwargs)

@@ -51,7 +51,11 @@ def run_classify(bundle: Path, *args: str, block: tuple[str, ...] = ()) -> subpr
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     return subprocess.run(
         [sys.executable, "-c", RUN_CLASSIFY, ",".join(block), str(bundle / "classify.py"), *args],
-        capture_output=True, text=True, timeout=120, cwd=bundle.parent, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=bundle.parent,
+        env=env,
     )
 
 
@@ -120,8 +124,12 @@ def test_bundle_contents(models, tmp_path):
 
 def test_classify_script_is_standalone():
     tree = ast.parse(TEMPLATE.read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert "edgelab" not in imported
     assert not any(isinstance(node, ast.ImportFrom) and node.level for node in ast.walk(tree))
 
@@ -248,10 +256,17 @@ def test_labels_from_file_and_empty_labels(models, tmp_path):
 
 @pytest.mark.parametrize(
     "name, precision",
-    [("scenes_int8_edgetpu.tflite", "edgetpu"), ("scenes_qat_int8.tflite", "qat_int8"),
-     ("m_int16x8.tflite", "int16x8"), ("m-int8.tflite", "int8"), ("model_fp16.tflite", "fp16"),
-     ("model_dynamic.tflite", "dynamic"), ("model_float32.tflite", "fp32"), ("model.tflite", None),
-     ("print8.tflite", None)],
+    [
+        ("scenes_int8_edgetpu.tflite", "edgetpu"),
+        ("scenes_qat_int8.tflite", "qat_int8"),
+        ("m_int16x8.tflite", "int16x8"),
+        ("m-int8.tflite", "int8"),
+        ("model_fp16.tflite", "fp16"),
+        ("model_dynamic.tflite", "dynamic"),
+        ("model_float32.tflite", "fp32"),
+        ("model.tflite", None),
+        ("print8.tflite", None),
+    ],
 )
 def test_precision_from_file_name(name, precision):
     result = precision_from_name(name)
@@ -262,12 +277,23 @@ def test_cli_export_bundle(models, tmp_path, capsys):
     labels = tmp_path / "labels.txt"
     labels.write_text("\n".join(LABELS))
     target = tmp_path / "cli-bundle"
-    argv = ["export-bundle", "--model", str(models["int8"]), "--model", str(models["fp32"]),
-            "--labels", str(labels), "--out", str(target)]
+    argv = [
+        "export-bundle",
+        "--model",
+        str(models["int8"]),
+        "--model",
+        str(models["fp32"]),
+        "--labels",
+        str(labels),
+        "--out",
+        str(target),
+    ]
     assert main(argv) == 0
     assert "bundle written to" in capsys.readouterr().out
     assert [m["file"] for m in json.loads((target / "bundle.json").read_text())["models"]] == [
-        "tiny_int8.tflite", "tiny_fp32.tflite"]
+        "tiny_int8.tflite",
+        "tiny_fp32.tflite",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("edgelab: error:") and err.count("\n") == 1

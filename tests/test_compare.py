@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import _tiny
 import numpy as np
 import pandas as pd
 import pytest
 
-import _tiny
 from edgelab.compare import comparison as comparison_module
 from edgelab.compare.comparison import COLUMNS, VariantResult, comparison_table, run_comparison
 from edgelab.errors import ConfigError
@@ -14,8 +14,19 @@ from edgelab.precision import CONVERTIBLE, Precision
 from edgelab.preprocess import normalize
 
 REQUIRED = (
-    "precision", "status", "reason", "size_bytes", "size_ratio", "accuracy", "delta_accuracy", "agreement",
-    "p50_ms", "p90_ms", "p99_ms", "latency_ratio", "macs",
+    "precision",
+    "status",
+    "reason",
+    "size_bytes",
+    "size_ratio",
+    "accuracy",
+    "delta_accuracy",
+    "agreement",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "latency_ratio",
+    "macs",
 )
 
 
@@ -105,8 +116,13 @@ def test_a_variant_failing_during_measurement_becomes_a_row(pipe, monkeypatch):
 
     monkeypatch.setattr(comparison_module, "_measure", flaky)
     table = run_comparison(
-        pipe.model, pipe.data, out_dir=pipe.out_dir, precisions=["fp32", "int8", "dynamic"], min_time_s=0.01,
-        reuse=True, progress=False,
+        pipe.model,
+        pipe.data,
+        out_dir=pipe.out_dir,
+        precisions=["fp32", "int8", "dynamic"],
+        min_time_s=0.01,
+        reuse=True,
+        progress=False,
     ).table.set_index("precision", drop=False)
     assert table["status"].to_dict() == {"fp32": "ok", "int8": "failed", "dynamic": "ok"}
     assert table.loc["int8", "reason"] == "RuntimeError: interpreter crashed"

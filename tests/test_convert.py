@@ -5,20 +5,25 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import _tiny
 import numpy as np
 import pytest
 
-import _tiny
 from edgelab import _files
-from edgelab.tflite import conversion
-from edgelab.tflite.conversion import (
-    ConversionFailure, ConvertedModel, ExportedModel, convert, convert_all, representative_dataset, write_atomic,
-)
 from edgelab.data.datasets import Dataset
 from edgelab.errors import ConfigError, ConversionError
-from edgelab.tflite.inspection import inspect_model
 from edgelab.precision import CONVERTIBLE, Precision
 from edgelab.preprocess import denormalize, normalize
+from edgelab.tflite.conversion import (
+    ConversionFailure,
+    ConvertedModel,
+    ExportedModel,
+    convert,
+    convert_all,
+    representative_dataset,
+    write_atomic,
+)
+from edgelab.tflite.inspection import inspect_model
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +126,16 @@ def test_labels_file_and_no_leftover_temporary_files(pipe):
 
 
 def test_int8_io_option(exported, pipe, tmp_path):
-    result = convert(exported, "int8", out_dir=tmp_path, calibration=pipe.data, io_dtype="int8",
-                     calibration_samples=12, labels=pipe.data.class_names, name="signed")
+    result = convert(
+        exported,
+        "int8",
+        out_dir=tmp_path,
+        calibration=pipe.data,
+        io_dtype="int8",
+        calibration_samples=12,
+        labels=pipe.data.class_names,
+        name="signed",
+    )
     assert result.path == tmp_path / "signed_int8.tflite"
     assert (result.input_dtype, result.output_dtype) == ("int8", "int8")
     scale, zero_point = result.input_quantization
@@ -161,8 +174,14 @@ def test_calibration_images_of_another_size_are_refused(exported, tmp_path):
 
 
 def test_convert_all_keeps_the_other_precisions_when_one_fails(pipe, tmp_path):
-    results = convert_all(pipe.model, out_dir=tmp_path, calibration=bad_calibration, labels=pipe.data.class_names,
-                          precisions=["fp32", "int8", "fp16"], progress=False)
+    results = convert_all(
+        pipe.model,
+        out_dir=tmp_path,
+        calibration=bad_calibration,
+        labels=pipe.data.class_names,
+        precisions=["fp32", "int8", "fp16"],
+        progress=False,
+    )
     assert list(results) == [Precision.FP32, Precision.INT8, Precision.FP16]
     failure = results[Precision.INT8]
     assert isinstance(failure, ConversionFailure)
@@ -287,8 +306,12 @@ def test_representative_dataset_from_a_dataset_uses_its_training_split():
 def test_representative_dataset_is_seeded_and_passes_generators_through():
     labels = np.array([0, 1] * 20)
     images = indexed_images(40)
-    assert drawn(representative_dataset((images, labels), 8, seed=1)) == drawn(representative_dataset((images, labels), 8, seed=1))
-    assert drawn(representative_dataset((images, labels), 8, seed=1)) != drawn(representative_dataset((images, labels), 8, seed=2))
+    assert drawn(representative_dataset((images, labels), 8, seed=1)) == drawn(
+        representative_dataset((images, labels), 8, seed=1)
+    )
+    assert drawn(representative_dataset((images, labels), 8, seed=1)) != drawn(
+        representative_dataset((images, labels), 8, seed=2)
+    )
     assert representative_dataset(bad_calibration) is bad_calibration
     with pytest.raises(ConfigError, match=r"shape=\(3, 4\)"):
         representative_dataset(np.zeros((3, 4)))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edgelab._keras import keras
-from edgelab.tflite.conversion import convert_for_edgetpu
 from edgelab.errors import EdgeTPUWarning
+from edgelab.tflite.conversion import convert_for_edgetpu
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.integers(0, 256, (24, 16, 16, 3), dtype=np.uint8)
@@ -27,15 +27,18 @@ def _model(activation_layer):
 def test_edge_friendly_model_converts_silently_with_uint8_io(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", EdgeTPUWarning)
-        converted, report = convert_for_edgetpu(_model(keras.layers.ReLU()), out_dir=tmp_path, calibration=(IMAGES, LABELS))
+        converted, report = convert_for_edgetpu(
+            _model(keras.layers.ReLU()), out_dir=tmp_path, calibration=(IMAGES, LABELS)
+        )
     assert converted.input_dtype == "uint8" and converted.output_dtype == "uint8"
     assert report.ops_cpu == 0 and report.ops_edgetpu == report.ops_total
 
 
 def test_unmappable_op_warns_with_its_name_and_reason(tmp_path):
     with pytest.warns(EdgeTPUWarning, match=r"LEAKY_RELU.*Operation not supported") as caught:
-        converted, report = convert_for_edgetpu(_model(keras.layers.LeakyReLU(0.1)), out_dir=tmp_path,
-                                                calibration=(IMAGES, LABELS))
+        converted, report = convert_for_edgetpu(
+            _model(keras.layers.LeakyReLU(0.1)), out_dir=tmp_path, calibration=(IMAGES, LABELS)
+        )
     assert report.ops_cpu > 0
     assert "will run on the CPU" in str(caught[0].message)
     assert converted.path.exists()

@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import _tiny
 import pandas as pd
 import pytest
 
-import _tiny
 from edgelab import cli
 from edgelab import demo as demo_module
 from edgelab._cli import demo as cli_demo
@@ -32,7 +32,9 @@ def run_cli(*args: str) -> SimpleNamespace:
 
 
 def stamps(folder: Path) -> dict[str, int]:
-    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.suffix in (".h5", ".tflite")}
+    return {
+        str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.suffix in (".h5", ".tflite")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +53,24 @@ def test_demo_writes_the_report(demo_runs):
     out = demo_runs.out
     assert demo_runs.first.report == out / "report.md"
     assert demo_runs.first.reused == ()
-    for name in ("report.md", "report.csv", "manifest.json", "labels.txt", "params.json", "tradeoff.png",
-                 "sizes.png", "confusions.png", "training.png", "qat.png", "float_model.h5", "qat_model.h5"):
+    for name in (
+        "report.md",
+        "report.csv",
+        "manifest.json",
+        "labels.txt",
+        "params.json",
+        "tradeoff.png",
+        "sizes.png",
+        "confusions.png",
+        "training.png",
+        "qat.png",
+        "float_model.h5",
+        "qat_model.h5",
+    ):
         assert (out / name).is_file(), name
-    assert sorted(p.name for p in (out / "models").glob("*.tflite")) == sorted(f"model_{p.value}.tflite" for p in CONVERTIBLE)
+    assert sorted(p.name for p in (out / "models").glob("*.tflite")) == sorted(
+        f"model_{p.value}.tflite" for p in CONVERTIBLE
+    )
     csv = pd.read_csv(out / "report.csv")
     assert list(csv.columns) == list(COLUMNS)
     assert csv["precision"].tolist() == [p.value for p in CONVERTIBLE]
@@ -82,7 +98,9 @@ def test_demo_prints_the_table(demo_runs):
     for column in ("size_ratio", "accuracy", "delta_accuracy", "p50_ms", "latency_ratio"):
         assert column in header
     names = {p.value for p in CONVERTIBLE}
-    rows = [line.split()[0] for line in lines[lines.index(header) + 1:] if line.split()[:1] and line.split()[0] in names]
+    rows = [
+        line.split()[0] for line in lines[lines.index(header) + 1 :] if line.split()[:1] and line.split()[0] in names
+    ]
     assert rows == [p.value for p in CONVERTIBLE]
     assert f"Report: {demo_runs.out / 'report.md'}" in rerun.out
 
@@ -143,8 +161,12 @@ def test_fresh_refuses_to_delete_a_folder_that_is_not_a_demo_run(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, echoed",
-    [({"per_class": 0}, "per_class=0"), ({"image_size": -1}, "image_size=-1"), ({"qat_epochs": -1}, "qat_epochs=-1"),
-     ({"min_time_s": 0}, "min_time_s=0")],
+    [
+        ({"per_class": 0}, "per_class=0"),
+        ({"image_size": -1}, "image_size=-1"),
+        ({"qat_epochs": -1}, "qat_epochs=-1"),
+        ({"min_time_s": 0}, "min_time_s=0"),
+    ],
 )
 def test_demo_config_validates(kwargs, echoed):
     with pytest.raises(ConfigError, match=echoed):
@@ -160,7 +182,6 @@ def test_bad_cli_values_fail_with_one_line(tmp_path, capsys):
         "(see 'edgelab demo -h')"
     )
     assert not (tmp_path / "x").exists()
-
 
 
 def test_workspace_reuses_the_demo_models(demo_runs):

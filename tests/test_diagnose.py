@@ -186,7 +186,11 @@ def test_mixed_int8_is_reused_only_with_the_same_float_layers(built, tmp_path):
 
     def mixed(keep):
         return convert_all(
-            built["model"], out_dir=tmp_path, calibration=built["train"], precisions=["mixed_int8"], reuse=True,
+            built["model"],
+            out_dir=tmp_path,
+            calibration=built["train"],
+            precisions=["mixed_int8"],
+            reuse=True,
             progress=False,
             keep_float=keep,
         )["mixed_int8"]

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from edgelab.errors import ConfigError
 from edgelab.compare.evaluate import EvalResult, classification_metrics, evaluate_model
+from edgelab.errors import ConfigError
 from edgelab.preprocess import normalize
 
 NAMES = ["sea", "forest", "street"]
@@ -83,7 +83,10 @@ def test_to_dict_is_json_and_repr_is_rounded():
     assert data["per_class"]["forest"] == {"precision": 0.6667, "recall": 1.0, "f1": 0.8, "support": 2}
     assert data["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
     assert data["flipped"][0] == {"index": 1, "true": 0, "from": 0, "to": 1}
-    assert repr(result) == "EvalResult(samples=6, classes=3, accuracy=0.6667, macro_f1=0.6556, agreement=0.6667, flipped=2)"
+    assert (
+        repr(result)
+        == "EvalResult(samples=6, classes=3, accuracy=0.6667, macro_f1=0.6556, agreement=0.6667, flipped=2)"
+    )
     assert result.to_frame().equals(result.per_class)
 
 
@@ -93,16 +96,19 @@ def test_result_is_frozen():
         result.accuracy = 1.0  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(y_true=[0, 1], y_pred=[0, 1, 1]), "hold 2 entries"),
-    (dict(y_true=[0, 3], y_pred=[0, 1]), r"y_true in \[0, 3\).*Received: 3 at index 1"),
-    (dict(y_true=[0, 1], y_pred=[0, -1]), "Received: -1"),
-    (dict(y_true=[], y_pred=[]), "at least one sample"),
-    (dict(y_true=[0.0, 1.0], y_pred=[0, 1]), "integer class indices"),
-    (dict(y_true=[0, 1], y_pred=np.zeros((2, 4))), r"scores \(N, 3\).*\(2, 4\)"),
-    (dict(y_true=[0, 1], y_pred=[0, 1], reference_pred=[0]), "reference_pred to hold 2"),
-    (dict(y_true=[0, 1], y_pred=[0, 1], class_names=["a", "a", "b"]), "unique"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(y_true=[0, 1], y_pred=[0, 1, 1]), "hold 2 entries"),
+        (dict(y_true=[0, 3], y_pred=[0, 1]), r"y_true in \[0, 3\).*Received: 3 at index 1"),
+        (dict(y_true=[0, 1], y_pred=[0, -1]), "Received: -1"),
+        (dict(y_true=[], y_pred=[]), "at least one sample"),
+        (dict(y_true=[0.0, 1.0], y_pred=[0, 1]), "integer class indices"),
+        (dict(y_true=[0, 1], y_pred=np.zeros((2, 4))), r"scores \(N, 3\).*\(2, 4\)"),
+        (dict(y_true=[0, 1], y_pred=[0, 1], reference_pred=[0]), "reference_pred to hold 2"),
+        (dict(y_true=[0, 1], y_pred=[0, 1], class_names=["a", "a", "b"]), "unique"),
+    ],
+)
 def test_invalid_inputs_are_config_errors(kwargs, match):
     kwargs.setdefault("class_names", NAMES)
     with pytest.raises(ConfigError, match=match):
@@ -125,7 +131,9 @@ def converted(tmp_path_factory) -> SimpleNamespace:
     images = np.random.default_rng(3).integers(0, 256, (30, 16, 16, 3), dtype=np.uint8)
     labels = np.random.default_rng(4).integers(0, 3, 30).astype(np.int64)
     keras_probs = model.predict(normalize(images), verbose=0)
-    fn = tf.function(lambda t: model(t, training=False)).get_concrete_function(tf.TensorSpec([1, 16, 16, 3], tf.float32))
+    fn = tf.function(lambda t: model(t, training=False)).get_concrete_function(
+        tf.TensorSpec([1, 16, 16, 3], tf.float32)
+    )
     out = tmp_path_factory.mktemp("evaluate_models")
     paths = {}
     for name in ("fp32", "int8"):
@@ -156,7 +164,11 @@ def test_evaluate_model_matches_metrics_of_its_predictions(converted):
 def test_evaluate_fp32_file_agrees_with_keras(converted):
     keras_classes = converted.keras_probs.argmax(axis=1)
     result = evaluate_model(
-        converted.paths["fp32"], converted.images, converted.labels, reference_pred=converted.keras_probs, progress=False
+        converted.paths["fp32"],
+        converted.images,
+        converted.labels,
+        reference_pred=converted.keras_probs,
+        progress=False,
     )
     assert result.class_names == ("0", "1", "2")  # no labels: indices stand in
     assert result.agreement == 1.0 and result.num_flipped == 0
@@ -165,8 +177,14 @@ def test_evaluate_fp32_file_agrees_with_keras(converted):
 
 def test_evaluate_int8_flips_are_listed(converted):
     result = evaluate_model(
-        converted.paths["int8"], converted.images, converted.labels, class_names=NAMES,
-        reference_pred=converted.keras_probs.argmax(axis=1), batch_size=7, progress=False, num_threads=2,
+        converted.paths["int8"],
+        converted.images,
+        converted.labels,
+        class_names=NAMES,
+        reference_pred=converted.keras_probs.argmax(axis=1),
+        batch_size=7,
+        progress=False,
+        num_threads=2,
     )
     changed = np.flatnonzero(result.y_pred != converted.keras_probs.argmax(axis=1))
     np.testing.assert_array_equal(result.flipped_indices, changed)
@@ -177,7 +195,9 @@ def test_evaluate_model_checks_its_inputs(converted):
     with pytest.raises(ConfigError, match="30 images and 29 labels"):
         evaluate_model(converted.paths["fp32"], converted.images, converted.labels[:29], progress=False)
     with pytest.raises(ConfigError, match="Expected 3 class names"):
-        evaluate_model(converted.paths["fp32"], converted.images, converted.labels, class_names=["a", "b"], progress=False)
+        evaluate_model(
+            converted.paths["fp32"], converted.images, converted.labels, class_names=["a", "b"], progress=False
+        )
     with pytest.raises(ConfigError, match=r"Received: shape=\(30, 8, 8, 3\)"):
         evaluate_model(converted.paths["fp32"], converted.images[:, :8, :8], converted.labels, progress=False)
 

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import re
 
+import _tiny
 import pytest
 
-import _tiny
 from edgelab.errors import ConfigError, EdgelabError
-from edgelab.training.models import build_edgecnn, build_mobilenetv2, build_model, edge_unfriendly_layers
 from edgelab.precision import Precision
+from edgelab.training.models import build_edgecnn, build_mobilenetv2, build_model, edge_unfriendly_layers
 
 #: TFLite ops an int8 edgecnn may contain: all of them mapped by the Edge TPU compiler.
 EDGE_TPU_OPS = {
-    "QUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "AVERAGE_POOL_2D", "MAX_POOL_2D",
-    "FULLY_CONNECTED", "SOFTMAX", "RESHAPE",
+    "QUANTIZE",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "ADD",
+    "MEAN",
+    "AVERAGE_POOL_2D",
+    "MAX_POOL_2D",
+    "FULLY_CONNECTED",
+    "SOFTMAX",
+    "RESHAPE",
 }
 
 

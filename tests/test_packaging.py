@@ -7,9 +7,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
-import sync_environment  # noqa: E402
+import sync_environment
 
-import edgelab  # noqa: E402
+import edgelab
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,8 +20,21 @@ def test_environment_yml_carries_exactly_the_constraints_pins():
 
 def test_core_dependencies_are_pinned():
     pinned = {pin.split("==")[0].lower().replace("_", "-") for pin in sync_environment.pins(ROOT / "constraints.txt")}
-    for name in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "numpy", "pillow",
-                 "pandas", "matplotlib", "ipywidgets", "tqdm", "pytest", "nbval", "jupyterlab"):
+    for name in (
+        "tensorflow",
+        "tf-keras",
+        "tensorflow-model-optimization",
+        "ai-edge-litert",
+        "numpy",
+        "pillow",
+        "pandas",
+        "matplotlib",
+        "ipywidgets",
+        "tqdm",
+        "pytest",
+        "nbval",
+        "jupyterlab",
+    ):
         assert name in pinned, name
 
 

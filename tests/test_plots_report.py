@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from pathlib import Path
 
 import _tiny
 import numpy as np
@@ -396,7 +397,7 @@ def test_report_csv_has_the_comparison_columns(report_dir):
 
 
 def test_report_md_shows_the_table_plots_and_failures(report_dir):
-    out, path, result = report_dir
+    _, path, result = report_dir
     text = path.read_text()
     assert text.startswith("# tiny report\n")
     assert f"test accuracy **{result.float_accuracy:.4f}**" in text
@@ -424,6 +425,6 @@ def test_manifest_records_versions_parameters_and_model_hashes(report_dir):
     models = manifest["models"]
     assert "int8" in models and "int16x8" not in models  # the failed variant has no file to vouch for
     for entry in models.values():
-        data = open(entry["path"], "rb").read()
+        data = Path(entry["path"]).read_bytes()
         assert entry["size_bytes"] == len(data)
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()

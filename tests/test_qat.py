@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import _tiny
 import numpy as np
 import pytest
 
-import _tiny
 from edgelab.errors import QATError
 from edgelab.preprocess import normalize
 from edgelab.training.qat import is_qat_model, load_qat_model, prepare_qat, quantize_aware
@@ -39,8 +39,16 @@ def test_prepare_qat_wraps_layers_and_keeps_the_float_model():
     wrapped = [type(layer).__name__ for layer in qat_model.layers]
     assert "QuantizeLayer" in wrapped and "QuantizeWrapperV2" in wrapped
     # The float model is left as it was: same layers, same weights.
-    assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "Conv2D", "ReLU", "GlobalAveragePooling2D", "Dense"]
-    conv = next(layer for layer in qat_model.layers if getattr(layer, "layer", None) is not None and layer.layer.name == "conv")
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "InputLayer",
+        "Conv2D",
+        "ReLU",
+        "GlobalAveragePooling2D",
+        "Dense",
+    ]
+    conv = next(
+        layer for layer in qat_model.layers if getattr(layer, "layer", None) is not None and layer.layer.name == "conv"
+    )
     np.testing.assert_array_equal(conv.layer.kernel.numpy(), model.get_layer("conv").kernel.numpy())
 
 

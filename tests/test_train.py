@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
+import _tiny
 import numpy as np
 import pandas as pd
 import pytest
 
-import _tiny
 from edgelab.data.datasets import Dataset
 from edgelab.errors import ConfigError
 from edgelab.preprocess import normalize

@@ -12,11 +12,11 @@ import pytest
 
 from edgelab import widgets
 from edgelab.compare.comparison import Comparison, VariantResult
+from edgelab.compare.evaluate import classification_metrics
 from edgelab.data.datasets import Dataset
 from edgelab.edgetpu.analyze import EdgeTPUReport, OpVerdict
 from edgelab.edgetpu.analyze import analyze_edgetpu as analyze
 from edgelab.errors import ConfigError
-from edgelab.compare.evaluate import classification_metrics
 from edgelab.precision import Precision
 
 NAMES = ("buildings", "forest", "glacier")
@@ -59,14 +59,20 @@ def comparison() -> Comparison:
         ev = classification_metrics(labels, probs, NAMES, float_pred, predictions=probs)
         variants[precision] = VariantResult(precision, "ok", model=FakeConverted(cls), evaluation=ev)
     variants[Precision.FP16] = VariantResult(Precision.FP16, "failed", "converter crashed")
-    table = pd.DataFrame({
-        "precision": ["fp32", "int8", "fp16"],
-        "status": ["ok", "ok", "failed"],
-        "size_bytes": [4000, 1100, None],
-        "accuracy": [variants[Precision.FP32].evaluation.accuracy, variants[Precision.INT8].evaluation.accuracy, None],
-        "agreement": [1.0, 10 / 12, None],
-        "p50_ms": [0.20, 0.15, None],
-    })
+    table = pd.DataFrame(
+        {
+            "precision": ["fp32", "int8", "fp16"],
+            "status": ["ok", "ok", "failed"],
+            "size_bytes": [4000, 1100, None],
+            "accuracy": [
+                variants[Precision.FP32].evaluation.accuracy,
+                variants[Precision.INT8].evaluation.accuracy,
+                None,
+            ],
+            "agreement": [1.0, 10 / 12, None],
+            "p50_ms": [0.20, 0.15, None],
+        }
+    )
     float_ev = classification_metrics(labels, float_pred, NAMES)
     return Comparison(table, variants, float_ev, NAMES, images, labels)
 
@@ -135,8 +141,9 @@ def test_tradeoff_axes_lists_columns_with_values(comparison):
 def test_picture_bytes_and_grid():
     data, fmt = widgets.picture_bytes(np.zeros((4, 5, 3), np.uint8), scale=2)
     assert fmt == "png" and data.startswith(PNG_MAGIC)
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     assert Image.open(io.BytesIO(data)).size == (10, 8)  # enlarged, width x height
     grid = widgets.image_grid(np.zeros((7, 4, 4, 3), np.uint8), [str(i) for i in range(7)], cols=3)
@@ -237,7 +244,9 @@ def test_confusion_viewer_switches_variant_and_normalizes(comparison):
     assert np.allclose(viewer.frame().to_numpy().sum(axis=1), 1.0)
     viewer.dropdown.value = "fp32"
     ev = comparison.variants[Precision.FP32].evaluation
-    assert viewer.summary().splitlines()[0] == f"fp32: accuracy {ev.accuracy:.1%} (float {comparison.float_accuracy:.1%})"
+    assert (
+        viewer.summary().splitlines()[0] == f"fp32: accuracy {ev.accuracy:.1%} (float {comparison.float_accuracy:.1%})"
+    )
     viewer.dropdown.value = "float"
     assert viewer.evaluation() is comparison.float_evaluation
     assert "buildings -> glacier 1" not in viewer.summary() and "forest -> glacier 1" in viewer.summary()
@@ -254,9 +263,13 @@ def test_tradeoff_explorer_axes_and_front(comparison):
     explorer.y_dropdown.value = "agreement"
     frame = explorer.frame()
     assert frame["precision"].tolist() == ["int8", "fp32"] and frame["pareto"].tolist() == [True, True]
-    assert explorer.summary() == "x=size_bytes (lower is better), y=agreement (higher is better): Pareto front int8, fp32"
+    assert (
+        explorer.summary() == "x=size_bytes (lower is better), y=agreement (higher is better): Pareto front int8, fp32"
+    )
     assert shown_png(explorer)
-    assert widgets.tradeoff_explorer(comparison).front == explorer.__class__(comparison.table).front  # a Comparison works too
+    assert (
+        widgets.tradeoff_explorer(comparison).front == explorer.__class__(comparison.table).front
+    )  # a Comparison works too
     with pytest.raises(ConfigError, match="x"):
         widgets.tradeoff_explorer(comparison.table, x="bogus")
     with pytest.raises(ConfigError, match="cost column"):

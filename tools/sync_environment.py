@@ -1,6 +1,6 @@
 """Write environment.yml from constraints.txt, so conda users install exactly the pinned versions.
 
-    python tools/sync_environment.py      # run by `make lock`
+python tools/sync_environment.py      # run by `make lock`
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from . import args as types
 from . import print_json
 
 
-
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``edgelab data make-scenes`` and ``edgelab data check``."""
     data = subparsers.add_parser(

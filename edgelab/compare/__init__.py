@@ -9,13 +9,24 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "EvalResult": "evaluate", "classification_metrics": "evaluate", "evaluate_model": "evaluate",
-    "LatencyResult": "benchmark", "measure_latency": "benchmark",
-    "COLUMNS": "comparison", "Comparison": "comparison", "VariantResult": "comparison", "VariantStatus": "comparison", "run_comparison": "comparison",
+    "EvalResult": "evaluate",
+    "classification_metrics": "evaluate",
+    "evaluate_model": "evaluate",
+    "LatencyResult": "benchmark",
+    "measure_latency": "benchmark",
+    "COLUMNS": "comparison",
+    "Comparison": "comparison",
+    "VariantResult": "comparison",
+    "VariantStatus": "comparison",
+    "run_comparison": "comparison",
     "comparison_table": "comparison",
-    "pareto_front": "plots", "plot_confusions": "plots", "plot_history": "plots", "plot_sizes": "plots",
+    "pareto_front": "plots",
+    "plot_confusions": "plots",
+    "plot_history": "plots",
+    "plot_sizes": "plots",
     "plot_tradeoff": "plots",
-    "summary_frame": "report", "write_report": "report",
+    "summary_frame": "report",
+    "write_report": "report",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,9 +9,10 @@ compiler would map, and returns a pandas DataFrame. A variant that fails at any 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from ..errors import ConfigError
 from ..precision import Precision
 
 if TYPE_CHECKING:
+    from .._keras import keras
     from ..edgetpu.mapping import EdgeTPUMapping
     from ..tflite.conversion import ConvertedModel
     from .benchmark import LatencyResult
@@ -36,11 +38,29 @@ class VariantStatus(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+
 #: Columns of the comparison table, in order.
 COLUMNS = (
-    "precision", "status", "reason", "size_bytes", "size_ratio", "accuracy", "delta_accuracy",
-    "agreement", "flipped", "p50_ms", "p90_ms", "p99_ms", "latency_ratio", "macs", "edgetpu_ops",
-    "edgetpu_source", "edgetpu_usb3_ms", "runtime", "xnnpack", "path",
+    "precision",
+    "status",
+    "reason",
+    "size_bytes",
+    "size_ratio",
+    "accuracy",
+    "delta_accuracy",
+    "agreement",
+    "flipped",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "latency_ratio",
+    "macs",
+    "edgetpu_ops",
+    "edgetpu_source",
+    "edgetpu_usb3_ms",
+    "runtime",
+    "xnnpack",
+    "path",
 )
 
 
@@ -125,7 +145,9 @@ def _edgetpu_ms(path: Path) -> float | None:
         return None
 
 
-def _measure(variant_model, precision, test_images, test_labels, class_names, reference, num_threads, min_time_s, progress):
+def _measure(
+    variant_model, precision, test_images, test_labels, class_names, reference, num_threads, min_time_s, progress
+):
     from ..tflite.inspection import inspect_model
     from .benchmark import measure_latency
 
@@ -144,15 +166,17 @@ def _measure(variant_model, precision, test_images, test_labels, class_names, re
 def _evaluate(runtime_model, images, labels, class_names, reference, progress):
     from .evaluate import evaluate_model
 
-    return evaluate_model(runtime_model, images, labels, class_names=class_names, reference_pred=reference, progress=progress)
+    return evaluate_model(
+        runtime_model, images, labels, class_names=class_names, reference_pred=reference, progress=progress
+    )
 
 
 def run_comparison(
-    model,
+    model: keras.Model,
     data: Any,
     *,
     out_dir: str | Path,
-    qat_model=None,
+    qat_model: keras.Model | None = None,
     precisions: Sequence[Precision | str] | None = None,
     test_data: Any = None,
     calibration: Any = None,
@@ -214,9 +238,17 @@ def run_comparison(
 
     with progress_scope(progress):  # the converter's bars follow progress= too
         converted = convert_all(
-            model, out_dir=out_dir, calibration=calibration if calibration is not None else data, labels=names,
-            precisions=precisions, qat_model=qat_model, io_dtype=io_dtype, calibration_samples=calibration_samples,
-            reuse=reuse, progress=progress, keep_float=keep_float,
+            model,
+            out_dir=out_dir,
+            calibration=calibration if calibration is not None else data,
+            labels=names,
+            precisions=precisions,
+            qat_model=qat_model,
+            io_dtype=io_dtype,
+            calibration_samples=calibration_samples,
+            reuse=reuse,
+            progress=progress,
+            keep_float=keep_float,
         )
     variants: dict[Precision, VariantResult] = {}
     for precision, result in tqdm(list(converted.items()), desc="measure", unit="model", progress=progress):
@@ -229,7 +261,9 @@ def run_comparison(
             )
         except Exception as exc:  # one broken variant becomes a row, the others go on
             logger.warning("%s: %s", precision.value, exc)
-            variants[precision] = VariantResult(precision, VariantStatus.FAILED, f"{type(exc).__name__}: {exc}", model=result)
+            variants[precision] = VariantResult(
+                precision, VariantStatus.FAILED, f"{type(exc).__name__}: {exc}", model=result
+            )
     table = comparison_table(variants, float_eval.accuracy)
     table.attrs["sanity"] = list(sanity)  # the float model's warnings travel with the table (and the report)
     return Comparison(table, variants, float_eval, names, test_images, test_labels, sanity)
@@ -241,26 +275,28 @@ def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
     for precision, v in variants.items():
         ev, lat, m = v.evaluation, v.latency, v.model
         tpu = v.edgetpu
-        rows.append({
-            "precision": precision.value,
-            "status": v.status.value,
-            "reason": v.reason,
-            "size_bytes": m.size_bytes if m is not None else None,
-            "accuracy": ev.accuracy if ev is not None else None,
-            "delta_accuracy": ev.accuracy - float_accuracy if ev is not None else None,
-            "agreement": ev.agreement if ev is not None else None,
-            "flipped": ev.num_flipped if ev is not None else None,
-            "p50_ms": lat.p50_ms if lat is not None else None,
-            "p90_ms": lat.p90_ms if lat is not None else None,
-            "p99_ms": lat.p99_ms if lat is not None else None,
-            "macs": v.macs,
-            "edgetpu_ops": tpu.mapped if tpu is not None else None,
-            "edgetpu_source": str(tpu.source) if tpu is not None else None,
-            "edgetpu_usb3_ms": _edgetpu_ms(m.path) if m is not None else None,
-            "runtime": lat.runtime if lat is not None else None,
-            "xnnpack": lat.xnnpack if lat is not None else None,
-            "path": str(m.path) if m is not None else None,
-        })
+        rows.append(
+            {
+                "precision": precision.value,
+                "status": v.status.value,
+                "reason": v.reason,
+                "size_bytes": m.size_bytes if m is not None else None,
+                "accuracy": ev.accuracy if ev is not None else None,
+                "delta_accuracy": ev.accuracy - float_accuracy if ev is not None else None,
+                "agreement": ev.agreement if ev is not None else None,
+                "flipped": ev.num_flipped if ev is not None else None,
+                "p50_ms": lat.p50_ms if lat is not None else None,
+                "p90_ms": lat.p90_ms if lat is not None else None,
+                "p99_ms": lat.p99_ms if lat is not None else None,
+                "macs": v.macs,
+                "edgetpu_ops": tpu.mapped if tpu is not None else None,
+                "edgetpu_source": str(tpu.source) if tpu is not None else None,
+                "edgetpu_usb3_ms": _edgetpu_ms(m.path) if m is not None else None,
+                "runtime": lat.runtime if lat is not None else None,
+                "xnnpack": lat.xnnpack if lat is not None else None,
+                "path": str(m.path) if m is not None else None,
+            }
+        )
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=list(COLUMNS))
@@ -270,8 +306,16 @@ def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
     frame["size_ratio"] = pd.to_numeric(frame.size_bytes, errors="coerce") / size0
     frame["latency_ratio"] = pd.to_numeric(frame.p50_ms, errors="coerce") / p50
     frame = frame[list(COLUMNS)]
-    for column, digits in (("accuracy", 4), ("delta_accuracy", 4), ("agreement", 4), ("size_ratio", 3),
-                           ("latency_ratio", 3), ("p50_ms", 4), ("p90_ms", 4), ("p99_ms", 4)):
+    for column, digits in (
+        ("accuracy", 4),
+        ("delta_accuracy", 4),
+        ("agreement", 4),
+        ("size_ratio", 3),
+        ("latency_ratio", 3),
+        ("p50_ms", 4),
+        ("p90_ms", 4),
+        ("p99_ms", 4),
+    ):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").round(digits)
     for column in ("size_bytes", "macs", "flipped"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")

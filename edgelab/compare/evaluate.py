@@ -9,8 +9,9 @@ agreement with it and the images whose class flipped. :func:`evaluate_model` run
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -88,7 +89,7 @@ class EvalResult:
     @property
     def num_flipped(self) -> int | None:
         """How many images changed class against the reference (None without a reference)."""
-        return None if self.flipped is None else int(len(self.flipped))
+        return None if self.flipped is None else len(self.flipped)
 
     @property
     def flipped_indices(self) -> np.ndarray | None:
@@ -117,9 +118,7 @@ class EvalResult:
             totals = values.sum(axis=1, keepdims=True)
             values = np.divide(values, totals, out=np.zeros(values.shape, np.float64), where=totals > 0)
         names = list(self.class_names)
-        return pd.DataFrame(
-            values, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted")
-        )
+        return pd.DataFrame(values, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
 
     def to_frame(self) -> pd.DataFrame:
         """The per-class table."""
@@ -279,7 +278,7 @@ def classification_metrics(
 
 
 def evaluate_model(
-    model: "TFLiteModel | str | Path | bytes",
+    model: TFLiteModel | str | Path | bytes,
     images: np.ndarray,
     labels: Any,
     class_names: Sequence[str] | None = None,

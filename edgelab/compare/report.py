@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import numbers
@@ -11,12 +10,15 @@ import sys
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .._files import write_atomic
+from .._files import sha256_file, write_atomic, write_labels
+
+if TYPE_CHECKING:
+    from .comparison import Comparison
 
 #: Columns shown in the printed and markdown tables (the CSV keeps all of them).
 SUMMARY_COLUMNS = (
@@ -116,13 +118,9 @@ def html_table(frame: pd.DataFrame, float_format: str = "{:.3f}") -> str:
     return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_report(
     out_dir: str | Path,
-    comparison,
+    comparison: Comparison,
     *,
     history: pd.DataFrame | None = None,
     qat_history: pd.DataFrame | None = None,
@@ -144,7 +142,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     table = comparison.table
     write_atomic(out / "report.csv", table.to_csv(index=False).encode())
-    write_atomic(out / "labels.txt", ("\n".join(comparison.class_names) + "\n").encode())
+    write_labels(out, comparison.class_names)
 
     figures = {"tradeoff.png": plot_tradeoff(table), "sizes.png": plot_sizes(table)}
     evaluations = {"keras float": comparison.float_evaluation}
@@ -188,7 +186,10 @@ def write_report(
         from ..diagnose.recommend import recommend
 
         lines += ["## Recommendation (within 1 accuracy point)", ""]
-        lines += [f"- {where}: {recommend(table, 0.01, target)}" for where, target in (("CPU", "cpu"), ("Edge TPU", "edgetpu"))]
+        lines += [
+            f"- {where}: {recommend(table, 0.01, target)}"
+            for where, target in (("CPU", "cpu"), ("Edge TPU", "edgetpu"))
+        ]
         lines += [""]
     failed = table[table.status != "ok"]
     for _, row in failed.iterrows():
@@ -209,7 +210,11 @@ def write_report(
     for precision, variant in comparison.variants.items():
         if variant.model is not None and Path(variant.model.path).exists():
             path = Path(variant.model.path)
-            models[precision.value] = {"path": str(path), "size_bytes": path.stat().st_size, "sha256": _sha256(path)}
+            models[precision.value] = {
+                "path": str(path),
+                "size_bytes": path.stat().st_size,
+                "sha256": sha256_file(path),
+            }
     manifest = {
         "packages": package_versions(),
         "machine": machine,

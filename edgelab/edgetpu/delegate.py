@@ -111,7 +111,7 @@ def _load_delegate_function():
     return runtime.load_delegate, runtime.name
 
 
-def load_edgetpu_delegate(device: str | None = None, library: str | None = None):
+def load_edgetpu_delegate(device: str | None = None, library: str | None = None) -> Any:
     """Load the Edge TPU delegate for an interpreter's ``experimental_delegates``.
 
     Args:

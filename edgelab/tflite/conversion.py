@@ -13,21 +13,23 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._files import write_atomic
+from .._files import write_atomic, write_labels
 from .._interrupt import call_interruptibly, interrupts_surface
 from .._keras import keras, tf
 from .._log import captured_native_output, logger, tqdm
+from ..data.calibration import representative_dataset  # calibration lives with the data
 from ..errors import ConfigError, ConversionError
 from ..precision import CONVERTIBLE, Precision
-from ..data.calibration import representative_dataset  # calibration lives with the data
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..edgetpu.analyze import EdgeTPUReport
     from .runtime import TFLiteModel
 
 
@@ -48,26 +50,43 @@ class Recipe:
 #: One recipe per precision; callers look up here instead of branching on names.
 RECIPES: dict[Precision, Recipe] = {
     Precision.FP32: Recipe(Precision.FP32, "float32 weights and activations"),
-    Precision.FP16: Recipe(Precision.FP16, "float16 weights, float32 compute", optimize=True, supported_types=("float16",)),
+    Precision.FP16: Recipe(
+        Precision.FP16, "float16 weights, float32 compute", optimize=True, supported_types=("float16",)
+    ),
     Precision.DYNAMIC: Recipe(Precision.DYNAMIC, "int8 weights, float activations (dynamic-range)", optimize=True),
     Precision.INT8: Recipe(
-        Precision.INT8, "int8 weights and activations, integer I/O", optimize=True,
-        ops_set="TFLITE_BUILTINS_INT8", needs_calibration=True, integer_io=True,
+        Precision.INT8,
+        "int8 weights and activations, integer I/O",
+        optimize=True,
+        ops_set="TFLITE_BUILTINS_INT8",
+        needs_calibration=True,
+        integer_io=True,
     ),
     Precision.INT16X8: Recipe(
-        Precision.INT16X8, "int16 activations, int8 weights, float I/O", optimize=True,
-        ops_set="EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8", needs_calibration=True,
+        Precision.INT16X8,
+        "int16 activations, int8 weights, float I/O",
+        optimize=True,
+        ops_set="EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8",
+        needs_calibration=True,
     ),
     Precision.QAT_INT8: Recipe(
-        Precision.QAT_INT8, "int8 from a quantization-aware-trained model, integer I/O", optimize=True,
+        Precision.QAT_INT8,
+        "int8 from a quantization-aware-trained model, integer I/O",
+        optimize=True,
         # The converter insists on a representative dataset for integer I/O even though the
         # quantization ranges come from training.
-        ops_set="TFLITE_BUILTINS_INT8", needs_calibration=True, integer_io=True, needs_qat_model=True,
+        ops_set="TFLITE_BUILTINS_INT8",
+        needs_calibration=True,
+        integer_io=True,
+        needs_qat_model=True,
     ),
     # Named layers stay float (edgelab.diagnose.selective); float kernels must be allowed.
     Precision.MIXED_INT8: Recipe(
-        Precision.MIXED_INT8, "int8 with chosen layers kept in float, integer I/O", optimize=True,
-        needs_calibration=True, integer_io=True,
+        Precision.MIXED_INT8,
+        "int8 with chosen layers kept in float, integer I/O",
+        optimize=True,
+        needs_calibration=True,
+        integer_io=True,
     ),
 }
 
@@ -97,7 +116,9 @@ class ConvertedModel:
         )
 
     @classmethod
-    def from_file(cls, path: str | Path, precision: Precision | str, labels: Sequence[str] = (), convert_seconds: float = 0.0) -> "ConvertedModel":
+    def from_file(
+        cls, path: str | Path, precision: Precision | str, labels: Sequence[str] = (), convert_seconds: float = 0.0
+    ) -> ConvertedModel:
         """Describe an existing .tflite file (reads its I/O tensors without TensorFlow)."""
         from .inspection import inspect_model
 
@@ -108,19 +129,29 @@ class ConvertedModel:
             return (float(t.scale), int(t.zero_point)) if t.scale else None
 
         return cls(
-            path=Path(path), precision=Precision.parse(precision), labels=tuple(labels),
-            size_bytes=info.size_bytes, input_dtype=inp.dtype, output_dtype=out.dtype,
-            input_quantization=quant(inp), output_quantization=quant(out), convert_seconds=convert_seconds,
+            path=Path(path),
+            precision=Precision.parse(precision),
+            labels=tuple(labels),
+            size_bytes=info.size_bytes,
+            input_dtype=inp.dtype,
+            output_dtype=out.dtype,
+            input_quantization=quant(inp),
+            output_quantization=quant(out),
+            convert_seconds=convert_seconds,
         )
 
     def to_dict(self) -> dict:
         return {
-            "path": str(self.path), "precision": self.precision.value, "size_bytes": self.size_bytes,
-            "input_dtype": self.input_dtype, "output_dtype": self.output_dtype,
-            "input_quantization": self.input_quantization, "output_quantization": self.output_quantization,
+            "path": str(self.path),
+            "precision": self.precision.value,
+            "size_bytes": self.size_bytes,
+            "input_dtype": self.input_dtype,
+            "output_dtype": self.output_dtype,
+            "input_quantization": self.input_quantization,
+            "output_quantization": self.output_quantization,
         }
 
-    def load(self, num_threads: int = 1, **kwargs: Any) -> "TFLiteModel":
+    def load(self, num_threads: int = 1, **kwargs: Any) -> TFLiteModel:
         """The runtime :class:`edgelab.tflite.runtime.TFLiteModel` for this file, made once per setting."""
         from .runtime import TFLiteModel
 
@@ -133,12 +164,25 @@ class ConvertedModel:
         """Class probabilities for uint8 images, computed by the converted file."""
         return self.load(num_threads=num_threads).predict(images, **kwargs)
 
-    def evaluate(self, images: np.ndarray, labels: np.ndarray, reference_pred: np.ndarray | None = None, num_threads: int = 1, **kwargs):
+    def evaluate(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        reference_pred: np.ndarray | None = None,
+        num_threads: int = 1,
+        **kwargs,
+    ):
         """Accuracy, per-class metrics, confusion matrix and agreement, measured on the file."""
         from ..compare.evaluate import evaluate_model
 
-        return evaluate_model(self.load(num_threads=num_threads), images, labels, class_names=list(self.labels) or None,
-                              reference_pred=reference_pred, **kwargs)
+        return evaluate_model(
+            self.load(num_threads=num_threads),
+            images,
+            labels,
+            class_names=list(self.labels) or None,
+            reference_pred=reference_pred,
+            **kwargs,
+        )
 
     def benchmark(self, num_threads: int = 1, **kwargs):
         """Single-image latency of the file (see :func:`edgelab.compare.benchmark.measure_latency`)."""
@@ -191,7 +235,7 @@ class ExportedModel:
     def cleanup(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    def __enter__(self) -> "ExportedModel":
+    def __enter__(self) -> ExportedModel:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -240,13 +284,6 @@ def _converter(exported: ExportedModel, recipe: Recipe, calibration, io_dtype: s
     return converter
 
 
-def write_labels(out_dir: Path, labels: Sequence[str]) -> Path:
-    """``labels.txt``, one class name per line in class-index order."""
-    path = Path(out_dir) / "labels.txt"
-    write_atomic(path, ("\n".join(labels) + "\n").encode())
-    return path
-
-
 def convert(
     model: keras.Model | ExportedModel,
     precision: Precision | str,
@@ -289,9 +326,13 @@ def convert(
         raise ConfigError(f"Expected io_dtype to be one of {IO_DTYPES}. Received: io_dtype={io_dtype!r}")
     recipe = RECIPES[precision]
     if precision is Precision.MIXED_INT8 and not keep_float:
-        raise ConfigError("Expected layers to keep in float for 'mixed_int8' (keep_float=[...]). Received: keep_float=[]")
+        raise ConfigError(
+            "Expected layers to keep in float for 'mixed_int8' (keep_float=[...]). Received: keep_float=[]"
+        )
     if recipe.needs_calibration and calibration is None:
-        raise ConfigError(f"Precision {precision.value!r} needs calibration data: pass calibration=dataset or (images, labels).")
+        raise ConfigError(
+            f"Precision {precision.value!r} needs calibration data: pass calibration=dataset or (images, labels)."
+        )
     out_path = Path(out_dir) / f"{name}_{precision.value}.tflite"
     owns_export = not isinstance(model, ExportedModel)
     if owns_export:
@@ -306,6 +347,7 @@ def convert(
         start = time.perf_counter()
         try:
             with captured_native_output(f"converter ({precision.value})"):
+
                 def run() -> bytes:
                     converter = _converter(exported, recipe, gen, io_dtype)
                     if precision is Precision.MIXED_INT8:
@@ -407,9 +449,12 @@ def convert_all(
         progress: Show a progress bar.
         keep_float: Layers kept in float by ``mixed_int8`` (which is converted only when given).
     """
-    wanted = [Precision.parse(p) for p in precisions] if precisions is not None else [
-        p for p in CONVERTIBLE if p is not Precision.QAT_INT8 or qat_model is not None
-    ] + ([Precision.MIXED_INT8] if keep_float else [])
+    wanted = (
+        [Precision.parse(p) for p in precisions]
+        if precisions is not None
+        else [p for p in CONVERTIBLE if p is not Precision.QAT_INT8 or qat_model is not None]
+        + ([Precision.MIXED_INT8] if keep_float else [])
+    )
     results: dict[Precision, ConvertedModel | ConversionFailure] = {}
     exports: dict[int, ExportedModel] = {}
     try:
@@ -424,14 +469,23 @@ def convert_all(
                     except Exception as exc:  # an unreadable leftover is converted again
                         logger.warning("re-converting %s: %s", path.name, exc)
                 if source is None:
-                    results[precision] = ConversionFailure(precision, "no quantization-aware model given (qat_model=None)")
+                    results[precision] = ConversionFailure(
+                        precision, "no quantization-aware model given (qat_model=None)"
+                    )
                     continue
                 try:
                     if id(source) not in exports:
                         exports[id(source)] = ExportedModel(source)
                     results[precision] = convert(
-                        exports[id(source)], precision, out_dir=out_dir, calibration=calibration, labels=labels,
-                        io_dtype=io_dtype, calibration_samples=calibration_samples, name=name, keep_float=keep_float,
+                        exports[id(source)],
+                        precision,
+                        out_dir=out_dir,
+                        calibration=calibration,
+                        labels=labels,
+                        io_dtype=io_dtype,
+                        calibration_samples=calibration_samples,
+                        name=name,
+                        keep_float=keep_float,
                     )
                 except (ConversionError, ConfigError) as exc:
                     logger.warning("%s", exc)
@@ -453,7 +507,7 @@ def convert_for_edgetpu(
     calibration_samples: int = 200,
     name: str = "model",
     runtime_version: int = 14,
-):
+) -> tuple[ConvertedModel, EdgeTPUReport]:
     """Convert with the Edge TPU's requirements and check the result before the compiler does.
 
     The Edge TPU needs batch 1, uint8 input and output, and integer-only ops with no float
@@ -471,8 +525,16 @@ def convert_for_edgetpu(
     from ..training.qat import is_qat_model
 
     precision = Precision.QAT_INT8 if is_qat_model(model) else Precision.INT8
-    converted = convert(model, precision, out_dir=out_dir, calibration=calibration, labels=labels,
-                        io_dtype="uint8", calibration_samples=calibration_samples, name=name)
+    converted = convert(
+        model,
+        precision,
+        out_dir=out_dir,
+        calibration=calibration,
+        labels=labels,
+        io_dtype="uint8",
+        calibration_samples=calibration_samples,
+        name=name,
+    )
     report = analyze_edgetpu(converted.path, runtime_version=runtime_version)
     if report.ops_cpu:
         first = next(op for op in report.ops if op.target == "cpu")

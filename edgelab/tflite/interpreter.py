@@ -79,7 +79,7 @@ def _import_tensorflow() -> Runtime:
     try:  # edgelab._keras sets TensorFlow's environment flags before the import
         from .._keras import tf
     except ImportError:
-        import tensorflow as tf  # a device with TensorFlow but without tf_keras
+        import tensorflow as tf  # type: ignore[no-redef]  # a device with TensorFlow but without tf_keras
     experimental = getattr(tf.lite, "experimental", None)
     return Runtime(
         f"tensorflow {tf.__version__}",

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import read_labels
 from .._log import tqdm
 from ..errors import ConfigError, ModelFileError, check_int, did_you_mean
 from ..precision import Precision
@@ -59,15 +60,7 @@ class PredictOutput(str, enum.Enum):
 def _read_labels(labels: Sequence[str] | str | Path | None) -> tuple[str, ...] | None:
     if labels is None or (not isinstance(labels, (str, Path)) and len(labels) == 0):
         return None
-    if isinstance(labels, (str, Path)):
-        path = Path(labels)
-        if not path.is_file():
-            raise ConfigError(
-                f"Expected labels to be a list of class names or a labels file. Received: labels={str(labels)!r} "
-                "(no such file)"
-            )
-        return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    return tuple(str(name) for name in labels)
+    return read_labels(labels)
 
 
 class TFLiteModel:

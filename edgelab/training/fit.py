@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ from .._log import logger, progress_scope, tqdm
 from ..data.pipeline import array_batches
 from ..errors import ConfigError, check_int
 from ..preprocess import RANGE_ATTRIBUTE, InputRange, model_input_range
+
+if TYPE_CHECKING:
+    from ..compare.evaluate import EvalResult
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -39,7 +43,8 @@ def seed_everything(seed: int = 0, threads: int | None = None) -> None:
         except RuntimeError:  # already initialised in this process: keep what is set
             logger.warning(
                 "TensorFlow is already running in this process: its thread pools keep their size "
-                "(call seed_everything(threads=%d) before any TensorFlow work to pin them)", threads
+                "(call seed_everything(threads=%d) before any TensorFlow work to pin them)",
+                threads,
             )
 
 
@@ -83,7 +88,9 @@ class _Progress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")})
+        self.bar.set_postfix(
+            {k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        )
         self.bar.update(1)
 
     def on_train_end(self, logs=None):
@@ -93,7 +100,16 @@ class _Progress(keras.callbacks.Callback):
 class _Checkpointer(keras.callbacks.Callback):
     """Keeps the best weights (early stopping) and writes a resumable checkpoint after every epoch."""
 
-    def __init__(self, run_dir: Path | None, history: list[dict], monitor: str, patience: int, best: float | None, best_epoch: int, wait: int):
+    def __init__(
+        self,
+        run_dir: Path | None,
+        history: list[dict],
+        monitor: str,
+        patience: int,
+        best: float | None,
+        best_epoch: int,
+        wait: int,
+    ):
         super().__init__()
         self.run_dir = run_dir
         self.history = history
@@ -145,7 +161,13 @@ class _Checkpointer(keras.callbacks.Callback):
         if self.run_dir:
             with atomic_folder(self.run_dir / "last") as tmp:
                 _checkpoint(self.model).write(str(tmp / "ckpt"))
-            state = {"epoch": epoch + 1, "best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "history": self.history}
+            state = {
+                "epoch": epoch + 1,
+                "best": self.best,
+                "best_epoch": self.best_epoch,
+                "wait": self.wait,
+                "history": self.history,
+            }
             write_atomic(self.run_dir / "state.json", json.dumps(state, indent=2))
         if self.patience and value is not None and self.wait >= self.patience:
             self.stopped_early = True
@@ -265,8 +287,11 @@ def train(
                 start_epoch, best, best_epoch, wait = state["epoch"], state["best"], state["best_epoch"], state["wait"]
                 history = state["history"]
             except (ValueError, KeyError, TypeError, OSError, tf.errors.OpError) as exc:  # torn by an older run
-                logger.warning("%s holds an unreadable training state (%s); training starts over",
-                               run_path, " ".join(str(exc).split())[:200] or type(exc).__name__)
+                logger.warning(
+                    "%s holds an unreadable training state (%s); training starts over",
+                    run_path,
+                    " ".join(str(exc).split())[:200] or type(exc).__name__,
+                )
                 start_epoch, best, best_epoch, wait, history = 0, None, 0, 0, []
             logger.info("resuming %s from epoch %d (best val accuracy %s)", run_path, start_epoch, best)
 
@@ -294,7 +319,9 @@ def train(
             frame.to_csv(tmp, index=False)
     accuracy_column = "val_accuracy" if validation is not None else "accuracy"
     best_rows = frame[frame["epoch"] == keeper.best_epoch] if not frame.empty else frame
-    best_accuracy = float(best_rows[accuracy_column].iloc[0]) if len(best_rows) and accuracy_column in best_rows else None
+    best_accuracy = (
+        float(best_rows[accuracy_column].iloc[0]) if len(best_rows) and accuracy_column in best_rows else None
+    )
     if sanity and not frame.empty:
         from .sanity import check_training
 
@@ -316,7 +343,9 @@ def _training_pipeline(
 ) -> tf.data.Dataset:
     """Shuffled (reshuffled each epoch, seeded), model-ready, optionally flipped batches, read from the
     uint8 images (a memory-mapped cache for a folder dataset) a batch at a time."""
-    pipeline = array_batches(images, labels, batch_size, shuffle=True, seed=seed, prefetch=False, input_range=input_range)
+    pipeline = array_batches(
+        images, labels, batch_size, shuffle=True, seed=seed, prefetch=False, input_range=input_range
+    )
     if augment:
         flip = tf.random.Generator.from_seed(seed)
 
@@ -333,15 +362,21 @@ def predict_keras(model: keras.Model, images: np.ndarray, batch_size: int = 64, 
     check_keras2_model(model)
     contract = model_input_range(model, input_range)
     chunk = max(batch_size, 512)
-    parts = [model.predict(contract(images[i : i + chunk]), batch_size=batch_size, verbose=0)
-             for i in range(0, len(images), chunk)]
+    parts = [
+        model.predict(contract(images[i : i + chunk]), batch_size=batch_size, verbose=0)
+        for i in range(0, len(images), chunk)
+    ]
     return np.concatenate(parts) if parts else model.predict(contract(images), verbose=0)
 
 
 def evaluate_keras(
-    model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], batch_size: int = 64,
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    batch_size: int = 64,
     input_range: Any = None,
-):
+) -> EvalResult:
     """Accuracy, per-class precision/recall and confusion matrix of a Keras model (an ``EvalResult``).
 
     ``images`` are uint8 pixels; the model gets them in the range it takes (``input_range`` or

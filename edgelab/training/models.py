@@ -10,8 +10,8 @@ Inputs are ``edgelab.preprocess.normalize(images)``: float pixels in [-1, 1].
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -23,9 +23,23 @@ from ..preprocess import EDGELAB_RANGE, RANGE_ATTRIBUTE, parse_image_size
 #: Keras layer types whose TFLite ops the Edge TPU compiler maps (BatchNormalization folds into the conv).
 EDGE_FRIENDLY_LAYERS = frozenset(
     {
-        "InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "BatchNormalization", "ReLU",
-        "Activation", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Add", "Dense",
-        "Dropout", "Softmax", "ZeroPadding2D", "Flatten", "Reshape",
+        "InputLayer",
+        "Conv2D",
+        "DepthwiseConv2D",
+        "SeparableConv2D",
+        "BatchNormalization",
+        "ReLU",
+        "Activation",
+        "MaxPooling2D",
+        "AveragePooling2D",
+        "GlobalAveragePooling2D",
+        "Add",
+        "Dense",
+        "Dropout",
+        "Softmax",
+        "ZeroPadding2D",
+        "Flatten",
+        "Reshape",
     }
 )
 EDGE_FRIENDLY_ACTIVATIONS = frozenset({"relu", "relu6", "linear", "softmax"})
@@ -72,7 +86,7 @@ def build_edgecnn(
         raise ConfigError(f"Expected width to be a positive number. Received: width={width!r}")
 
     def ch(c: int) -> int:
-        return max(8, int(round(c * width / 8)) * 8)
+        return max(8, round(c * width / 8) * 8)
 
     inputs = keras.Input(shape=(height, width_px, 3), name="image")
     # Plain strided 3x3 convolutions: few channels for many weights, so int8 files shrink close
@@ -115,11 +129,11 @@ def build_mobilenetv2(
     inputs = keras.Input(shape=(height, width_px, 3), name="image")
     try:
         # input_tensor makes the backbone's layers part of *this* graph: the result is flat.
-        base = keras.applications.MobileNetV2(
-            input_tensor=inputs, include_top=False, weights=weights, alpha=alpha
-        )
+        base = keras.applications.MobileNetV2(input_tensor=inputs, include_top=False, weights=weights, alpha=alpha)
     except ValueError as exc:
-        raise ConfigError(f"MobileNetV2 rejected the arguments (alpha={alpha!r}, image_size={image_size!r}): {exc}") from exc
+        raise ConfigError(
+            f"MobileNetV2 rejected the arguments (alpha={alpha!r}, image_size={image_size!r}): {exc}"
+        ) from exc
     except Exception as exc:  # urllib/HTTP/OS errors while fetching the weights
         if weights == "imagenet":
             raise EdgelabError(
@@ -144,7 +158,9 @@ def _weights_path(weights) -> Path | None:
     if weights is None or weights == "imagenet":
         return None
     if not isinstance(weights, (str, Path)):
-        raise ConfigError(f"Expected weights to be None, 'imagenet' or a weights file path. Received: weights={weights!r}")
+        raise ConfigError(
+            f"Expected weights to be None, 'imagenet' or a weights file path. Received: weights={weights!r}"
+        )
     path = Path(weights).expanduser()
     if not path.is_file():
         raise ConfigError(
@@ -197,7 +213,9 @@ ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
 }
 
 
-def build_model(architecture: str = "edgecnn", num_classes: int = 6, image_size: int | tuple[int, int] = 96, **kwargs) -> keras.Model:
+def build_model(
+    architecture: str = "edgecnn", num_classes: int = 6, image_size: int | tuple[int, int] = 96, **kwargs
+) -> keras.Model:
     """Build one of :data:`ARCHITECTURES` by name (extra keyword arguments go to the builder).
 
     ``weights="path/to/file"`` loads a local weights file after building (any architecture; see
@@ -217,8 +235,10 @@ def build_model(architecture: str = "edgecnn", num_classes: int = 6, image_size:
     elif weights is not None:
         weights_file = _weights_path(weights) if weights != "imagenet" else None
         if weights_file is None:
-            raise ConfigError(f"Expected weights to be None or a weights file for {architecture!r} (only mobilenetv2 has "
-                              f"'imagenet' weights). Received: weights={weights!r}")
+            raise ConfigError(
+                f"Expected weights to be None or a weights file for {architecture!r} (only mobilenetv2 has "
+                f"'imagenet' weights). Received: weights={weights!r}"
+            )
     model = ARCHITECTURES[architecture](num_classes=num_classes, image_size=image_size, **kwargs)
     if weights_file is not None:
         load_weights_file(model, weights_file)

@@ -7,11 +7,15 @@ take (Keras 3, nested sub-models, unsupported layers) are refused with an explan
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .._keras import keras
 from .._log import logger
 from ..errors import QATError
+
+if TYPE_CHECKING:
+    from .fit import TrainResult
 
 
 def _tfmot():
@@ -22,7 +26,10 @@ def _tfmot():
 
 def is_qat_model(model: Any) -> bool:
     """True when the model carries tfmot quantization wrappers."""
-    return any(type(layer).__name__ in ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeLayer") for layer in getattr(model, "layers", []))
+    return any(
+        type(layer).__name__ in ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeLayer")
+        for layer in getattr(model, "layers", [])
+    )
 
 
 def check_qat_compatible(model: Any) -> None:
@@ -107,8 +114,10 @@ def prepare_qat(model: keras.Model) -> keras.Model:
     from ..preprocess import RANGE_ATTRIBUTE, leading_preprocessing, model_input_range
     from .flatten import flatten_model, is_flat
 
-    if isinstance(model, keras.Model) and getattr(model, "_is_graph_network", False) and (
-        not is_flat(model) or leading_preprocessing(model)
+    if (
+        isinstance(model, keras.Model)
+        and getattr(model, "_is_graph_network", False)
+        and (not is_flat(model) or leading_preprocessing(model))
     ):
         # "backbone + head" and a leading Rescaling are the usual transfer-learning shape: make it flat
         # and drop the scaling (the uint8 input quantization does it) instead of refusing.
@@ -150,10 +159,10 @@ def quantize_aware(
     batch_size: int = 32,
     patience: int = 2,
     seed: int = 0,
-    run_dir=None,
+    run_dir: str | Path | None = None,
     freeze_batchnorm: bool = True,
     progress: bool | None = None,
-):
+) -> TrainResult:
     """Quantization-aware fine-tuning of a trained float model with edgelab's training loop.
 
     Args:
@@ -186,8 +195,17 @@ def quantize_aware(
                 frozen.append(layer)
     try:
         return train(
-            qat_model, data, val_data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-            patience=patience, seed=seed, run_dir=run_dir, progress=progress, desc="qat",
+            qat_model,
+            data,
+            val_data,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            patience=patience,
+            seed=seed,
+            run_dir=run_dir,
+            progress=progress,
+            desc="qat",
         )
     finally:
         # Freezing is a training-time choice; a frozen wrapper also breaks saving to .h5 (duplicate weight names).
@@ -195,7 +213,7 @@ def quantize_aware(
             layer.trainable = True
 
 
-def load_qat_model(path):
+def load_qat_model(path: str | Path) -> keras.Model:
     """Load a quantization-aware model saved with ``model.save(...h5)`` (needs tfmot's scope)."""
     tfmot = _tfmot()
     with tfmot.quantization.keras.quantize_scope():

@@ -17,12 +17,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._log import logger
 from ..preprocess import EDGELAB_RANGE, RANGE_ATTRIBUTE, RAW_RANGE, InputRange, leading_preprocessing, model_input_range
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .._keras import keras
 
 __all__ = ["SanityFinding", "check_float_model", "check_predictions", "check_training"]
 
@@ -202,7 +207,12 @@ def _report(findings: list[SanityFinding]) -> list[SanityFinding]:
 
 
 def check_float_model(
-    model, images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, input_range: Any = None, warn: bool = True
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    input_range: Any = None,
+    warn: bool = True,
 ) -> list[SanityFinding]:
     """Check a float model's predictions on test images; each finding names its likely causes."""
     num_classes = int(np.asarray(probabilities).shape[-1])
@@ -216,8 +226,8 @@ def check_float_model(
 
 
 def check_training(
-    model,
-    history,
+    model: keras.Model,
+    history: pd.DataFrame,
     x_train: np.ndarray,
     y_train: np.ndarray,
     validation: tuple | None,
