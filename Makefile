@@ -6,13 +6,13 @@ STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE = 1
 
-NBVAL := -p no:cacheprovider --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+NBVAL := -p no:cacheprovider --nbval -p edgelab.nbval
 
 .PHONY: demo test unit nbtest lint lab bench bench-scale nbregen lock clean help
 
 help:
 	@echo "make demo     synthetic scenes -> train -> QAT -> every precision -> compare -> runs/demo/report.md"
-	@echo "make test     unit tests + notebook validation (nbval, twice: as stored and with other CPU numerics)"
+	@echo "make test     lint, unit tests + notebook validation (nbval, twice: as stored and with other CPU numerics)"
 	@echo "make lint     ruff (lint + format check) and mypy on edgelab/"
 	@echo "make lab      JupyterLab on notebooks/"
 	@echo "make bench    benchmarks -> runs/bench/bench.json"
@@ -29,13 +29,14 @@ $(STAMP): constraints.txt pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/edgelab demo
 
-test: unit nbtest
+test: lint unit nbtest
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
 # Twice, each from an empty notebooks/runs/ as on a fresh clone: as stored, then with the numerics
-# changed the way another CPU changes them (notebooks/conftest.py: PORTABLE_ENV), against the same outputs.
+# changed the way another CPU changes them (edgelab/nbval.py: PORTABLE_ENV), against the same outputs.
+# notebooks/runs-cache/ (converted files that depend only on a graph) is kept between the passes.
 nbtest: $(STAMP)
 	rm -rf notebooks/runs
 	$(PY) -m pytest notebooks $(NBVAL) -q

@@ -7,7 +7,8 @@ Store a notebook's outputs, then check them in CI::
 
 Both run the kernel in the same environment (:data:`NOTEBOOK_ENV`: one thread, a fixed hash seed,
 quiet TensorFlow logs, no edgelab progress bars; a variable you set yourself wins) and with
-Python from this environment. The plugin also leaves stderr, HTML and widget views out of the
+Python from this environment. ``EDGELAB_NB_PORTABLE=1`` adds :data:`PORTABLE_ENV`, which changes the
+numerics the way another CPU changes them: stored outputs that pass both ways hold on other machines. The plugin also leaves stderr, HTML and widget views out of the
 comparison (:data:`SKIP_COMPARE`) and registers :data:`SANITIZERS` (memory addresses, versions,
 timestamps, progress bars, temporary paths), so ``--nbval-sanitize-with`` is only needed for
 patterns of your own; they are applied after these.
@@ -40,6 +41,18 @@ NOTEBOOK_ENV: dict[str, str] = {
     "TF_NUM_INTEROP_THREADS": "1",
     "PYTHONHASHSEED": "0",  # set and dict order of strings, hash() values
 }
+
+#: Added by ``EDGELAB_NB_PORTABLE=1``: TensorFlow without oneDNN (Eigen's kernels: another training
+#: history), LiteRT without XNNPACK (TFLite's built-in kernels round int8 results differently now
+#: and then) and numpy without its AVX-512 loops (see :func:`notebook_environment`). The thread count
+#: stays 1: two threads on a busy 2-core runner measure scheduler stalls, not kernels.
+PORTABLE_ENV: dict[str, str] = {
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "EDGELAB_XNNPACK": "0",
+}
+
+#: Folders whose notebooks the plugin does not collect: model caches and JupyterLab's checkpoints.
+IGNORE_DIRS: tuple[str, ...] = ("runs", "runs-cache", ".ipynb_checkpoints")
 
 #: Output keys nbval does not compare: native log lines on stderr vary by machine; HTML repeats
 #: the compared text/plain with markup; widget views and states carry random model ids.
@@ -98,11 +111,33 @@ def sanitizers() -> list[tuple[str, str]]:
     return pairs
 
 
+def _numpy_avx512() -> str:
+    """numpy's AVX-512 dispatch targets found on this CPU (disabling an absent one is an error)."""
+    import importlib
+
+    try:
+        features = importlib.import_module("numpy._core._multiarray_umath").__cpu_features__
+    except ImportError:  # numpy < 2
+        features = importlib.import_module("numpy.core._multiarray_umath").__cpu_features__
+    wanted = ("AVX512_SPR", "AVX512_ICL", "X86_V4", "AVX512_SKX", "AVX512F")
+    return " ".join(name for name in wanted if features.get(name))
+
+
 def notebook_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``base`` (default: ``os.environ``) with :data:`NOTEBOOK_ENV` filled in where unset."""
+    """``base`` (default: ``os.environ``) with :data:`NOTEBOOK_ENV` filled in where unset.
+
+    With ``EDGELAB_NB_PORTABLE=1`` in ``base``, :data:`PORTABLE_ENV` is filled in too, and numpy's
+    AVX-512 loops are turned off (``NPY_DISABLE_CPU_FEATURES``) on a CPU that has them.
+    """
     env = dict(os.environ if base is None else base)
     for key, value in NOTEBOOK_ENV.items():
         env.setdefault(key, value)
+    if env.get("EDGELAB_NB_PORTABLE") == "1":
+        for key, value in PORTABLE_ENV.items():
+            env.setdefault(key, value)
+        avx512 = _numpy_avx512()
+        if avx512:
+            env.setdefault("NPY_DISABLE_CPU_FEATURES", avx512)
     return env
 
 
@@ -124,6 +159,11 @@ def pytest_configure(config: Any) -> None:
     option = config.option
     if hasattr(option, "nbval_current_env") and not getattr(option, "nbval_kernel_name", None):
         option.nbval_current_env = True  # the Python that has edgelab and this plugin installed
+
+
+def pytest_ignore_collect(collection_path: Path, config: Any) -> bool | None:
+    """Skip :data:`IGNORE_DIRS`: copies of notebooks there are not the user's notebooks."""
+    return True if collection_path.name in IGNORE_DIRS and collection_path.is_dir() else None
 
 
 def pytest_collectstart(collector: Any) -> None:

@@ -74,7 +74,7 @@ def lab(tmp_path):
     )
     root = tmp_path / "project"
     (root / "notebooks").mkdir(parents=True)
-    for path in (REPO / "notebooks").glob("*.ipynb"):
+    for path in [*(REPO / "notebooks").glob("*.ipynb"), REPO / "notebooks" / "params.json"]:  # the series' settings
         shutil.copy(path, root / "notebooks" / path.name)
     (root / "datasets").symlink_to(REPO / "datasets")  # the notebooks read ../datasets/sample
     config = tmp_path / "jupyter-config"

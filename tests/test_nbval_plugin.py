@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from edgelab.errors import ConfigError, NotebookError
-from edgelab.nbval import NOTEBOOK_ENV, SKIP_COMPARE, execute_notebook, notebook_environment, sanitize
+from edgelab.nbval import NOTEBOOK_ENV, PORTABLE_ENV, SKIP_COMPARE, execute_notebook, notebook_environment, sanitize
 
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbclient")
@@ -186,3 +186,25 @@ def test_environment_fills_in_only_what_is_unset() -> None:
     assert env["PYTHONHASHSEED"] == "0" and env["TF_CPP_MIN_LOG_LEVEL"] == "2"
     assert {"stderr", "text/html", "application/vnd.jupyter.widget-view+json"} <= set(SKIP_COMPARE)
     assert json.dumps(NOTEBOOK_ENV)  # plain strings, for subprocess environments
+
+
+def test_portable_switch_changes_the_numerics_settings_only_when_asked() -> None:
+    plain = notebook_environment({"PATH": "/bin"})
+    assert not set(PORTABLE_ENV) & set(plain) and "NPY_DISABLE_CPU_FEATURES" not in plain
+    portable = notebook_environment({"EDGELAB_NB_PORTABLE": "1", "EDGELAB_XNNPACK": "1"})
+    assert portable["TF_ENABLE_ONEDNN_OPTS"] == "0" and portable["OMP_NUM_THREADS"] == "1"
+    assert portable["EDGELAB_XNNPACK"] == "1"  # a variable set by the user wins here too
+    if "NPY_DISABLE_CPU_FEATURES" in portable:  # only the AVX-512 targets this CPU has
+        assert all(name.startswith(("AVX512", "X86_V4")) for name in portable["NPY_DISABLE_CPU_FEATURES"].split())
+
+
+def test_model_caches_and_checkpoints_are_not_collected(tmp_path: Path) -> None:
+    for folder in ("runs", "runs-cache", ".ipynb_checkpoints", "keep"):
+        (tmp_path / folder).mkdir()
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+        nbformat.write(nb, tmp_path / folder / "n.ipynb")
+    args = ["-m", "pytest", "--nbval", "-p", "edgelab.nbval", "-p", "no:cacheprovider", "--collect-only", "-q"]
+    done = _run([*args, "--rootdir", str(tmp_path), "."], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    collected = [line for line in done.stdout.splitlines() if "::" in line]
+    assert collected == ["keep/n.ipynb::Cell 0"], done.stdout

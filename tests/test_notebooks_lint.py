@@ -75,7 +75,8 @@ def test_every_widget_shown_has_its_state_stored(notebook):
     path, nb = notebook
     shown = [
         output.data[WIDGET_VIEW]["model_id"]
-        for cell in code_cells(nb) for output in cell.outputs
+        for cell in code_cells(nb)
+        for output in cell.outputs
         if output.output_type in ("execute_result", "display_data") and WIDGET_VIEW in output.data
     ]
     if not shown:
@@ -99,9 +100,13 @@ def test_no_errors_or_stderr(notebook):
     path, nb = notebook
     for cell in code_cells(nb):
         for output in cell.outputs:
-            assert output.output_type != "error", f"{path.name} cell {cell.execution_count}: {output.ename}: {output.evalue}"
+            assert output.output_type != "error", (
+                f"{path.name} cell {cell.execution_count}: {output.ename}: {output.evalue}"
+            )
             if output.output_type == "stream":
-                assert output.name == "stdout", f"{path.name} cell {cell.execution_count} wrote to stderr:\n{output.text[:500]}"
+                assert output.name == "stdout", (
+                    f"{path.name} cell {cell.execution_count} wrote to stderr:\n{output.text[:500]}"
+                )
 
 
 def test_no_machine_specific_paths(notebook):
@@ -110,12 +115,14 @@ def test_no_machine_specific_paths(notebook):
         texts = [cell.source] + (list(output_texts(cell)) if cell.cell_type == "code" else [])
         for text in texts:
             match = ABSOLUTE_PATH.search(text)
-            assert match is None, f"{path.name}: absolute path {text[max(0, match.start() - 40):match.end() + 40]!r}"
+            assert match is None, f"{path.name}: absolute path {text[max(0, match.start() - 40) : match.end() + 40]!r}"
 
 
 def test_size_limit(notebook):
     path, _ = notebook
-    assert path.stat().st_size < MAX_BYTES, f"{path.name}: {path.stat().st_size / 1024:.0f} KiB (limit {MAX_BYTES // 1024})"
+    assert path.stat().st_size < MAX_BYTES, (
+        f"{path.name}: {path.stat().st_size / 1024:.0f} KiB (limit {MAX_BYTES // 1024})"
+    )
 
 
 def test_parameters_cell_near_the_top(notebook):
@@ -140,24 +147,20 @@ def test_params_file_is_a_valid_workspace():
     assert ws.params.out_dir == "runs/notebooks" and ws.params.data is None
 
 
-#: Notebooks whose claims after an ignored cell are still printed booleans (checked by nbval) rather than asserts.
-ASSERTS_PENDING = {"07_why_accuracy_changed.ipynb": "cells 10, 13, 23, 27 and 30 print booleans after ignored cells; make them asserts"}
-
-
 def test_every_ignored_output_is_followed_by_a_checked_assertion(notebook):
     """What nbval does not compare (float results, timings) is asserted in words that hold on any CPU."""
     path, nb = notebook
-    if path.name in ASSERTS_PENDING:
-        pytest.xfail(ASSERTS_PENDING[path.name])
     cells = code_cells(nb)
     ignored = lambda cell: cell.source.lstrip().startswith("# NBVAL_IGNORE_OUTPUT")  # noqa: E731
     for i, cell in enumerate(cells):
         if not ignored(cell):
             continue
         # the next two checked cells (a table may come between the ignored cell and its claim)
-        following = [c for c in cells[i + 1:] if not ignored(c)][:2]
+        following = [c for c in cells[i + 1 :] if not ignored(c)][:2]
         checks = [c for c in following if re.search(r"^\s*assert ", c.source, re.M)]
-        assert checks, f"{path.name}: the ignored cell\n{cell.source[:300]}\nis not followed by a checked cell with an assert"
+        assert checks, (
+            f"{path.name}: the ignored cell\n{cell.source[:300]}\nis not followed by a checked cell with an assert"
+        )
         assert checks[0].outputs, f"{path.name}: the checked cell after an ignored one should print its claim"
 
 
@@ -166,7 +169,9 @@ def test_public_api_only(notebook):
     for cell in code_cells(nb):
         private = re.findall(r"edgelab\.(_\w+)|from edgelab\._\w+|el\.(_\w+)", cell.source)
         assert not private, f"{path.name}: private edgelab names in\n{cell.source}"
-        assert not re.search(r"^\s*def \w+\(", cell.source, re.M), f"{path.name}: helper function defined in\n{cell.source}"
+        assert not re.search(r"^\s*def \w+\(", cell.source, re.M), (
+            f"{path.name}: helper function defined in\n{cell.source}"
+        )
 
 
 def test_nbval_markers_are_exact(notebook):
