@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._files import run_lock, write_atomic
+from ._files import atomic_path, run_lock, write_atomic
 from ._log import logger
 from .errors import ConfigError, check_int, did_you_mean
 
@@ -318,12 +318,9 @@ def _save_h5(model: keras.Model, path: Path) -> None:
     """Save atomically: a half-written model file would be 'reused' by the next run."""
     import warnings
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.h5")
-    with warnings.catch_warnings():
+    with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")  # .h5 is what tfmot's loader reads
         model.save(tmp, include_optimizer=False)
-    tmp.replace(path)
 
 
 def _read_history(run_dir: Path) -> pd.DataFrame | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -19,6 +20,12 @@ def _strict(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", None) == 0:
         return _strict(value.item())  # numpy scalars
     return value
+
+
+def print_usage(parser: argparse.ArgumentParser) -> int:
+    """An area called without its action (``edgelab data``): its help, and the usage exit code."""
+    parser.print_help()
+    return 2
 
 
 def print_json(payload: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import DatasetError
 from . import args as types
-from . import print_json
+from . import print_json, print_usage
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="write the synthetic scenes, check a dataset folder",
         description="Write the built-in synthetic scenes in Intel's layout, or check a dataset folder.",
     )
-    data.set_defaults(func=lambda args: _usage(data))
+    data.set_defaults(func=lambda args: print_usage(data))
     actions = data.add_subparsers(dest="data_command", metavar="ACTION")
 
     make = actions.add_parser(
@@ -76,11 +76,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     check.set_defaults(func=check_command)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
 
 
 def _progress(args: argparse.Namespace) -> bool | None:

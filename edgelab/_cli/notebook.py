@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import print_usage
+
 
 def _positive_seconds(text: str) -> float:
     try:
@@ -22,7 +24,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="execute notebooks and store their outputs for nbval",
         description="Execute notebooks the way `pytest --nbval -p edgelab.nbval` validates them.",
     )
-    notebook.set_defaults(func=lambda args: _usage(notebook))
+    notebook.set_defaults(func=lambda args: print_usage(notebook))
     actions = notebook.add_subparsers(dest="notebook_command", metavar="ACTION")
     execute = actions.add_parser(
         "execute",
@@ -39,11 +41,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     execute.add_argument("--allow-errors", action="store_true", help="store the outputs even when a cell raises")
     execute.set_defaults(func=execute_command)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
 
 
 def execute_command(args: argparse.Namespace) -> int:
