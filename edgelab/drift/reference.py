@@ -5,7 +5,8 @@ host and device); this module adds what needs the host: running the model over t
 images and calibrating one threshold per signal on held-out windows (scipy's gamma fit).
 
 Calibration: the reference images are split in two halves at random. A summary is built from one
-half and windows of 30, 60, 120 and 240 images are drawn from the other (and the other way round);
+half and windows of 30, 60, 120 and 240 images are drawn from the other with replacement (a
+bootstrap: each window is an iid sample, whatever the size of the half), and the other way round;
 each window's PSI per signal is recorded. A gamma distribution (the shape PSI takes for a window
 of the same distribution: a scaled chi-square) is fitted to the scores of each signal and size,
 and the threshold is its ``1 - rate / 9`` quantile: with 9 signals, a window of the reference
@@ -96,7 +97,7 @@ def build_reference(
             ref = dc.summarize(dc.take(stats, fit), labels)
             for size in WINDOW_SIZES:
                 for _ in range(windows):
-                    index = rng.choice(held, size, replace=size > len(held))
+                    index = rng.choice(held, size, replace=True)  # bootstrap: iid draws, as a camera's
                     for name, value in dc.raw_scores(ref, dc.take(stats, index)).items():
                         scores[size][name].append(value)
                     bar.update(1)
