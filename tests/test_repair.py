@@ -100,7 +100,7 @@ def test_equalize_keeps_float_outputs_and_recovers_int8_on_the_edge_tpu(outlier)
     from edgelab.diagnose import analyze_layers
     from edgelab.edgetpu.analyze import analyze_edgetpu
 
-    fixed, files, (x, y) = outlier["fixed"], outlier["files"], outlier["test"]
+    fixed, files, (x, _) = outlier["fixed"], outlier["files"], outlier["test"]
     assert [layer.name for layer in fixed.model.layers] == [layer.name for layer in outlier["case"].layers]
     assert fixed.equalized == (("conv1_conv", "conv2_conv"),)
     assert [(a, b) for a, b, _ in fixed.skipped] == [("conv2_conv", "classifier")]
@@ -192,7 +192,7 @@ def _mobilenet_blocks():
 
 
 def test_mobilenet_style_blocks_equalize_exactly_and_skip_relu6():
-    from edgelab.training.equalize import _Graph, _find_pairs, _in_ranges, _out_ranges, _Weights, equalize
+    from edgelab.training.equalize import _find_pairs, _Graph, _in_ranges, _out_ranges, _Weights, equalize
 
     model = _mobilenet_blocks()
     images = np.random.default_rng(3).integers(0, 256, (16, 12, 12, 3), dtype=np.uint8)
