@@ -308,3 +308,34 @@ def test_cli_convert_equalize(tmp_path, capsys):
     code = main(["convert", str(path), "--precision", "fp16", "--equalize", "--out", str(tmp_path / "x.tflite")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("edgelab: error:") and "--equalize" in err and len(err.splitlines()) == 1
+
+
+def _table(rows):
+    import pandas as pd
+
+    columns = ("precision", "status", "delta_accuracy", "size_bytes", "p50_ms", "edgetpu_ops", "edgetpu_usb3_ms")
+    return pd.DataFrame([dict(zip(columns, r)) for r in rows])
+
+
+def test_recommend_prefers_a_repair_that_keeps_the_edge_tpu_over_float_layers(outlier):
+    from edgelab.diagnose import recommend
+
+    table = _table(
+        [
+            ("fp32", "ok", 0.0, 400_000, 0.30, "0/7", None),
+            ("int8", "ok", -0.30, 110_000, 0.08, "9/9", 0.9),
+            ("int8+eq", "ok", -0.002, 110_000, 0.09, "9/9", 0.9),
+            ("mixed_int8", "ok", 0.0, 105_000, 0.07, "3/9", 2.5),  # smaller and faster: picked without the rule
+        ]
+    )
+    for target in ("cpu", "edgetpu"):
+        pick = recommend(table, max_accuracy_drop=0.01, target=target)
+        assert pick.precision == "int8+eq", pick
+        assert "preferred over mixed_int8" in pick.reason
+    assert any(c.startswith("mixed_int8") and "6 of 9 ops off the Edge TPU" in c and "KiB" in c for c in pick.costs)
+    assert any(c.startswith("int8+eq") and "0 of 9 ops off" in c and "ms estimated" in c for c in pick.costs)
+    # Without the repaired row, the float fallback is what fits on a CPU.
+    assert recommend(table[table.precision != "int8+eq"], 0.01, "cpu").precision == "mixed_int8"
+    # Nothing fits: a per-channel range cause names equalization as the fix, and the layer to blame.
+    none = recommend(table[table.precision.isin(["fp32", "int8"])], 0.01, "edgetpu", layers=outlier["report"])
+    assert none.precision is None and "conv1_relu" in none.fix and "Equalize" in none.fix, none
