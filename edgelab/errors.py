@@ -56,6 +56,10 @@ class NotebookError(EdgelabError):
     """A notebook could not be executed: a cell raised or timed out, or its kernel died."""
 
 
+class DriftError(ConfigError):
+    """A drift check cannot run: a bundle without reference statistics, or too few images to judge."""
+
+
 class EdgelabWarning(UserWarning):
     """Base class of every warning edgelab shows a user (a number may be wrong, or work was left out).
 
