@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
+from ._figure import Figure
 from .errors import ConfigError, check_int, did_you_mean
 
 FLOAT = "float"  # the Keras model's row in the explorers (the reference every variant is compared to)
