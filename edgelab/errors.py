@@ -68,6 +68,14 @@ class EdgelabWarning(UserWarning):
     """
 
 
+class InputRangeWarning(EdgelabWarning):
+    """edgelab had to assume which pixel range a model takes, or found another range scoring clearly better."""
+
+
+class SanityWarning(EdgelabWarning):
+    """A trained or float model looks broken (chance-level accuracy, one dominant class), with likely causes."""
+
+
 class EdgeTPUWarning(EdgelabWarning):
     """A model will not run entirely on the Edge TPU (some ops fall back to the CPU)."""
 
