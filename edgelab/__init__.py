@@ -75,6 +75,7 @@ _EXPORTS: dict[str, str] = {
     "TuneResult": "tune.result",
     # errors (the typed hierarchy lives in edgelab.errors)
     "EdgelabError": "errors",
+    "EdgelabWarning": "errors",
 }
 
 #: stage packages and modules reachable as attributes (``el.data``, ``el.widgets``, ...)

@@ -72,7 +72,15 @@ class BudgetError(TuneError):
     """No candidate of the search space can meet the latency budget (or the other constraints)."""
 
 
-class EdgeTPUWarning(UserWarning):
+class EdgelabWarning(UserWarning):
+    """Base class of every warning edgelab shows a user (a number may be wrong, or work was left out).
+
+    Python shows each one once per place in a script and in a notebook; ``warnings.simplefilter("ignore",
+    EdgelabWarning)`` silences them all.
+    """
+
+
+class EdgeTPUWarning(EdgelabWarning):
     """A model will not run entirely on the Edge TPU (some ops fall back to the CPU)."""
 
 
