@@ -14,7 +14,7 @@ from typing import Any
 
 from .prescreen import Constraints, Screen, prescreen, screen_file
 from .result import TrialRecord, TuneResult
-from .search import collect, tune
+from .search import collect, resize_images, tune
 from .space import SearchSpace, describe
 from .storage import open_storage
 
@@ -28,6 +28,7 @@ __all__ = [
     "describe",
     "open_storage",
     "prescreen",
+    "resize_images",
     "screen_file",
     "tune",
 ]

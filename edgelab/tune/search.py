@@ -59,7 +59,7 @@ def _default_sizes(size: int) -> tuple[int, ...]:
     return tuple(sorted({smaller, size}))
 
 
-def _resize(images: np.ndarray, size: int) -> np.ndarray:
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     """uint8 images resized (down) to ``size`` x ``size`` with Pillow's antialiased bilinear filter."""
     if images.shape[1:3] == (size, size):
         return images
@@ -96,7 +96,7 @@ class _Data:
 
     def get(self, size: int, split: str) -> tuple[np.ndarray, np.ndarray]:
         if size not in self._sized:
-            self._sized[size] = {s: (_resize(x, size), y) for s, (x, y) in self._base.items()}
+            self._sized[size] = {s: (resize_images(x, size), y) for s, (x, y) in self._base.items()}
         return self._sized[size][split]
 
 
@@ -370,18 +370,21 @@ class _Search:
     def objective(self, trial: Any) -> tuple[float, float]:
         from ..training.fit import release_models
 
-        fail_dead_trials(self.study, self.trial_folder)
         start = time.perf_counter()
-        params = self.space.suggest(trial)
-        trial.set_user_attr("params", params)
-        duplicate = self._duplicate(trial, params)
-        if duplicate is not None:
-            return self._copy(trial, duplicate, start)
         folder = self.trial_folder(trial.number)
         try:
+            # First of all: from here on, a worker that dies leaves a mark other workers can test.
             with running_mark(folder, self.study.study_name, trial.number):
+                fail_dead_trials(self.study, self.trial_folder)
+                params = self.space.suggest(trial)
+                trial.set_user_attr("params", params)
+                duplicate = self._duplicate(trial, params)
+                if duplicate is not None:
+                    return self._copy(trial, duplicate, start)
                 return self._run(trial, params, folder, start)
         finally:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # a reused candidate's folder held only the mark
             release_models()
 
     # -- one trial -----------------------------------------------------------------------------
