@@ -241,6 +241,10 @@ def run_comparison(
     from ..training.shapes import check_model_fits
 
     check_model_fits(model, np.shape(test_images), num_classes=len(names))
+    if input_range is None:
+        from ..training.range_probe import probe_input_range
+
+        probe_input_range(model, test_images, test_labels)
     float_probs = predict_keras(model, test_images, input_range=input_range)
     float_pred = float_probs.argmax(axis=1)
     float_eval = classification_metrics(test_labels, float_pred, names, predictions=float_probs)

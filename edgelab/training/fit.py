@@ -424,6 +424,10 @@ def evaluate_keras(
 
     check_keras2_model(model)
     check_model_fits(model, np.shape(images), num_classes=len(class_names))
+    if input_range is None:
+        from .range_probe import probe_input_range
+
+        probe_input_range(model, images, labels)
     probs = predict_keras(model, images, batch_size=batch_size, input_range=input_range)
     result = classification_metrics(labels, probs.argmax(axis=1), class_names)
     return result
