@@ -43,6 +43,8 @@ _EXPORTS: dict[str, str] = {
     "seed_everything": "training.fit",
     "quantize_aware": "training.qat",
     "flatten_model": "training.flatten",
+    "equalize": "training.equalize",
+    "correct_bias": "training.equalize",
     # tflite
     "Precision": "precision",
     "convert": "tflite.conversion",
@@ -71,6 +73,7 @@ _EXPORTS: dict[str, str] = {
     "export_bundle": "bundle",
     # errors (the typed hierarchy lives in edgelab.errors)
     "EdgelabError": "errors",
+    "EdgelabWarning": "errors",
 }
 
 #: stage packages and modules reachable as attributes (``el.data``, ``el.widgets``, ...)

@@ -91,7 +91,27 @@ def import_runtime(name):
     return Interpreter, load_delegate
 
 
+def builtin_kernels_option(name):
+    """EDGELAB_XNNPACK=0: TFLite's built-in kernels without XNNPACK, as edgelab's own interpreters then
+    run, so both give the same output bytes (the default, XNNPACK, rounds int8 results differently now
+    and then). {} when the variable is unset or the runtime cannot turn XNNPACK off."""
+    if os.environ.get("EDGELAB_XNNPACK") != "0":
+        return {}
+    module = {"ai_edge_litert": "ai_edge_litert.interpreter", "tflite_runtime": "tflite_runtime.interpreter"}
+    try:
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            resolver = tf.lite.experimental.OpResolverType
+        else:
+            resolver = __import__(module[name], fromlist=["OpResolverType"]).OpResolverType
+    except (ImportError, KeyError, AttributeError):
+        return {}
+    return {"experimental_op_resolver_type": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+
+
 def make_interpreter(path, edgetpu, device, threads, only=None):
+    checked_model(path)  # model_check.py: every load in the bundle refuses a file the runtime could crash on
     names = [only] if only else runtimes(edgetpu)
     for name in names:
         found = import_runtime(name)
@@ -99,7 +119,7 @@ def make_interpreter(path, edgetpu, device, threads, only=None):
             continue
         interpreter_cls, load_delegate = found
         if not edgetpu:
-            return interpreter_cls(model_path=path, num_threads=threads), name
+            return interpreter_cls(model_path=path, num_threads=threads, **builtin_kernels_option(name)), name
         library = DELEGATE_LIBRARIES.get(platform.system())
         if library is None:
             raise ClassifyError("the Edge TPU runtime exists for Linux, macOS and Windows only, not {}".format(
@@ -172,15 +192,16 @@ def scores_of(interpreter):
     return out.astype(np.float64)
 
 
-def checked_model(path, args):
-    """Check the model file (model_check.py); with --check also run it once in a child. True: done."""
+def checked_model(path, args=None):
+    """Check the model file (model_check.py) before any runtime loads it; with --check also run it
+    once in a child process. True: --check is done."""
     if HERE not in sys.path:
         sys.path.insert(0, HERE)
     import model_check
 
     try:
         model_check.check_file(path)
-        if args.check:
+        if args is not None and args.check:
             print(model_check.check_in_child(path, args.runtime, args.threads, args.device))
             return True
     except (model_check.ModelCheckError, OSError) as exc:
@@ -200,6 +221,9 @@ def main(argv=None):
     parser.add_argument("--bundle", default=HERE, help="bundle folder (default: this script's folder)")
     parser.add_argument("--check", action="store_true",
                         help="load the model and run it once in a child process, then exit (no images needed)")
+    parser.add_argument("--drift", action="store_true",
+                        help="check the images (30 or more) as one window against the bundle's reference statistics")
+    parser.add_argument("--json", action="store_true", help="with --drift: print the verdict as JSON")
     args = parser.parse_args(argv)
     if not args.images and not args.check:
         parser.error("give image files, or --check")
@@ -215,6 +239,11 @@ def main(argv=None):
         if missing:
             raise ClassifyError("no such image file: {}".format(", ".join(missing)))
         meta, labels = load_bundle(args.bundle)
+        if args.drift:  # drift_check.py, next to this file: one verdict for the window of images
+            sys.path.insert(0, HERE)
+            import drift_check
+
+            return drift_check.main(args, meta, sys.modules[__name__])
         path, _ = pick_model(meta, args.bundle, args.model)
         if checked_model(path, args):  # model_check.py: refuse a file the runtime could crash on
             return 0
