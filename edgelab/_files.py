@@ -40,7 +40,7 @@ def not_a_regular_file(path: str | os.PathLike) -> str | None:
         if exc.errno == errno.ELOOP:
             return "a symbolic link loop"
         if os.path.islink(path):
-            return f"a broken symbolic link (to {os.readlink(path)})"
+            return f"a broken symbolic link (to {os.readlink(os.fspath(path))})"
         return None
     for test, kind in _KINDS:
         if test(mode):

@@ -82,7 +82,8 @@ def _check_pixel_format(im: Image.Image, path: object) -> None:
     elif mode.startswith("I;16") and mode.rstrip("BLN").endswith("S"):
         what = f"signed 16-bit pixels (mode {mode})"
     elif mode == "I":
-        raw = {t.args[0] if isinstance(t.args, tuple) else t.args for t in (im.tile or [])}
+        tiles = getattr(im, "tile", None) or []  # ImageFile only; set until the pixels are loaded
+        raw = {t.args[0] if isinstance(t.args, tuple) else t.args for t in tiles}
         if raw and raw <= _UNSIGNED_16_RAW:
             return
         what = f"32-bit integer pixels (mode I, stored as {', '.join(sorted(map(str, raw))) or 'unknown'})"
