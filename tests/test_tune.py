@@ -6,6 +6,7 @@ Sizes are tiny (32 px scenes, one epoch) so each search takes seconds; the worke
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -120,6 +121,24 @@ def test_bad_storage_and_sizes_are_one_clear_error(tmp_path, scenes):
         el.tune(scenes, trials=1, storage="postgresql://me:secret@127.0.0.1:9/db", run_dir=tmp_path)
     with pytest.raises(ConfigError, match="resized down, never up"):
         el.tune(scenes, trials=1, space=SearchSpace(input_sizes=(64,)), run_dir=tmp_path)
+
+
+def test_a_full_disk_stops_the_search_with_one_line(tmp_path, scene_folder, monkeypatch, capsys):
+    from edgelab.cli import main
+    from edgelab.tune import search
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "x.tflite"))
+
+    monkeypatch.setattr(search, "prescreen", full)
+    argv = ["tune", "--data", str(scene_folder), "--image-size", str(SIZE), "--input-sizes", str(SIZE)]
+    argv += ["--architectures", "edgecnn", "--out", str(tmp_path / "run"), "--trials", "3"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"edgelab: error: the disk is full ({tmp_path / 'run' / 'x.tflite'}); finished steps are kept"]
+    assert main(["tune", "--out", str(tmp_path / "run"), "--trials", "0", "--json"]) == 0
+    (trial,) = json.loads(capsys.readouterr().out)["trials"]
+    assert trial["state"] == "failed" and "No space left on device" in trial["reason"]
 
 
 # -- workers: edgelab tune processes on one journal storage ----------------------------------------

@@ -381,7 +381,12 @@ class _Search:
                 duplicate = self._duplicate(trial, params)
                 if duplicate is not None:
                     return self._copy(trial, duplicate, start)
-                return self._run(trial, params, folder, start)
+                try:
+                    return self._run(trial, params, folder, start)
+                except OSError as exc:  # a full or read-only disk stops the search; the trial says why
+                    with contextlib.suppress(Exception):  # the storage may be on the same full disk
+                        trial.set_user_attr("reason", f"{exc.strerror or exc} ({exc.filename or folder})")
+                    raise
         finally:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # a reused candidate's folder held only the mark
