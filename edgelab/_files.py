@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -80,6 +81,7 @@ def run_lock(folder: Path, command: str = "edgelab") -> Iterator[None]:
         FolderBusyError: another live process holds the lock; the message names it.
     """
     try:
+        # deferred: fcntl is POSIX-only (Windows has none)
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield
@@ -135,7 +137,6 @@ def _read_holder(fd: int) -> str:
 def atomic_folder(path: Path) -> Iterator[Path]:
     """A temporary folder beside ``path`` that replaces it when the block finishes (for writers
     that produce several files, such as a TensorFlow checkpoint); removed when the block fails."""
-    import shutil
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -12,12 +12,14 @@ import json
 import os
 import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._files import atomic_path, run_lock, write_atomic
 from ._log import logger
+from .data.datasets import load_dataset, synthetic_dataset
 from .errors import ConfigError, check_int, did_you_mean
 
 if TYPE_CHECKING:  # Keras is imported only when a model is trained or loaded
@@ -175,7 +177,6 @@ class Workspace:
 
     def data(self) -> Dataset:
         """The dataset: synthetic scenes, or the folder in ``params.data`` (loaded once)."""
-        from .data.datasets import load_dataset, synthetic_dataset
 
         if self._data is None:
             p = self.params
@@ -193,6 +194,7 @@ class Workspace:
         """The trained float tf_keras model: loaded from ``float_model.h5``, or built and trained (resumably)."""
         if self._float is not None:
             return self._float
+        # deferred: TensorFlow (the CLI imports this module to build its parser)
         from ._keras import keras
         from .training.fit import seed_everything, train
         from .training.models import build_model
@@ -230,6 +232,7 @@ class Workspace:
         """The quantization-aware model: loaded from ``qat_model.h5``, or fine-tuned from :meth:`float_model`."""
         if self._qat is not None:
             return self._qat
+        # deferred: TensorFlow (the CLI imports this module to build its parser)
         from .training.qat import load_qat_model, quantize_aware
 
         path = prepare_out_dir(self.params) / "qat_model.h5"
@@ -265,6 +268,7 @@ def run_demo(config: DemoConfig = DemoConfig(), *, fresh: bool = False, progress
 
 
 def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None) -> DemoResult:
+    # deferred: pandas (the CLI imports this module to build its parser)
     from .compare.comparison import run_comparison
     from .compare.report import write_report
 
@@ -316,7 +320,6 @@ def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None) -> Demo
 
 def _save_h5(model: keras.Model, path: Path) -> None:
     """Save atomically: a half-written model file would be 'reused' by the next run."""
-    import warnings
 
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")  # .h5 is what tfmot's loader reads
@@ -324,6 +327,7 @@ def _save_h5(model: keras.Model, path: Path) -> None:
 
 
 def _read_history(run_dir: Path) -> pd.DataFrame | None:
+    # deferred: pandas (only this table needs it)
     import pandas as pd
 
     path = run_dir / "history.csv"

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ._log import logger
 from .errors import ConfigError
 
 INPUT_MEAN = 127.5
@@ -168,7 +169,6 @@ _warned_ids: set[int] = set()
 
 
 def _warn_once(model: Any, message: str) -> None:
-    from ._log import logger
 
     try:
         if model in _warned:

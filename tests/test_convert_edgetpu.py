@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edgelab._keras import keras
+from edgelab.edgetpu import convert_for_edgetpu
 from edgelab.errors import EdgeTPUWarning
-from edgelab.tflite.conversion import convert_for_edgetpu
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.integers(0, 256, (24, 16, 16, 3), dtype=np.uint8)

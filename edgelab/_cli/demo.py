@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..demo import DemoConfig
+from .._machine import int8_expectation
+from ..demo import DemoConfig, run_demo
 from ..errors import ConfigError
 from . import args as types
 
@@ -76,9 +77,8 @@ def add_commands(subparsers) -> None:
 
 
 def run(args) -> int:
-    from .._machine import int8_expectation
+    # deferred: pandas (the CLI starts without it)
     from ..compare.report import summary_frame
-    from ..demo import run_demo
 
     if args.max_per_class is not None and args.data is None:
         raise ConfigError(

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from ..data.datasets import load_dataset
+from ..errors import ConfigError
+from ..tflite.inspection import inspect_model
 from . import print_json
 
 
@@ -30,12 +34,9 @@ def add_commands(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
-    from ..data.datasets import load_dataset
+    # deferred: pandas (the CLI starts without it)
     from ..diagnose.layers import analyze_layers
-    from ..errors import ConfigError
-    from ..tflite.inspection import inspect_model
 
     info = inspect_model(args.float_model)
     inspect_model(args.quant_model)  # a bad second file fails before the dataset is read

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, ModelFileError, check_int
+from ..tflite import runtime
+from ..tflite.inspection import EDGETPU_CUSTOM_OP, inspect_model
 from ..tflite.runtime import TFLiteModel
 
 __all__ = ["LatencyResult", "measure_latency"]
@@ -101,7 +103,6 @@ class _AnyModel:
     delegate = None
 
     def __init__(self, source: str | Path | bytes, num_threads: int, use_xnnpack: bool):
-        from ..tflite import runtime
 
         try:
             loaded = runtime.load_interpreter_info(source, num_threads, use_xnnpack=use_xnnpack)
@@ -127,7 +128,6 @@ def _random_tensor(rng: np.random.Generator, shape: Any, dtype: np.dtype) -> np.
 
 def _custom_op_error(source: str | Path | bytes, exc: ModelFileError) -> ModelFileError:
     """Name the custom op a runtime cannot resolve, and how such models are run."""
-    from ..tflite.inspection import EDGETPU_CUSTOM_OP, inspect_model
 
     try:
         custom = [op for op in inspect_model(source).custom_ops if op != EDGETPU_CUSTOM_OP]

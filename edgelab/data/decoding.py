@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .._log import tqdm
 from ..errors import ConfigError, DatasetError
@@ -117,8 +117,6 @@ def _apply_exif_orientation(im: Image.Image) -> Image.Image:
     except Exception:  # a broken EXIF block is not worth losing the image over
         return im
     if orientation in (2, 3, 4, 5, 6, 7, 8):
-        from PIL import ImageOps
-
         return ImageOps.exif_transpose(im)
     return im
 

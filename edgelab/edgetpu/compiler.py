@@ -23,7 +23,8 @@ from typing import Any, Literal
 
 from .._log import logger
 from ..errors import CompilerNotFoundError, ConfigError, check_int
-from ..tflite.inspection import load_model_bytes
+from ..tflite.delegate import coral_apt_commands
+from ..tflite.reader import load_model_bytes
 from .logs import CompilerReport, FailureKind, merge_reports, parse_compiler_output
 from .mapping import CompileStatus, EdgeTPUMapping, Source
 
@@ -34,24 +35,6 @@ KILL_GRACE_SECONDS = 5.0
 COLAB_COMPILER_URL = (
     "https://colab.research.google.com/github/google-coral/tutorials/blob/master/compile_for_edgetpu.ipynb"
 )
-
-
-def coral_apt_commands(package: str) -> str:
-    """The commands that install ``package`` from Coral's apt repository (the one copy in edgelab).
-
-    Coral's pages add the key with ``apt-key``, deprecated on current Debian/Ubuntu; these put it
-    in ``/etc/apt/keyrings`` instead (as Ultralytics' exporter does).
-    """
-    return (
-        "  sudo mkdir -p /etc/apt/keyrings\n"
-        "  curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo gpg --dearmor -o /etc/apt/keyrings/google.gpg\n"
-        '  echo "deb [signed-by=/etc/apt/keyrings/google.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main"'
-        " | sudo tee /etc/apt/sources.list.d/coral-edgetpu.list\n"
-        "  sudo apt-get update\n"
-        f"  sudo apt-get install {package}\n"
-        "(Coral's own page uses `curl https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key add -`\n"
-        "for the first two lines; apt-key is deprecated on current Debian/Ubuntu.)"
-    )
 
 
 _APT_COMMANDS = coral_apt_commands("edgetpu-compiler")

@@ -49,6 +49,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..tflite.inspection import ModelInfo, inspect_model
+from .analyze import TARGET_EDGETPU, analyze_edgetpu
+from .memory import cached_flags, parameter_bytes, require_uncompiled
 
 __all__ = [
     "BENCHMARKS_PATH",
@@ -252,9 +254,6 @@ def features(model: str | os.PathLike | bytes | ModelInfo, sram_bytes: int = SRA
     Raises:
         ConfigError: the model is already compiled or the compiler would refuse it.
     """
-    from .analyze import TARGET_EDGETPU, analyze_edgetpu
-    from .memory import cached_flags, parameter_bytes, require_uncompiled
-
     info = model if isinstance(model, ModelInfo) else inspect_model(model)
     require_uncompiled(info)
     report = analyze_edgetpu(info)
@@ -327,7 +326,6 @@ def estimate_latency(
             wanted.append(Link(link))
         except ValueError:
             raise ConfigError(f"Expected links among {[k.value for k in Link]}. Received: {link!r}") from None
-    from .analyze import analyze_edgetpu
 
     info = model if isinstance(model, ModelInfo) else inspect_model(model)
     if info.is_edgetpu_compiled:

@@ -30,8 +30,8 @@ from typing import Any
 
 from .._log import logger
 from ..errors import EdgeTPUError
+from ..units import format_bytes
 from .mapping import CompileStatus, EdgeTPUMapping, Source
-from .memory import format_bytes
 from .ops import STATUS_MAPPED
 
 #: Multipliers of the size units the compiler prints (binary, two decimals: ``6.89MiB``).
@@ -210,6 +210,7 @@ class CompilerReport:
 
     def to_frame(self):
         """The operator table as a pandas DataFrame (columns op, count, status, mapped)."""
+        # deferred: pandas (the device side runs without it)
         import pandas as pd
 
         return pd.DataFrame(

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .memory import format_bytes
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .analyze import EdgeTPUReport
+from ..units import format_bytes
 
 __all__ = ["CompileStatus", "EdgeTPUMapping", "Source", "Target", "Verdict"]
 
@@ -79,7 +76,8 @@ class EdgeTPUMapping:
         on_chip_bytes: Parameter bytes cached on chip.
         off_chip_bytes: Parameter bytes streamed from host memory on every inference.
         compiler_version: The compiler that ran, or the one the prediction imitates.
-        report: The analyzer's per-op report when there is one (it explains each op).
+        report: The analyzer's per-op :class:`~edgelab.edgetpu.analyze.EdgeTPUReport` when there is one
+            (it explains each op), else None.
     """
 
     source: Source
@@ -91,7 +89,7 @@ class EdgeTPUMapping:
     on_chip_bytes: int | None = None
     off_chip_bytes: int | None = None
     compiler_version: str | None = None
-    report: EdgeTPUReport | None = field(default=None, repr=False, compare=False)
+    report: Any = field(default=None, repr=False, compare=False)
 
     @property
     def mapped(self) -> str:

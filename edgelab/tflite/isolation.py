@@ -20,9 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .._log import logger
-from ..errors import DelegateError, EdgelabError, ModelFileError, check_int
+from ..errors import ConfigError, DelegateError, EdgelabError, ModelFileError, check_int
 from .inspection import load_model_bytes
+from .interpreter import check_threads, describe, load_checked
 from .validate import validate_bytes
 
 __all__ = ["ModelCheck", "check_model"]
@@ -62,9 +65,6 @@ def _load_and_invoke(
     data: bytes, where: str, path: str | None, num_threads: int, use_xnnpack: bool, validate: bool = True
 ) -> dict[str, Any]:
     """Load, allocate, fill every input with zeros and invoke once; what the check reports."""
-    import numpy as np
-
-    from .interpreter import load_checked
 
     loaded = load_checked(data, where, num_threads, None, use_xnnpack, None, path=path, validate=validate)
     interp = loaded.interpreter
@@ -117,12 +117,9 @@ def check_model(
             fails to load or run, or crashed the interpreter (the message names the signal).
         DelegateError: a model compiled for the Edge TPU (it cannot run on the CPU).
     """
-    from .interpreter import check_threads, describe
 
     num_threads = check_threads(num_threads)
     if not (isinstance(timeout_s, (int, float)) and not isinstance(timeout_s, bool) and 0 < timeout_s < 1e6):
-        from ..errors import ConfigError
-
         raise ConfigError(
             f"Expected timeout_s to be a number of seconds in (0, 1e6). Received: timeout_s={timeout_s!r}"
         )

@@ -20,6 +20,7 @@ from .._log import tqdm
 from ..errors import ConfigError, ModelFileError, check_int, did_you_mean
 from ..precision import Precision
 from .batching import BatchRunner
+from .delegate import load_edgetpu, parse_delegate
 from .inspection import load_model_bytes
 from .interpreter import (
     RUNTIMES,
@@ -28,10 +29,8 @@ from .interpreter import (
     compiled_for_edgetpu,
     describe,
     load_checked,
-    load_edgetpu,
     load_interpreter,
     load_interpreter_info,
-    parse_delegate,
 )
 from .quantized_io import ImageIO, dequantize, quantize
 from .validate import validate_bytes

@@ -126,6 +126,7 @@ def _input_range_cause(model, images: np.ndarray, labels: np.ndarray, fed: Input
 
 
 def _batchnorm_layers(model) -> list:
+    # deferred: TensorFlow (the checks of a table need no Keras)
     from .._keras import keras
 
     found = []
