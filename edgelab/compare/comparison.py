@@ -8,7 +8,6 @@ compiler would map, and returns a pandas DataFrame. A variant that fails at any 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from .._keras import check_keras2_model
 from .._log import logger, progress_scope, tqdm
 from ..edgetpu.latency import estimate_latency
 from ..edgetpu.verdict import edgetpu_verdict
+from ..enums import StrEnum
 from ..errors import ConfigError
 from ..metrics import classification_metrics
 from ..precision import Precision
@@ -36,14 +36,11 @@ if TYPE_CHECKING:
     from ..tflite.conversion import ConvertedModel
 
 
-class VariantStatus(str, enum.Enum):
+class VariantStatus(StrEnum):
     """Whether a variant was measured. A ``str`` enum: tables, CSV and JSON keep the text."""
 
     OK = "ok"
     FAILED = "failed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: Columns of the comparison table, in order.

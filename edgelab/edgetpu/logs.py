@@ -21,7 +21,6 @@ TensorFlow-free: this module only reads text.
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass, fields, replace
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .._log import logger
+from ..enums import StrEnum
 from ..errors import EdgeTPUError
 from ..units import format_bytes
 from .mapping import CompileStatus, EdgeTPUMapping, Source
@@ -38,7 +38,7 @@ from .ops import STATUS_MAPPED
 _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 
 
-class FailureKind(str, enum.Enum):
+class FailureKind(StrEnum):
     """Why the compiler refused a whole model (not one op)."""
 
     NOT_QUANTIZED = "not_quantized"
@@ -48,9 +48,6 @@ class FailureKind(str, enum.Enum):
     TIMEOUT = "timeout"
     INVALID_MODEL = "invalid_model"
     UNKNOWN = "unknown"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: What a user can do about each failure (from the fixes in google-coral/edgetpu issues).

@@ -8,7 +8,6 @@ quantized input and output (:mod:`~edgelab.tflite.quantized_io`), and the batche
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,8 @@ import numpy as np
 
 from .._files import read_labels
 from .._log import tqdm
-from ..errors import ConfigError, ModelFileError, check_int, did_you_mean
+from ..enums import StrEnum
+from ..errors import ConfigError, ModelFileError, check_int
 from ..precision import Precision
 from .batching import BatchRunner
 from .delegate import load_edgetpu, parse_delegate
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 
-class PredictOutput(str, enum.Enum):
+class PredictOutput(StrEnum):
     """What :meth:`TFLiteModel.predict` returns."""
 
     SCORES = "scores"  # float32 (N, classes), dequantized for integer models
@@ -297,13 +297,7 @@ class TFLiteModel:
             ModelFileError: the interpreter rejected the model while running it.
         """
         batch_size = check_int("batch_size", batch_size)
-        try:
-            kind = PredictOutput(output)
-        except ValueError:
-            choices = [o.value for o in PredictOutput]
-            raise ConfigError(
-                f"Expected output to be one of {choices}. Received: output={output!r}.{did_you_mean(str(output), choices)}"
-            ) from None
+        kind = PredictOutput.parse(output, "output")
         images = self._io.check_images(images)
         n = images.shape[0]
         raw = np.empty((n, *self._io.output_shape[1:]), dtype=self._io.output_dtype)
