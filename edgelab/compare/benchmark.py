@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ModelFileError, check_int
+from ..errors import ModelFileError, check_int, check_number
 from ..tflite import runtime
 from ..tflite.inspection import EDGETPU_CUSTOM_OP, inspect_model
 from ..tflite.runtime import TFLiteModel
@@ -176,8 +176,7 @@ def measure_latency(
     warmup = check_int("warmup", warmup, minimum=0)
     min_runs = check_int("min_runs", min_runs)
     max_runs = check_int("max_runs", max_runs, minimum=min_runs)
-    if isinstance(min_time_s, bool) or not isinstance(min_time_s, (int, float)) or not min_time_s >= 0:
-        raise ConfigError(f"Expected min_time_s to be a number >= 0. Received: min_time_s={min_time_s!r}")
+    min_time_s = check_number("min_time_s", min_time_s, minimum=0, unit="seconds")
 
     source: str | Path | bytes
     if isinstance(model, TFLiteModel):

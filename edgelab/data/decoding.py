@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .._log import tqdm
-from ..errors import ConfigError, DatasetError
+from ..errors import ConfigError, DatasetError, check_int
 from ..preprocess import parse_image_size
 from .skips import SkippedFile, SkipReason
 
@@ -60,9 +60,7 @@ def max_pixels(limit: int | None = None) -> int:
             limit = int(text.replace("_", ""))
         except ValueError:
             raise ConfigError(f"Expected {MAX_PIXELS_ENV} to be an int >= 0. Received: {text!r}") from None
-    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0:
-        raise ConfigError(f"Expected {source} to be an int >= 0. Received: {limit!r}")
-    return int(limit)
+    return check_int(source, limit, minimum=0)
 
 
 def _check_budget(im: Image.Image, path: object, limit: int) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._log import logger
-from ..errors import CompilerNotFoundError, ConfigError, check_int
+from ..errors import CompilerNotFoundError, ConfigError, check_int, check_number
 from ..tflite.delegate import coral_apt_commands
 from ..tflite.reader import load_model_bytes
 from .logs import CompilerReport, FailureKind, merge_reports, parse_compiler_output
@@ -295,8 +295,7 @@ def compile_edgetpu(
     """
     if missing not in ("raise", "status"):
         raise ConfigError(f"Expected missing to be 'raise' or 'status'. Received: missing={missing!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ConfigError(f"Expected timeout to be a positive number of seconds. Received: timeout={timeout!r}")
+    timeout = check_number("timeout", timeout, minimum=0, min_open=True, unit="seconds")
     # libedgetpu: kMinValidRuntimeVersion = 10, kCurrent = 14 (the last release).
     min_runtime_version = check_int("min_runtime_version", min_runtime_version, minimum=10, maximum=14, allow_none=True)
     delegate_search_step = check_int("delegate_search_step", delegate_search_step, allow_none=True)

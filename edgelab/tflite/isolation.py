@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._log import logger
-from ..errors import ConfigError, DelegateError, EdgelabError, ModelFileError, check_int
+from ..errors import DelegateError, EdgelabError, ModelFileError, check_int, check_number
 from .inspection import load_model_bytes
 from .interpreter import check_threads, describe, load_checked
 from .validate import validate_bytes
@@ -119,10 +119,9 @@ def check_model(
     """
 
     num_threads = check_threads(num_threads)
-    if not (isinstance(timeout_s, (int, float)) and not isinstance(timeout_s, bool) and 0 < timeout_s < 1e6):
-        raise ConfigError(
-            f"Expected timeout_s to be a number of seconds in (0, 1e6). Received: timeout_s={timeout_s!r}"
-        )
+    timeout_s = check_number(
+        "timeout_s", timeout_s, minimum=0, maximum=1e6, min_open=True, max_open=True, unit="seconds"
+    )
     start = time.perf_counter()
     data, path = load_model_bytes(model)
     where = describe(model if isinstance(model, bytes) else Path(model))
