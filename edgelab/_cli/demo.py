@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .._machine import int8_expectation
+from .._machine import int8_measured
 from ..demo import DemoConfig, run_demo
 from ..errors import ConfigError
 from . import args as types
@@ -78,7 +78,7 @@ def add_commands(subparsers) -> None:
 
 def run(args) -> int:
     # deferred: pandas (the CLI starts without it)
-    from ..compare.report import summary_frame
+    from ..compare.report import int8_latency_ratio, summary_frame
 
     if args.max_per_class is not None and args.data is None:
         raise ConfigError(
@@ -114,7 +114,7 @@ def run(args) -> int:
         f"({len(result.comparison.test_labels)} test images)"
     )
     print(table.to_string(index=False))
-    print(int8_expectation())
+    print(int8_measured(int8_latency_ratio(result.comparison.table)))
     if result.reused:
         print(f"(reused finished steps: {', '.join(result.reused)})")
     print(f"\nReport: {result.report}  ({time.perf_counter() - start:.0f} s)")
