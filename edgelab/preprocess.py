@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ._log import logger
-from .errors import ConfigError
+from ._log import warn_user
+from .errors import ConfigError, InputRangeWarning
 
 INPUT_MEAN = 127.5
 INPUT_STD = 127.5
@@ -178,7 +178,7 @@ def _warn_once(model: Any, message: str) -> None:
         if id(model) in _warned_ids:
             return
         _warned_ids.add(id(model))
-    logger.warning(message)
+    warn_user(message, InputRangeWarning, stacklevel=4)
 
 
 def model_input_range(model: Any, input_range: Any = None) -> InputRange:

@@ -40,6 +40,7 @@ __all__ = [
     "has_edgetpu_custom_op",
     "inspect_model",
     "load_model_bytes",
+    "short_name",
 ]
 
 
@@ -469,3 +470,10 @@ def _indices(values) -> tuple[int, ...]:
 
 def _enum_names(enum_cls) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def short_name(tensor: str) -> str:
+    """The Keras layer behind a converter tensor name (``edgecnn/conv2_relu/Relu6;...`` -> ``conv2_relu``)."""
+    first = tensor.split(";")[0]
+    parts = [p for p in first.split("/") if p]
+    return parts[1] if len(parts) >= 3 else first
