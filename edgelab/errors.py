@@ -57,6 +57,22 @@ class NotebookError(EdgelabError):
     """A notebook could not be executed: a cell raised or timed out, or its kernel died."""
 
 
+class TuneError(EdgelabError):
+    """A model search (edgelab.tune) cannot start or go on: its storage, study or budget."""
+
+
+class StorageError(TuneError):
+    """An Optuna storage URL is malformed or its database cannot be reached."""
+
+
+class StudyMismatchError(TuneError):
+    """A study exists with another search space, link or constraints than the run asks for."""
+
+
+class BudgetError(TuneError):
+    """No candidate of the search space can meet the latency budget (or the other constraints)."""
+
+
 class DriftError(ConfigError):
     """A drift check cannot run: a bundle without reference statistics, or too few images to judge."""
 

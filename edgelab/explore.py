@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure as MatplotlibFigure
 from PIL import Image
 
+from ._figure import Figure
 from .compare.plots import plot_op_map
 from .compare.report import html_table
 from .errors import ConfigError, check_int, did_you_mean
@@ -55,7 +56,9 @@ class ImageGrid:
         return f"ImageGrid({self.count} images)"
 
 
-def picture_bytes(picture: Figure | ImageGrid | np.ndarray, dpi: int = 80, scale: int = 3) -> tuple[bytes, str]:
+def picture_bytes(
+    picture: MatplotlibFigure | ImageGrid | np.ndarray, dpi: int = 80, scale: int = 3
+) -> tuple[bytes, str]:
     """``(bytes, format)`` of a picture: an ImageGrid as JPEG, a Figure as PNG, a uint8 image as PNG.
 
     A uint8 image (H, W, 3) is enlarged ``scale`` times, pixels kept sharp.

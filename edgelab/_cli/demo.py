@@ -115,6 +115,10 @@ def run(args) -> int:
     )
     print(table.to_string(index=False))
     print(int8_measured(int8_latency_ratio(result.comparison.table)))
+    if result.bundle is not None:
+        ref = result.bundle / "reference.json"
+        extra = f", drift reference {ref.stat().st_size / 1024:.1f} KiB" if ref.is_file() else ", no drift reference"
+        print(f"Deploy bundle: {result.bundle} (int8{extra})")
     if result.reused:
         print(f"(reused finished steps: {', '.join(result.reused)})")
     print(f"\nReport: {result.report}  ({time.perf_counter() - start:.0f} s)")

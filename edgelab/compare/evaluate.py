@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..metrics import EvalResult, check_class_names, classification_metrics
+from ..metrics import EvalResult, classification_metrics
 from ..tflite.runtime import TFLiteModel, as_model
 
 __all__ = ["EvalResult", "classification_metrics", "evaluate_model"]
@@ -52,15 +51,6 @@ def evaluate_model(
         ConfigError: images/labels that do not match each other or the model.
         ModelFileError: the model file cannot be loaded.
     """
-    tflite = as_model(model, num_threads=num_threads)
-    names = check_class_names(class_names) if class_names is not None else tflite.class_names
-    if len(names) != tflite.num_classes:
-        raise ConfigError(
-            f"Expected {tflite.num_classes} class names (the model's output size). Received: {len(names)}"
-        )
-    n_images = int(np.shape(images)[0]) if np.ndim(images) == 4 else 1
-    n_labels = int(np.shape(labels)[0]) if np.ndim(labels) >= 1 else 1
-    if n_images != n_labels:
-        raise ConfigError(f"Expected one label per image. Received: {n_images} images and {n_labels} labels")
-    probs = tflite.predict(images, batch_size=batch_size, progress=progress)
-    return classification_metrics(labels, probs, names, reference_pred, predictions=probs)
+    return as_model(model, num_threads=num_threads).evaluate(
+        images, labels, class_names=class_names, reference_pred=reference_pred, batch_size=batch_size, progress=progress
+    )

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
+from .._figure import Figure
 from ..errors import ConfigError
 
 

@@ -26,6 +26,7 @@ from .._keras import check_keras2_model, is_qat_model, keras, tf
 from .._log import captured_native_output, logger, tqdm
 from ..data.calibration import representative_dataset  # calibration lives with the data
 from ..errors import ConfigError, ConversionError
+from ..metrics import EvalResult
 from ..precision import CONVERTIBLE, Precision
 from ..training.flatten import serving_function
 from .inspection import inspect_model
@@ -159,6 +160,19 @@ class ConvertedModel:
     def predict(self, images: np.ndarray, num_threads: int = 1, **kwargs) -> np.ndarray:
         """Class probabilities for uint8 images, computed by the converted file."""
         return self.load(num_threads=num_threads).predict(images, **kwargs)
+
+    def evaluate(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        reference_pred: np.ndarray | None = None,
+        num_threads: int = 1,
+        **kwargs: Any,
+    ) -> EvalResult:
+        """Accuracy, per-class metrics, confusion matrix and agreement, measured on the file."""
+        return self.load(num_threads=num_threads).evaluate(
+            images, labels, class_names=list(self.labels) or None, reference_pred=reference_pred, **kwargs
+        )
 
 
 class ExportedModel:

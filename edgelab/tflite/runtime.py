@@ -18,6 +18,7 @@ from .._files import read_labels
 from .._log import tqdm
 from ..enums import StrEnum
 from ..errors import ConfigError, ModelFileError, check_int
+from ..metrics import EvalResult, check_class_names, classification_metrics
 from ..precision import Precision
 from .batching import BatchRunner
 from .delegate import load_edgetpu, parse_delegate
@@ -313,6 +314,34 @@ class TFLiteModel:
         if kind is PredictOutput.CLASSES:
             return scores.reshape(n, -1).argmax(axis=1).astype(np.int64)
         return scores
+
+    def evaluate(
+        self,
+        images: np.ndarray,
+        labels: Any,
+        class_names: Sequence[str] | None = None,
+        reference_pred: Any = None,
+        batch_size: int = 32,
+        progress: bool | None = None,
+    ) -> EvalResult:
+        """Accuracy, per-class metrics, confusion matrix and agreement of this file on labelled images.
+
+        See :func:`edgelab.compare.evaluate_model` (which takes a path too) for the arguments.
+
+        Raises:
+            ConfigError: images/labels that do not match each other or the model.
+        """
+        names = check_class_names(class_names) if class_names is not None else self.class_names
+        if len(names) != self.num_classes:
+            raise ConfigError(
+                f"Expected {self.num_classes} class names (the model's output size). Received: {len(names)}"
+            )
+        n_images = int(np.shape(images)[0]) if np.ndim(images) == 4 else 1
+        n_labels = int(np.shape(labels)[0]) if np.ndim(labels) >= 1 else 1
+        if n_images != n_labels:
+            raise ConfigError(f"Expected one label per image. Received: {n_images} images and {n_labels} labels")
+        probs = self.predict(images, batch_size=batch_size, progress=progress)
+        return classification_metrics(labels, probs, names, reference_pred, predictions=probs)
 
     def classify(self, image: Any, top_k: int = 3) -> list[tuple[str, float]]:
         """The ``top_k`` ``(label, score)`` pairs for one raw uint8 image, best first."""
