@@ -25,6 +25,10 @@ class ModelFileError(EdgelabError):
     """A .tflite file is missing, truncated, corrupt or not a TFLite model."""
 
 
+class InterpreterCrashError(ModelFileError):
+    """The native TFLite interpreter crashed on a file in a child process; it is not loaded here."""
+
+
 class ConversionError(EdgelabError):
     """The TFLite converter failed for one precision."""
 

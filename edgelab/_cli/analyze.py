@@ -10,6 +10,7 @@ from ..edgetpu.latency import estimate_latency
 from ..edgetpu.memory import co_compiled_memory, format_bytes, memory_plan
 from ..edgetpu.ops import DEFAULT_RUNTIME_VERSION, RUNTIME_VERSIONS
 from ..errors import check_int
+from . import args as types
 from . import print_json
 
 
@@ -46,7 +47,7 @@ def add_commands(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--num-segments",
-        type=int,
+        type=types.int_range(1),
         default=1,
         metavar="N",
         help="memory per segment when split with edgetpu_compiler -n N (one Edge TPU each)",

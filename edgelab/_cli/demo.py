@@ -7,7 +7,7 @@ import time
 
 from .._machine import int8_measured
 from ..demo import DemoConfig, run_demo
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from . import args as types
 
 #: Bytes of decoded images the CLI lets a synthetic demo hold (per_class x 6 x size^2 x 3).
@@ -84,6 +84,14 @@ def run(args) -> int:
         raise ConfigError(
             "--max-per-class caps the images of a --data folder. Received: --max-per-class "
             f"{args.max_per_class} without --data (for synthetic scenes use --per-class)"
+        )
+    # deferred: TensorFlow (the builders are Keras; the CLI starts without it)
+    from ..training.models import ARCHITECTURES
+
+    if args.arch not in ARCHITECTURES:  # before the dataset is read
+        names = sorted(ARCHITECTURES)
+        raise ConfigError(
+            f"Expected --arch to be one of {names}. Received: {args.arch!r}.{did_you_mean(args.arch, names)}"
         )
     needed = args.per_class * 6 * args.image_size**2 * 3
     if args.data is None and needed > MAX_SYNTHETIC_BYTES:

@@ -32,6 +32,7 @@ from ..training.flatten import serving_function
 from .inspection import inspect_model
 from .mixed import quantize_except
 from .runtime import TFLiteModel
+from .trust import record_converted
 
 
 @dataclass(frozen=True)
@@ -346,6 +347,7 @@ def convert(
         if owns_export:
             exported.cleanup()
     write_atomic(out_path, flatbuffer)
+    record_converted(flatbuffer)  # edgelab wrote it: its loads skip the child-process check
     if precision is Precision.MIXED_INT8:  # which layers stayed float decides whether the file can be reused
         write_atomic(_keep_float_record(out_path), json.dumps(sorted(keep_float)).encode())
     if labels:

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .._files import not_a_regular_file
 from ..errors import ConfigError, ModelFileError
 
 __all__ = [
@@ -87,6 +88,9 @@ def load_model_bytes(
         path = os.fspath(source)
         where = model_subject(path, 0)
         p = Path(path)
+        kind = not_a_regular_file(path)
+        if kind is not None and kind != "a directory":  # never read: a FIFO blocks, /dev/zero never ends
+            raise ModelFileError(f"{expected}{where}, which is {kind}, not a regular file.")
         if not p.exists():
             raise ModelFileError(f"{expected}{where}, which does not exist (file not found).")
         if p.is_dir():
