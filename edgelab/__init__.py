@@ -88,6 +88,7 @@ _SUBMODULES = frozenset(
         "preprocess",
         "bundle",
         "diagnose",
+        "device",
     }
 )
 

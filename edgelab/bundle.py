@@ -219,7 +219,9 @@ def export_bundle(
             shutil.copyfile(path, staging / entry["file"])
         (staging / "labels.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
         template = resources.files("edgelab") / "bundle_template"
-        (staging / "classify.py").write_text((template / "classify.py").read_text(encoding="utf-8"), encoding="utf-8")
+        for source in template.iterdir():  # classify.py and its sibling device-side modules
+            if source.name.endswith(".py"):
+                (staging / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
         (staging / "README.md").write_text(
             (template / "README.md").read_text(encoding="utf-8") + _bundle_section(meta), encoding="utf-8"
         )
