@@ -43,6 +43,7 @@ ROW_KEYS = (
     "accuracy",
     "agreement",
     "host_accuracy",
+    "near_ties",
     "images",
     "runs",
     "reason",
@@ -57,7 +58,9 @@ class DeviceBench:
         device: The device report (:class:`DeviceInfo`).
         rows: Per model: ``model``, ``file``, ``status``, ``runtime``, ``p50_ms``, ``p99_ms``, ``cold_ms``,
             ``accuracy`` and ``agreement`` (with test images; agreement = share of images whose top-1 class on
-            the device equals edgelab's host run of the same file), ``host_accuracy``, ``images``, ``runs``.
+            the device equals edgelab's host run of the same file), ``host_accuracy``, ``near_ties`` (images
+            whose two best scores here are within two output steps: the only ones another runtime can flip,
+            so ``agreement >= 1 - near_ties / images``), ``images``, ``runs``.
         wall_s: Seconds of the whole round trip (probe, copy, run, host run, cleanup).
         copied: Files copied (the others were already on the device).
         reused: Files reused from an earlier copy.
@@ -177,15 +180,25 @@ def bundle_folder_name(bundle: Path) -> str:
     return name or "bundle"
 
 
-def _host_predictions(model_path: Path, images: TestImages) -> np.ndarray:
-    """edgelab's own run of the same file on the same image files (decoded at the model's input size)."""
+def _host_predictions(model_path: Path, images: TestImages) -> tuple[np.ndarray, int]:
+    """edgelab's own run of the same file on the same image files (decoded at the model's input size).
+
+    Returns the top-1 classes and the number of near-ties: images whose two best scores differ by less
+    than two output steps (2 x the output scale of an integer model; 1e-5 for a float one), the only
+    images another runtime's rounding can flip.
+    """
     from ..data.decoding import load_image
     from ..tflite.runtime import TFLiteModel
 
     model = TFLiteModel(model_path)
     height, width = model.image_shape[:2]
     pixels = np.stack([load_image(p, (height, width)) for p in images.paths])
-    return model.predict(pixels, progress=False, output="classes")
+    scores = model.predict(pixels, progress=False).reshape(len(pixels), -1)
+    scale = model.output_quantization[0] if np.dtype(model.output_dtype).kind in "iu" else 0.0
+    margin = 2 * scale if scale else 1e-5
+    top2 = np.sort(scores, axis=1)[:, -2:]
+    ties = int(np.sum(top2[:, 1] - top2[:, 0] < margin)) if scores.shape[1] > 1 else 0
+    return scores.argmax(axis=1), ties
 
 
 def bench(
@@ -298,8 +311,9 @@ def bench(
             row["images"] = len(images)
             row["accuracy"] = float(np.mean(device_pred == images.labels))
             if not row.get("edgetpu"):
-                host_pred = _host_predictions(folder / row["file"], images)
+                host_pred, ties = _host_predictions(folder / row["file"], images)
                 row["agreement"] = float(np.mean(device_pred == host_pred))
+                row["near_ties"] = ties
                 row["host_accuracy"] = float(np.mean(host_pred == images.labels))
             if row.get("unreadable"):
                 logger.warning("%d test image(s) could not be read on the device", len(row["unreadable"]))
@@ -316,3 +330,37 @@ def bench(
         cleaned,
         device.host,
     )
+
+
+def bench_arrays(
+    device: ssh.Device,
+    models: dict[str, Path],
+    class_names: Sequence[str],
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    folder_name: str = "edgelab-comparison",
+    **kwargs: Any,
+) -> DeviceBench:
+    """Bench model files on the device with in-memory test images (uint8 ``(N, H, W, 3)``, int labels).
+
+    The files go into a bundle named ``folder_name`` and the images into class folders as PNG (lossless,
+    so the device reads the very pixels this machine evaluates), then :func:`bench` runs as usual.
+    """
+    from PIL import Image
+
+    from ..bundle import export_bundle
+
+    pixels = np.asarray(images)
+    if pixels.ndim != 4 or pixels.dtype != np.uint8 or len(pixels) != len(labels):
+        raise ConfigError(
+            f"Expected uint8 images (N, H, W, 3) and N labels. Received: {pixels.dtype} {pixels.shape}, {len(labels)} labels"
+        )
+    with tempfile.TemporaryDirectory(prefix="edgelab-device-") as tmp:
+        bundle = export_bundle(models, list(class_names), Path(tmp, folder_name))
+        data = Path(tmp, "data")
+        for k, (image, label) in enumerate(zip(pixels, np.asarray(labels))):
+            target = data / str(class_names[int(label)]) / f"{k:05d}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(target)
+        return bench(bundle, device, data=data, **kwargs)

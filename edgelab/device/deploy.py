@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from .._files import sha256_file
-from ..errors import ConfigError, DeviceError, DeviceRuntimeError
+from ..errors import ConfigError, DeviceError
 from . import ssh, sync
 from .bench import REMOTE_DIR, _bundle_meta, bundle_folder_name
-from .info import probe
 
 
 @dataclass(frozen=True)
@@ -104,10 +103,6 @@ def deploy(
     _bundle_meta(folder)
     name = _check_app(app or bundle_folder_name(folder))
     version = bundle_version(folder)
-    info = probe(device, remote_dir)
-    problem = info.cannot_run_bundle()
-    if problem and smoke_test:
-        raise DeviceRuntimeError(f"{device.host} cannot run the bundle: {problem}")
     app_dir = ssh.remote_path(remote_dir, "deploy", name)
     status = _status(device, app_dir)
     if version in status.get("versions", []):
@@ -134,6 +129,9 @@ def deploy(
     if smoke_test:
         remote = f"cd {shlex.quote(staged)} && exec {shlex.quote(device.python)} -B classify.py --bench --smoke"
         done = ssh.run(device, remote, what="the smoke test", timeout_s=600)
+        problem = ssh.no_python(device, done)
+        if problem is not None:
+            raise problem
         result = ssh.parse_result(done.stdout) or {}
         if not result.get("ok"):
             failed = [f"{r.get('model')}: {r.get('reason')}" for r in result.get("rows", []) if r.get("status") != "ok"]

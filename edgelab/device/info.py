@@ -199,7 +199,7 @@ def doctor_checks(info: DeviceInfo) -> list[Check]:
         Check(
             "python",
             version >= MIN_PYTHON,
-            f"Python {raw.get('python')} ({raw.get('python_executable')}); the bundle's code needs 3.6+",
+            f"Python {raw.get('python')}; the bundle's code needs 3.6+",
             "sudo apt-get install python3, or pass --python PATH to a newer interpreter",
         )
     )
@@ -298,7 +298,7 @@ def doctor_checks(info: DeviceInfo) -> list[Check]:
         Check(
             "disk",
             free is None or free >= MIN_FREE_BYTES,
-            f"{free / 2**20:.0f} MiB free at {raw.get('path')}" if free is not None else "free disk unknown",
+            f"{free / 2**20:.0f} MiB free in the device folder" if free is not None else "free disk unknown",
             f"free at least {MIN_FREE_BYTES // 2**20} MiB there, or pass --remote-dir on a bigger disk",
         )
     )

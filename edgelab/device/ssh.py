@@ -111,6 +111,29 @@ class Device:
         target = f"{self._scp_host()}:{scp_path(remote_dir.rstrip('/') + '/')}"
         return ["scp", "-q", *self.options(), *port, "--", *[str(s) for s in sources], target]
 
+    def bench_variants(
+        self, models: dict[str, Path], class_names: Sequence[str], images: Any, labels: Any, *, progress: Any = None
+    ) -> dict[str, Any]:
+        """For ``run_comparison(..., device=...)``: ``{"device": summary, "models": {name: columns}}``.
+
+        The columns are ``device_p50_ms``, ``device_accuracy`` and ``device_agreement``.
+        """
+        from .bench import bench_arrays
+
+        result = bench_arrays(self, models, class_names, images, labels, progress=progress)
+        return {
+            "device": {"host": self.host, **result.device.summary(), "wall_s": round(result.wall_s, 2)},
+            "models": {
+                str(row.get("model")): {
+                    "device_p50_ms": row.get("p50_ms"),
+                    "device_accuracy": row.get("accuracy"),
+                    "device_agreement": row.get("agreement"),
+                }
+                for row in result.rows
+                if row.get("status") == "ok"
+            },
+        }
+
     def _scp_host(self) -> str:
         m = _HOST_RE.match(self.host)
         assert m is not None
