@@ -15,7 +15,7 @@ import sys
 from . import __version__
 
 #: Modules under edgelab._cli that contribute subcommands, in help order.
-AREAS = ("data", "demo", "models", "convert", "analyze", "edgetpu", "layers", "device", "notebook")
+AREAS = ("data", "demo", "models", "convert", "analyze", "edgetpu", "layers", "drift", "bundle", "device", "notebook")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -92,6 +92,25 @@ def import_runtime(name):
     return Interpreter, load_delegate
 
 
+def builtin_kernels_option(name):
+    """EDGELAB_XNNPACK=0: TFLite's built-in kernels without XNNPACK, as edgelab's own interpreters then
+    run, so both give the same output bytes (the default, XNNPACK, rounds int8 results differently now
+    and then). {} when the variable is unset or the runtime cannot turn XNNPACK off."""
+    if os.environ.get("EDGELAB_XNNPACK") != "0":
+        return {}
+    module = {"ai_edge_litert": "ai_edge_litert.interpreter", "tflite_runtime": "tflite_runtime.interpreter"}
+    try:
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            resolver = tf.lite.experimental.OpResolverType
+        else:
+            resolver = __import__(module[name], fromlist=["OpResolverType"]).OpResolverType
+    except (ImportError, KeyError, AttributeError):
+        return {}
+    return {"experimental_op_resolver_type": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+
+
 def make_interpreter(path, edgetpu, device, threads, only=None):
     names = [only] if only else runtimes(edgetpu)
     for name in names:
@@ -100,7 +119,7 @@ def make_interpreter(path, edgetpu, device, threads, only=None):
             continue
         interpreter_cls, load_delegate = found
         if not edgetpu:
-            return interpreter_cls(model_path=path, num_threads=threads), name
+            return interpreter_cls(model_path=path, num_threads=threads, **builtin_kernels_option(name)), name
         library = DELEGATE_LIBRARIES.get(platform.system())
         if library is None:
             raise ClassifyError("the Edge TPU runtime exists for Linux, macOS and Windows only, not {}".format(
@@ -188,6 +207,9 @@ def main(argv=None):
     parser.add_argument("--runtime", choices=["ai_edge_litert", "tflite_runtime", "pycoral", "tensorflow"],
                         help="use this runtime only")
     parser.add_argument("--bundle", default=HERE, help="bundle folder (default: this script's folder)")
+    parser.add_argument("--drift", action="store_true",
+                        help="check the images (30 or more) as one window against the bundle's reference statistics")
+    parser.add_argument("--json", action="store_true", help="with --drift: print the verdict as JSON")
     args = parser.parse_args(argv)
     try:
         try:
@@ -201,6 +223,11 @@ def main(argv=None):
         if missing:
             raise ClassifyError("no such image file: {}".format(", ".join(missing)))
         meta, labels = load_bundle(args.bundle)
+        if args.drift:  # drift_check.py, next to this file: one verdict for the window of images
+            sys.path.insert(0, HERE)
+            import drift_check
+
+            return drift_check.main(args, meta, sys.modules[__name__])
         path, _ = pick_model(meta, args.bundle, args.model)
         edgetpu = is_edgetpu_model(path)
         interpreter, runtime = make_interpreter(path, edgetpu, args.device, args.threads, args.runtime)
