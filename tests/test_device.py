@@ -400,3 +400,21 @@ def test_device_side_modules_are_python37_and_need_only_the_device_stack(name):
     allowed = set(sys.stdlib_module_names) | {"numpy", "PIL", "classify", "tflite_runtime", "ai_edge_litert"}
     assert imported <= allowed, imported - allowed
     assert "edgelab" not in imported and "tensorflow" not in imported
+
+
+def test_comparison_device_columns_come_from_the_device(tiny_models, sshd, device_python):
+    """What run_comparison(..., device=...) calls: the files run there on in-memory test images (as PNG)."""
+    from edgelab.device import Device
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (9, SIZE, SIZE, 3), dtype=np.uint8)
+    labels = np.arange(9) % len(LABELS)
+    measured = Device(sshd.host, sshd.ssh_config, str(device_python)).bench_variants(
+        {"int8": tiny_models["int8"], "fp32": tiny_models["fp32"]}, LABELS, images, labels
+    )
+    assert measured["device"]["runtime"] == "tflite_runtime" and measured["device"]["host"] == sshd.host
+    assert set(measured["models"]) == {"int8", "fp32"}
+    for columns in measured["models"].values():
+        assert set(columns) == {"device_p50_ms", "device_accuracy", "device_agreement"}
+        assert columns["device_p50_ms"] > 0 and 0 <= columns["device_accuracy"] <= 1
+        assert columns["device_accuracy"] * 9 == round(columns["device_accuracy"] * 9)  # a share of 9 images

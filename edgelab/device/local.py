@@ -131,6 +131,7 @@ def start(root: Path, python: str = "python3") -> SshServer:
     why = missing()
     if why:
         raise DeviceError(f"no local sshd: {why}")
+    root = Path(root).resolve()  # sshd re-executes itself from / for each connection: absolute paths only
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o700)
     host_pub = _keygen(root / "host_ed25519")
