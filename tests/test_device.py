@@ -147,7 +147,13 @@ def test_wrong_host_key_is_refused_and_nothing_runs(bundle, sshd, device_python,
     code, out, err = run_cli(capsys, "device", "bench", str(bundle), *argv, "--remote-dir", str(remote))
     assert code == 2 and out == ""
     line = one_error_line(err)
-    assert "host key" in line and "changed" in line and "nothing was run" in line and "ssh-keygen -R" in line
+    assert (
+        "host key" in line
+        and "changed" in line
+        and "nothing was run" in line
+        and "ssh-keygen -f " in line
+        and " -R " in line
+    )
     assert not remote.exists()
     # An unknown key (empty known_hosts): refused too, with how to add it.
     config = sshd.client_config(tmp_path / "ssh_config2", known_hosts=tmp_path / "empty_known_hosts")
@@ -205,7 +211,7 @@ def test_doctor_names_a_missing_runtime_and_the_numpy2_conflict(sshd, device_pyt
     checks = {c["item"]: c for c in json.loads(out)["checks"]}
     assert not checks["numpy"]["ok"] and "numpy 2" in checks["numpy"]["found"]
     assert checks["numpy"]["fix"] == f'{python} -m pip install "numpy<2"'
-    assert not checks["runtime"]["ok"]
+    assert not checks["runtime"]["ok"] and checks["runtime"]["fix"] == checks["numpy"]["fix"]
 
 
 def test_no_runtime_on_the_device(bundle, sshd, tmp_path, capsys):

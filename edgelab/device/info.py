@@ -210,7 +210,21 @@ def doctor_checks(info: DeviceInfo) -> list[Check]:
         for name, r in runtimes.items()
         if r.get("imported") or r.get("ok")
     )
-    wheel = "tflite-runtime" if version and version <= (3, 11) else "ai-edge-litert"
+    wheel = "tflite-runtime" if version and version[:2] <= (3, 11) else "ai-edge-litert"
+    numpy = raw.get("numpy")
+    tflite = runtimes.get("tflite_runtime", {})
+    conflict = bool(
+        tflite.get("imported")
+        and _version_tuple(numpy)[:1] >= (2,)
+        and (tflite.get("numpy_abi") or _version_tuple(tflite.get("version")) < TFLITE_RUNTIME_NUMPY2)
+    )
+    numpy_fix = _pip(info, '"numpy<2"')
+    if conflict:  # the runtime is there; numpy 2 is what breaks it
+        runtime_fix = numpy_fix
+    elif wheel == "ai-edge-litert":
+        runtime_fix = _pip(info, '"ai-edge-litert"')
+    else:
+        runtime_fix = _pip(info, '"tflite-runtime" "numpy<2"')
     checks.append(
         Check(
             "runtime",
@@ -218,15 +232,8 @@ def doctor_checks(info: DeviceInfo) -> list[Check]:
             f"working: {', '.join(working)}" + (f"; installed: {listed}" if listed else "")
             if working
             else f"no working TFLite runtime{'; installed: ' + listed if listed else ''}",
-            _pip(info, f'"{wheel}"' if wheel == "ai-edge-litert" else '"tflite-runtime" "numpy<2"'),
+            runtime_fix,
         )
-    )
-    numpy = raw.get("numpy")
-    tflite = runtimes.get("tflite_runtime", {})
-    conflict = bool(
-        tflite.get("imported")
-        and _version_tuple(numpy)[:1] >= (2,)
-        and (tflite.get("numpy_abi") or _version_tuple(tflite.get("version")) < TFLITE_RUNTIME_NUMPY2)
     )
     if conflict:
         found = (
@@ -240,9 +247,7 @@ def doctor_checks(info: DeviceInfo) -> list[Check]:
             "numpy",
             bool(numpy) and not conflict,
             found,
-            _pip(info, '"numpy<2"')
-            if conflict or "tflite_runtime" in working or wheel == "tflite-runtime"
-            else _pip(info, "numpy"),
+            numpy_fix if conflict or "tflite_runtime" in working or wheel == "tflite-runtime" else _pip(info, "numpy"),
         )
     )
     pillow = raw.get("pillow")

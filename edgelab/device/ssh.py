@@ -173,22 +173,53 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def resolved(device: Device) -> dict[str, str]:
+    """What ssh makes of the host (``ssh -G``: hostname, port, known_hosts files), without connecting."""
+    port = ["-p", str(device.port)] if device.port else []
+    try:
+        done = subprocess.run(
+            ["ssh", "-G", *device.options(), *port, "--", device.destination],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    out: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        out.setdefault(key.lower(), value.strip())
+    return out
+
+
+def _known_host_hints(device: Device) -> tuple[str, str, str]:
+    """(hostname, port, the known_hosts file) as ssh resolves them for the device."""
+    config = resolved(device)
+    host = config.get("hostname") or device.destination.rpartition("@")[2]
+    port = config.get("port") or str(device.port or 22)
+    files = config.get("userknownhostsfile", "").split()
+    return host, port, files[0] if files else "~/.ssh/known_hosts"
+
+
 def ssh_failure(device: Device, stderr: str, what: str) -> DeviceError:
     """The typed error for a failed ssh/scp call (exit 255 or scp's exit 1)."""
     text = stderr or ""
     host = device.host
-    where = f" (known_hosts of {device.ssh_config})" if device.ssh_config else ""
     if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text or ("Host key for" in text and "has changed" in text):
+        name, port, known = _known_host_hints(device)
+        entry = name if port == "22" else f"[{name}]:{port}"
         return HostKeyError(
-            f"the host key of {host} has changed since it was added to known_hosts{where}, so nothing was run on it; "
-            f"if the device was reinstalled, check its new key and replace the old one: ssh-keygen -R "
-            f"{_keygen_host(device)}, then ssh {host} once"
+            f"the host key of {host} has changed since it was added to known_hosts, so nothing was run on it; "
+            f"if the device was reinstalled, check its new key and replace the old one: ssh-keygen -f "
+            f"{shlex.quote(known)} -R {shlex.quote(entry)}, then ssh {host} once"
         )
-    if "Host key verification failed" in text or "No ED25519 host key is known" in text or "host key is known" in text:
+    if "Host key verification failed" in text or "host key is known" in text:
+        name, port, known = _known_host_hints(device)
         return HostKeyError(
-            f"{host}'s host key is not in known_hosts{where}, so nothing was run on it; check its fingerprint and "
-            f"add it: ssh-keyscan {'-p ' + str(device.port) + ' ' if device.port else ''}"
-            f"{_keygen_host(device, bare=True)} >> ~/.ssh/known_hosts (or ssh {host} once and answer yes)"
+            f"{host}'s host key is not in known_hosts, so nothing was run on it; check its fingerprint and add it: "
+            f"ssh-keyscan {'' if port == '22' else '-p ' + port + ' '}{name} >> {shlex.quote(known)} "
+            f"(or ssh {host} once and answer yes)"
         )
     if "Permission denied" in text or "Too many authentication failures" in text:
         return DeviceAuthError(
@@ -213,14 +244,6 @@ def ssh_failure(device: Device, stderr: str, what: str) -> DeviceError:
     if "No space left on device" in text or "Disk quota exceeded" in text:
         return DeviceDiskFullError(f"the device {host} ran out of disk while {what}: {_last_line(text)}")
     return DeviceError(f"{what} on {host} failed: {_last_line(text) or 'ssh gave no reason'}")
-
-
-def _keygen_host(device: Device, bare: bool = False) -> str:
-    m = _HOST_RE.match(device.host)
-    host = m.group("host").strip("[]") if m else device.host
-    if device.port and not bare:
-        return f"'[{host}]:{device.port}'"
-    return host
 
 
 def run(
