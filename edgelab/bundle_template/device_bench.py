@@ -29,8 +29,10 @@ class Stopped(Exception):
 
 
 class Watch(object):
-    def __init__(self, deadline_s):
-        self.parent = os.getppid()
+    def __init__(self, deadline_s, parent=None):
+        # The parent the caller names (ssh: the session's pid, as $PPID of the shell that exec'd this), so a
+        # session that ended before this process got here is noticed too.
+        self.parent = parent if parent else os.getppid()
         self.deadline = time.monotonic() + deadline_s
 
     def check(self):
@@ -141,11 +143,13 @@ def main(argv=None):
     parser.add_argument("--runtime", choices=["ai_edge_litert", "tflite_runtime", "pycoral", "tensorflow"])
     parser.add_argument("--deadline", type=float, default=1800.0, help="stop after this many seconds")
     parser.add_argument("--smoke", action="store_true", help="load and run each model once, no timing")
+    parser.add_argument("--parent-pid", type=int, help="stop when this process is no longer the parent")
     parser.add_argument("--bundle", default=classify.HERE)
     args = parser.parse_args(argv)
-    watch = Watch(args.deadline)
+    watch = Watch(args.deadline, args.parent_pid)
     result = {"ok": True, "rows": []}
     try:
+        watch.check()
         try:
             import numpy  # noqa: F401
             import PIL  # noqa: F401

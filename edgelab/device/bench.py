@@ -289,7 +289,10 @@ def bench(
         args += ["--threads", str(threads)]
     if images is not None:
         args += ["--manifest", "bench-data/manifest.json"]
-    remote = f"cd {shlex.quote(target)} && exec {shlex.quote(device.python)} " + " ".join(shlex.quote(a) for a in args)
+    # $PPID: the ssh session; the device side stops as soon as it is gone (Ctrl-C here), even before it started
+    args_text = " ".join(shlex.quote(a) for a in args)
+    remote = f'cd {shlex.quote(target)} && exec {shlex.quote(device.python)} {args_text} --parent-pid "$PPID"'
+
     try:
         done = ssh.run(device, remote, what="the benchmark", timeout_s=timeout_s + 60)
     except DeviceTimeoutError:
