@@ -16,7 +16,20 @@ from . import __version__
 from ._cli.args import OneLineParser, run_command
 
 #: Modules under edgelab._cli that contribute subcommands, in help order.
-AREAS = ("data", "demo", "models", "convert", "analyze", "edgetpu", "layers", "drift", "bundle", "tune", "notebook")
+AREAS = (
+    "data",
+    "demo",
+    "models",
+    "convert",
+    "analyze",
+    "edgetpu",
+    "layers",
+    "drift",
+    "bundle",
+    "device",
+    "tune",
+    "notebook",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
