@@ -12,6 +12,7 @@ pid.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import getpass
 import os
@@ -81,10 +82,8 @@ def missing() -> str | None:
 
 def _die_with_parent() -> None:
     """In the child before exec: Linux stops sshd when the process that started it dies (even on SIGKILL)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _free_port() -> int:
