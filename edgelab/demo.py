@@ -353,10 +353,17 @@ def _export_demo_bundle(out: Path, comparison: Any, dataset: Dataset, progress: 
 
 
 def _bundle_is_current(bundle: Path, model: Path) -> bool:
-    """A complete bundle from an earlier run of the same int8 model (its manifest lists its hashes)."""
+    """A complete bundle from an earlier run of the same int8 model and the same device scripts
+    (its manifest lists every file's hash)."""
+    from importlib import resources
+
     from ._files import sha256_file
 
+    template = resources.files("edgelab") / "bundle_template"
     try:
+        for item in template.iterdir():
+            if item.is_file() and item.name.endswith(".py") and (bundle / item.name).read_bytes() != item.read_bytes():
+                return False
         manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
         files = manifest["files"]
         return files[model.name]["sha256"] == sha256_file(model) and all(
