@@ -14,6 +14,7 @@ import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -356,9 +357,14 @@ def _export_demo_bundle(out: Path, comparison: Any, dataset: Dataset, progress: 
 
 
 def _bundle_is_current(bundle: Path, model: Path) -> bool:
-    """A complete bundle from an earlier run of the same int8 model (its manifest lists its hashes)."""
+    """A complete bundle from an earlier run of the same int8 model and the same device scripts
+    (its manifest lists every file's hash)."""
 
+    template = resources.files("edgelab") / "bundle_template"
     try:
+        for item in template.iterdir():
+            if item.is_file() and item.name.endswith(".py") and (bundle / item.name).read_bytes() != item.read_bytes():
+                return False
         manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
         files = manifest["files"]
         return files[model.name]["sha256"] == sha256_file(model) and all(
