@@ -401,5 +401,6 @@ def local_doctor() -> DoctorReport:
             required=False,
         )
     )
-    checks.append(device_checks["disk"])
+    disk = device_checks["disk"]
+    checks.append(Check(disk.item, disk.ok, disk.found.replace("in the device folder", "in this folder"), disk.fix))
     return DoctorReport("this machine", tuple(checks), info)
