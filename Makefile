@@ -13,7 +13,7 @@ NBVAL := -p no:cacheprovider --nbval -p edgelab.nbval
 help:
 	@echo "make demo     synthetic scenes -> train -> QAT -> every precision -> compare -> runs/demo/report.md"
 	@echo "make test     lint, unit tests + notebook validation (nbval, twice: as stored and with other CPU numerics)"
-	@echo "make lint     ruff (lint + format check) and mypy on edgelab/"
+	@echo "make lint     ruff (lint + format check), mypy, and the import contract (lint-imports)"
 	@echo "make lab      JupyterLab on notebooks/"
 	@echo "make bench    benchmarks -> runs/bench/bench.json"
 	@echo "make bench-scale  time and peak memory vs dataset size -> runs/bench/bench.json (scale)"
@@ -59,15 +59,15 @@ unit: $(STAMP) $(DEVICE_STAMP)
 # changed the way another CPU changes them (edgelab/nbval.py: PORTABLE_ENV), against the same outputs.
 # The second pass runs on a copy in notebooks-portable/ so both can run at once (make -j); they share
 # notebooks/runs-cache/ (converted files that depend only on a graph).
-nbtest: $(STAMP)
+nbtest: $(STAMP) $(DEVICE_STAMP)
 	$(MAKE) --no-print-directory -j2 --output-sync=target nbtest-stored nbtest-portable
 
-nbtest-stored: $(STAMP)
+nbtest-stored: $(STAMP) $(DEVICE_STAMP)
 	rm -rf notebooks/runs
 	mkdir -p notebooks/runs-cache
 	$(PY) -m pytest notebooks $(NBVAL) -q
 
-nbtest-portable: $(STAMP)
+nbtest-portable: $(STAMP) $(DEVICE_STAMP)
 	rm -rf notebooks-portable
 	mkdir -p notebooks-portable notebooks/runs-cache
 	cp notebooks/*.ipynb notebooks/params.json notebooks-portable/
@@ -78,6 +78,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check edgelab tests benchmarks tools
 	$(VENV)/bin/ruff format --check edgelab tests benchmarks tools
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -88,7 +89,7 @@ bench: $(STAMP)
 bench-scale: $(STAMP)
 	$(PY) benchmarks/bench_scale.py
 
-nbregen: $(STAMP)
+nbregen: $(STAMP) $(DEVICE_STAMP)
 	$(PY) notebooks/regenerate.py
 
 lock: $(STAMP)

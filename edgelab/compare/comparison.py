@@ -8,7 +8,6 @@ compiler would map, and returns a pandas DataFrame. A variant that fails at any 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,26 +16,32 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .._keras import check_keras2_model
 from .._log import logger, progress_scope, tqdm
-from ..errors import ConfigError
-from ..precision import Precision
+from ..edgetpu.energy import estimate_energy
+from ..edgetpu.latency import estimate_latency
+from ..edgetpu.verdict import edgetpu_verdict
+from ..enums import StrEnum
+from ..errors import ConfigError, did_you_mean
+from ..metrics import classification_metrics
+from ..precision import REPAIRED, Precision
+from ..preprocess import set_input_range
+from ..tflite.inspection import inspect_model
+from ..training.sanity import check_float_model
+from .benchmark import LatencyResult, measure_latency
+from .evaluate import EvalResult, evaluate_model
 
 if TYPE_CHECKING:
     from .._keras import keras
     from ..edgetpu.mapping import EdgeTPUMapping
     from ..tflite.conversion import ConvertedModel
-    from .benchmark import LatencyResult
-    from .evaluate import EvalResult
 
 
-class VariantStatus(str, enum.Enum):
+class VariantStatus(StrEnum):
     """Whether a variant was measured. A ``str`` enum: tables, CSV and JSON keep the text."""
 
     OK = "ok"
     FAILED = "failed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: Columns of the comparison table, in order.
@@ -58,10 +63,13 @@ COLUMNS = (
     "edgetpu_ops",
     "edgetpu_source",
     "edgetpu_usb3_ms",
+    "edgetpu_usb3_mj",
     "runtime",
     "xnnpack",
     "path",
 )
+#: Columns ``run_comparison(..., device=...)`` adds: the same files measured on a device (edgelab.device).
+DEVICE_COLUMNS = ("device_p50_ms", "device_accuracy", "device_agreement")
 
 
 @dataclass(frozen=True)
@@ -131,28 +139,22 @@ def _split_arrays(data: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _edgetpu_verdict(path: Path):
     """The real compiler's op counts when it is installed, else the offline prediction."""
-    from ..edgetpu.verdict import edgetpu_verdict
-
     return edgetpu_verdict(path)
 
 
-def _edgetpu_ms(path: Path) -> float | None:
-    """Estimated Edge TPU time per inference over USB 3 (None for models it cannot run)."""
-    from ..edgetpu.latency import estimate_latency
-
+def _edgetpu_estimates(path: Path) -> tuple[float | None, float | None]:
+    """Estimated Edge TPU time (ms) and energy (mJ, see edgelab.edgetpu.energy) per inference over USB 3."""
     try:
-        return estimate_latency(path).ms["usb3"]
-    except Exception as exc:  # advisory column: never lose the row for it
+        latency = estimate_latency(path)
+        return latency.ms["usb3"], estimate_energy(latency).mj["usb3"]
+    except Exception as exc:  # advisory columns: never lose the row for them
         logger.warning("Edge TPU latency estimate of %s failed: %s", Path(path).name, exc)
-        return None
+        return None, None
 
 
 def _measure(
     variant_model, precision, test_images, test_labels, class_names, reference, num_threads, min_time_s, progress
 ):
-    from ..tflite.inspection import inspect_model
-    from .benchmark import measure_latency
-
     runtime_model = variant_model.load(num_threads=num_threads)
     evaluation = _evaluate(runtime_model, test_images, test_labels, class_names, reference, progress)
     latency = measure_latency(runtime_model, num_threads=num_threads, min_time_s=min_time_s)
@@ -166,8 +168,6 @@ def _measure(
 
 
 def _evaluate(runtime_model, images, labels, class_names, reference, progress):
-    from .evaluate import evaluate_model
-
     return evaluate_model(
         runtime_model, images, labels, class_names=class_names, reference_pred=reference, progress=progress
     )
@@ -192,6 +192,7 @@ def run_comparison(
     input_range: Any = None,
     keep_float: Sequence[str] = (),
     repair: Sequence[str] = (),
+    device: Any = None,
 ) -> Comparison:
     """Convert, evaluate and benchmark every precision of ``model``; keep the details.
 
@@ -217,24 +218,22 @@ def run_comparison(
             :mod:`edgelab.training.equalize`), each adding an int8 row of the repaired model, cumulatively
             (``["equalize", "bias_correction"]`` adds ``int8+eq`` and ``int8+eq+bc``), measured like any
             other row, Edge TPU mapping included. ``Comparison.repairs`` keeps what each repair did.
+        device: An :class:`edgelab.device.Device` (``el.device.Device("pi@raspberrypi")``): every converted
+            file also runs there on the same test images, adding the :data:`DEVICE_COLUMNS` (latency p50 on
+            the device, accuracy there, top-1 agreement with this machine's run of the same file).
 
     The float model is checked first (:mod:`edgelab.training.sanity`): chance-level accuracy or one
     dominant class is warned about, with likely causes, and kept in ``Comparison.sanity``.
     """
+    # deferred: TensorFlow (converting and the float model's predictions need it; the rest of this module does not)
     from ..tflite.conversion import ConversionFailure, convert_all
     from ..training.fit import predict_keras
-    from .evaluate import classification_metrics
 
     names = tuple(class_names if class_names is not None else getattr(data, "class_names", ()))
     if not names:
         raise ConfigError("Expected class_names (or a Dataset that has them). Received: none.")
     if input_range is not None:
-        from ..preprocess import set_input_range
-
         set_input_range(model, input_range)  # conversion feeds the same range
-    from .._keras import check_keras2_model
-    from ..training.sanity import check_float_model
-
     check_keras2_model(model)  # one clear error, not one failed row per precision
     with progress_scope(progress):  # the dataset's "loading" bars follow progress=
         test_images, test_labels = _split_arrays(test_data if test_data is not None else data, "test")
@@ -293,13 +292,15 @@ def run_comparison(
                 precision, VariantStatus.FAILED, f"{type(exc).__name__}: {exc}", model=result
             )
     table = comparison_table(variants, float_eval.accuracy)
+    if device is not None:
+        table = _add_device_columns(table, variants, device, names, test_images, test_labels, progress)
     table.attrs["sanity"] = list(sanity)  # the float model's warnings travel with the table (and the report)
     return Comparison(table, variants, float_eval, names, test_images, test_labels, sanity, repairs)
 
 
 def repair_steps(repair: Sequence[str]) -> list[tuple[str, ...]]:
     """The cumulative step lists of ``repair`` (equalization first): one comparison row each."""
-    from ..errors import did_you_mean
+    # deferred: TensorFlow (the repairs change a Keras model)
     from ..training.equalize import REPAIRS
 
     if isinstance(repair, str):
@@ -342,7 +343,7 @@ def _repaired(
     reuse: bool,
 ) -> tuple[dict, dict]:
     """``({row: ConvertedModel or ConversionFailure}, {row: Repair})`` for each cumulative repair."""
-    from ..precision import REPAIRED
+    # deferred: TensorFlow (converting and repairing need it)
     from ..tflite.conversion import ConversionFailure, ConvertedModel, convert
     from ..training.equalize import REPAIRS, repair_model
 
@@ -376,12 +377,34 @@ def _repaired(
     return converted, done
 
 
+def _add_device_columns(table, variants, device, names, images, labels, progress) -> pd.DataFrame:
+    """The device's p50, accuracy and agreement per variant (Edge TPU-compiled files are left out)."""
+    files = {
+        p.value: v.model.path
+        for p, v in variants.items()
+        if v.status is VariantStatus.OK and v.model is not None and p is not Precision.EDGETPU
+    }
+    if not hasattr(device, "bench_variants"):
+        raise ConfigError(
+            f"Expected device to be an edgelab.device.Device (el.device.Device('user@host')). Received: {device!r}"
+        )
+    measured = device.bench_variants(files, names, images, labels, progress=progress)
+    per_model = measured.get("models", {})
+    table = table.copy()
+    for column in DEVICE_COLUMNS:
+        table[column] = [per_model.get(p, {}).get(column) for p in table.precision]
+        table[column] = pd.to_numeric(table[column], errors="coerce").round(4)
+    table.attrs["device"] = dict(measured.get("device", {}))  # the device report travels with the table
+    return table
+
+
 def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
     """One row per variant with the :data:`COLUMNS`; ratios are against the fp32 row."""
     rows = []
     for precision, v in variants.items():
         ev, lat, m = v.evaluation, v.latency, v.model
         tpu = v.edgetpu
+        tpu_ms, tpu_mj = _edgetpu_estimates(m.path) if m is not None else (None, None)
         rows.append(
             {
                 "precision": precision.value,
@@ -398,7 +421,8 @@ def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
                 "macs": v.macs,
                 "edgetpu_ops": tpu.mapped if tpu is not None else None,
                 "edgetpu_source": str(tpu.source) if tpu is not None else None,
-                "edgetpu_usb3_ms": _edgetpu_ms(m.path) if m is not None else None,
+                "edgetpu_usb3_ms": tpu_ms,
+                "edgetpu_usb3_mj": tpu_mj,
                 "runtime": lat.runtime if lat is not None else None,
                 "xnnpack": lat.xnnpack if lat is not None else None,
                 "path": str(m.path) if m is not None else None,
