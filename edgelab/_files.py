@@ -8,6 +8,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import socket
 import stat
 import tempfile
@@ -15,7 +16,10 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .errors import ConfigError, EdgelabError
+from .errors import (
+    ConfigError,
+    FolderBusyError,  # re-exported: every error class lives in edgelab.errors
+)
 
 _KINDS = (
     (stat.S_ISCHR, "a character device"),
@@ -95,10 +99,6 @@ def atomic_path(path: Path) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
-class FolderBusyError(EdgelabError):
-    """Another process holds an output folder's lock; the message says who."""
-
-
 @contextlib.contextmanager
 def run_lock(folder: Path, command: str = "edgelab") -> Iterator[None]:
     """Hold an exclusive lock on an output folder while a run writes it.
@@ -112,6 +112,7 @@ def run_lock(folder: Path, command: str = "edgelab") -> Iterator[None]:
         FolderBusyError: another live process holds the lock; the message names it.
     """
     try:
+        # deferred: fcntl is POSIX-only (Windows has none)
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield
@@ -167,7 +168,6 @@ def _read_holder(fd: int) -> str:
 def atomic_folder(path: Path) -> Iterator[Path]:
     """A temporary folder beside ``path`` that replaces it when the block finishes (for writers
     that produce several files, such as a TensorFlow checkpoint); removed when the block fails."""
-    import shutil
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

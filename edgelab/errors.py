@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
 from collections.abc import Iterable
 from typing import Any, Literal, overload
@@ -132,6 +133,45 @@ class EdgeTPUWarning(EdgelabWarning):
     """A model will not run entirely on the Edge TPU (some ops fall back to the CPU)."""
 
 
+class ImageTooLargeError(DatasetError):
+    """An image's width x height is above the decoded-pixels budget (see :func:`max_pixels`)."""
+
+
+class NotRegularFileError(DatasetError):
+    """An image path is a device, a FIFO, a socket or a symbolic link loop: never opened."""
+
+
+class PixelFormatError(DatasetError):
+    """An image's pixels (signed or 32-bit integers, floats) have no faithful 8-bit RGB form."""
+
+
+class ModelValidationError(ModelFileError):
+    """A ``.tflite`` file breaks a structural rule the interpreter would trust.
+
+    Attributes:
+        path: The file (None for bytes).
+        subgraph: Subgraph index, or None for model-level rules.
+        where: The op or tensor concerned, e.g. ``"op 1 (SPLIT)"`` or ``"tensor 7 'logits'"``.
+        rule: The rule broken, in words.
+    """
+
+    def __init__(self, message: str, path: str | None, subgraph: int | None, where: str, rule: str) -> None:
+        super().__init__(message)
+        self.path, self.subgraph, self.where, self.rule = path, subgraph, where, rule
+
+
+class FolderBusyError(EdgelabError):
+    """Another process holds an output folder's lock; the message says who."""
+
+
+class DatasetWarning(EdgelabWarning):
+    """Files were skipped while loading a dataset (details in ``Dataset.skipped``)."""
+
+
+class CalibrationWarning(EdgelabWarning):
+    """Calibration images unlike the data the model sees: int8 ranges will clip real inputs."""
+
+
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """A ' Did you mean ...?' hint for a misspelt option, or '' when nothing is close."""
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
@@ -184,6 +224,80 @@ def check_int(
         expected = f"an int >= {minimum}"
     else:
         expected = "an int"
+    if allow_none:
+        expected += " or None"
+    raise ConfigError(f"Expected {name} to be {expected}. Received: {name}={value!r}")
+
+
+@overload
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    min_open: bool = False,
+    max_open: bool = False,
+    allow_none: Literal[False] = False,
+    unit: str = "",
+) -> float: ...
+@overload
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    min_open: bool = False,
+    max_open: bool = False,
+    allow_none: bool,
+    unit: str = "",
+) -> float | None: ...
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    min_open: bool = False,
+    max_open: bool = False,
+    allow_none: bool = False,
+    unit: str = "",
+) -> float | None:
+    """``value`` as a finite float in range, or a ConfigError that says what was expected and echoes it.
+
+    Python and numpy ints and floats pass; bools, strings, NaN and infinities do not.
+
+    Args:
+        name: The argument's name, as the user wrote it.
+        value: What the user passed.
+        minimum: Smallest allowed value (``None``: no lower bound); ``min_open`` excludes it.
+        maximum: Largest allowed value (``None``: no upper bound); ``max_open`` excludes it.
+        allow_none: Let ``None`` through (returned as is).
+        unit: What the number counts, for the message (``"seconds"``).
+
+    Raises:
+        ConfigError: ``value`` is not a finite number in range.
+    """
+    if value is None and allow_none:
+        return None
+    # numbers.Real covers numpy ints and floats without importing numpy here; a bool is not a number.
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value)):
+        number = float(value)
+        low_ok = minimum is None or (number > minimum if min_open else number >= minimum)
+        high_ok = maximum is None or (number < maximum if max_open else number <= maximum)
+        if low_ok and high_ok:
+            return number
+    if minimum is not None and maximum is not None:
+        expected = f"a number in {'(' if min_open else '['}{minimum:g}, {maximum:g}{')' if max_open else ']'}"
+    elif minimum is not None:
+        expected = f"a number {'>' if min_open else '>='} {minimum:g}"
+    elif maximum is not None:
+        expected = f"a number {'<' if max_open else '<='} {maximum:g}"
+    else:
+        expected = "a finite number"
+    if unit:
+        expected += f" ({unit})"
     if allow_none:
         expected += " or None"
     raise ConfigError(f"Expected {name} to be {expected}. Received: {name}={value!r}")

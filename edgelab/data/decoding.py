@@ -17,11 +17,17 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .._files import not_a_regular_file
 from .._log import tqdm
-from ..errors import ConfigError, DatasetError
+from ..errors import (  # re-exported: every error class lives in edgelab.errors
+    ConfigError,
+    ImageTooLargeError,
+    NotRegularFileError,
+    PixelFormatError,
+    check_int,
+)
 from ..preprocess import parse_image_size
 from .skips import SkippedFile, SkipReason
 
@@ -40,18 +46,6 @@ WORKERS = max(1, min(4, os.cpu_count() or 1))
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-
-
-class ImageTooLargeError(DatasetError):
-    """An image's width x height is above the decoded-pixels budget (see :func:`max_pixels`)."""
-
-
-class NotRegularFileError(DatasetError):
-    """An image path is a device, a FIFO, a socket or a symbolic link loop: never opened."""
-
-
-class PixelFormatError(DatasetError):
-    """An image's pixels (signed or 32-bit integers, floats) have no faithful 8-bit RGB form."""
 
 
 # edgelab enforces its own decoded-pixels budget (smaller than Pillow's warning threshold by
@@ -111,9 +105,7 @@ def max_pixels(limit: int | None = None) -> int:
             limit = int(text.replace("_", ""))
         except ValueError:
             raise ConfigError(f"Expected {MAX_PIXELS_ENV} to be an int >= 0. Received: {text!r}") from None
-    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0:
-        raise ConfigError(f"Expected {source} to be an int >= 0. Received: {limit!r}")
-    return int(limit)
+    return check_int(source, limit, minimum=0)
 
 
 def _check_budget(im: Image.Image, path: object, limit: int) -> None:
@@ -168,8 +160,6 @@ def _apply_exif_orientation(im: Image.Image) -> Image.Image:
     except Exception:  # a broken EXIF block is not worth losing the image over
         return im
     if orientation in (2, 3, 4, 5, 6, 7, 8):
-        from PIL import ImageOps
-
         return ImageOps.exif_transpose(im)
     return im
 

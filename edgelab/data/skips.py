@@ -8,16 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import EdgelabWarning
+from ..errors import (
+    DatasetWarning,  # re-exported: every error class lives in edgelab.errors
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["DatasetWarning", "SkipReason", "SkippedFile", "SkippedReport"]
-
-
-class DatasetWarning(EdgelabWarning):
-    """Files were skipped while loading a dataset (details in ``Dataset.skipped``)."""
 
 
 class SkipReason:
@@ -107,6 +105,7 @@ class SkippedReport:
         return [f.to_dict() for f in self.files]
 
     def to_frame(self) -> pd.DataFrame:
+        # deferred: pandas (only this table needs it)
         import pandas as pd
 
         return pd.DataFrame(self.to_list(), columns=["path", "reason", "detail"])

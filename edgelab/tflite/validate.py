@@ -30,7 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelFileError
+from ..errors import (
+    ModelValidationError,  # re-exported: every error class lives in edgelab.errors
+)
+from .reader import corrupt_model_error, load_model_bytes, schema_module
 
 __all__ = ["MAX_TENSOR_BYTES", "ModelValidationError", "validate_model"]
 
@@ -119,21 +122,6 @@ _OPTIONS_REQUIRED = {"SPLIT", "SPLIT_V", "PACK", "UNPACK"}
 _BROADCAST_OPS = {"ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM"}
 
 
-class ModelValidationError(ModelFileError):
-    """A ``.tflite`` file breaks a structural rule the interpreter would trust.
-
-    Attributes:
-        path: The file (None for bytes).
-        subgraph: Subgraph index, or None for model-level rules.
-        where: The op or tensor concerned, e.g. ``"op 1 (SPLIT)"`` or ``"tensor 7 'logits'"``.
-        rule: The rule broken, in words.
-    """
-
-    def __init__(self, message: str, path: str | None, subgraph: int | None, where: str, rule: str) -> None:
-        super().__init__(message)
-        self.path, self.subgraph, self.where, self.rule = path, subgraph, where, rule
-
-
 _VALID: dict[bytes, bool] = {}  # digests of bytes that passed, so repeated loads check once
 
 
@@ -148,8 +136,6 @@ def validate_model(source: str | os.PathLike | bytes, *, max_tensor_bytes: int =
         ModelValidationError: the file breaks a rule (message: file, subgraph, op or tensor, rule).
         ModelFileError: the file is missing, unreadable, not TFLite, or its flatbuffer cannot be parsed.
     """
-    from .inspection import load_model_bytes
-
     data, path = load_model_bytes(source)
     validate_bytes(data, path, max_tensor_bytes=max_tensor_bytes)
 
@@ -159,14 +145,11 @@ def validate_bytes(data: bytes, path: str | None, *, max_tensor_bytes: int = MAX
     key = hashlib.blake2b(data, digest_size=16).digest() + max_tensor_bytes.to_bytes(8, "little")
     if key in _VALID:
         return
-    from ai_edge_litert import schema_py_generated as schema
-
-    from .inspection import _corrupt
-
+    schema = schema_module()
     try:
         model = schema.ModelT.InitFromPackedBuf(data, 0)
     except Exception as exc:  # the generated reader raises whatever a bad offset triggers
-        raise _corrupt(path, data, exc) from None
+        raise corrupt_model_error(path, data, exc) from None
     check_parsed(schema, model, data, path, max_tensor_bytes=max_tensor_bytes)
     if len(_VALID) > 256:
         _VALID.clear()
