@@ -24,6 +24,10 @@ class ModelFileError(EdgelabError):
     """A .tflite file is missing, truncated, corrupt or not a TFLite model."""
 
 
+class InterpreterCrashError(ModelFileError):
+    """The native TFLite interpreter crashed on a file in a child process; it is not loaded here."""
+
+
 class ConversionError(EdgelabError):
     """The TFLite converter failed for one precision."""
 
@@ -50,6 +54,38 @@ class CompilerNotFoundError(EdgeTPUError):
 
 class DelegateError(EdgeTPUError):
     """The Edge TPU delegate library or device could not be loaded."""
+
+
+class DeviceError(EdgelabError):
+    """A device reached over SSH cannot do what was asked (edgelab.device)."""
+
+
+class DeviceUnreachableError(DeviceError):
+    """The device does not answer: unknown name, refused or timed-out connection."""
+
+
+class DeviceAuthError(DeviceError):
+    """The device refused the login (no key it accepts, no agent)."""
+
+
+class HostKeyError(DeviceError):
+    """The device's host key is unknown or changed: nothing is run on it."""
+
+
+class DeviceTimeoutError(DeviceError):
+    """A command on the device took longer than its timeout."""
+
+
+class DeviceRuntimeError(DeviceError):
+    """The device has no usable TFLite runtime (or numpy, Pillow) for the bundle."""
+
+
+class DeviceDiskFullError(DeviceError):
+    """The device has not enough free disk for the copy."""
+
+
+class DeviceFileConflictError(DeviceError):
+    """A file edgelab copied to the device was changed there."""
 
 
 class NotebookError(EdgelabError):

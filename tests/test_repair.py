@@ -201,6 +201,8 @@ def test_mobilenet_style_blocks_equalize_exactly_and_skip_relu6():
     skipped = {(a, b): why for a, b, why in fixed.skipped}
     assert "ReLU6" in skipped[("b2_expand", "b2_dw")] and "ReLU6" in skipped[("b2_dw", "b2_project")]
     assert ("b1_pw", "b2_expand") not in fixed.equalized  # b1_pw also feeds the residual Add
+    # High-bias absorption: only a ReLU pair whose second layer sees no zero padding (1x1 b1_pw; not the depthwise)
+    assert [(a, b) for a, b, _ in fixed.absorbed] == [("b1_dw", "b1_pw")], fixed.absorbed
     assert fixed.max_abs_difference <= _bound(fixed.model, fixed.output_magnitude), fixed
     assert [layer.name for layer in fixed.model.layers] == [layer.name for layer in model.layers]
     # Equalized: each pair's channel ranges now match (r1_i == r2_i, the paper's fixed point)
@@ -334,6 +336,9 @@ def test_recommend_prefers_a_repair_that_keeps_the_edge_tpu_over_float_layers(ou
         assert "preferred over mixed_int8" in pick.reason
     assert any(c.startswith("mixed_int8") and "6 of 9 ops off the Edge TPU" in c and "KiB" in c for c in pick.costs)
     assert any(c.startswith("int8+eq") and "0 of 9 ops off" in c and "ms estimated" in c for c in pick.costs)
+    # When plain int8 meets the budget, no repair is needed: int8 is picked even if a repaired row is smaller.
+    fine = table.assign(delta_accuracy=[0.0, -0.001, -0.001, 0.0], size_bytes=[400_000, 110_000, 109_000, 105_000])
+    assert recommend(fine, max_accuracy_drop=0.01, target="edgetpu").precision == "int8"
     # Without the repaired row, the float fallback is what fits on a CPU.
     assert recommend(table[table.precision != "int8+eq"], 0.01, "cpu").precision == "mixed_int8"
     # Nothing fits: a per-channel range cause names equalization as the fix, and the layer to blame.
