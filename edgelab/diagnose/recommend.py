@@ -76,14 +76,16 @@ def _partly_mapped(every: pd.DataFrame, mapped: pd.DataFrame, max_drop: float) -
     trade-off on offer, and the reader sees it beside the fully mapped ones.
     """
     partial = every[(every["drop"] <= max_drop + 1e-9) & ~every.precision.isin(mapped.precision)]
+    if "edgetpu_ops" not in partial.columns:
+        return ""
+    partial = partial.assign(on_tpu=[m[0] if (m := _mapped(v)) else 0 for v in partial["edgetpu_ops"]])
+    partial = partial[partial.on_tpu > 0]
     if not len(partial):
         return ""
-    ops = partial["edgetpu_ops"] if "edgetpu_ops" in partial.columns else pd.Series("?", index=partial.index)
-    on_tpu = [m[0] if (m := _mapped(v)) else -1 for v in ops]
-    best = partial.assign(on_tpu=on_tpu, ops=ops).sort_values(["on_tpu", "drop"], ascending=[False, True]).iloc[0]
+    best = partial.sort_values(["on_tpu", "drop"], ascending=[False, True], kind="stable").iloc[0]
     return (
         f" Within budget, {best.precision} loses {max(best['drop'], 0) * 100 + 0:.1f} points with "
-        f"{best.ops} ops on the Edge TPU (mapped/total; the rest run on the CPU)."
+        f"{best.edgetpu_ops} ops on the Edge TPU (mapped/total; the rest run on the CPU)."
     )
 
 
