@@ -8,7 +8,7 @@ export PYTHONDONTWRITEBYTECODE = 1
 
 NBVAL := -p no:cacheprovider --nbval -p edgelab.nbval
 
-.PHONY: demo test unit nbtest nbtest-stored nbtest-portable lint lab bench bench-scale nbregen lock clean help
+.PHONY: device-venv demo test unit nbtest nbtest-stored nbtest-portable lint lab bench bench-scale nbregen lock clean help
 
 help:
 	@echo "make demo     synthetic scenes -> train -> QAT -> every precision -> compare -> runs/demo/report.md"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench    benchmarks -> runs/bench/bench.json"
 	@echo "make bench-scale  time and peak memory vs dataset size -> runs/bench/bench.json (scale)"
 	@echo "make nbregen  re-execute every notebook and store its outputs"
+	@echo "make device-venv  the device stack the tests run bundles on (.venv-device: tflite-runtime 2.14, numpy 1.26, Pillow)"
 
 $(STAMP): constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 12) else "edgelab needs Python 3.10-3.12; $(PYTHON) is %d.%d. Run e.g. make PYTHON=python3.11 ..." % v)'
@@ -26,6 +27,24 @@ $(STAMP): constraints.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	@touch $@
 
+# The device stack for tests: what a Raspberry Pi or an old Coral image runs bundles with (tflite-runtime
+# 2.14 + numpy<2 + Pillow; no TensorFlow, no edgelab). tflite-runtime 2.14 has wheels for Python 3.8-3.11
+# only: with another Python the target says so in one line and the device tests skip.
+DEVICE_PYTHON ?= $(PYTHON)
+DEVICE_VENV   ?= .venv-device
+DEVICE_STAMP  := $(DEVICE_VENV)/.installed
+
+device-venv: $(DEVICE_STAMP)
+
+$(DEVICE_STAMP): constraints-device.txt
+	@if $(DEVICE_PYTHON) -c 'import sys; sys.exit(0 if (3, 8) <= sys.version_info[:2] <= (3, 11) else 1)'; then \
+	  { test -x $(DEVICE_VENV)/bin/python || $(DEVICE_PYTHON) -m venv $(DEVICE_VENV); } && \
+	  $(DEVICE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r constraints-device.txt && \
+	  touch $@; \
+	else \
+	  echo "device-venv: tflite-runtime 2.14 needs Python 3.8-3.11 (run make DEVICE_PYTHON=python3.11 ...); the device tests will be skipped" >&2; \
+	fi
+
 demo: $(STAMP)
 	$(VENV)/bin/edgelab demo
 
@@ -33,7 +52,7 @@ demo: $(STAMP)
 test: lint
 	$(MAKE) --no-print-directory -j3 --output-sync=target unit nbtest-stored nbtest-portable
 
-unit: $(STAMP)
+unit: $(STAMP) $(DEVICE_STAMP)
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
 # The series twice, each from an empty runs/ as on a fresh clone: as stored, and with the numerics
@@ -79,4 +98,4 @@ lock: $(STAMP)
 	$(PY) tools/sync_environment.py
 
 clean:
-	rm -rf runs build *.egg-info notebooks/runs notebooks/runs-cache notebooks-portable
+	rm -rf runs build *.egg-info $(DEVICE_VENV) notebooks/runs notebooks/runs-cache notebooks-portable

@@ -71,6 +71,7 @@ _EXPORTS: dict[str, str] = {
     "export_bundle": "bundle",
     # errors (the typed hierarchy lives in edgelab.errors)
     "EdgelabError": "errors",
+    "EdgelabWarning": "errors",
 }
 
 #: stage packages and modules reachable as attributes (``el.data``, ``el.widgets``, ...)

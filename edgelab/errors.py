@@ -56,7 +56,15 @@ class NotebookError(EdgelabError):
     """A notebook could not be executed: a cell raised or timed out, or its kernel died."""
 
 
-class EdgeTPUWarning(UserWarning):
+class EdgelabWarning(UserWarning):
+    """Base class of every warning edgelab shows a user (a number may be wrong, or work was left out).
+
+    Python shows each one once per place in a script and in a notebook; ``warnings.simplefilter("ignore",
+    EdgelabWarning)`` silences them all.
+    """
+
+
+class EdgeTPUWarning(EdgelabWarning):
     """A model will not run entirely on the Edge TPU (some ops fall back to the CPU)."""
 
 

@@ -188,3 +188,34 @@ def no_compiler(tmp_path, monkeypatch):
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
+
+
+# --- the device stack: a separate interpreter with tflite-runtime 2.14 + numpy<2 + Pillow, and a real sshd ---
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def device_python() -> Path:
+    """The device stack's interpreter (make device-venv; EDGELAB_DEVICE_PYTHON overrides)."""
+    override = os.environ.get("EDGELAB_DEVICE_PYTHON")
+    path = Path(override) if override else REPO / ".venv-device" / "bin" / "python"
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        where = f"EDGELAB_DEVICE_PYTHON={override}" if override else f"{path} (make device-venv)"
+        pytest.skip(f"device stack: no interpreter at {where}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """A real OpenSSH server on 127.0.0.1 (tests/_sshd.py); skips when openssh-server is not installed."""
+    import _sshd
+
+    why = _sshd.missing()
+    if why:
+        pytest.skip(f"sshd: {why}")
+    server = _sshd.start(tmp_path_factory.mktemp("sshd"))
+    try:
+        yield server
+    finally:
+        _sshd.stop(server)

@@ -46,9 +46,13 @@ sys.exit(code)
 """
 
 
-def run_classify(bundle: Path, *args: str, block: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+def run_classify(
+    bundle: Path, *args: str, block: tuple[str, ...] = (), xnnpack: str | None = None
+) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "EDGELAB_XNNPACK")}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    if xnnpack is not None:
+        env["EDGELAB_XNNPACK"] = xnnpack
     return subprocess.run(
         [sys.executable, "-c", RUN_CLASSIFY, ",".join(block), str(bundle / "classify.py"), *args],
         capture_output=True,
@@ -161,7 +165,34 @@ def test_classify_runs_and_matches_the_model(models, tmp_path, image, variant):
         scale, zero_point = outp["quantization"]
         y = scale * (y.astype(np.int64) - zero_point)
     expected = dict(zip(LABELS, y.tolist()))
+    # Same runtime, same kernels, same input bytes: the only difference is classify.py printing 4
+    # decimals (at most 5e-5 off), so 1e-4 bounds it.
     assert scores == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("xnnpack", ["1", "0"])
+def test_classify_gives_the_output_bytes_of_tflitemodel_with_the_same_kernels(models, tmp_path, xnnpack):
+    """EDGELAB_XNNPACK=0 switches classify.py to TFLite's built-in kernels as it switches edgelab's own
+    interpreters, so both compute the same int8 program the same way: equal in integer output steps."""
+    from edgelab.tflite.runtime import TFLiteModel
+
+    out = export_bundle({"int8": models["int8"]}, LABELS, tmp_path / "bundle")
+    rng = np.random.default_rng(2)
+    paths = []
+    for i in range(4):  # already at the model's size: no resampling on either side
+        paths.append(tmp_path / f"p{i}.png")
+        Image.fromarray(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)).save(paths[-1])
+    proc = run_classify(out, *map(str, paths), "--top-k", str(len(LABELS)), "--threads", "1", xnnpack=xnnpack)
+    assert proc.returncode == 0, proc.stderr
+    model = TFLiteModel(models["int8"], labels=LABELS, use_xnnpack=xnnpack == "1")
+    scale, zero_point = model.output_quantization
+    blocks = proc.stdout.split("\n" + str(tmp_path))[1:]
+    assert len(blocks) == len(paths), proc.stdout
+    for path, block in zip(paths, blocks):
+        raw = model.predict(np.asarray(Image.open(path).convert("RGB")), output="raw")[0].astype(int)
+        # 4 printed decimals are within 5e-5 of k * scale (scale = 1/256 here): rounding recovers k exactly.
+        printed = {label: round(score / scale) + zero_point for label, score in parse_scores(block).items()}
+        assert printed == dict(zip(LABELS, raw.tolist())), (path.name, block)
 
 
 def test_classify_default_model_and_top_k(models, tmp_path, image):

@@ -22,14 +22,61 @@ def _resize(op: str, half_pixel: bool) -> str:
     return analyze_edgetpu(model).ops[0].reason
 
 
-def test_half_pixel_resizes_are_logged_as_unsupported_versions():
-    # Compilers 14.1-15 log these "Operation version not supported" (edgetpu#187, #420, TF#42024).
-    for op in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"):
-        assert _resize(op, half_pixel=True) == table.STATUS_VERSION
-        assert _resize(op, half_pixel=False) == table.STATUS_MAPPED
+def test_half_pixel_nearest_neighbor_is_logged_as_an_unsupported_version():
+    # Compilers 14.1-15 log it "Operation version not supported" (tiny_yolo_edgetpu.log, edgetpu#187, #420).
+    assert _resize("RESIZE_NEAREST_NEIGHBOR", half_pixel=True) == table.STATUS_VERSION
+    assert _resize("RESIZE_NEAREST_NEIGHBOR", half_pixel=False) == table.STATUS_MAPPED
+
+
+def _conv(cin: int, cout: int) -> list[dict]:
+    weights = {"shape": (cout, 1, 1, cin), "dtype": "int8", "quant": Q, "data": np.ones((cout, 1, 1, cin))}
+    return [weights, const(np.zeros(cout))]
+
+
+def test_three_half_pixel_bilinear_upsamplings_between_convolutions_map_as_compiler_16_maps_them():
+    """The shape of a public model compiled with edgetpu_compiler 16: three int8 2x RESIZE_BILINEAR
+    with half_pixel_centers=true, align_corners=false (6->12, 12->24, 24->48), each after a
+    convolution; the compiler mapped all three (98 of that model's 157 ops on the Edge TPU)."""
+    from ai_edge_litert import schema_py_generated as s
+
+    tensors: list[dict] = []
+    ops: list[tuple] = []
+
+    def add(tensor: dict) -> int:
+        tensors.append(tensor)
+        return len(tensors) - 1
+
+    x = add(act((1, 6, 6, 64)))
+    first = x
+    for size, cin, cout in ((6, 64, 64), (12, 64, 32), (24, 32, 24)):
+        w, b = (add(t) for t in _conv(cin, cout))
+        y = add(act((1, size, size, cout)))
+        ops.append(("CONV_2D", 1, [x, w, b], [y]))
+        opts = s.ResizeBilinearOptionsT()
+        opts.halfPixelCenters, opts.alignCorners = True, False
+        target = add(const([2 * size, 2 * size]))
+        x = add(act((1, 2 * size, 2 * size, cout)))
+        ops.append(("RESIZE_BILINEAR", 3, [y, target], [x], s.BuiltinOptions.ResizeBilinearOptions, opts))
+    w, b = (add(t) for t in _conv(24, 8))
+    out = add(act((1, 48, 48, 8)))
+    ops.append(("CONV_2D", 1, [x, w, b], [out]))
+
+    report = analyze_edgetpu(build_tflite(tensors, ops, [first], [out]))
+    resizes = [v for v in report.ops if v.op == "RESIZE_BILINEAR"]
+    assert len(resizes) == 3
+    assert all(v.reason == table.STATUS_MAPPED for v in resizes), [v.reason for v in resizes]
+    assert report.verdict == "ok" and report.ops_edgetpu == report.ops_total == 7
+
+
+def test_every_limit_names_its_source():
+    from edgelab.edgetpu.rules import LIMITS, SOURCES
+
+    assert set(SOURCES) == set(LIMITS)
+    assert all(len(text) > 20 for text in SOURCES.values())
 
 
 def test_tile_is_not_in_the_edge_tpu_op_set():
+    # Source: Coral's table of supported ops (compiler 16) has no TILE, so it is "Operation not supported".
     tensors = [act((1, 4, 8)), const([1, 2, 1]), act((1, 8, 8))]
     report = analyze_edgetpu(build_tflite(tensors, [("TILE", 1, [0, 1], [2])], [0], [2]))
     assert report.ops[0].reason == table.STATUS_NOT_SUPPORTED

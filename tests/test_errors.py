@@ -37,3 +37,16 @@ def test_a_non_positive_int_is_refused_and_echoed(value):
 def test_the_message_names_the_range(kwargs, value, expected):
     with pytest.raises(ConfigError, match=rf"^Expected x to be {expected}\. Received: x={value!r}$"):
         check_int("x", value, **kwargs)
+
+
+def test_every_edgelab_warning_category_derives_from_edgelabwarning():
+    """One filter (``warnings.simplefilter("ignore", EdgelabWarning)``) silences or surfaces them all."""
+    import edgelab
+    from edgelab.data.skips import DatasetWarning
+    from edgelab.diagnose.calibration import CalibrationWarning
+    from edgelab.errors import EdgelabWarning, EdgeTPUWarning
+
+    assert edgelab.EdgelabWarning is EdgelabWarning
+    for category in (EdgeTPUWarning, DatasetWarning, CalibrationWarning):
+        assert issubclass(category, EdgelabWarning), category
+        assert issubclass(category, UserWarning), category  # shown by Python's default filters

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from edgelab import _machine
-from edgelab._machine import ISA_FLAGS, cpu, int8_dot_product, int8_expectation, machine_info
+from edgelab._machine import ISA_FLAGS, cpu, int8_dot_product, int8_measured, machine_info
 
 # Trimmed /proc/cpuinfo of the machines the project has run on, and of two Arm boards.
 EPYC_VNNI = """processor\t: 0
@@ -82,18 +82,29 @@ def test_cpuinfo_model_and_int8_flags(tmp_path, monkeypatch, text, model, isa, d
     assert int8_dot_product(isa) == dot
 
 
-def test_expectation_says_which_case_the_cpu_is():
-    fast = int8_expectation("AMD EPYC", ["avx2", "fma", "avx512f", "avx512_vnni"])
-    assert fast == (
-        "CPU: AMD EPYC, with int8 dot-product instructions (avx512_vnni): "
-        "int8 is expected to run faster than float32 on this CPU."
-    )
-    slow = int8_expectation("Intel Xeon", ["avx2", "fma"])
-    assert slow.startswith(
-        "CPU: Intel Xeon, with avx2 but without int8 dot-product instructions (VNNI, dotprod): "
-        "int8 is expected to run slower than float32 on this CPU"
-    )
-    assert "unknown" in int8_expectation("Some CPU", None)
+@pytest.mark.parametrize(
+    ("ratio", "words"),
+    [
+        (0.43, "so int8 ran faster than float32 here"),
+        (1.63, "so int8 ran slower than float32 here"),
+        (1.0, "so int8 and float32 ran equally fast here"),
+    ],
+)
+def test_the_int8_line_describes_the_measured_ratio_whatever_the_flags(ratio, words):
+    """The same words for a VNNI CPU and an AVX2-only one: the ratio decides them, the flags do not."""
+    for isa in (["avx2", "fma", "avx512f", "avx512_vnni"], ["avx2", "fma"]):
+        line = int8_measured(ratio, "AMD EPYC", isa)
+        assert line.startswith("CPU: AMD EPYC (")
+        assert f"= {ratio:.3f}, {words}." in line
+        assert "expected" not in line
+    assert "int8 dot-product: avx512_vnni" in int8_measured(1.0, "X", ["avx512f", "avx512_vnni"])
+    assert "(instruction sets unknown)" in int8_measured(ratio, "Some CPU", None)
+
+
+@pytest.mark.parametrize("ratio", [None, float("nan")])
+def test_the_int8_line_without_a_measurement_claims_nothing(ratio):
+    line = int8_measured(ratio, "AMD EPYC", ["avx2"])
+    assert line == "CPU: AMD EPYC (avx2; int8 dot-product: none). int8 vs float32 latency was not measured on it."
 
 
 def test_machine_info_on_this_machine():

@@ -31,8 +31,10 @@ CELLS = [
     "print(object())\nprint(datetime.datetime.now().isoformat())\nprint(tempfile.mkdtemp())\n"
     "import numpy\nprint('numpy', numpy.__version__)",
     "sys.stderr.write(str(time.time()))\nfrom IPython.display import HTML, display\ndisplay(HTML(f'<b>{time.time()}</b>'))",
-    "from tqdm import tqdm\nfor _ in tqdm(range(3), file=sys.stdout):\n    time.sleep(0.02)\n"
-    "from tqdm.auto import tqdm as auto_tqdm\nfor _ in auto_tqdm(range(3)):\n    time.sleep(0.02)",
+    # The meters' postfix (inside tqdm's brackets, beside the time and rate) is new on every run, so
+    # this cell differs without the plugin by construction, not only when the timing happens to.
+    "from tqdm import tqdm\nfor _ in tqdm(range(3), file=sys.stdout, postfix=time.time_ns()):\n    pass\n"
+    "from tqdm.auto import tqdm as auto_tqdm\nfor _ in auto_tqdm(range(3), postfix=time.time_ns()):\n    pass",
     "import ipywidgets as w\nslider = w.IntSlider(value=3)\nslider",
     "slider.value = 5\nprint('slider', slider.value, 'input', open('value.txt').read().strip())",
 ]

@@ -76,8 +76,8 @@ def add_commands(subparsers) -> None:
 
 
 def run(args) -> int:
-    from .._machine import int8_expectation
-    from ..compare.report import summary_frame
+    from .._machine import int8_measured
+    from ..compare.report import int8_latency_ratio, summary_frame
     from ..demo import run_demo
 
     if args.max_per_class is not None and args.data is None:
@@ -114,7 +114,7 @@ def run(args) -> int:
         f"({len(result.comparison.test_labels)} test images)"
     )
     print(table.to_string(index=False))
-    print(int8_expectation())
+    print(int8_measured(int8_latency_ratio(result.comparison.table)))
     if result.reused:
         print(f"(reused finished steps: {', '.join(result.reused)})")
     print(f"\nReport: {result.report}  ({time.perf_counter() - start:.0f} s)")

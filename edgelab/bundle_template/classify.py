@@ -91,6 +91,25 @@ def import_runtime(name):
     return Interpreter, load_delegate
 
 
+def builtin_kernels_option(name):
+    """EDGELAB_XNNPACK=0: TFLite's built-in kernels without XNNPACK, as edgelab's own interpreters then
+    run, so both give the same output bytes (the default, XNNPACK, rounds int8 results differently now
+    and then). {} when the variable is unset or the runtime cannot turn XNNPACK off."""
+    if os.environ.get("EDGELAB_XNNPACK") != "0":
+        return {}
+    module = {"ai_edge_litert": "ai_edge_litert.interpreter", "tflite_runtime": "tflite_runtime.interpreter"}
+    try:
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            resolver = tf.lite.experimental.OpResolverType
+        else:
+            resolver = __import__(module[name], fromlist=["OpResolverType"]).OpResolverType
+    except (ImportError, KeyError, AttributeError):
+        return {}
+    return {"experimental_op_resolver_type": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+
+
 def make_interpreter(path, edgetpu, device, threads, only=None):
     names = [only] if only else runtimes(edgetpu)
     for name in names:
@@ -99,7 +118,7 @@ def make_interpreter(path, edgetpu, device, threads, only=None):
             continue
         interpreter_cls, load_delegate = found
         if not edgetpu:
-            return interpreter_cls(model_path=path, num_threads=threads), name
+            return interpreter_cls(model_path=path, num_threads=threads, **builtin_kernels_option(name)), name
         library = DELEGATE_LIBRARIES.get(platform.system())
         if library is None:
             raise ClassifyError("the Edge TPU runtime exists for Linux, macOS and Windows only, not {}".format(

@@ -118,6 +118,15 @@ def html_table(frame: pd.DataFrame, float_format: str = "{:.3f}") -> str:
     return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def int8_latency_ratio(table: pd.DataFrame) -> float | None:
+    """The int8 row's ``latency_ratio`` (int8 p50 / fp32 p50, as measured in ``table``), or None."""
+    if "precision" not in table or "latency_ratio" not in table:
+        return None
+    rows = table[(table.precision.astype(str) == "int8") & (table.status.astype(str) == "ok")]
+    ratio = pd.to_numeric(rows.latency_ratio, errors="coerce").dropna()
+    return float(ratio.iloc[0]) if len(ratio) else None
+
+
 def write_report(
     out_dir: str | Path,
     comparison: Comparison,
@@ -133,7 +142,7 @@ def write_report(
     Returns:
         The path of ``report.md``.
     """
-    from .._machine import int8_expectation, machine_info
+    from .._machine import int8_measured, machine_info
     from .plots import plot_confusions, plot_history, plot_sizes, plot_tradeoff
 
     machine = machine_info()
@@ -170,7 +179,7 @@ def write_report(
         "the Edge TPU compiler maps (predicted offline unless the compiler ran). Latency: single-image `invoke()`, "
         "p50 over repeated runs after warm-up.",
         "",
-        int8_expectation(machine["cpu_model"], machine["isa"]),
+        int8_measured(int8_latency_ratio(table), machine["cpu_model"], machine["isa"]),
         "",
     ]
     if len(ok):

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import EdgelabWarning
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["DatasetWarning", "SkipReason", "SkippedFile", "SkippedReport"]
 
 
-class DatasetWarning(UserWarning):
+class DatasetWarning(EdgelabWarning):
     """Files were skipped while loading a dataset (details in ``Dataset.skipped``)."""
 
 

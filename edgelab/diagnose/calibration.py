@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 
 from .._log import logger, tqdm
-from ..errors import ConfigError, check_int
+from ..errors import ConfigError, EdgelabWarning, check_int
 from .layers import analyze_layers, short_name
 
 __all__ = ["CalibrationWarning", "RangeCheck", "calibration_balance", "calibration_curve", "range_check"]
 
 
-class CalibrationWarning(UserWarning):
+class CalibrationWarning(EdgelabWarning):
     """Calibration images unlike the data the model sees: int8 ranges will clip real inputs."""
 
 

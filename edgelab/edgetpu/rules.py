@@ -14,7 +14,7 @@ from typing import Any
 
 from ..tflite.inspection import ModelInfo, OpInfo, TensorInfo
 
-__all__ = ["LIMITS", "version_refused"]
+__all__ = ["LIMITS", "SOURCES", "version_refused"]
 
 
 def _inputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
@@ -183,14 +183,59 @@ def _exact_scale(n_in: int, n_out: int, align_corners: bool) -> bool:
 def version_refused(op: OpInfo) -> bool:
     """Ops the compiler parses but logs as ``Operation version not supported``.
 
-    RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR with ``half_pixel_centers`` (op version 3, the
-    default of TF2's ``tf.image.resize`` and Keras ``UpSampling2D``): logged so by compilers 14.1
-    and 15 (google-coral/edgetpu#187, #206, #420; tensorflow/tensorflow#42024, and the v14.1
-    ``tiny_yolo_edgetpu.log``); no compiler-16 log shows otherwise, so the rule is kept for 16.
+    RESIZE_NEAREST_NEIGHBOR with ``half_pixel_centers`` (op version 3, the default of TF2's
+    ``tf.image.resize(method="nearest")`` and Keras ``UpSampling2D``). Source: the v14.1 log
+    ``tiny_yolo_edgetpu.log`` (rajansaini691/retinanet-model-tflite, quoted in edgetpu-facts.md 1.4)
+    and google-coral/edgetpu#187, #206, #420 for compilers 14.1 and 15; no compiler-16 log of this
+    op is known, so the rule is kept for 16 and named as such in the analyzer's rules table.
+
+    RESIZE_BILINEAR with ``half_pixel_centers`` is *not* refused by compiler 16: a public model
+    compiled with edgetpu_compiler 16 maps three int8 half-pixel 2x upsamplings (1x6x6x64 -> 12x12,
+    1x12x12x32 -> 24x24, 1x24x24x24 -> 48x48, align_corners=false), 98 of its 157 ops on the Edge
+    TPU (tests/test_edgetpu_rules.py builds the same three resizes between convolutions). Compilers
+    14.1-15 refused it (guichristmann/edge-tpu-tiny-yolo#10, tensorflow/tensorflow#42024).
     """
-    if op.op in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"):
+    if op.op == "RESIZE_NEAREST_NEIGHBOR":
         return bool(_opt(op, "halfPixelCenters", False))
     return False
+
+
+#: Where each rule comes from, per op (a test checks that
+#: every op in :data:`LIMITS` has one). "Coral table" is "All operations supported by the Edge TPU
+#: and any known limitations" (coral.ai/docs/edgetpu/models-intro, quoted in ops.py); a Coral pair is
+#: a google-coral/test_data model with its real compiler output (tests/data/coral, checked exactly).
+SOURCES: dict[str, str] = {
+    "AVERAGE_POOL_2D": "Coral table: no fused activation function",
+    "MAX_POOL_2D": "Coral table: no fused activation function",
+    "CONCATENATION": "Coral table: no fused activation; a constant input only as zero padding of 2 inputs",
+    "CONV_2D": "Coral table: same dilation in x and y; constant weights (model requirement 3)",
+    "DEPTHWISE_CONV_2D": "Coral table: same dilation in x and y; dilation > 1 from runtime 13 (CHANGES.md)",
+    "FULLY_CONNECTED": "Coral table: default weights format only; output one-dimensional",
+    "TRANSPOSE_CONV": "Coral table; constant weights (model requirement 3)",
+    "MEAN": "Coral table: no batch reduction; z-reduction needs z % 4 == 0; x/y only before runtime 13",
+    "SUM": "Coral table: not on the batch dimension",
+    "REDUCE_MAX": "Coral table: not on the batch dimension",
+    "REDUCE_MIN": "Coral table: not on the batch dimension",
+    "SPLIT": "Coral table: not on the batch dimension",
+    "PACK": "Coral table: no packing in the batch dimension",
+    "PAD": "Coral table: no padding in batch; x/y only before runtime 13",
+    "PRELU": "Coral table: alpha one-dimensional (only the innermost dimension > 1)",
+    "SOFTMAX": "Coral table: one-dimensional input, at most 16,000 elements",
+    "STRIDED_SLICE": "Coral table: all strides 1; no ellipsis or new-axis mask",
+    "RESIZE_BILINEAR": (
+        "Coral table (3-D I/O; may stay on the CPU to avoid precision loss), read as exact integer scales: "
+        "Coral pair deeplabv3_mnv2_dm05_pascal_quant (align_corners 1x1 -> 33x33 left on the CPU, exact "
+        "ratios mapped); half_pixel_centers maps with compiler 16 (a public compiler-16 model: three 2x "
+        "half-pixel upsamplings mapped)"
+    ),
+    "RESIZE_NEAREST_NEIGHBOR": (
+        "Coral table (as RESIZE_BILINEAR); half_pixel_centers (version 3) refused: compiler 14.1 log "
+        "tiny_yolo_edgetpu.log, edgetpu#187/#420 (no compiler-16 evidence either way)"
+    ),
+    "LSTM": "Coral table: unidirectional LSTM only, runtime 14 (CHANGES.md)",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "Coral table: unidirectional LSTM only, runtime 14 (CHANGES.md)",
+    "RESHAPE": "Coral table: certain reshapes of large tensors may not map (no public size: rank rule only)",
+}
 
 
 def _lstm_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
