@@ -135,9 +135,10 @@ def _gap(box: tuple[float, float, float, float], point: np.ndarray) -> float:
     return math.hypot(dx, dy)
 
 
-def _nearest(box: tuple[float, float, float, float], point: np.ndarray) -> np.ndarray:
-    """The point of a box nearest to ``point``."""
-    return np.array([min(max(point[0], box[0]), box[2]), min(max(point[1], box[1]), box[3])])
+def _with_point(box: tuple[float, float, float, float], point: np.ndarray) -> tuple[float, float, float, float]:
+    """The smallest box holding ``box`` and ``point``: a label and its leader line to the point."""
+    x, y = float(point[0]), float(point[1])
+    return (min(box[0], x), min(box[1], y), max(box[2], x), max(box[3], y))
 
 
 def _clusters(centres: np.ndarray, radii: np.ndarray) -> list[list[int]]:
@@ -215,9 +216,7 @@ def place_labels(
                 box = (x0, y0, x0 + w, y0 + h)
                 cost = sum(_overlap(box, other) for other in placed + markers)
                 if level:  # the leader line (its whole bounding box) must not cover labels or points
-                    near = _nearest(box, centre)
-                    span = (min(box[0], near[0], centre[0]), min(box[1], near[1], centre[1]))
-                    span += (max(box[2], centre[0]), max(box[3], centre[1]))
+                    span = _with_point(box, centre)
                     others_boxes = placed + [m for i, m in enumerate(markers) if i not in members]
                     cost += sum(_overlap(span, other) for other in others_boxes)
                 cost += 4 * (w * h - _overlap(box, frame_box))
