@@ -43,6 +43,8 @@ _EXPORTS: dict[str, str] = {
     "seed_everything": "training.fit",
     "quantize_aware": "training.qat",
     "flatten_model": "training.flatten",
+    "equalize": "training.equalize",
+    "correct_bias": "training.equalize",
     # tflite
     "Precision": "precision",
     "convert": "tflite.conversion",

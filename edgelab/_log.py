@@ -10,6 +10,18 @@ logger = logging.getLogger("edgelab")
 logger.addHandler(logging.NullHandler())
 
 
+def warn_user(message: str, category: type[Warning], stacklevel: int = 2) -> None:
+    """Show ``message`` to the person running a script or notebook (``warnings.warn``: printed on stderr
+    once per place by Python's default filters, visible in Jupyter), and log it at debug level.
+
+    Library code never prints; a warning is how a possibly wrong number reaches the user.
+    """
+    import warnings
+
+    logger.debug("%s: %s", category.__name__, message)
+    warnings.warn(message, category, stacklevel=stacklevel + 1)
+
+
 #: A ``progress=`` given to an outer call (``train``, ``run_comparison``) reaches the bars drawn by
 #: the functions it calls (dataset loading, conversion) through this stack.
 _forced: list[bool] = []

@@ -28,6 +28,8 @@ from .tflite.inspection import TensorInfo, has_edgetpu_custom_op, inspect_model,
 
 BUNDLE_FORMAT = "edgelab-bundle"
 BUNDLE_FORMAT_VERSION = 1
+REFERENCE_FILE = "reference.json"
+MANIFEST_FILE = "manifest.json"
 
 # File-name tokens -> precision, most specific first ("qat_int8" before "int8").
 _PRECISION_TOKENS = (
@@ -159,8 +161,15 @@ def export_bundle(
     out_dir: str | os.PathLike,
     image_size: int | tuple[int, int] | None = None,
     overwrite: bool = False,
+    *,
+    reference: Any = None,
+    version: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    false_alarm_rate: float | None = None,
+    progress: bool | None = None,
 ) -> Path:
-    """Write a deploy bundle: model file(s), ``labels.txt``, ``bundle.json``, ``classify.py``, ``README.md``.
+    """Write a deploy bundle: model file(s), ``labels.txt``, ``bundle.json``, ``manifest.json``, the
+    device scripts (``classify.py``, ``drift_check.py``, ...) and ``README.md``.
 
     Args:
         models: ``{name: path}`` (e.g. ``{"int8": ..., "edgetpu": ...}``) or a list of paths (names
@@ -169,6 +178,15 @@ def export_bundle(
         out_dir: the bundle folder (created).
         image_size: (height, width) of the model input; default: read from the model file(s).
         overwrite: write into a non-empty folder, replacing the bundle's files (other files stay).
+        reference: data to summarise in ``reference.json`` for the drift check (``classify.py
+            --drift``, ``edgelab drift``): a :class:`edgelab.Dataset` (its validation and test images),
+            a folder of images, or uint8 pixels (N, H, W, 3). The statistics of the inputs and of the
+            default CPU model's outputs take a few kilobytes. None: no reference.
+        version: the bundle's version (default: the first 12 hex digits of a hash of the model files,
+            the labels and the reference, so the same content always has the same version).
+        metrics: numbers to record in the manifest (for instance the test accuracy at export).
+        false_alarm_rate: the drift check's false-alarm rate per window (default 0.01).
+        progress: show progress bars (None: on unless EDGELAB_PROGRESS=0).
 
     Returns:
         The bundle folder.
@@ -191,9 +209,14 @@ def export_bundle(
         )
 
     entries = [_model_entry(name, path, len(names)) for name, path in items]
+    ref_json, metrics_all = _reference(reference, items, entries, names, false_alarm_rate, progress)
+    metrics_all.update(dict(metrics or {}))
+    if version is not None and (not isinstance(version, str) or not re.fullmatch(r"[A-Za-z0-9._+-]{1,64}", version)):
+        raise ConfigError(f"Expected version to be 1-64 letters, digits or . _ + -. Received: version={version!r}")
     meta = {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_FORMAT_VERSION,
+        "version": version or _content_version(entries, names, ref_json),
         "edgelab_version": __version__,
         "labels": "labels.txt",
         "num_classes": len(names),
@@ -207,6 +230,8 @@ def export_bundle(
             "normalize": "(pixel - mean) / std, then quantize with the model's input scale/zero point",
         },
         "models": entries,
+        "reference": REFERENCE_FILE if ref_json is not None else None,
+        "manifest": MANIFEST_FILE,
     }
 
     out.mkdir(parents=True, exist_ok=True)
@@ -219,19 +244,87 @@ def export_bundle(
             shutil.copyfile(path, staging / entry["file"])
         (staging / "labels.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
         template = resources.files("edgelab") / "bundle_template"
-        (staging / "classify.py").write_text((template / "classify.py").read_text(encoding="utf-8"), encoding="utf-8")
+        for item in template.iterdir():  # every device-side file of the template
+            if item.is_file() and item.name != "README.md" and not item.name.endswith((".pyc", ".pyo")):
+                (staging / item.name).write_bytes(item.read_bytes())
         (staging / "README.md").write_text(
             (template / "README.md").read_text(encoding="utf-8") + _bundle_section(meta), encoding="utf-8"
         )
+        if ref_json is not None:
+            (staging / REFERENCE_FILE).write_text(json.dumps(ref_json, separators=(",", ":")) + "\n", encoding="utf-8")
         (staging / "bundle.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        manifest = _manifest(staging, meta, metrics_all)
+        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         for item in staging.iterdir():
             os.replace(item, out / item.name)
+    if ref_json is None:
+        stale.add(REFERENCE_FILE)
     for name in stale:
         (out / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # a file system without modes: the script still runs with python
         (out / "classify.py").chmod(0o755)
     logger.info("Wrote bundle %s with %d model(s)", out, len(entries))
     return out
+
+
+def _reference(
+    data: Any,
+    items: list[tuple[str, Path]],
+    entries: list[dict[str, Any]],
+    names: Sequence[str],
+    false_alarm_rate: float | None,
+    progress: bool | None,
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The drift reference of ``data`` (None without data) and the metrics measured on it."""
+    if data is None:
+        return None, {}
+    from .drift.reference import FALSE_ALARM_RATE, model_reference
+
+    cpu = [(path, entry) for (_, path), entry in zip(items, entries) if not entry["edgetpu"]]
+    if not cpu:
+        raise ConfigError(
+            "Expected a CPU model (not compiled for the Edge TPU) in the bundle to summarise the reference's "
+            f"model outputs. Received only Edge TPU models: {[e['file'] for e in entries]}"
+        )
+    path, entry = cpu[0]
+    reference, metrics = model_reference(
+        path, data, names, false_alarm_rate=false_alarm_rate or FALSE_ALARM_RATE, progress=progress
+    )
+    reference["model"] = entry["file"]
+    return reference, metrics
+
+
+def _content_version(entries: list[dict[str, Any]], names: Sequence[str], reference: dict[str, Any] | None) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for entry in entries:
+        digest.update(f"{entry['name']}:{entry['sha256']}\n".encode())
+    digest.update("\n".join(names).encode())
+    if reference is not None:
+        digest.update(json.dumps(reference, sort_keys=True).encode())
+    return digest.hexdigest()[:12]
+
+
+def _manifest(staging: Path, meta: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """Every file of the bundle with its hash and size, the metrics at export, the reference."""
+    import datetime
+
+    files = {
+        p.name: {"sha256": sha256_file(p), "size_bytes": p.stat().st_size}
+        for p in sorted(staging.iterdir())
+        if p.is_file() and p.name != MANIFEST_FILE
+    }
+    return {
+        "format": "edgelab-bundle-manifest",
+        "version": meta["version"],
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "edgelab_version": __version__,
+        "default_model": meta["default_model"],
+        "files": files,
+        "metrics": metrics,
+        "reference": meta["reference"],
+    }
 
 
 def _previous_model_files(out: Path) -> set[str]:

@@ -56,12 +56,24 @@ class NotebookError(EdgelabError):
     """A notebook could not be executed: a cell raised or timed out, or its kernel died."""
 
 
+class DriftError(ConfigError):
+    """A drift check cannot run: a bundle without reference statistics, or too few images to judge."""
+
+
 class EdgelabWarning(UserWarning):
     """Base class of every warning edgelab shows a user (a number may be wrong, or work was left out).
 
     Python shows each one once per place in a script and in a notebook; ``warnings.simplefilter("ignore",
     EdgelabWarning)`` silences them all.
     """
+
+
+class InputRangeWarning(EdgelabWarning):
+    """edgelab had to assume which pixel range a model takes, or found another range scoring clearly better."""
+
+
+class SanityWarning(EdgelabWarning):
+    """A trained or float model looks broken (chance-level accuracy, one dominant class), with likely causes."""
 
 
 class EdgeTPUWarning(EdgelabWarning):

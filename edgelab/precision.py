@@ -17,6 +17,10 @@ class Precision(str, enum.Enum):
     INT16X8 = "int16x8"
     QAT_INT8 = "qat_int8"
     MIXED_INT8 = "mixed_int8"
+    #: int8 of a repaired float model (edgelab.training.equalize): equalized, bias-corrected, both.
+    INT8_EQ = "int8+eq"
+    INT8_BC = "int8+bc"
+    INT8_EQ_BC = "int8+eq+bc"
     EDGETPU = "edgetpu"
 
     def __str__(self) -> str:
@@ -25,7 +29,7 @@ class Precision(str, enum.Enum):
     @property
     def is_full_integer(self) -> bool:
         """True when every op and the model's I/O are integer (what the Edge TPU needs)."""
-        return self in (Precision.INT8, Precision.QAT_INT8, Precision.EDGETPU)
+        return self in (*REPAIRED.values(), Precision.INT8, Precision.QAT_INT8, Precision.EDGETPU)
 
     @classmethod
     def parse(cls, value: Precision | str) -> Precision:
@@ -49,3 +53,10 @@ CONVERTIBLE = (
     Precision.INT16X8,
     Precision.QAT_INT8,
 )
+
+#: The int8 rows of repaired models, by the repair steps applied (equalization first, as in the paper).
+REPAIRED = {
+    ("equalize",): Precision.INT8_EQ,
+    ("bias_correction",): Precision.INT8_BC,
+    ("equalize", "bias_correction"): Precision.INT8_EQ_BC,
+}

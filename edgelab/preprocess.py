@@ -168,7 +168,8 @@ _warned_ids: set[int] = set()
 
 
 def _warn_once(model: Any, message: str) -> None:
-    from ._log import logger
+    from ._log import warn_user
+    from .errors import InputRangeWarning
 
     try:
         if model in _warned:
@@ -178,7 +179,7 @@ def _warn_once(model: Any, message: str) -> None:
         if id(model) in _warned_ids:
             return
         _warned_ids.add(id(model))
-    logger.warning(message)
+    warn_user(message, InputRangeWarning, stacklevel=4)
 
 
 def model_input_range(model: Any, input_range: Any = None) -> InputRange:

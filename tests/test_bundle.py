@@ -107,7 +107,16 @@ def parse_scores(stdout: str) -> dict[str, float]:
 def test_bundle_contents(models, tmp_path):
     out = export_bundle(models, LABELS, tmp_path / "bundle")
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["README.md", "bundle.json", "classify.py", "labels.txt", "tiny_fp32.tflite", "tiny_int8.tflite"]
+        [
+            "README.md",
+            "bundle.json",
+            "classify.py",
+            "drift_check.py",
+            "labels.txt",
+            "manifest.json",
+            "tiny_fp32.tflite",
+            "tiny_int8.tflite",
+        ]
     )
     assert (out / "labels.txt").read_text().splitlines() == LABELS
     assert (out / "tiny_int8.tflite").read_bytes() == models["int8"].read_bytes()

@@ -106,6 +106,10 @@ def test_layers_int8_and_int16x8_without_tensorflow(built):
         "max_abs_error",
         "clipped",
         "added_error",
+        "channel_range_ratio",
+        "levels_median_channel",
+        "weight_range_ratio",
+        "cause",
     ]
     json.dumps(payload)
 

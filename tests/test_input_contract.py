@@ -4,7 +4,7 @@ never a silent chance-level table."""
 
 from __future__ import annotations
 
-import logging
+import warnings
 
 import _tiny
 import numpy as np
@@ -78,11 +78,12 @@ def test_own_rescaling_model_gets_its_own_accuracy_from_edgelab(task, rescaling_
     assert own > 1 / 3 + 0.2  # it learned something: the comparison below is not chance against chance
 
 
-def test_own_rescaling_model_converts_to_the_same_accuracy(task, rescaling_model, tmp_path, caplog):
+def test_own_rescaling_model_converts_to_the_same_accuracy(task, rescaling_model, tmp_path):
     from edgelab.compare.comparison import run_comparison
 
     (x, y), (xt, yt) = task
-    with caplog.at_level(logging.WARNING, logger="edgelab"):
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
         result = run_comparison(
             rescaling_model,
             (x, y),
@@ -93,7 +94,7 @@ def test_own_rescaling_model_converts_to_the_same_accuracy(task, rescaling_model
             precisions=["fp32", "int8"],
             min_time_s=0.01,
         )
-    assert not result.sanity and "chance" not in caplog.text
+    assert not result.sanity and "chance" not in _text(shown)
     table = result.table.set_index("precision")
     assert (table.status == "ok").all(), table.reason
     assert abs(table.loc["fp32", "accuracy"] - result.float_accuracy) <= 0.005
@@ -114,14 +115,15 @@ def test_rescaling_to_zero_one_is_fed_and_converted_right(task, tmp_path):
     np.testing.assert_allclose(tflite_probs, keras_probs, atol=1e-4)
 
 
-def test_a_model_trained_on_raw_pixels_without_a_layer_is_flagged_with_the_fix(task, tmp_path, caplog):
+def test_a_model_trained_on_raw_pixels_without_a_layer_is_flagged_with_the_fix(task, tmp_path):
     from edgelab.compare.comparison import run_comparison
     from edgelab.training.fit import evaluate_keras
 
     (x, y), (xt, yt) = task
     model = fit_own_way(own_model([], name="raw_trained"), x, y)
     own = model.evaluate(xt.astype(np.float32), yt, verbose=0)[1]
-    with caplog.at_level(logging.WARNING, logger="edgelab"):
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
         result = run_comparison(
             model,
             (x, y),
@@ -132,7 +134,7 @@ def test_a_model_trained_on_raw_pixels_without_a_layer_is_flagged_with_the_fix(t
             precisions=["fp32"],
             min_time_s=0.01,
         )
-    assert "assumes it takes pixels scaled to [-1, 1]" in caplog.text  # the assumption is named
+    assert "assumes it takes pixels scaled to [-1, 1]" in _text(shown)  # the assumption is named
     if result.float_accuracy < own - 0.1:  # fed the wrong range: never silently
         assert result.sanity and "input_range=(0, 255)" in result.sanity[0]
         assert "Warning" in "".join(result.table.attrs["sanity"]) or result.table.attrs["sanity"]
@@ -140,7 +142,7 @@ def test_a_model_trained_on_raw_pixels_without_a_layer_is_flagged_with_the_fix(t
     assert abs(declared - own) <= 0.005
 
 
-def test_batchnorm_momentum_099_on_few_steps_is_explained(caplog):
+def test_batchnorm_momentum_099_on_few_steps_is_explained():
     """A flat MobileNetV2 with Keras' default momentum 0.99 on a small dataset: validation stays at chance
     while training accuracy rises, and train says why."""
     import edgelab as el
@@ -151,14 +153,15 @@ def test_batchnorm_momentum_099_on_few_steps_is_explained(caplog):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.99
-    with caplog.at_level(logging.WARNING, logger="edgelab"):
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
         result = el.train(model, data, epochs=3, patience=0)
     x_val, y_val = data.arrays("val")
     accuracy = el.evaluate_keras(model, x_val, y_val, data.class_names).accuracy
     # Either inference accuracy is fine, or edgelab said why it is not: never a silent chance level.
     if accuracy < 1 / 6 + 0.05:
-        assert "BatchNormalization" in caplog.text and "momentum [0.99]" in caplog.text, caplog.text
-        assert "use momentum=0.9" in caplog.text
+        assert "BatchNormalization" in _text(shown) and "momentum [0.99]" in _text(shown), _text(shown)
+        assert "use momentum=0.9" in _text(shown)
     assert result.epochs_run == 3
 
 
@@ -252,3 +255,10 @@ def test_deploy_bundle_classify_feeds_the_own_rescaling_model_right(task, rescal
     assert proc.returncode == 0, proc.stderr
     expected = rescaling_model.predict(xt[:1].astype(np.float32), verbose=0)[0]  # the model on raw pixels
     assert parse_scores(proc.stdout) == pytest.approx(dict(zip(NAMES, expected.tolist())), abs=1e-4)
+
+
+def _text(shown: list) -> str:
+    """What the user saw: every EdgelabWarning's text."""
+    from edgelab.errors import EdgelabWarning
+
+    return "\n".join(str(w.message) for w in shown if issubclass(w.category, EdgelabWarning))

@@ -51,6 +51,16 @@ def add_commands(subparsers: Any) -> None:
         default="uint8",
         help="input/output type of integer models (uint8 for the Edge TPU)",
     )
+    p.add_argument(
+        "--equalize",
+        action="store_true",
+        help="cross-layer equalization of the float model first (same float outputs, even channel ranges; int8)",
+    )
+    p.add_argument(
+        "--bias-correction",
+        action="store_true",
+        help="correct the bias int8 weight rounding adds, measured on --data images (int8)",
+    )
     p.add_argument("--out", required=True, metavar="FILE.tflite", help="the file to write")
     p.set_defaults(func=_run)
 
@@ -113,6 +123,17 @@ def _run(args: argparse.Namespace) -> int:
             f"Precision {precision.value!r} needs calibration data. Received neither --data ROOT nor "
             "--random-calibration N"
         )
+    steps = [name for name, on in (("equalize", args.equalize), ("bias_correction", args.bias_correction)) if on]
+    if steps and precision not in (Precision.INT8, Precision.INT16X8):
+        raise ConfigError(
+            f"Expected --precision int8 or int16x8 with --equalize/--bias-correction (they repair integer ranges). "
+            f"Received: --precision {precision.value}"
+        )
+    if args.bias_correction and args.data is None:
+        raise ConfigError(
+            "Expected --data ROOT with --bias-correction: it measures the rounding bias on real images. "
+            "Received: --random-calibration"
+        )
     model = load_saved_model(args.model)
     shape = tuple(model.input_shape)
     if len(shape) != 4 or any(d is None for d in shape[1:]):
@@ -124,6 +145,19 @@ def _run(args: argparse.Namespace) -> int:
         calibration = load_dataset(args.data, image_size=shape[1:3])
     elif needs:
         calibration = random_calibration((1, *shape[1:]), args.random_calibration)
+    repaired = ""
+    if steps:
+        from ..training.equalize import repair_model
+
+        images = calibration.arrays("train")[0] if hasattr(calibration, "arrays") else None
+        if images is not None and len(images) > args.samples:
+            images = images[np.linspace(0, len(images) - 1, args.samples).round().astype(int)]
+        fixed = repair_model(model, steps, images)
+        model = fixed.model
+        repaired = (
+            f" ({' + '.join(steps)}: {len(fixed.equalized)} layer pairs equalized, {len(fixed.skipped)} skipped, "
+            f"{len(fixed.corrected)} biases corrected; float outputs differ by at most {fixed.max_abs_difference:.3g})"
+        )
     with tempfile.TemporaryDirectory(prefix="edgelab-convert-", dir=out.parent if out.parent.exists() else None) as tmp:
         done = convert(
             model,
@@ -136,6 +170,6 @@ def _run(args: argparse.Namespace) -> int:
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out, Path(done.path).read_bytes())
-    print(f"{out}: {precision.value}, {out.stat().st_size} bytes")
+    print(f"{out}: {precision.value}, {out.stat().st_size} bytes{repaired}")
     print(f"next: edgelab analyze {out}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..data.shifts import SHIFTS
 from ..errors import DatasetError
 from . import args as types
 from . import print_json, print_usage
@@ -48,6 +49,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     make.add_argument(
         "--pred-count", type=types.int_range(0, 100_000), default=0, help="unlabelled images in seg_pred (default: 0)"
+    )
+    make.add_argument(
+        "--shift",
+        choices=SHIFTS,
+        default=None,
+        help="draw every image under a camera or weather condition (default: none)",
     )
     make.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     make.set_defaults(func=make_scenes_command)
@@ -95,6 +102,7 @@ def make_scenes_command(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction,
         pred_count=args.pred_count,
         progress=_progress(args),
+        shift=args.shift,
     )
     result = scan(out, verify=False, progress=False)
     per_split = {origin: sum(counts.values()) for origin, counts in result.counts_by_origin().items()}
@@ -103,7 +111,8 @@ def make_scenes_command(args: argparse.Namespace) -> int:
         parts.append(f"seg_pred {len(result.pred_paths)}")
     total = len(result.paths) + len(result.pred_paths)
     print(
-        f"wrote {total} images ({len(result.class_names)} classes, {args.size}x{args.size}, seed {args.seed}) "
+        f"wrote {total} images ({len(result.class_names)} classes, {args.size}x{args.size}, seed {args.seed}"
+        f"{', shift ' + args.shift if args.shift else ''}) "
         f"to {out} in Intel layout: {', '.join(parts)}"
     )
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from . import args as types
 from . import print_json
@@ -66,6 +67,13 @@ def add_commands(subparsers) -> None:
         help="model input size (default: read from the model)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a bundle in a non-empty folder")
+    p.add_argument(
+        "--reference",
+        metavar="DIR",
+        help="images the model did not train on (e.g. the validation split): their statistics and the "
+        "model's outputs on them go into reference.json for the drift check",
+    )
+    p.add_argument("--version", dest="bundle_version", help="the bundle's version (default: a hash of its content)")
     p.set_defaults(func=_export_bundle)
 
     p = subparsers.add_parser(
@@ -164,8 +172,14 @@ def _export_bundle(args: argparse.Namespace) -> int:
         args.out,
         image_size=tuple(args.image_size) if args.image_size else None,
         overwrite=args.overwrite,
+        reference=args.reference,
+        version=args.bundle_version,
     )
-    print(f"bundle written to {out}")
+    version = json.loads((out / "bundle.json").read_text(encoding="utf-8"))["version"]
+    print(f"bundle written to {out} (version {version})")
+    if args.reference:
+        size = (out / "reference.json").stat().st_size
+        print(f"reference statistics: {size / 1024:.1f} KiB; check a window of images with: edgelab drift {out} DIR")
     print(f"try: python3 {out / 'classify.py'} IMAGE.jpg")
     return 0
 

@@ -15,7 +15,9 @@ def add_commands(subparsers) -> None:
         description=(
             "Run the float and the quantized model on a dataset's test images with every intermediate "
             "tensor kept and report, per op in graph order, the error it adds by itself and the error "
-            "it inherits (rmse/scale, SQNR, cosine, max abs error, share clipped). No TensorFlow needed."
+            "it inherits (rmse/scale, SQNR, cosine, max abs error, share clipped), the per-channel ranges of its "
+            "output and weights, and the op whose output scale caused its error when channel ranges differ by "
+            "more than 16x. No TensorFlow needed."
         ),
     )
     parser.add_argument("float_model", metavar="FLOAT.tflite", help="the float32 model")
@@ -55,6 +57,10 @@ def _run(args: argparse.Namespace) -> int:
         print_json(report.to_dict())
         return 0
     print(report.summary(top=args.top))
+    from ..diagnose.layers import short_name
+
     columns = ["index", "op", "rmse_scale", "sqnr_db", "cosine", "max_abs_error", "clipped", "added_error"]
-    print(report.frame[columns].to_string(index=False))
+    table = report.frame[[*columns, "channel_range_ratio", "levels_median_channel"]].copy()
+    table["cause"] = [short_name(c) if isinstance(c, str) else "" for c in report.frame.cause]
+    print(table.to_string(index=False))
     return 0

@@ -201,6 +201,9 @@ def main(argv=None):
     parser.add_argument("--runtime", choices=["ai_edge_litert", "tflite_runtime", "pycoral", "tensorflow"],
                         help="use this runtime only")
     parser.add_argument("--bundle", default=HERE, help="bundle folder (default: this script's folder)")
+    parser.add_argument("--drift", action="store_true",
+                        help="check the images (30 or more) as one window against the bundle's reference statistics")
+    parser.add_argument("--json", action="store_true", help="with --drift: print the verdict as JSON")
     args = parser.parse_args(argv)
     try:
         try:
@@ -214,6 +217,11 @@ def main(argv=None):
         if missing:
             raise ClassifyError("no such image file: {}".format(", ".join(missing)))
         meta, labels = load_bundle(args.bundle)
+        if args.drift:  # drift_check.py, next to this file: one verdict for the window of images
+            sys.path.insert(0, HERE)
+            import drift_check
+
+            return drift_check.main(args, meta, sys.modules[__name__])
         path, _ = pick_model(meta, args.bundle, args.model)
         edgetpu = is_edgetpu_model(path)
         interpreter, runtime = make_interpreter(path, edgetpu, args.device, args.threads, args.runtime)

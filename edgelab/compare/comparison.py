@@ -97,6 +97,8 @@ class Comparison:
     test_labels: np.ndarray = field(repr=False)
     #: Sanity warnings about the float model (chance-level accuracy, one class predicted), with causes.
     sanity: tuple[str, ...] = ()
+    #: For ``repair=[...]`` rows: the :class:`edgelab.training.equalize.Repair` behind each (pairs, float difference).
+    repairs: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
         ok = [p.value for p, v in self.variants.items() if v.status is VariantStatus.OK]
@@ -189,6 +191,7 @@ def run_comparison(
     progress: bool | None = None,
     input_range: Any = None,
     keep_float: Sequence[str] = (),
+    repair: Sequence[str] = (),
 ) -> Comparison:
     """Convert, evaluate and benchmark every precision of ``model``; keep the details.
 
@@ -210,6 +213,10 @@ def run_comparison(
         progress: Show progress bars.
         input_range: The pixels ``model`` takes, e.g. ``(0, 255)``; default: detected (see :mod:`edgelab.preprocess`).
         keep_float: Layers to keep in float, adding the ``mixed_int8`` row (see :mod:`edgelab.diagnose`).
+        repair: Repairs of the float model (``"equalize"``, ``"bias_correction"``; see
+            :mod:`edgelab.training.equalize`), each adding an int8 row of the repaired model, cumulatively
+            (``["equalize", "bias_correction"]`` adds ``int8+eq`` and ``int8+eq+bc``), measured like any
+            other row, Edge TPU mapping included. ``Comparison.repairs`` keeps what each repair did.
 
     The float model is checked first (:mod:`edgelab.training.sanity`): chance-level accuracy or one
     dominant class is warned about, with likely causes, and kept in ``Comparison.sanity``.
@@ -250,6 +257,20 @@ def run_comparison(
             progress=progress,
             keep_float=keep_float,
         )
+    repairs: dict[Precision, Any] = {}
+    if repair:
+        with progress_scope(progress):
+            extra, repairs = _repaired(
+                model,
+                repair,
+                calibration if calibration is not None else data,
+                out_dir=out_dir,
+                labels=names,
+                io_dtype=io_dtype,
+                calibration_samples=calibration_samples,
+                reuse=reuse,
+            )
+        converted = {**converted, **extra}
     variants: dict[Precision, VariantResult] = {}
     for precision, result in tqdm(list(converted.items()), desc="measure", unit="model", progress=progress):
         if isinstance(result, ConversionFailure):
@@ -266,7 +287,86 @@ def run_comparison(
             )
     table = comparison_table(variants, float_eval.accuracy)
     table.attrs["sanity"] = list(sanity)  # the float model's warnings travel with the table (and the report)
-    return Comparison(table, variants, float_eval, names, test_images, test_labels, sanity)
+    return Comparison(table, variants, float_eval, names, test_images, test_labels, sanity, repairs)
+
+
+def repair_steps(repair: Sequence[str]) -> list[tuple[str, ...]]:
+    """The cumulative step lists of ``repair`` (equalization first): one comparison row each."""
+    from ..errors import did_you_mean
+    from ..training.equalize import REPAIRS
+
+    if isinstance(repair, str):
+        repair = [repair]
+    wanted = []
+    for step in repair:
+        name = str(step).replace("-", "_").lower()
+        if name not in REPAIRS:
+            raise ConfigError(
+                f"Expected repairs from {list(REPAIRS)}. Received: {step!r}.{did_you_mean(name, list(REPAIRS))}"
+            )
+        if name not in wanted:
+            wanted.append(name)
+    ordered = [s for s in REPAIRS if s in wanted]
+    return [tuple(ordered[: k + 1]) for k in range(len(ordered))]
+
+
+def _calibration_images(calibration: Any, count: int) -> np.ndarray:
+    """uint8 images to repair with: ``count`` evenly spaced images of the calibration data."""
+    if callable(calibration) and not hasattr(calibration, "arrays"):
+        raise ConfigError(
+            "Expected calibration images (a Dataset or (images, labels)) for repair=[...]. Received: a generator "
+            "function, whose images the repairs cannot read."
+        )
+    images = _split_arrays(calibration, "train")[0] if not isinstance(calibration, np.ndarray) else calibration
+    if len(images) > count:
+        images = images[np.linspace(0, len(images) - 1, count).round().astype(int)]
+    return images
+
+
+def _repaired(
+    model: Any,
+    repair: Sequence[str],
+    calibration: Any,
+    *,
+    out_dir: str | Path,
+    labels: Sequence[str],
+    io_dtype: str,
+    calibration_samples: int,
+    reuse: bool,
+) -> tuple[dict, dict]:
+    """``({row: ConvertedModel or ConversionFailure}, {row: Repair})`` for each cumulative repair."""
+    from ..precision import REPAIRED
+    from ..tflite.conversion import ConversionFailure, ConvertedModel, convert
+    from ..training.equalize import REPAIRS, repair_model
+
+    images = _calibration_images(calibration, calibration_samples)
+    converted: dict[Precision, Any] = {}
+    done: dict[Precision, Any] = {}
+    for steps in repair_steps(repair):
+        row = REPAIRED[steps]
+        name = "model_" + "_".join(REPAIRS[s] for s in steps)
+        try:
+            fixed = repair_model(model, steps, images)
+            done[row] = fixed
+            logger.info("%s: %s", row.value, fixed.summary())
+            path = Path(out_dir) / f"{name}_int8.tflite"
+            if reuse and path.exists():
+                converted[row] = ConvertedModel.from_file(path, Precision.INT8, labels)
+                continue
+            converted[row] = convert(
+                fixed.model,
+                Precision.INT8,
+                out_dir=out_dir,
+                calibration=calibration,  # the same images the int8 row calibrates on
+                labels=labels,
+                io_dtype=io_dtype,
+                calibration_samples=calibration_samples,
+                name=name,
+            )
+        except Exception as exc:  # one failed repair is a row, the others go on
+            logger.warning("%s: %s", row.value, exc)
+            converted[row] = ConversionFailure(row, f"{type(exc).__name__}: {exc}")
+    return converted, done
 
 
 def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:

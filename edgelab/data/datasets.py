@@ -403,6 +403,7 @@ def synthetic_dataset(
     test_fraction: float = 0.15,
     classes: Sequence[str] | None = None,
     progress: bool | None = None,
+    shift: str | None = None,
 ) -> Dataset:
     """The built-in synthetic scenes (:mod:`edgelab.data.scenes`) as an in-memory :class:`Dataset`.
 
@@ -415,6 +416,8 @@ def synthetic_dataset(
         val_fraction, test_fraction: Split shares per class, as in :func:`load_dataset`.
         classes: A subset of :data:`edgelab.data.scenes.CLASS_NAMES` (None: all six).
         progress: Show a progress bar (None: on unless EDGELAB_PROGRESS=0).
+        shift: A camera or weather condition (:data:`edgelab.data.shifts.SHIFTS`: night, fog, blur,
+            snow, channel_swap, noise, jpeg) applied to every image; None: none.
     """
     from .scenes import CLASS_NAMES, generate_scenes
 
@@ -425,6 +428,11 @@ def synthetic_dataset(
         else _select_classes(CLASS_NAMES, classes, "edgelab.data.scenes.CLASS_NAMES")
     )
     images, labels = generate_scenes(
-        per_class, image_size=parse_image_size(image_size), seed=seed, classes=tuple(names), progress=progress
+        per_class,
+        image_size=parse_image_size(image_size),
+        seed=seed,
+        classes=tuple(names),
+        progress=progress,
+        shift=shift,
     )
     return Dataset.from_arrays(images, labels, names, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)

@@ -18,6 +18,7 @@ from .._log import logger, tqdm
 from ..errors import ConfigError, check_int
 from ..preprocess import parse_image_size
 from .scenes import CLASS_NAMES, _check_classes, _image_rng, render_scene
+from .shifts import apply_shift, check_shift
 
 __all__ = ["MARKER_NAME", "make_scenes"]
 
@@ -94,6 +95,7 @@ def make_scenes(
     pred_count: int = 0,
     progress: bool | None = None,
     classes: Sequence[str] = CLASS_NAMES,
+    shift: str | None = None,
 ) -> Path:
     """Write synthetic scenes as JPEGs in Intel Image Classification's Kaggle layout.
 
@@ -112,6 +114,8 @@ def make_scenes(
         pred_count: Unlabelled images of random classes written to ``seg_pred``.
         progress: Show a progress bar (None: on unless EDGELAB_PROGRESS=0).
         classes: Class names to draw, from :data:`CLASS_NAMES`.
+        shift: A camera or weather condition from :data:`edgelab.data.shifts.SHIFTS` applied to
+            every image (None: none).
 
     Returns:
         The output folder.
@@ -123,6 +127,7 @@ def make_scenes(
     pred_count = check_int("pred_count", pred_count, minimum=0)
     seed = check_int("seed", seed, minimum=0)
     names = _check_classes(classes)
+    shift = check_shift(shift)
     h, w = parse_image_size(image_size)
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 <= test_fraction < 1:
         raise ConfigError(f"Expected test_fraction to be a number in [0, 1). Received: test_fraction={test_fraction!r}")
@@ -145,6 +150,7 @@ def make_scenes(
         "test_fraction": float(test_fraction),
         "pred_count": pred_count,
         "classes": list(names),
+        "shift": shift,
     }
     # The marker goes first, so an interrupted run leaves a folder that the next run may replace.
     write_atomic(root / MARKER_NAME, json.dumps({**params, "complete": False}, indent=2) + "\n")
@@ -163,7 +169,7 @@ def make_scenes(
         rng = _image_rng(seed, stream, k)
         if not name:  # unlabelled: the stream also picks the class
             name = names[int(rng.integers(len(names)))]
-        _write_jpeg(path, render_scene(name, rng, (h, w)))
+        _write_jpeg(path, apply_shift(render_scene(name, rng, (h, w)), shift, rng))
     write_atomic(
         root / MARKER_NAME,
         json.dumps({**params, "complete": True, "train_per_class": n_train, "test_per_class": n_test}, indent=2) + "\n",

@@ -45,6 +45,7 @@ from ._painting import (
     _water,
     _windows,
 )
+from .shifts import apply_shift, check_shift
 
 __all__ = ["CLASS_NAMES", "generate_scenes", "parse_image_size", "render_scene"]
 
@@ -426,6 +427,7 @@ def generate_scenes(
     seed: int = 0,
     classes: Sequence[str] = CLASS_NAMES,
     progress: bool | None = None,
+    shift: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate a class-balanced set of synthetic scenes in memory.
 
@@ -439,6 +441,8 @@ def generate_scenes(
         seed: Non-negative int; the same seed gives byte-identical images.
         classes: Class names to draw, from :data:`CLASS_NAMES`; labels index this sequence.
         progress: Show a progress bar (None: on unless EDGELAB_PROGRESS=0).
+        shift: A camera or weather condition from :data:`edgelab.data.shifts.SHIFTS` (``"night"``,
+            ``"fog"``, ...): each image is the unshifted one under that condition. None: none.
 
     Returns:
         ``(images, labels)``: uint8 (N, H, W, 3) and int64 (N,), N = per_class * len(classes).
@@ -446,12 +450,14 @@ def generate_scenes(
     per_class = check_int("per_class", per_class)
     seed = check_int("seed", seed, minimum=0)
     names = _check_classes(classes)
+    shift = check_shift(shift)
     h, w = parse_image_size(image_size)
     n = per_class * len(names)
     images = np.empty((n, h, w, 3), np.uint8)
     labels = np.tile(np.arange(len(names), dtype=np.int64), per_class)
     for i in tqdm(range(n), desc="scenes", unit="img", progress=progress):
         name = names[int(labels[i])]
-        images[i] = render_scene(name, _image_rng(seed, name, i // len(names)), (h, w))
-    logger.info("generated %d synthetic scenes (%dx%d, seed %d)", n, h, w, seed)
+        rng = _image_rng(seed, name, i // len(names))
+        images[i] = apply_shift(render_scene(name, rng, (h, w)), shift, rng)
+    logger.info("generated %d synthetic scenes (%dx%d, seed %d, shift %s)", n, h, w, seed, shift)
     return images, labels

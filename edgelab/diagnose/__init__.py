@@ -19,6 +19,8 @@ _EXPORTS = {
     "range_check": "calibration",
     "keep_float_names": "selective",
     "with_outlier_weights": "cases",
+    "with_outlier_channel": "cases",
+    "CHANNEL_RANGE_FACTOR": "channels",
     "write_node_data": "explorer",
     "open_model_explorer": "explorer",
     "explorer_available": "explorer",

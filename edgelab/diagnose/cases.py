@@ -87,3 +87,64 @@ def with_outlier_weights(model: keras.Model, layer: str, factor: float = 64.0) -
             weights = [np.concatenate([kernel, outlier], axis=2), *weights[1:]]
         new.set_weights(weights)
     return clone
+
+
+def with_outlier_channel(
+    model: keras.Model, layer: str, factor: float = 100.0, channel: int | None = None
+) -> keras.Model:
+    """A copy of ``model`` where one output channel of ``layer`` spans ``factor`` times its range,
+    compensated by the next layer, so the float function stays the same.
+
+    ``layer`` is a Conv2D (or DepthwiseConv2D) followed by BatchNormalization, a ReLU and the next
+    Conv2D/Dense. Channel ``channel`` (default: the one with the widest folded weights) gets its
+    BatchNorm ``gamma`` and ``beta`` multiplied by ``factor``; since ``relu(f x) == f relu(x)``,
+    dividing the next layer's weights for that input channel by ``factor`` gives the same outputs.
+    A ReLU6 on the way becomes a plain ReLU (ReLU6's clip would not scale): the case model is its
+    own float baseline. int8 then gives the activation between the two layers one scale set by the
+    wide channel, and every other channel keeps ~``255 / factor`` levels: the damage shows in the
+    next layer, which is what a per-tensor error ranking blames.
+
+    Raises:
+        ConfigError: ``layer`` is not followed by BatchNormalization -> ReLU -> Conv2D/Dense.
+    """
+    names = [item.name for item in model.layers]
+    if layer not in names:
+        raise ConfigError(f"Expected a layer of {model.name}. Received: layer={layer!r}")
+    config = model.get_config()
+    consumers: dict[str, list[str]] = {}
+    for item in config["layers"]:
+        for node in item.get("inbound_nodes") or []:
+            for entry in node:
+                consumers.setdefault(entry[0], []).append(item["name"])
+    chain = [layer]
+    while len(chain) < 4 and len(consumers.get(chain[-1], [])) == 1:
+        chain.append(consumers[chain[-1]][0])
+    kinds = [type(model.get_layer(n)).__name__ for n in chain]
+    if len(kinds) < 4 or kinds[1:3] != ["BatchNormalization", "ReLU"] or kinds[3] not in ("Conv2D", "Dense"):
+        raise ConfigError(
+            f"Expected {layer!r} to feed BatchNormalization -> ReLU -> Conv2D/Dense alone. Received: the chain "
+            f"{' -> '.join(f'{n} ({k})' for n, k in zip(chain, kinds))}"
+        )
+    _, bn, relu, nxt = chain
+    for item in config["layers"]:
+        if item["name"] == relu:
+            item["config"]["max_value"] = None
+    config["name"] = f"{model.name}_outlier_channel"
+    clone = keras.Model.from_config(config)
+    clone.set_weights(model.get_weights())
+    bn_layer = clone.get_layer(bn)
+    keys = [v.name.split("/")[-1].split(":")[0] for v in bn_layer.weights]
+    values = dict(zip(keys, bn_layer.get_weights()))
+    if channel is None:
+        channel = int(np.argmax(np.abs(values["gamma"]) / np.sqrt(values["moving_variance"] + bn_layer.epsilon)))
+    values["gamma"][channel] *= factor
+    values["beta"][channel] *= factor
+    bn_layer.set_weights([values[k] for k in keys])
+    nxt_layer = clone.get_layer(nxt)
+    weights = nxt_layer.get_weights()
+    weights[0][..., channel, :] /= factor
+    nxt_layer.set_weights(weights)
+    from ..preprocess import RANGE_ATTRIBUTE, model_input_range
+
+    setattr(clone, RANGE_ATTRIBUTE, model_input_range(model))
+    return clone

@@ -15,7 +15,15 @@ among ops of the same type), and three comparisons are made at its output:
   flags a layer).
 
 ``clipped`` is the share of the float model's values that fall outside the range the quantized
-tensor can hold: calibration ranges the data exceeds. No TensorFlow is imported.
+tensor can hold: calibration ranges the data exceeds.
+
+**Per-channel ranges** (:mod:`edgelab.diagnose.channels`): ``channel_range_ratio`` (widest over
+median channel range of the op's output, from the float model's values) and
+``levels_median_channel`` (the median channel's range in steps of the tensor's one scale); the same
+for the op's weights (``weight_range_ratio``, ``weight_levels_median_channel``). An 8-bit tensor
+beyond :data:`~edgelab.diagnose.channels.CHANNEL_RANGE_FACTOR` is ``range_flagged``, and the ops
+reading it name its producer as their ``cause``: the error they *add* was set up by that scale.
+No TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from ..errors import ConfigError, ModelFileError, check_int
 from ..preprocess import normalize
 from ..tflite.inspection import ModelInfo, inspect_model, load_model_bytes
 from ._graph import OpSlicer, Runner, quantized_range, run_batches, to_float, to_tensor
+from .channels import CHANNEL_RANGE_FACTOR, ChannelRanges, find_causes, flagged, ratio_and_levels, weight_channels
 
 __all__ = ["COLUMNS", "LayerReport", "analyze_layers"]
 
@@ -59,9 +68,29 @@ COLUMNS = (
     "layer_mse",
     "layer_mean_error",
     "layer_max_abs_error",
+    "channel_range_ratio",
+    "levels_median_channel",
+    "weight_range_ratio",
+    "weight_levels_median_channel",
+    "range_flagged",
+    "cause",
 )
 #: The keys of ``edgelab layers --json`` rows.
-JSON_KEYS = ("index", "op", "tensor", "rmse_scale", "sqnr_db", "cosine", "max_abs_error", "clipped", "added_error")
+JSON_KEYS = (
+    "index",
+    "op",
+    "tensor",
+    "rmse_scale",
+    "sqnr_db",
+    "cosine",
+    "max_abs_error",
+    "clipped",
+    "added_error",
+    "channel_range_ratio",
+    "levels_median_channel",
+    "weight_range_ratio",
+    "cause",
+)
 #: SQNR is capped here (an exact match would be infinite).
 MAX_SQNR_DB = 120.0
 _PASS_THROUGH = ("QUANTIZE", "DEQUANTIZE")
@@ -123,6 +152,53 @@ class LayerReport:
             raise ConfigError(f"Expected an op index or tensor name of {self.quant_model}. Received: {key!r}")
         return hits.iloc[0]
 
+    def suspects(self, k: int = 1) -> list[str]:
+        """Tensor names of the ``k`` ops to fix, worst first: for each op ranked by added error, its
+        ``cause`` when a flagged per-channel range upstream set it up, else the op itself."""
+        ranked = self.ranked()
+        ranked = ranked[~ranked.op.isin(_PASS_THROUGH)]
+        picked: list[str] = []
+        for _, r in ranked.iterrows():
+            name = r.cause if isinstance(r.cause, str) else r.tensor
+            if name not in picked:
+                picked.append(name)
+            if len(picked) == check_int("k", k):
+                break
+        return picked
+
+    def explain(self, key: int | str) -> str:
+        """One or two sentences on an op's channel ranges and, if it has one, its cause."""
+        r = self.row(key)
+        name = short_name(r.tensor)
+        parts = [f"op {r['index']} {r.op} ({name})"]
+        if math.isfinite(r.channel_range_ratio):
+            parts.append(
+                f"output channel ranges differ up to {r.channel_range_ratio:.1f}x, the median channel spans "
+                f"{r.levels_median_channel:.1f} steps of its scale"
+                if math.isfinite(r.levels_median_channel)
+                else f"output channel ranges differ up to {r.channel_range_ratio:.1f}x"
+            )
+        text = ": ".join([parts[0], ", ".join(parts[1:])]) if len(parts) > 1 else parts[0]
+        if r.range_flagged and math.isfinite(r.channel_range_ratio) and r.channel_range_ratio > CHANNEL_RANGE_FACTOR:
+            text += (
+                f" (flagged: beyond {CHANNEL_RANGE_FACTOR:.0f}x; its own error looks small because the wide channel "
+                "dominates it, the ops reading it pay)"
+            )
+        if isinstance(r.cause, str) and r.cause != r.tensor:
+            c = self.row(r.cause)
+            text += (
+                f". Its error is set up upstream: {short_name(c.tensor)} (op {c['index']}) has channel ranges "
+                f"differing {c.channel_range_ratio:.0f}x (flagged above {CHANNEL_RANGE_FACTOR:.0f}x), so under one "
+                f"int8 scale its median channel keeps {c.levels_median_channel:.1f} levels; keeping {name} in float "
+                f"does not restore them, equalizing the two layers (edgelab.equalize) does"
+            )
+        elif isinstance(r.cause, str):
+            text += (
+                f". Its own weights' channel ranges differ {r.weight_range_ratio:.0f}x (flagged above "
+                f"{CHANNEL_RANGE_FACTOR:.0f}x): the median channel keeps {r.weight_levels_median_channel:.1f} of 127 levels"
+            )
+        return text + "."
+
     def to_dict(self) -> dict[str, Any]:
         """``{"layers": [{index, op, tensor, rmse_scale, sqnr_db, cosine, max_abs_error, clipped, added_error}]}``."""
         rows = []
@@ -139,9 +215,14 @@ class LayerReport:
             f"{len(self.frame)} ops on {self.num_images} images"
         ]
         for _, r in self.ranked().head(top).iterrows():
+            cause = (
+                f" <- cause: {short_name(r.cause)} (channel ranges differ {self.row(r.cause).channel_range_ratio:.0f}x)"
+                if isinstance(r.cause, str) and r.cause != r.tensor
+                else ""
+            )
             lines.append(
                 f"  op {r['index']:>3} {r.op:<16} adds error {r.added_error:.4f} (SQNR {r.added_sqnr_db:.1f} dB), "
-                f"clipped {r.clipped:.2%}: {short_name(r.tensor)}"
+                f"clipped {r.clipped:.2%}: {short_name(r.tensor)}{cause}"
             )
         return "\n".join(lines)
 
@@ -151,6 +232,8 @@ def _plain(value: Any) -> Any:
         return int(value)
     if isinstance(value, (np.floating,)):
         return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
     return value
 
 
@@ -337,6 +420,7 @@ def analyze_layers(
     added = {op.index: _Stats() for op in rows}
     layer = {op.index: _Stats() for op in rows}
     clipped = {op.index: [0, 0] for op in rows}
+    channel_ranges = {op.index: ChannelRanges() for op in rows}
     ranges = {op.index: span for op in rows if (span := quantized_range(qinfo, op.outputs[0])) is not None}
     samples: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     rng = np.random.default_rng(seed)
@@ -356,6 +440,7 @@ def analyze_layers(
                 out = op.outputs[0]
                 r = fvals[ref[out]]
                 q = floats[out]
+                channel_ranges[op.index].add(r)
                 if op.index in ranges:
                     low, high = ranges[op.index]
                     half = (qinfo.tensors[out].scale or 0) / 2
@@ -384,6 +469,19 @@ def analyze_layers(
                     samples[op.index] = (flat_r[pick].astype(np.float32), flat_q[pick].astype(np.float32))
             bar.update(len(x))
 
+    channel_stats = {
+        op.index: ratio_and_levels(
+            channel_ranges[op.index].ranges(),
+            qinfo.tensors[op.outputs[0]].scale
+            if qinfo.tensors[op.outputs[0]].dtype in ("int8", "uint8", "int16")
+            else None,
+        )
+        for op in rows
+    }
+    weight_stats = {op.index: weight_channels(qslicer._model, op.index) for op in rows}
+    act_flags = {i: flagged(v[0], qinfo.tensors[qinfo.ops[i].outputs[0]].dtype) for i, v in channel_stats.items()}
+    weight_flags = {i: flagged(v[0], "int8") for i, v in weight_stats.items()}
+    causes = find_causes(qinfo, [op.index for op in rows], act_flags, weight_flags)
     records = []
     for op in rows:
         info_out = qinfo.tensors[op.outputs[0]]
@@ -410,6 +508,12 @@ def analyze_layers(
                 "layer_mse": lw.mse() if lw.n else math.nan,
                 "layer_mean_error": lw.e / lw.n if lw.n else math.nan,
                 "layer_max_abs_error": lw.sum_max / lw.images if lw.images else math.nan,
+                "channel_range_ratio": channel_stats[op.index][0],
+                "levels_median_channel": channel_stats[op.index][1],
+                "weight_range_ratio": weight_stats[op.index][0],
+                "weight_levels_median_channel": weight_stats[op.index][1],
+                "range_flagged": bool(act_flags[op.index] or weight_flags[op.index]),
+                "cause": qinfo.tensors[qinfo.ops[causes[op.index]].outputs[0]].name if op.index in causes else None,
             }
         )
     frame = pd.DataFrame(records, columns=list(COLUMNS))
@@ -422,6 +526,10 @@ def analyze_layers(
         "added_error",
         "added_sqnr_db",
         "inherited_sqnr_db",
+        "channel_range_ratio",
+        "levels_median_channel",
+        "weight_range_ratio",
+        "weight_levels_median_channel",
     ):
         frame[column] = frame[column].astype(float).round(6)
     seconds = time.perf_counter() - start

@@ -150,6 +150,8 @@ class LayerExplorer(_Explorer):
         )
         if np.isfinite(use["used"]):
             text += f"; values span {use['used']:.0%} of the int range, {use['levels']} levels used, {use['clipped']:.2%} clipped"
+        if "cause" in self.report.frame.columns:  # per-channel ranges and the op whose scale did the damage
+            text += "\n" + self.report.explain(int(row["index"]))
         return text
 
     def _render(self) -> None:

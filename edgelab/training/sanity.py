@@ -154,11 +154,14 @@ def _batchnorm_cause(model, images: np.ndarray, labels: np.ndarray, steps: int |
     slow = max(momenta) >= 0.98
     steps_note = f" after only {steps} training steps" if steps is not None else ""
     if batch_stats > inference + 0.15 or (slow and steps is not None and steps < 3 / (1 - max(momenta))):
+        # Lowering the momentum is advice only for layers above 0.9 (edgelab's models use 0.9).
+        fixes = ["use momentum=0.9 (edgelab's models do)"] if max(momenta) > 0.9 else []
+        fixes += ["train for more steps", "freeze BatchNormalization of a pretrained backbone"]
         return (
             f"BatchNormalization: {len(layers)} layer(s) with momentum {momenta}{steps_note}; with batch statistics "
             f"the model scores {batch_stats:.3f}, with its moving statistics (used at inference and by every "
-            f"converted file) {inference:.3f}. The moving averages have not caught up: use momentum=0.9 "
-            "(edgelab's models do), train for more steps, or freeze BatchNormalization of a pretrained backbone."
+            f"converted file) {inference:.3f}. The moving averages have not caught up: "
+            f"{', '.join(fixes[:-1])} or {fixes[-1]}."
         )
     return None
 
@@ -201,8 +204,11 @@ def _causes(model, images, labels, num_classes, fed, steps=None, y_train=None) -
 
 
 def _report(findings: list[SanityFinding]) -> list[SanityFinding]:
+    from .._log import warn_user
+    from ..errors import SanityWarning
+
     for finding in findings:
-        logger.warning("%s", finding.message)
+        warn_user(finding.message, SanityWarning, stacklevel=3)
     return findings
 
 
