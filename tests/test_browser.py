@@ -98,6 +98,11 @@ def lab(tmp_path_factory):
     for path in [*(REPO / "notebooks").glob("*.ipynb"), REPO / "notebooks" / "params.json"]:  # the series' settings
         shutil.copy(path, root / "notebooks" / path.name)
     (root / "datasets").symlink_to(REPO / "datasets")  # the notebooks read ../datasets/sample
+    cache = (
+        REPO / "notebooks" / "runs-cache"
+    )  # files that depend only on a graph (04's MobileNets), as nbtest shares them
+    cache.mkdir(exist_ok=True)
+    (root / "notebooks" / "runs-cache").symlink_to(cache)
     config = tmp_path / "jupyter-config"
     config.mkdir()
     port, token = free_port(), secrets.token_hex(16)
@@ -192,16 +197,20 @@ def stored_views(path: Path) -> tuple[int, set[str]]:
 
 
 def check_page(page, name: str, views: int) -> list:
-    """No error cell, no widget error, and every stored view rendered: returns the explorers' outputs."""
+    """Every stored view rendered, no widget error, no error cell: returns the explorers' outputs."""
+    from playwright.sync_api import expect
+
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    # A stored view drawn from its model holds the widget's elements (untrusted, it would be text).
+    outputs = panel.locator(".jp-OutputArea-output:has(.jupyter-widgets)")
+    failed = panel.locator(".jp-OutputArea-output", has_text=re.compile("Error displaying widget|model not found"))
+    expect(outputs.or_(failed)).to_have_count(views, timeout=60_000)  # widgets render after the page
     text = panel.text_content()
     assert "Error displaying widget" not in text and "model not found" not in text, name
     errors = panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     stderr = [errors.nth(i).text_content() for i in range(errors.count())]
     assert not [t for t in stderr if re.search(r"Traceback|Error", t)], (name, stderr)
     assert not panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").count(), name
-    # A stored view drawn from its model holds the widget's elements (untrusted, it would be text).
-    outputs = panel.locator(".jp-OutputArea-output:has(.jupyter-widgets)")
     assert outputs.count() == views, (name, outputs.count(), views)
     return [outputs.nth(i) for i in range(outputs.count())]
 
