@@ -71,6 +71,10 @@ _EXPORTS: dict[str, str] = {
     "compile_edgetpu": "edgetpu.compiler",
     "CompileResult": "edgetpu.compiler",
     "export_bundle": "bundle",
+    # search
+    "tune": "tune.search",
+    "SearchSpace": "tune.space",
+    "TuneResult": "tune.result",
     # errors (the typed hierarchy lives in edgelab.errors)
     "EdgelabError": "errors",
     "EdgelabWarning": "errors",

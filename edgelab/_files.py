@@ -4,16 +4,48 @@ hashes (standard library only, so device-side modules can use them too)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .errors import ConfigError, EdgelabError
+
+_KINDS = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def not_a_regular_file(path: str | os.PathLike) -> str | None:
+    """What ``path`` is when it is not a regular file (or a link to one), else None.
+
+    E.g. ``"a character device"``, ``"a symbolic link to a FIFO (named pipe) (/tmp/fifo)"``,
+    ``"a symbolic link loop"``. Reading a device or a FIFO could block forever or never end
+    (``/dev/zero``), so callers refuse these before opening them. A missing file gives None
+    (the caller's open reports it), except a broken link, which is named.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if os.path.islink(path):
+            return f"a broken symbolic link (to {os.readlink(os.fspath(path))})"
+        return None
+    for test, kind in _KINDS:
+        if test(mode):
+            return f"a symbolic link to {kind} ({os.path.realpath(path)})" if os.path.islink(path) else kind
+    return None
 
 
 def _mode(path: Path) -> int:

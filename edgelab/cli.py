@@ -15,7 +15,7 @@ import sys
 from . import __version__
 
 #: Modules under edgelab._cli that contribute subcommands, in help order.
-AREAS = ("data", "demo", "models", "convert", "analyze", "edgetpu", "layers", "drift", "bundle", "notebook")
+AREAS = ("data", "demo", "models", "convert", "analyze", "edgetpu", "layers", "drift", "bundle", "tune", "notebook")
 
 
 def build_parser() -> argparse.ArgumentParser:

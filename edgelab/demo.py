@@ -76,6 +76,7 @@ class DemoResult:
     timings: dict = field(repr=False)
     float_accuracy: float
     reused: tuple[str, ...] = ()
+    bundle: Path | None = None
 
     def __repr__(self) -> str:
         return f"DemoResult(float_accuracy={self.float_accuracy:.4f}, report={str(self.report)!r}, reused={list(self.reused)})"
@@ -301,6 +302,10 @@ def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None) -> Demo
     )
     timings["convert_and_measure"] = time.perf_counter() - start
 
+    start = time.perf_counter()
+    bundle = _export_demo_bundle(out, comparison, dataset, progress)
+    timings["bundle"] = time.perf_counter() - start
+
     report = write_report(
         out,
         comparison,
@@ -311,7 +316,48 @@ def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None) -> Demo
         title="edgelab demo: scene classifier",
     )
     logger.info("report written to %s", report)
-    return DemoResult(comparison, report, timings, comparison.float_accuracy, tuple(ws.reused))
+    return DemoResult(comparison, report, timings, comparison.float_accuracy, tuple(ws.reused), bundle)
+
+
+def _export_demo_bundle(out: Path, comparison: Any, dataset: Dataset, progress: bool | None) -> Path | None:
+    """``out/bundle``: the int8 model with its drift reference (the validation and test images)."""
+    from .bundle import export_bundle
+    from .errors import DriftError
+    from .precision import Precision
+
+    variant = comparison.variants.get(Precision.INT8)
+    if variant is None or variant.model is None or variant.evaluation is None:
+        logger.warning("no int8 model to bundle: %s", getattr(variant, "reason", "not converted"))
+        return None
+    target = out / "bundle"
+    if _bundle_is_current(target, variant.model.path):
+        logger.info("reusing the bundle in %s (same int8 model)", target)
+        return target
+    metrics = {
+        "test_accuracy": round(float(variant.evaluation.accuracy), 4),
+        "float_test_accuracy": round(float(comparison.float_accuracy), 4),
+        "test_images": len(comparison.test_labels),
+    }
+    args: dict[str, Any] = {"overwrite": True, "metrics": metrics, "progress": progress}
+    try:
+        return export_bundle({"int8": variant.model.path}, dataset.class_names, target, reference=dataset, **args)
+    except DriftError as exc:  # a tiny run: too few held-out images to calibrate the drift check
+        logger.warning("bundle written without drift reference: %s", exc)
+        return export_bundle({"int8": variant.model.path}, dataset.class_names, target, **args)
+
+
+def _bundle_is_current(bundle: Path, model: Path) -> bool:
+    """A complete bundle from an earlier run of the same int8 model (its manifest lists its hashes)."""
+    from ._files import sha256_file
+
+    try:
+        manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+        files = manifest["files"]
+        return files[model.name]["sha256"] == sha256_file(model) and all(
+            (bundle / name).is_file() and sha256_file(bundle / name) == entry["sha256"] for name, entry in files.items()
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _save_h5(model: keras.Model, path: Path) -> None:

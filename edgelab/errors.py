@@ -24,6 +24,10 @@ class ModelFileError(EdgelabError):
     """A .tflite file is missing, truncated, corrupt or not a TFLite model."""
 
 
+class InterpreterCrashError(ModelFileError):
+    """The native TFLite interpreter crashed on a file in a child process; it is not loaded here."""
+
+
 class ConversionError(EdgelabError):
     """The TFLite converter failed for one precision."""
 
@@ -54,6 +58,22 @@ class DelegateError(EdgeTPUError):
 
 class NotebookError(EdgelabError):
     """A notebook could not be executed: a cell raised or timed out, or its kernel died."""
+
+
+class TuneError(EdgelabError):
+    """A model search (edgelab.tune) cannot start or go on: its storage, study or budget."""
+
+
+class StorageError(TuneError):
+    """An Optuna storage URL is malformed or its database cannot be reached."""
+
+
+class StudyMismatchError(TuneError):
+    """A study exists with another search space, link or constraints than the run asks for."""
+
+
+class BudgetError(TuneError):
+    """No candidate of the search space can meet the latency budget (or the other constraints)."""
 
 
 class DriftError(ConfigError):

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure as MatplotlibFigure
 
+from ._figure import Figure
 from .errors import ConfigError, check_int, did_you_mean
 
 FLOAT = "float"  # the Keras model's row in the explorers (the reference every variant is compared to)
@@ -52,7 +53,9 @@ class ImageGrid:
         return f"ImageGrid({self.count} images)"
 
 
-def picture_bytes(picture: Figure | ImageGrid | np.ndarray, dpi: int = 80, scale: int = 3) -> tuple[bytes, str]:
+def picture_bytes(
+    picture: MatplotlibFigure | ImageGrid | np.ndarray, dpi: int = 80, scale: int = 3
+) -> tuple[bytes, str]:
     """``(bytes, format)`` of a picture: an ImageGrid as JPEG, a Figure as PNG, a uint8 image as PNG.
 
     A uint8 image (H, W, 3) is enlarged ``scale`` times, pixels kept sharp.

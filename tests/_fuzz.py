@@ -1,11 +1,16 @@
 """Mutated .tflite files and a crash-proof way to push them through edgelab.
 
 ``mutants(seed, n)`` makes seeded mutants of the models tests/data ships: bit flips, bytes set to
-0x00/0xFF, 4-byte integers swapped for -1 / 2**31-1 / 1000, floats set to inf/nan, truncations, and
-field edits repacked with the flatbuffers object API (indices, scales, zero points, shapes, op
-options, names). ``run(paths)`` feeds them to a worker process (``python tests/_fuzz.py worker``)
-that inspects, analyzes, loads and invokes each; a worker killed by a signal or stuck past the
-timeout is recorded against the file it was on and replaced.
+0x00/0xFF, 4-byte integers swapped for -1 / 2**31-1 / 1000, special floats (inf, nan, subnormal,
+huge, tiny, zero, negative) written over raw words and into every float field of the object tree,
+offsets into every table (uoffsets of each table and vector field, each table's vtable pointer and
+vtable entries) set out of range, truncations, and field edits repacked with the flatbuffers object
+API (indices, scales, zero points, shapes, op options, names). ``run(paths)`` feeds them to a
+worker process (``python tests/_fuzz.py worker``) that runs each through ``inspect`` (and the Edge
+TPU ``analyze``), ``benchmark`` (measure_latency) and an in-process load + predict, all in the
+worker's own process with ``trusted=True`` (no child check in front: a gap in the structural rules
+shows up as a signal); a worker killed by a signal or stuck past the timeout is recorded against
+the file it was on and replaced, so a crash is counted, never fatal to the caller.
 """
 
 from __future__ import annotations
@@ -32,6 +37,125 @@ MODELS = (
     ("mobilenet_v1_0.25_128_quant_edgetpu.tflite", 1),
 )
 INTS = (-1, 2**31 - 1, 1000, 0, 771)
+#: Floats written into float fields: non-finite, subnormal (below 1.1754944e-38), huge, tiny, signed zero.
+FLOATS = (
+    float("inf"),
+    -float("inf"),
+    float("nan"),
+    1.08e-42,  # subnormal: the scale that made XNNPACK segfault
+    1.4e-45,  # the smallest float32 subnormal
+    1e-40,
+    3.4e38,  # near float32's largest
+    1e30,
+    1e-30,  # tiny but normal
+    0.0,
+    -0.0,
+    -1.0,
+)
+
+# Offset-typed fields of the TFLite schema (field index -> kind, child table) for the tables the
+# offset mutator walks: "vt" a vector of tables, "t" a table (None: a union or leaf, not walked),
+# "v" a scalar vector, "s" a string.
+_SPEC: dict[str, dict[int, tuple[str, str | None]]] = {
+    "Model": {
+        1: ("vt", "OperatorCode"),
+        2: ("vt", "SubGraph"),
+        3: ("s", None),
+        4: ("vt", "Buffer"),
+        5: ("v", None),
+        6: ("vt", "Metadata"),
+        7: ("vt", "SignatureDef"),
+    },
+    "OperatorCode": {1: ("s", None)},
+    "SubGraph": {0: ("vt", "Tensor"), 1: ("v", None), 2: ("v", None), 3: ("vt", "Operator"), 4: ("s", None)},
+    "Tensor": {0: ("v", None), 3: ("s", None), 4: ("t", "QuantizationParameters"), 6: ("t", None), 7: ("v", None)},
+    "Operator": {1: ("v", None), 2: ("v", None), 4: ("t", None), 5: ("v", None), 7: ("v", None), 8: ("v", None)},
+    "QuantizationParameters": {0: ("v", None), 1: ("v", None), 2: ("v", None), 3: ("v", None), 5: ("t", None)},
+    "Buffer": {0: ("v", None)},
+    "Metadata": {0: ("s", None)},
+    "SignatureDef": {0: ("vt", "TensorMap"), 1: ("vt", "TensorMap"), 2: ("s", None)},
+    "TensorMap": {0: ("s", None)},
+}
+
+
+def offset_sites(data: bytes) -> dict[str, list[tuple[str, int]]]:
+    """Where a valid model stores offsets, grouped by ``Table.field``: ``(kind, position)`` with kind
+    ``"uoffset"`` (a field or vector element pointing at a table, vector or string), ``"soffset"``
+    (a table's pointer to its vtable) or ``"vtable"`` (a vtable's 16-bit field offset)."""
+    sites: dict[str, list[tuple[str, int]]] = {}
+    u32 = lambda pos: struct.unpack_from("<I", data, pos)[0]  # noqa: E731
+    seen: set[int] = set()
+
+    def table(name: str, pos: int) -> None:
+        if pos in seen or not 0 <= pos < len(data) - 4:
+            return
+        seen.add(pos)
+        sites.setdefault(f"{name}.<vtable pointer>", []).append(("soffset", pos))
+        vtable = pos - struct.unpack_from("<i", data, pos)[0]
+        vsize = struct.unpack_from("<H", data, vtable)[0]
+        for slot in range((vsize - 4) // 2):
+            sites.setdefault(f"{name}.<vtable entry>", []).append(("vtable", vtable + 4 + 2 * slot))
+        for index, (kind, child) in _SPEC.get(name, {}).items():
+            if 4 + 2 * index + 2 > vsize:
+                continue
+            rel = struct.unpack_from("<H", data, vtable + 4 + 2 * index)[0]
+            if not rel:
+                continue
+            field = pos + rel
+            sites.setdefault(f"{name}.{index}", []).append(("uoffset", field))
+            target = field + u32(field)
+            if kind == "t" and child:
+                table(child, target)
+            elif kind == "vt" and child:
+                for i in range(u32(target)):
+                    element = target + 4 + 4 * i
+                    sites.setdefault(f"{name}.{index}[]", []).append(("uoffset", element))
+                    table(child, element + u32(element))
+
+    table("Model", u32(0))
+    return sites
+
+
+def _offset_mutation(data: bytes, rng: random.Random) -> tuple[str, bytes]:
+    """One offset of a randomly chosen table field (every table and field equally likely) set out of range."""
+    sites = offset_sites(data)
+    name = rng.choice(sorted(sites))
+    kind, pos = rng.choice(sites[name])
+    buf = bytearray(data)
+    if kind == "uoffset":
+        old = struct.unpack_from("<I", buf, pos)[0]
+        value = rng.choice([0, 1, 3, len(buf), len(buf) - pos, 2**31 - 1, 2**32 - 1, old + 4, max(old - 4, 0)])
+        struct.pack_into("<I", buf, pos, value % 2**32)
+    elif kind == "soffset":
+        old = struct.unpack_from("<i", buf, pos)[0]
+        value = rng.choice([0, pos, -len(buf), 2**31 - 1, -(2**31), old + 4, old - 4, -pos])
+        struct.pack_into("<i", buf, pos, max(-(2**31), min(2**31 - 1, value)))
+    else:
+        old = struct.unpack_from("<H", buf, pos)[0]
+        struct.pack_into("<H", buf, pos, rng.choice([0, 1, 2, 0xFFFF, (old + 4) % 0x10000, max(old - 4, 0)]))
+    return f"offset:{name}", bytes(buf)
+
+
+def _float_fields(obj, label: str, out: list, depth: int = 0) -> None:
+    """Every float scalar and float array reachable in an object-API model, as (owner, attr, label)."""
+    import numpy as np
+
+    if depth > 6 or obj is None or isinstance(obj, (int, bytes, str, bool)):
+        return
+    if isinstance(obj, list):
+        for item in obj:
+            _float_fields(item, label, out, depth + 1)
+        return
+    if not hasattr(obj, "__dict__"):
+        return
+    for attr, value in vars(obj).items():
+        where = f"{type(obj).__name__}.{attr}"
+        is_array = isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size > 0
+        is_list = isinstance(value, list) and bool(value) and isinstance(value[0], float)
+        if isinstance(value, float) or is_array or is_list:
+            out.append((obj, attr, where))
+        elif not isinstance(value, np.ndarray):
+            _float_fields(value, where, out, depth + 1)
 
 
 def _schema():
@@ -85,12 +209,33 @@ def _edit(data: bytes, rng: random.Random) -> tuple[str, bytes]:
             "options",
             "swap_ops",
             "num_splits",
+            "float_field",
+            "float_field",
         ]
     )
+    if kind == "float_field":
+        found: list = []
+        _float_fields(model, "Model", found)
+        if found:
+            by_field: dict[str, list] = {}
+            for owner, attr, where in found:
+                by_field.setdefault(where, []).append((owner, attr))
+            where = rng.choice(sorted(by_field))  # every kind of float field equally likely
+            owner, attr = rng.choice(by_field[where])
+            special = rng.choice(FLOATS)
+            value = getattr(owner, attr)
+            if isinstance(value, float):
+                setattr(owner, attr, special)
+            else:
+                array = np.array(value, np.float32)
+                if rng.random() < 0.5:
+                    array[rng.randrange(array.size)] = special
+                else:
+                    array[:] = special
+                setattr(owner, attr, array)
+            return f"edit:float_field:{where}", _pack(model)
     if kind == "scale" and tensors[t].quantization is not None and tensors[t].quantization.scale is not None:
-        tensors[t].quantization.scale = np.array(
-            [rng.choice([np.inf, np.nan, 0.0, -1.0])] * len(tensors[t].quantization.scale), np.float32
-        )
+        tensors[t].quantization.scale = np.array([rng.choice(FLOATS)] * len(tensors[t].quantization.scale), np.float32)
     elif kind == "zero_point" and tensors[t].quantization is not None and tensors[t].quantization.zeroPoint is not None:
         tensors[t].quantization.zeroPoint = np.array(
             [rng.choice([1000, -1000, 2**40])] * len(tensors[t].quantization.zeroPoint), np.int64
@@ -135,7 +280,7 @@ def _edit(data: bytes, rng: random.Random) -> tuple[str, bytes]:
 
 def mutate(data: bytes, rng: random.Random, end: int) -> tuple[str, bytes]:
     """One mutant of ``data`` and a label for it."""
-    kind = rng.choices(["bitflip", "byte", "int", "float", "truncate", "edit"], [2, 2, 3, 1, 1, 3])[0]
+    kind = rng.choices(["bitflip", "byte", "int", "float", "truncate", "edit", "offset"], [2, 2, 3, 2, 1, 4, 3])[0]
     buf = bytearray(data)
     pick = lambda: rng.randrange(8, end) if rng.random() < 0.85 else rng.randrange(8, len(buf))  # noqa: E731
     if kind == "bitflip":
@@ -149,9 +294,11 @@ def mutate(data: bytes, rng: random.Random, end: int) -> tuple[str, bytes]:
         struct.pack_into("<i", buf, at, rng.choice(INTS[:3]))
     elif kind == "float":
         at = pick() & ~3
-        struct.pack_into("<f", buf, at, rng.choice([float("inf"), float("nan"), -float("inf")]))
+        struct.pack_into("<f", buf, at, rng.choice(FLOATS))
     elif kind == "truncate":
         return kind, bytes(buf[: rng.randrange(8, len(buf))])
+    elif kind == "offset":
+        return _offset_mutation(data, rng)
     else:
         try:
             return _edit(data, rng)
@@ -178,18 +325,43 @@ def mutants(seed: int, n: int, out_dir: Path) -> list[tuple[str, Path]]:
     return result
 
 
+#: The commands each mutant goes through in the worker (analyze rides along with inspect).
+COMMANDS = ("inspect", "benchmark", "load+predict")
+
+
 @dataclasses.dataclass
 class Outcome:
+    """What a campaign saw. ``ok``/``clean`` count mutants (every command ran, or at least one was
+    refused with an EdgelabError); ``runs`` counts command runs; ``native_loads`` counts
+    ``allocate_tensors`` calls in the worker (in-process interpreter loads past validation)."""
+
     ok: int = 0
     clean: int = 0
     tracebacks: list = dataclasses.field(default_factory=list)
     signals: list = dataclasses.field(default_factory=list)
     hangs: list = dataclasses.field(default_factory=list)
     done: int = 0
+    runs: int = 0
+    native_loads: int = 0
+    load_attempts: int = 0
+
+    @property
+    def tried(self) -> int:
+        return self.done + len(self.signals) + len(self.hangs)
+
+    def summary(self) -> str:
+        return (
+            f"{self.tried} mutants x {len(COMMANDS)} commands ({self.runs} command runs, {self.load_attempts} "
+            f"in-process load + predict attempts, {self.native_loads} in-process interpreter loads): {self.ok} ok, "
+            f"{self.clean} clean errors, {len(self.tracebacks)} tracebacks, {len(self.signals)} signals, "
+            f"{len(self.hangs)} hangs"
+        )
 
 
-def run(paths: list[Path], timeout_s: float = 20.0, budget_s: float | None = None) -> Outcome:
-    """Push every file through the worker; stop starting new files after ``budget_s``."""
+def run(paths: list[Path], timeout_s: float = 60.0, budget_s: float | None = None) -> Outcome:
+    """Push every file through the worker (a fresh one after a crash or hang). ``timeout_s`` is how
+    long one file may take before it counts as a hang; ``budget_s`` (command-line campaigns only)
+    stops starting new files after that many seconds."""
     outcome = Outcome()
     todo = list(paths)
     began = time.monotonic()
@@ -233,6 +405,9 @@ def run(paths: list[Path], timeout_s: float = 20.0, budget_s: float | None = Non
                     break
                 reply = json.loads(line)
                 outcome.done += 1
+                outcome.runs += reply["runs"]
+                outcome.native_loads += reply["native_loads"]
+                outcome.load_attempts += reply["load_attempts"]
                 if reply["result"] == "ok":
                     outcome.ok += 1
                 elif reply["result"] == "clean":
@@ -249,30 +424,47 @@ def run(paths: list[Path], timeout_s: float = 20.0, budget_s: float | None = Non
 
 
 def _worker() -> None:
-    """Read paths on stdin; for each, inspect, analyze, load and invoke; one JSON line per file."""
+    """Read paths on stdin; for each, inspect (+ analyze), benchmark, load + predict, all in this
+    process (``trusted=True``: no child check in front); one JSON line per file."""
     import traceback
 
     import numpy as np
 
+    from edgelab.compare.benchmark import measure_latency
     from edgelab.edgetpu import analyze_edgetpu as analyze
     from edgelab.errors import EdgelabError
     from edgelab.tflite.inspection import inspect_model
-    from edgelab.tflite.isolation import check_model
+    from edgelab.tflite.interpreter import get_runtime
     from edgelab.tflite.runtime import TFLiteModel
+
+    native = {"loads": 0}
+    interpreter_cls = get_runtime().interpreter_cls
+    allocate = interpreter_cls.allocate_tensors
+
+    def counted(self, *args, **kwargs):
+        native["loads"] += 1
+        return allocate(self, *args, **kwargs)
+
+    interpreter_cls.allocate_tensors = counted
 
     for line in sys.stdin:
         path = line.strip()
-        result, detail = "ok", ""
-        for step in ("inspect", "analyze", "load+invoke", "predict"):
+        result, detail, runs, attempts = "ok", "", 0, 0
+        native["loads"] = 0
+        for step in COMMANDS:
             try:
+                runs += 1
                 if step == "inspect":
                     json.dumps(inspect_model(path).to_dict(), allow_nan=False)
-                elif step == "analyze":
                     json.dumps(analyze(path).to_dict(), allow_nan=False, default=str)
-                elif step == "load+invoke":
-                    check_model(path, isolate=False)
+                elif step == "benchmark":
+                    json.dumps(
+                        measure_latency(path, warmup=1, min_time_s=0.0, min_runs=2, max_runs=2, trusted=True).to_dict(),
+                        allow_nan=False,
+                    )
                 else:
-                    model = TFLiteModel(path)
+                    attempts += 1
+                    model = TFLiteModel(path, trusted=True)
                     model.predict(np.zeros((2, *model.image_shape), np.uint8), progress=False)
             except EdgelabError:
                 result = "clean" if result == "ok" else result
@@ -280,7 +472,8 @@ def _worker() -> None:
                 result, detail = "traceback", f"{step}: {type(exc).__name__}: {exc}"[:300]
                 traceback.print_exc()
                 break
-        sys.stdout.write(json.dumps({"result": result, "detail": detail}) + "\n")
+        reply = {"result": result, "detail": detail, "runs": runs, "native_loads": native["loads"]}
+        sys.stdout.write(json.dumps({**reply, "load_attempts": attempts}) + "\n")
         sys.stdout.flush()
 
 
@@ -296,11 +489,12 @@ if __name__ == "__main__":
             labels = {str(p): label for label, p in made}
             start = time.monotonic()
             out = run([p for _, p in made], budget_s=float(sys.argv[3]) if len(sys.argv) > 3 else None)
-            print(
-                f"{out.done + len(out.signals) + len(out.hangs)} mutants in {time.monotonic() - start:.0f} s: "
-                f"{out.ok} ok, {out.clean} clean errors, {len(out.tracebacks)} tracebacks, "
-                f"{len(out.signals)} signals, {len(out.hangs)} hangs"
-            )
+            print(f"seed {seed}: {out.summary()}; {time.monotonic() - start:.0f} s")
+            kinds: dict[str, int] = {}
+            for label, _ in made:
+                key = label.split(" ", 1)[1].split(":")[0]
+                kinds[key] = kinds.get(key, 0) + 1
+            print("mutation kinds:", json.dumps(dict(sorted(kinds.items()))))
             for path, detail in out.tracebacks:
                 print("TRACEBACK", labels[path], detail)
             for path, code in out.signals:

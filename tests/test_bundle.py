@@ -114,6 +114,7 @@ def test_bundle_contents(models, tmp_path):
             "drift_check.py",
             "labels.txt",
             "manifest.json",
+            "model_check.py",
             "tiny_fp32.tflite",
             "tiny_int8.tflite",
         ]
@@ -135,8 +136,9 @@ def test_bundle_contents(models, tmp_path):
     assert "`tiny_int8.tflite`" in readme
 
 
-def test_classify_script_is_standalone():
-    tree = ast.parse(TEMPLATE.read_text())
+@pytest.mark.parametrize("script", ["classify.py", "model_check.py"])
+def test_classify_script_is_standalone(script):
+    tree = ast.parse((TEMPLATE.parent / script).read_text(), feature_version=(3, 7))
     imported = {
         alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
     }
@@ -231,6 +233,31 @@ def test_classify_compiled_model_without_libedgetpu(tmp_path, image):
     assert proc.returncode == 2
     assert "libedgetpu" in proc.stderr and "not installed" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_classify_checks_the_model_before_its_runtime_loads_it(models, tmp_path, image):
+    """A subnormal output scale made XNNPACK segfault (exit 139); model_check.py refuses the file."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    out = export_bundle([models["int8"]], LABELS, tmp_path / "b")
+    proc = run_classify(out, "--check")
+    assert proc.returncode == 0, proc.stderr
+    assert "tiny_int8.tflite loads and runs with ai_edge_litert" in proc.stdout
+
+    model = schema.ModelT.InitFromPackedBuf(models["int8"].read_bytes(), 0)
+    graph = model.subgraphs[0]
+    graph.tensors[graph.outputs[0]].quantization.scale = [1.08e-42]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    bad = out / "bad.tflite"
+    bad.write_bytes(bytes(builder.Output()))
+    for args in ((str(image),), ("--check",)):
+        proc = run_classify(out, "--model", str(bad), *args)
+        assert proc.returncode == 2, proc.stderr
+        # 1.08e-42 is stored as the nearest float32 subnormal, 1.0804e-42
+        assert re.search(r"quantization scale 1\.08\d*e-42 is not a finite, positive, normal float32", proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
 def test_classify_bad_image_is_one_line(models, tmp_path):

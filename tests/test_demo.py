@@ -68,6 +68,9 @@ def test_demo_writes_the_report(demo_runs):
         "qat_model.h5",
     ):
         assert (out / name).is_file(), name
+    bundle = json.loads((out / "bundle" / "bundle.json").read_text())  # the int8 model, ready to deploy
+    assert [m["file"] for m in bundle["models"]] == ["model_int8.tflite"]
+    assert (out / "bundle" / "manifest.json").is_file() and (out / "bundle" / "classify.py").is_file()
     assert sorted(p.name for p in (out / "models").glob("*.tflite")) == sorted(
         f"model_{p.value}.tflite" for p in CONVERTIBLE
     )
@@ -85,7 +88,7 @@ def test_demo_manifest_records_every_parameter(demo_runs):
     assert parameters["epochs"] == 1 and parameters["qat_epochs"] == 1
     assert set(DemoConfig().to_dict()) == set(parameters)
     assert manifest["packages"]["tensorflow"]
-    assert set(manifest["timings_s"]) == {"data", "train", "qat", "convert_and_measure"}
+    assert set(manifest["timings_s"]) == {"data", "train", "qat", "convert_and_measure", "bundle"}
     assert len(manifest["files"]) == len(set(manifest["files"]))  # also after the rerun
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from . import args as types
 from . import print_json
 
 
@@ -42,7 +43,7 @@ def add_commands(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--num-segments",
-        type=int,
+        type=types.int_range(1),
         default=1,
         metavar="N",
         help="memory per segment when split with edgetpu_compiler -n N (one Edge TPU each)",

@@ -38,7 +38,7 @@ def add_commands(subparsers: Any) -> None:
     calib.add_argument("--data", metavar="ROOT", help="dataset folder (class folders or Intel layout) to calibrate on")
     calib.add_argument(
         "--random-calibration",
-        type=int,
+        type=types.int_range(1, 100_000),
         metavar="N",
         help="calibrate on N random images (graph-level answers only, not accuracy)",
     )

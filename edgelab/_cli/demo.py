@@ -6,7 +6,7 @@ import argparse
 import time
 
 from ..demo import DemoConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from . import args as types
 
 #: Bytes of decoded images the CLI lets a synthetic demo hold (per_class x 6 x size^2 x 3).
@@ -85,6 +85,13 @@ def run(args) -> int:
             "--max-per-class caps the images of a --data folder. Received: --max-per-class "
             f"{args.max_per_class} without --data (for synthetic scenes use --per-class)"
         )
+    from ..training.models import ARCHITECTURES
+
+    if args.arch not in ARCHITECTURES:  # before the dataset is read
+        names = sorted(ARCHITECTURES)
+        raise ConfigError(
+            f"Expected --arch to be one of {names}. Received: {args.arch!r}.{did_you_mean(args.arch, names)}"
+        )
     needed = args.per_class * 6 * args.image_size**2 * 3
     if args.data is None and needed > MAX_SYNTHETIC_BYTES:
         raise ConfigError(
@@ -115,6 +122,10 @@ def run(args) -> int:
     )
     print(table.to_string(index=False))
     print(int8_measured(int8_latency_ratio(result.comparison.table)))
+    if result.bundle is not None:
+        ref = result.bundle / "reference.json"
+        extra = f", drift reference {ref.stat().st_size / 1024:.1f} KiB" if ref.is_file() else ", no drift reference"
+        print(f"Deploy bundle: {result.bundle} (int8{extra})")
     if result.reused:
         print(f"(reused finished steps: {', '.join(result.reused)})")
     print(f"\nReport: {result.report}  ({time.perf_counter() - start:.0f} s)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from . import args as types
 from . import print_json
 
 
@@ -25,8 +26,12 @@ def add_commands(subparsers) -> None:
     parser.add_argument(
         "--data", required=True, metavar="ROOT", help="dataset folder (Intel's layout or one folder per class)"
     )
-    parser.add_argument("--max-images", type=int, default=None, metavar="N", help="analyze at most N test images")
-    parser.add_argument("--top", type=int, default=5, metavar="K", help="layers listed in the summary (default 5)")
+    parser.add_argument(
+        "--max-images", type=types.int_range(1), default=None, metavar="N", help="analyze at most N test images (1+)"
+    )
+    parser.add_argument(
+        "--top", type=types.int_range(1), default=5, metavar="K", help="layers listed in the summary (default 5)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=_run)
 

@@ -111,6 +111,7 @@ def builtin_kernels_option(name):
 
 
 def make_interpreter(path, edgetpu, device, threads, only=None):
+    checked_model(path)  # model_check.py: every load in the bundle refuses a file the runtime could crash on
     names = [only] if only else runtimes(edgetpu)
     for name in names:
         found = import_runtime(name)
@@ -191,9 +192,26 @@ def scores_of(interpreter):
     return out.astype(np.float64)
 
 
+def checked_model(path, args=None):
+    """Check the model file (model_check.py) before any runtime loads it; with --check also run it
+    once in a child process. True: --check is done."""
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    import model_check
+
+    try:
+        model_check.check_file(path)
+        if args is not None and args.check:
+            print(model_check.check_in_child(path, args.runtime, args.threads, args.device))
+            return True
+    except (model_check.ModelCheckError, OSError) as exc:
+        raise ClassifyError(str(exc))
+    return False
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Classify images with a model from this bundle.")
-    parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
+    parser.add_argument("images", nargs="*", help="image files (JPEG, PNG, ...)")
     parser.add_argument("--model", help="variant name or file from bundle.json (default: its default_model)")
     parser.add_argument("--top-k", type=int, default=3, help="labels to print per image (default 3)")
     parser.add_argument("--device", help="Edge TPU: usb, usb:0, pci, pci:0 or :0 (default: the first found)")
@@ -201,10 +219,14 @@ def main(argv=None):
     parser.add_argument("--runtime", choices=["ai_edge_litert", "tflite_runtime", "pycoral", "tensorflow"],
                         help="use this runtime only")
     parser.add_argument("--bundle", default=HERE, help="bundle folder (default: this script's folder)")
+    parser.add_argument("--check", action="store_true",
+                        help="load the model and run it once in a child process, then exit (no images needed)")
     parser.add_argument("--drift", action="store_true",
                         help="check the images (30 or more) as one window against the bundle's reference statistics")
     parser.add_argument("--json", action="store_true", help="with --drift: print the verdict as JSON")
     args = parser.parse_args(argv)
+    if not args.images and not args.check:
+        parser.error("give image files, or --check")
     try:
         try:
             import numpy  # noqa: F401
@@ -223,6 +245,8 @@ def main(argv=None):
 
             return drift_check.main(args, meta, sys.modules[__name__])
         path, _ = pick_model(meta, args.bundle, args.model)
+        if checked_model(path, args):  # model_check.py: refuse a file the runtime could crash on
+            return 0
         edgetpu = is_edgetpu_model(path)
         interpreter, runtime = make_interpreter(path, edgetpu, args.device, args.threads, args.runtime)
         interpreter.allocate_tensors()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -100,11 +101,11 @@ class _AnyModel:
 
     delegate = None
 
-    def __init__(self, source: str | Path | bytes, num_threads: int, use_xnnpack: bool):
+    def __init__(self, source: str | Path | bytes, num_threads: int, use_xnnpack: bool, trusted: bool = False):
         from ..tflite import runtime
 
         try:
-            loaded = runtime.load_interpreter_info(source, num_threads, use_xnnpack=use_xnnpack)
+            loaded = runtime.load_interpreter_info(source, num_threads, use_xnnpack=use_xnnpack, trusted=trusted)
         except ModelFileError as exc:
             raise _custom_op_error(source, exc) from None
         self.interpreter, self.runtime, self.xnnpack = loaded.interpreter, loaded.runtime, loaded.xnnpack
@@ -114,6 +115,21 @@ class _AnyModel:
             self.interpreter.set_tensor(
                 detail["index"], _random_tensor(rng, detail["shape"], np.dtype(detail["dtype"]))
             )
+
+
+def _check_once(source: str | Path | bytes, use_xnnpack: bool) -> None:
+    """Validate a file and, when edgelab has not seen its bytes, load it once in a child process."""
+    from ..tflite.inspection import load_model_bytes
+    from ..tflite.interpreter import compiled_for_edgetpu, describe
+    from ..tflite.trust import ensure_checked
+    from ..tflite.validate import validate_bytes
+
+    data, path = load_model_bytes(source)
+    validate_bytes(data, path)
+    if os.environ.get("EDGELAB_XNNPACK") == "0":
+        use_xnnpack = False
+    if not compiled_for_edgetpu(data):
+        ensure_checked(data, describe(source), path, use_xnnpack)
 
 
 def _random_tensor(rng: np.random.Generator, shape: Any, dtype: np.dtype) -> np.ndarray:
@@ -152,6 +168,7 @@ def measure_latency(
     max_runs: int = 10_000,
     use_xnnpack: bool = True,
     input: np.ndarray | None = None,
+    trusted: bool = False,
 ) -> LatencyResult:
     """Time single-image ``invoke()`` on a fresh interpreter.
 
@@ -166,6 +183,8 @@ def measure_latency(
         use_xnnpack: allow LiteRT's XNNPACK delegate.
         input: one raw uint8 image ``(H, W, 3)`` to feed through the classifier input; default:
             fixed random values of each input's dtype and shape (any model).
+        trusted: skip the one-time child-process load of a file edgelab has not seen before
+            (:mod:`edgelab.tflite.trust`); it runs before the timed load either way.
 
     Returns:
         A :class:`LatencyResult`.
@@ -188,12 +207,19 @@ def measure_latency(
     else:
         name, source, delegate = Path(model).name, model, None
 
+    if not trusted and not isinstance(model, TFLiteModel):  # the one-time child check, outside the timed load
+        try:
+            _check_once(source, use_xnnpack)
+        except ModelFileError as exc:
+            raise _custom_op_error(source, exc) from None
     clock = time.perf_counter_ns
     t0 = clock()
     if input is None and not isinstance(model, TFLiteModel):
-        fresh: Any = _AnyModel(source, num_threads, use_xnnpack)
+        fresh: Any = _AnyModel(source, num_threads, use_xnnpack, trusted=True)
     else:
-        fresh = TFLiteModel(source, num_threads=num_threads, delegate=delegate, use_xnnpack=use_xnnpack, batching=False)
+        fresh = TFLiteModel(
+            source, num_threads=num_threads, delegate=delegate, use_xnnpack=use_xnnpack, batching=False, trusted=True
+        )
         image = np.random.default_rng(0).integers(0, 256, fresh.image_shape, np.uint8) if input is None else input
         fresh.set_input(np.asarray(image))
     load_ms = (clock() - t0) / 1e6

@@ -1,7 +1,8 @@
 """Decoding one image file to uint8 RGB at a given size, and why a file cannot be used.
 
-Pillow does the work; every mode becomes 8-bit RGB (16-bit scaled, alpha composited on white,
-EXIF rotation applied). Before any pixel is decoded, the image's width x height is checked against
+Pillow does the work; every mode with a fixed range becomes 8-bit RGB (unsigned 16-bit scaled,
+alpha composited on white, EXIF rotation applied); signed 16-bit, 32-bit integer and float pixels are
+refused (:class:`PixelFormatError`), and devices, FIFOs, sockets and link loops are never opened. Before any pixel is decoded, the image's width x height is checked against
 a decoded-pixels budget (:func:`max_pixels`: 50 megapixels unless ``EDGELAB_MAX_PIXELS`` or a
 ``max_pixels`` argument says otherwise), so a small file that would decode to gigabytes is refused.
 """
@@ -9,6 +10,7 @@ a decoded-pixels budget (:func:`max_pixels`: 50 megapixels unless ``EDGELAB_MAX_
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .._files import not_a_regular_file
 from .._log import tqdm
 from ..errors import ConfigError, DatasetError
 from ..preprocess import parse_image_size
@@ -41,6 +44,54 @@ _R = TypeVar("_R")
 
 class ImageTooLargeError(DatasetError):
     """An image's width x height is above the decoded-pixels budget (see :func:`max_pixels`)."""
+
+
+class NotRegularFileError(DatasetError):
+    """An image path is a device, a FIFO, a socket or a symbolic link loop: never opened."""
+
+
+class PixelFormatError(DatasetError):
+    """An image's pixels (signed or 32-bit integers, floats) have no faithful 8-bit RGB form."""
+
+
+# edgelab enforces its own decoded-pixels budget (smaller than Pillow's warning threshold by
+# default) and reports larger images as "too large"; Pillow's warning would only repeat that on
+# stderr, from a decoding thread.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+# Raw (file) modes of Pillow's mode "I" that are unsigned 16-bit: 16-bit PGM/PPM, some TIFFs.
+_UNSIGNED_16_RAW = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
+
+
+def _check_file_kind(path: str | os.PathLike) -> None:
+    kind = not_a_regular_file(path)
+    if kind is not None:
+        raise NotRegularFileError(f"{path} is {kind}, not a regular file")  # classify_error splits here
+
+
+def _check_pixel_format(im: Image.Image, path: object) -> None:
+    """Refuse pixels that 8-bit RGB cannot show faithfully (before decoding them).
+
+    Unsigned 16-bit grayscale is scaled from [0, 65535]; signed 16-bit, 32-bit integer and float
+    pixels have no fixed range, so any mapping to 0..255 would guess (an int32 TIFF of small
+    values would decode to near-black).
+    """
+    mode = im.mode
+    if mode == "F":
+        what = "32-bit floating-point pixels (mode F)"
+    elif mode.startswith("I;16") and mode.rstrip("BLN").endswith("S"):
+        what = f"signed 16-bit pixels (mode {mode})"
+    elif mode == "I":
+        tiles = getattr(im, "tile", None) or []  # ImageFile only; set until the pixels are loaded
+        raw = {t.args[0] if isinstance(t.args, tuple) else t.args for t in tiles}
+        if raw and raw <= _UNSIGNED_16_RAW:
+            return
+        what = f"32-bit integer pixels (mode I, stored as {', '.join(sorted(map(str, raw))) or 'unknown'})"
+    else:
+        return
+    raise PixelFormatError(
+        f"{path} has {what}, which have no fixed range to map to 8-bit RGB; convert it to 8- or unsigned 16-bit first"
+    )
 
 
 def max_pixels(limit: int | None = None) -> int:
@@ -147,12 +198,14 @@ def load_image(
     """
     size = None if image_size is None else parse_image_size(image_size)
     limit = _resolve(max_pixels)
+    _check_file_kind(path)
     with Image.open(path) as im:
         if size is not None and im.format == "JPEG":
             # DCT-domain downscaling: a large JPEG decodes several times faster, never below size.
             side = max(size)
             im.draft(im.mode, (side, side))
         _check_budget(im, path, limit)
+        _check_pixel_format(im, path)
         im.load()
         rgb = _to_rgb(_apply_exif_orientation(im))
         if size is not None and rgb.size != (size[1], size[0]):
@@ -167,8 +220,12 @@ _resolve = max_pixels
 def classify_error(exc: BaseException) -> tuple[str, str]:
     """(reason, detail) for an exception raised while reading an image."""
     detail = str(exc) or type(exc).__name__
-    if isinstance(exc, (ImageTooLargeError, Image.DecompressionBombError)):
+    if isinstance(exc, (ImageTooLargeError, Image.DecompressionBombError, Image.DecompressionBombWarning)):
         return SkipReason.TOO_LARGE, detail.split(" Received: ")[-1]
+    if isinstance(exc, NotRegularFileError):
+        return SkipReason.NOT_REGULAR, detail.rpartition(" is ")[2].removesuffix(", not a regular file")
+    if isinstance(exc, PixelFormatError):
+        return SkipReason.PIXEL_FORMAT, detail.partition(" has ")[2].partition(", which")[0]
     if isinstance(exc, UnidentifiedImageError):
         return SkipReason.NOT_IMAGE, "Pillow cannot identify the file format"
     if isinstance(exc, (PermissionError, FileNotFoundError, IsADirectoryError)):
@@ -183,11 +240,13 @@ def check_file(path: Path, verify: bool, max_pixels: int | None = None) -> Skipp
     """None when ``path`` reads as an image, else why not. ``verify`` decodes every pixel; the
     size budget is checked from the header either way."""
     try:
+        _check_file_kind(path)
         if path.stat().st_size == 0:
             return SkippedFile(path, SkipReason.ZERO_BYTE, "0 bytes")
         limit = _resolve(max_pixels)
         with Image.open(path) as im:
             _check_budget(im, path, limit)
+            _check_pixel_format(im, path)
             if verify:
                 im.load()
                 _to_rgb(im)

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._files import not_a_regular_file
 from ..errors import DatasetError
 
 __all__ = ["IMAGE_EXTENSIONS", "Layout", "find_layout"]
@@ -121,10 +122,11 @@ def find_layout(root: str | os.PathLike) -> Layout:
         DatasetError: ``root`` is missing or is not a folder.
     """
     root = Path(root).expanduser()
-    if not root.exists():
+    if not root.exists() and not_a_regular_file(root) is None:
         raise DatasetError(f"Dataset folder not found: {root}. {_LAYOUT_HINT}\n{_EXPECTED_LAYOUTS}")
     if not root.is_dir():
-        raise DatasetError(f"Expected a dataset folder, not a file: {root}. {_LAYOUT_HINT}\n{_EXPECTED_LAYOUTS}")
+        kind = not_a_regular_file(root) or "a file"
+        raise DatasetError(f"Expected a dataset folder, not {kind}: {root}. {_LAYOUT_HINT}\n{_EXPECTED_LAYOUTS}")
     root = _unwrap(root)
     train = _intel_dir(root, _INTEL_TRAIN)
     if train is not None:

@@ -107,10 +107,25 @@ def _class_dirs(parent: Path, skipped: list[SkippedFile]) -> dict[str, Path]:
         elif entry.is_dir() and entry.name in _METADATA_DIRS:
             skipped.append(SkippedFile(entry, SkipReason.HIDDEN, "archive metadata folder"))
         elif entry.is_dir():
+            _check_class_name(entry)
             dirs[entry.name] = entry
         else:
             skipped.append(SkippedFile(entry, SkipReason.OUTSIDE_CLASSES, "files must be inside a class folder"))
     return dirs
+
+
+#: Characters a class name cannot hold: labels.txt has one name per line.
+_LINE_BREAKS = {"\n": "a newline", "\r": "a carriage return", "\x00": "a NUL character"}
+
+
+def _check_class_name(folder: Path) -> None:
+    """Refuse a class folder whose name cannot be written as one line of labels.txt (before any work)."""
+    for char, what in _LINE_BREAKS.items():
+        if char in folder.name:
+            raise DatasetError(
+                f"Class folder {str(folder)!r} has {what} in its name, so its class cannot be written as one "
+                "line of labels.txt; rename the folder (e.g. replace the character with '_')."
+            )
 
 
 class _Walker:

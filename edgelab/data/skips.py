@@ -36,6 +36,8 @@ class SkipReason:
     EMPTY_FOLDER = "empty folder"
     OUTSIDE_CLASSES = "outside class folders"
     UNKNOWN_CLASS = "unknown class"
+    NOT_REGULAR = "not a regular file"
+    PIXEL_FORMAT = "unsupported pixel format"
 
     ALL = (
         HIDDEN,
@@ -51,6 +53,8 @@ class SkipReason:
         EMPTY_FOLDER,
         OUTSIDE_CLASSES,
         UNKNOWN_CLASS,
+        NOT_REGULAR,
+        PIXEL_FORMAT,
     )
 
 

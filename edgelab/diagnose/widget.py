@@ -11,8 +11,8 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
+from .._figure import Figure
 from ..errors import ConfigError
 from ..widgets import _Explorer
 from .layers import short_name

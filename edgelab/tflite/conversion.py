@@ -27,6 +27,7 @@ from .._log import captured_native_output, logger, tqdm
 from ..data.calibration import representative_dataset  # calibration lives with the data
 from ..errors import ConfigError, ConversionError
 from ..precision import CONVERTIBLE, Precision
+from .trust import record_converted
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..edgetpu.analyze import EdgeTPUReport
@@ -368,6 +369,7 @@ def convert(
         if owns_export:
             exported.cleanup()
     write_atomic(out_path, flatbuffer)
+    record_converted(flatbuffer)  # edgelab wrote it: its loads skip the child-process check
     if precision is Precision.MIXED_INT8:  # which layers stayed float decides whether the file can be reused
         write_atomic(_keep_float_record(out_path), json.dumps(sorted(keep_float)).encode())
     if labels:

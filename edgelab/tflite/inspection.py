@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._files import not_a_regular_file
 from ..errors import ConfigError, ModelFileError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -307,6 +308,9 @@ def load_model_bytes(
         path = os.fspath(source)
         where = _subject(path, 0)
         p = Path(path)
+        kind = not_a_regular_file(path)
+        if kind is not None and kind != "a directory":  # never read: a FIFO blocks, /dev/zero never ends
+            raise ModelFileError(f"{expected}{where}, which is {kind}, not a regular file.")
         if not p.exists():
             raise ModelFileError(f"{expected}{where}, which does not exist (file not found).")
         if p.is_dir():

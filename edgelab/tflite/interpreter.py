@@ -6,7 +6,8 @@ The interpreter comes from LiteRT (``ai_edge_litert``) when it is installed, els
 This is the one place edgelab discovers a runtime; the Edge TPU delegate loader asks it too.
 
 Every load runs :func:`edgelab.tflite.validate.validate_bytes` first: the C++ interpreter trusts the
-file, and a malformed one can crash the process.
+file, and a malformed one can crash the process. Bytes edgelab has not converted or checked before
+are then loaded once in a child process (:mod:`edgelab.tflite.trust`), unless ``trusted=True``.
 
 XNNPACK detection: LiteRT applies its default delegate (XNNPACK, the only default delegate of the
 CPU build) lazily, inside the first ``allocate_tensors()``; it replaces the ops it takes with one
@@ -171,6 +172,7 @@ def load_interpreter_info(
     use_xnnpack: bool = True,
     *,
     runtime: str | None = None,
+    trusted: bool = False,
 ) -> LoadedInterpreter:
     """Like :func:`load_interpreter`, but also says whether XNNPACK was used.
 
@@ -180,7 +182,7 @@ def load_interpreter_info(
         RuntimeNotFoundError: no TFLite runtime is installed.
     """
     data, path = load_model_bytes(model)
-    return load_checked(data, describe(model), num_threads, delegates, use_xnnpack, runtime, path=path)
+    return load_checked(data, describe(model), num_threads, delegates, use_xnnpack, runtime, path=path, trusted=trusted)
 
 
 def load_checked(
@@ -193,9 +195,11 @@ def load_checked(
     *,
     path: str | None = None,
     validate: bool = True,
+    trusted: bool = False,
 ) -> LoadedInterpreter:
     """Validate bytes read by :func:`~edgelab.tflite.inspection.load_model_bytes`, then load them;
-    ``where`` names them in errors (``validate=False`` only for isolated checks)."""
+    ``where`` names them in errors (``validate=False`` only for isolated checks). Bytes not yet
+    known (:mod:`edgelab.tflite.trust`) are first loaded once in a child process, unless ``trusted``."""
     num_threads = check_threads(num_threads)
     if validate:
         validate_bytes(data, path)
@@ -208,6 +212,10 @@ def load_checked(
     rt = get_runtime(runtime)
     if os.environ.get("EDGELAB_XNNPACK") == "0" and rt.op_resolver_type is not None:
         use_xnnpack = False
+    if not trusted and not compiled_for_edgetpu(data):  # the child cannot load Edge TPU models
+        from .trust import ensure_checked
+
+        ensure_checked(data, where, path, use_xnnpack)
     kwargs: dict[str, Any] = {"model_content": data, "num_threads": num_threads}
     if delegates:
         kwargs["experimental_delegates"] = list(delegates)
@@ -242,6 +250,7 @@ def load_interpreter(
     use_xnnpack: bool = True,
     *,
     runtime: str | None = None,
+    trusted: bool = False,
 ) -> tuple[Any, str]:
     """Load and allocate a TFLite interpreter with the best runtime available.
 
@@ -251,6 +260,8 @@ def load_interpreter(
         delegates: delegate objects (e.g. the Edge TPU delegate) applied to the graph.
         use_xnnpack: apply LiteRT's default XNNPACK delegate (False: built-in kernels only).
         runtime: force ``"litert"``, ``"tflite_runtime"`` or ``"tensorflow"`` (default: first found).
+        trusted: skip the one-time child-process load of bytes edgelab has not seen before
+            (:mod:`edgelab.tflite.trust`); only for files you know are sound.
 
     Returns:
         ``(interpreter, runtime_name)``, e.g. ``(Interpreter, "litert 2.3.0")``.
@@ -258,7 +269,7 @@ def load_interpreter(
     Raises:
         ModelFileError: the file is missing, empty, truncated, not TFLite, invalid, or fails to load.
     """
-    loaded = load_interpreter_info(model, num_threads, delegates, use_xnnpack, runtime=runtime)
+    loaded = load_interpreter_info(model, num_threads, delegates, use_xnnpack, runtime=runtime, trusted=trusted)
     return loaded.interpreter, loaded.runtime
 
 

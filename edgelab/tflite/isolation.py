@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .._log import logger
-from ..errors import DelegateError, EdgelabError, ModelFileError, check_int
+from ..errors import DelegateError, EdgelabError, InterpreterCrashError, ModelFileError, check_int
 from .inspection import load_model_bytes
 from .validate import validate_bytes
 
@@ -59,14 +59,22 @@ class ModelCheck:
 
 
 def _load_and_invoke(
-    data: bytes, where: str, path: str | None, num_threads: int, use_xnnpack: bool, validate: bool = True
+    data: bytes,
+    where: str,
+    path: str | None,
+    num_threads: int,
+    use_xnnpack: bool,
+    validate: bool = True,
+    trusted: bool = False,
 ) -> dict[str, Any]:
     """Load, allocate, fill every input with zeros and invoke once; what the check reports."""
     import numpy as np
 
     from .interpreter import load_checked
 
-    loaded = load_checked(data, where, num_threads, None, use_xnnpack, None, path=path, validate=validate)
+    loaded = load_checked(
+        data, where, num_threads, None, use_xnnpack, None, path=path, validate=validate, trusted=trusted
+    )
     interp = loaded.interpreter
 
     def describe(details: list[dict]) -> list[str]:
@@ -103,6 +111,9 @@ def check_model(
         model: Path of a ``.tflite`` file, or its bytes.
         isolate: Load and invoke in a child process (about 0.2-0.5 s more), so that a crash in
             the native interpreter becomes a ModelFileError here instead of ending this process.
+            A pass is cached by content (:mod:`edgelab.tflite.trust`): a later
+            ``TFLiteModel(path)`` of the same bytes skips its own child check. ``isolate=False``
+            loads in this process, after that child check when the file is not yet known.
         num_threads: Interpreter threads for the check.
         use_xnnpack: Apply LiteRT's XNNPACK delegate, as a later load would.
         timeout_s: Seconds before an isolated check is stopped.
@@ -114,7 +125,7 @@ def check_model(
 
     Raises:
         ModelFileError: the file is unreadable, breaks a rule of :mod:`edgelab.tflite.validate`,
-            fails to load or run, or crashed the interpreter (the message names the signal).
+            fails to load or run, or crashed the interpreter (an InterpreterCrashError naming the signal).
         DelegateError: a model compiled for the Edge TPU (it cannot run on the CPU).
     """
     from .interpreter import check_threads, describe
@@ -133,6 +144,10 @@ def check_model(
         validate_bytes(data, path)
     if isolate:
         result = _run_child(data, where, path, num_threads, use_xnnpack, float(timeout_s), validate)
+        if validate:  # a later in-process load of these bytes skips its own child check
+            from .trust import record_checked
+
+            record_checked(data, use_xnnpack)
     else:
         result = _load_and_invoke(data, where, path, num_threads, use_xnnpack, validate)
     name = Path(path).name if path is not None else "<bytes>"
@@ -201,7 +216,7 @@ def _run_child(
         # The runtime's own last words (e.g. glibc's "free(): invalid pointer"), not faulthandler's stack.
         noise = ("Fatal Python", "Current thread", "  File", "Thread", "Extension", "INFO:", "<no Python frame>")
         last = next((line.strip() for line in reversed(native) if not line.startswith(noise)), "")
-        raise ModelFileError(
+        raise InterpreterCrashError(
             f"the interpreter crashed on {where} (signal {number}): {_signal_name(number)} in the TFLite runtime "
             f"while loading or running it{f' ({last})' if last else ''}. The file is malformed in a way "
             "edgelab's checks do not catch; do not load it in this process."
@@ -224,7 +239,13 @@ def _child() -> None:
         data, _ = load_model_bytes(request["model"])
         check_int("num_threads", request["num_threads"])
         reply = _load_and_invoke(
-            data, request["where"], request["path"], request["num_threads"], request["use_xnnpack"], request["validate"]
+            data,
+            request["where"],
+            request["path"],
+            request["num_threads"],
+            request["use_xnnpack"],
+            request["validate"],
+            trusted=True,  # this process is the isolated one
         )
     except EdgelabError as exc:
         reply = {"error": str(exc), "kind": type(exc).__name__}

@@ -78,6 +78,9 @@ class TFLiteModel:
             only with ``num_threads > 1``, where measured here it gives 1.2-1.3x the images/s
             (2 threads, batch 8-32); with one thread it gained nothing and batch 32 lost up to 25%
             on float models (cache pressure), so one image per ``invoke()`` is the default there.
+        trusted: skip the child-process load that precedes the first in-process load of a file
+            edgelab did not convert or check before (:mod:`edgelab.tflite.trust`); for files you
+            know are sound. The structural checks run either way.
 
     Raises:
         ModelFileError: the file is missing, empty, truncated, not TFLite, breaks a structural rule
@@ -95,6 +98,7 @@ class TFLiteModel:
         *,
         use_xnnpack: bool = True,
         batching: bool | None = None,
+        trusted: bool = False,
     ) -> None:
         self._precision = Precision.parse(precision) if precision is not None else None
         self._path = (
@@ -107,7 +111,9 @@ class TFLiteModel:
         validate_bytes(data, path)  # a bad file is reported before a missing delegate
         self._delegates = [load_edgetpu(self._device)] if self._device is not None else None
         self._use_xnnpack = bool(use_xnnpack)
-        self._loaded = load_checked(data, where, self._num_threads, self._delegates, self._use_xnnpack, None, path=path)
+        self._loaded = load_checked(
+            data, where, self._num_threads, self._delegates, self._use_xnnpack, None, path=path, trusted=trusted
+        )
         self._interpreter = self._loaded.interpreter
         self._edgetpu = compiled_for_edgetpu(data)
 
@@ -136,7 +142,13 @@ class TFLiteModel:
         )
 
     def _batched_interpreter(self) -> Any:
-        return load_interpreter_info(self._loaded.model_bytes, self._num_threads, None, self._use_xnnpack).interpreter
+        return load_interpreter_info(
+            self._loaded.model_bytes,
+            self._num_threads,
+            None,
+            self._use_xnnpack,
+            trusted=True,  # loaded above
+        ).interpreter
 
     # ------------------------------------------------------------------ properties
 

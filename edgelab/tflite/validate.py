@@ -11,8 +11,9 @@ subgraph, the op or tensor, and the rule.
 Rules: indices in range (opcodes, tensors, graph inputs/outputs, buffers, subgraphs, signatures);
 every op input defined before use (a graph input, a constant, a variable, or an earlier op's
 output); inputs only optional (-1) where the op allows it; buffer sizes equal shape x dtype;
-shapes non-negative and at most :data:`MAX_TENSOR_BYTES` per tensor; quantization scales finite
-and positive, zero points within the dtype, per-channel counts matching the quantized dimension;
+shapes non-negative and at most :data:`MAX_TENSOR_BYTES` per tensor; quantization scales finite,
+positive and normal (at least 1.1754944e-38, the smallest normal float32), zero points within the
+tensor type (a zero point on a float or other unquantizable type must be 0), per-channel counts matching the quantized dimension;
 op options consistent with the tensors they index (SPLIT/SPLIT_V ``num_splits``, UNPACK ``num``,
 PACK ``values_count``, axes); names and custom op codes valid UTF-8.
 
@@ -67,7 +68,17 @@ _ZERO_POINT_RANGE = {
     "INT4": (-8, 7),
     "INT2": (-2, 1),
     "INT32": (-(2**31), 2**31 - 1),
+    "UINT32": (0, 2**32 - 1),
+    "INT64": (-(2**63), 2**63 - 1),
+    # A float tensor's scale only records a range; a non-zero point on it is a corrupt field.
+    "FLOAT32": (0, 0),
+    "FLOAT16": (0, 0),
+    "FLOAT64": (0, 0),
+    "BFLOAT16": (0, 0),
 }
+# The smallest normal float32: XNNPACK segfaults in allocate_tensors on a subnormal output scale
+# (1.08e-42 in a converted int8 model), and a scale that small quantizes every value to the zero point.
+_SMALLEST_SCALE = float(np.finfo(np.float32).tiny)
 # Input positions that may be -1 (an omitted optional input); other ops take none.
 _OPTIONAL_INPUTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2}, "TRANSPOSE_CONV": {3}}
 # Ops whose kernels take many optional inputs (recurrent cells) or are opaque: -1 is allowed anywhere.
@@ -331,9 +342,15 @@ class _Checker:
         if q is None or q.scale is None or not len(q.scale):
             return
         scales = np.asarray(q.scale, dtype=np.float64)
-        if not (np.all(np.isfinite(scales)) and np.all(scales > 0)):
-            bad = scales[~(np.isfinite(scales) & (scales > 0))][0]
-            self.fail(s, where, "quantization scales are finite and positive", f"it has scale {bad}")
+        good = np.isfinite(scales) & (scales >= _SMALLEST_SCALE)
+        if not np.all(good):
+            bad = scales[~good][0]
+            self.fail(
+                s,
+                where,
+                f"quantization scales are finite, positive and normal float32 numbers (>= {_SMALLEST_SCALE:.8g})",
+                f"it has scale {bad:.6g}",
+            )
         zero_points = _ints(q.zeroPoint)
         if zero_points and len(zero_points) not in (1, len(scales)):
             self.fail(s, where, "one zero point per scale", f"{len(scales)} scales but {len(zero_points)} zero points")
@@ -344,7 +361,7 @@ class _Checker:
                     self.fail(
                         s,
                         where,
-                        f"zero points lie within the dtype ({type_name}: {bounds[0]}..{bounds[1]})",
+                        f"zero points lie within the tensor type ({type_name}: {bounds[0]}..{bounds[1]})",
                         f"it has zero point {zp}",
                     )
         if len(scales) > 1:

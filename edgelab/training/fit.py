@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,11 @@ def seed_everything(seed: int = 0, threads: int | None = None) -> None:
                 "(call seed_everything(threads=%d) before any TensorFlow work to pin them)",
                 threads,
             )
+
+
+def release_models() -> None:
+    """Free the Keras graph state of models built so far (a search builds many, one after another)."""
+    keras.backend.clear_session()
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,19 @@ class _Progress(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.bar.close()
+
+
+class _EpochHook(keras.callbacks.Callback):
+    """Calls ``hook(epoch, metrics)`` after each epoch; a true return value stops training there."""
+
+    def __init__(self, hook: Callable[[int, dict[str, float]], bool | None]):
+        super().__init__()
+        self.hook = hook
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = {k: float(v) for k, v in (logs or {}).items()}
+        if self.hook(epoch + 1, metrics):
+            self.model.stop_training = True
 
 
 class _Checkpointer(keras.callbacks.Callback):
@@ -221,6 +239,7 @@ def train(
     desc: str = "train",
     input_range: Any = None,
     sanity: bool = True,
+    on_epoch_end: Callable[[int, dict[str, float]], bool | None] | None = None,
 ) -> TrainResult:
     """Fit ``model`` on uint8 images, fed in the range the model takes (see :mod:`edgelab.preprocess`).
 
@@ -247,6 +266,9 @@ def train(
             :mod:`edgelab.preprocess`). Remembered on the model for evaluation and conversion.
         sanity: After training, warn when the model looks broken (chance-level validation accuracy,
             one class predicted, validation loss stuck at chance) and name the likely causes.
+        on_epoch_end: Called as ``on_epoch_end(epoch, metrics)`` after each epoch (1-based; ``loss``,
+            ``accuracy``, ``val_loss``, ``val_accuracy``); returning True stops training after that
+            epoch (how :func:`edgelab.tune.tune` prunes hopeless trials).
     """
     check_keras2_model(model)
     epochs = check_int("epochs", epochs)
@@ -307,7 +329,8 @@ def train(
             epochs=epochs,
             initial_epoch=start_epoch,
             verbose=0,
-            callbacks=[keeper, _Progress(epochs, start_epoch, progress, desc)],
+            callbacks=[keeper, _Progress(epochs, start_epoch, progress, desc)]
+            + ([_EpochHook(on_epoch_end)] if on_epoch_end is not None else []),
         )
     if keeper.best_weights is not None:
         model.set_weights(keeper.best_weights)

@@ -1,0 +1,173 @@
+"""Will a candidate fit the Edge TPU? Answered from its untrained graph, before any training.
+
+What the Edge TPU compiler maps, how much parameter memory stays on chip, the file size and the
+estimated latency per link depend on the graph (ops, shapes, quantization), not on the weights'
+values: an untrained model converted to int8 with random calibration images gives the same
+answers as the trained one (``edgelab convert --random-calibration`` rests on the same fact). So
+each candidate is built, converted and analysed with :func:`edgelab.edgetpu.analyze_edgetpu` and
+:func:`edgelab.edgetpu.estimate_latency` in seconds, and one that breaks a constraint is recorded
+with the reason and never trained.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..edgetpu.analyze import analyze_edgetpu
+from ..edgetpu.latency import Link, estimate_latency
+from ..edgetpu.memory import format_bytes
+from ..errors import ConfigError, check_int
+
+#: Random images used to calibrate an untrained graph: enough for the converter to set every
+#: tensor's range; the analysis reads the graph, not the ranges' values.
+CALIBRATION_IMAGES = 4
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What a candidate must satisfy to be trained.
+
+    Attributes:
+        budget_ms: Estimated Edge TPU latency per inference on ``link``, at most (None: no limit).
+        link: The link the latency is estimated on (``usb3``, ``usb2``, ``pcie``, ``devboard``).
+        max_cpu_ops: Ops allowed to stay on the CPU (0: every op mapped to the Edge TPU).
+        max_off_chip_bytes: Parameter bytes allowed off chip, streamed over the link on every
+            inference (0: every parameter cached in the Edge TPU's on-chip memory).
+        max_size_bytes: Largest int8 file (None: no limit).
+    """
+
+    budget_ms: float | None = None
+    link: Link | str = Link.USB3
+    max_cpu_ops: int = 0
+    max_off_chip_bytes: int = 0
+    max_size_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "link", Link(str(self.link)))
+        except ValueError:
+            raise ConfigError(
+                f"Expected link to be one of {[x.value for x in Link]}. Received: link={self.link!r}"
+            ) from None
+        if self.budget_ms is not None and not (isinstance(self.budget_ms, (int, float)) and self.budget_ms > 0):
+            raise ConfigError(f"Expected budget_ms to be a positive number. Received: budget_ms={self.budget_ms!r}")
+        check_int("max_cpu_ops", self.max_cpu_ops, minimum=0)
+        check_int("max_off_chip_bytes", self.max_off_chip_bytes, minimum=0)
+        check_int("max_size_bytes", self.max_size_bytes, minimum=1, allow_none=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "budget_ms": self.budget_ms,
+            "link": str(self.link),
+            "max_cpu_ops": self.max_cpu_ops,
+            "max_off_chip_bytes": self.max_off_chip_bytes,
+            "max_size_bytes": self.max_size_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class Screen:
+    """The analysis of one int8 file against the constraints.
+
+    Attributes:
+        latency_ms: Estimated Edge TPU time per inference on the constraints' link.
+        ops_edgetpu, ops_total: Ops the compiler would map, and all ops.
+        off_chip_bytes: Parameter bytes that do not fit on chip.
+        size_bytes: The int8 file's size.
+        violations: Per constraint, how far it is broken (> 0) or met (<= 0): Optuna's convention.
+        reason: Why the candidate is infeasible (None when feasible).
+        seconds: Build + conversion + analysis time.
+    """
+
+    latency_ms: float
+    ops_edgetpu: int
+    ops_total: int
+    off_chip_bytes: int
+    size_bytes: int
+    violations: dict[str, float]
+    reason: str | None
+    seconds: float
+
+    @property
+    def feasible(self) -> bool:
+        return self.reason is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "latency_ms": self.latency_ms,
+            "ops_edgetpu": self.ops_edgetpu,
+            "ops_total": self.ops_total,
+            "off_chip_bytes": self.off_chip_bytes,
+            "size_bytes": self.size_bytes,
+            "violations": self.violations,
+            "reason": self.reason,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def screen_file(path: str | Path, constraints: Constraints, seconds: float = 0.0) -> Screen:
+    """Analyse an int8 ``.tflite`` against ``constraints`` (no TensorFlow)."""
+    report = analyze_edgetpu(path)
+    latency = estimate_latency(path, links=[constraints.link])[constraints.link].total_ms
+    size = Path(path).stat().st_size
+    off_chip = int(report.off_chip_bytes or 0)
+    reasons: list[str] = []
+    violations: dict[str, float] = {}
+    if not report.verdict.compiles:
+        reasons.append(f"the Edge TPU compiler would refuse it: {report.message}")
+    violations["compiles"] = 0.0 if report.verdict.compiles else 1.0
+    violations["cpu_ops"] = float(report.ops_cpu - constraints.max_cpu_ops)
+    if report.ops_cpu > constraints.max_cpu_ops:
+        first = next((op for op in report.ops if str(op.target) == "cpu"), None)
+        which = f" (first: {first.op}, {first.reason})" if first is not None else ""
+        reasons.append(f"{report.ops_cpu} of {report.ops_total} ops on the CPU > {constraints.max_cpu_ops}{which}")
+    violations["off_chip_bytes"] = float(off_chip - constraints.max_off_chip_bytes)
+    if off_chip > constraints.max_off_chip_bytes:
+        reasons.append(
+            f"{format_bytes(off_chip)} of parameters off chip > {format_bytes(constraints.max_off_chip_bytes)} "
+            "(streamed over the link on every inference)"
+        )
+    if constraints.max_size_bytes is not None:
+        violations["size_bytes"] = float(size - constraints.max_size_bytes)
+        if size > constraints.max_size_bytes:
+            reasons.append(f"file {format_bytes(size)} > {format_bytes(constraints.max_size_bytes)}")
+    if constraints.budget_ms is not None:
+        violations["latency_ms"] = float(latency - constraints.budget_ms)
+        if latency > constraints.budget_ms:
+            reasons.append(f"{latency:.2f} ms on {constraints.link} > budget {constraints.budget_ms:g} ms")
+    return Screen(
+        latency_ms=float(latency),
+        ops_edgetpu=int(report.ops_edgetpu),
+        ops_total=int(report.ops_total),
+        off_chip_bytes=off_chip,
+        size_bytes=int(size),
+        violations=violations,
+        reason="; ".join(reasons) or None,
+        seconds=seconds,
+    )
+
+
+def prescreen(model: Any, constraints: Constraints, out_dir: str | Path, seed: int = 0) -> Screen:
+    """Convert the untrained ``model`` to int8 with random calibration and screen the file.
+
+    The file is written to ``out_dir/untrained_int8.tflite``.
+    """
+    from ..tflite.conversion import convert
+
+    start = time.perf_counter()
+    shape = tuple(int(d) for d in model.input_shape[1:])
+    images = np.random.default_rng(seed).integers(0, 256, (CALIBRATION_IMAGES, *shape), dtype=np.uint8)
+    converted = convert(
+        model,
+        "int8",
+        out_dir=out_dir,
+        calibration=images,
+        calibration_samples=CALIBRATION_IMAGES,
+        name="untrained",
+    )
+    return screen_file(converted.path, constraints, seconds=time.perf_counter() - start)
