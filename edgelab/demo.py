@@ -255,17 +255,22 @@ class Workspace:
         return self._qat
 
 
-def run_demo(config: DemoConfig = DemoConfig(), *, fresh: bool = False, progress: bool | None = None) -> DemoResult:
+def run_demo(
+    config: DemoConfig = DemoConfig(), *, fresh: bool = False, progress: bool | None = None, device: Any = None
+) -> DemoResult:
     """Run (or resume) the whole workflow and write ``report.md`` into ``config.out_dir``.
+
+    With ``device`` (an :class:`edgelab.device.Device`), every converted file also runs on that device and
+    the report gets a ``device`` section (see ``run_comparison(..., device=...)``).
 
     The output folder is locked while the run writes it: a second run into it stops with an error
     that names the first one.
     """
     with run_lock(Path(config.out_dir), f"run_demo(out_dir={config.out_dir!r})"):
-        return _run_demo(config, fresh=fresh, progress=progress)
+        return _run_demo(config, fresh=fresh, progress=progress, device=device)
 
 
-def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None) -> DemoResult:
+def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None, device: Any = None) -> DemoResult:
     from .compare.comparison import run_comparison
     from .compare.report import write_report
 
@@ -299,6 +304,7 @@ def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None) -> Demo
         calibration_samples=config.calibration_samples,
         reuse=True,
         progress=progress,
+        device=device,
     )
     timings["convert_and_measure"] = time.perf_counter() - start
 
@@ -347,10 +353,17 @@ def _export_demo_bundle(out: Path, comparison: Any, dataset: Dataset, progress: 
 
 
 def _bundle_is_current(bundle: Path, model: Path) -> bool:
-    """A complete bundle from an earlier run of the same int8 model (its manifest lists its hashes)."""
+    """A complete bundle from an earlier run of the same int8 model and the same device scripts
+    (its manifest lists every file's hash)."""
+    from importlib import resources
+
     from ._files import sha256_file
 
+    template = resources.files("edgelab") / "bundle_template"
     try:
+        for item in template.iterdir():
+            if item.is_file() and item.name.endswith(".py") and (bundle / item.name).read_bytes() != item.read_bytes():
+                return False
         manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
         files = manifest["files"]
         return files[model.name]["sha256"] == sha256_file(model) and all(

@@ -144,6 +144,9 @@ def recommend(
     costs = _costs(table)
     if len(repaired) and len(fallback):  # a repair that keeps the Edge TPU mapping beats a float fallback
         within = within[within.precision.astype(str) != "mixed_int8"]
+    if (fits.precision.astype(str) == "int8").any():  # int8 needs no repair: the repaired rows add nothing
+        within = within[~within.precision.astype(str).str.startswith("int8+")]
+        repaired = repaired.iloc[0:0]
     if len(within):
         key = "latency" if prefer is Prefer.LATENCY and target is Target.CPU else "size"
         best = within.sort_values([key, "drop"], kind="stable").iloc[0]
