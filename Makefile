@@ -13,7 +13,7 @@ NBVAL := -p no:cacheprovider --nbval -p edgelab.nbval
 help:
 	@echo "make demo     synthetic scenes -> train -> QAT -> every precision -> compare -> runs/demo/report.md"
 	@echo "make test     lint, unit tests + notebook validation (nbval, twice: as stored and with other CPU numerics)"
-	@echo "make lint     ruff (lint + format check) and mypy on edgelab/"
+	@echo "make lint     ruff (lint + format check), mypy, and the import contract (lint-imports)"
 	@echo "make lab      JupyterLab on notebooks/ (widget state saved with notebooks, the series trusted)"
 	@echo "make browser  every notebook run, clicked, saved and reopened in JupyterLab in headless Chromium"
 	@echo "make bench    benchmarks -> runs/bench/bench.json"
@@ -79,6 +79,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check edgelab tests benchmarks tools
 	$(VENV)/bin/ruff format --check edgelab tests benchmarks tools
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 # tools/lab_setup.py: JupyterLab saves widget state with notebooks (overrides.json) and the series is trusted
 # (your local signature store), so stored explorers render and still render after you save.

@@ -8,6 +8,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import socket
 import stat
 import tempfile
@@ -112,6 +113,7 @@ def run_lock(folder: Path, command: str = "edgelab") -> Iterator[None]:
         FolderBusyError: another live process holds the lock; the message names it.
     """
     try:
+        # deferred: fcntl is POSIX-only (Windows has none)
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield
@@ -167,7 +169,6 @@ def _read_holder(fd: int) -> str:
 def atomic_folder(path: Path) -> Iterator[Path]:
     """A temporary folder beside ``path`` that replaces it when the block finishes (for writers
     that produce several files, such as a TensorFlow checkpoint); removed when the block fails."""
-    import shutil
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
