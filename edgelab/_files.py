@@ -155,6 +155,8 @@ def writing(path: str | os.PathLike) -> Iterator[None]:
     except (KeyboardInterrupt, SystemExit, GeneratorExit, EdgelabError):
         raise
     except BaseException as exc:
+        if isinstance(exc, OSError) and exc.errno is not None and exc.errno not in _FULL_ERRNOS:
+            raise  # already says what went wrong (permission, read-only file system, ...)
         full = disk_full_error(exc, path)
         if full is None:
             raise
