@@ -59,15 +59,15 @@ unit: $(STAMP) $(DEVICE_STAMP)
 # changed the way another CPU changes them (edgelab/nbval.py: PORTABLE_ENV), against the same outputs.
 # The second pass runs on a copy in notebooks-portable/ so both can run at once (make -j); they share
 # notebooks/runs-cache/ (converted files that depend only on a graph).
-nbtest: $(STAMP)
+nbtest: $(STAMP) $(DEVICE_STAMP)
 	$(MAKE) --no-print-directory -j2 --output-sync=target nbtest-stored nbtest-portable
 
-nbtest-stored: $(STAMP)
+nbtest-stored: $(STAMP) $(DEVICE_STAMP)
 	rm -rf notebooks/runs
 	mkdir -p notebooks/runs-cache
 	$(PY) -m pytest notebooks $(NBVAL) -q
 
-nbtest-portable: $(STAMP)
+nbtest-portable: $(STAMP) $(DEVICE_STAMP)
 	rm -rf notebooks-portable
 	mkdir -p notebooks-portable notebooks/runs-cache
 	cp notebooks/*.ipynb notebooks/params.json notebooks-portable/
@@ -88,7 +88,7 @@ bench: $(STAMP)
 bench-scale: $(STAMP)
 	$(PY) benchmarks/bench_scale.py
 
-nbregen: $(STAMP)
+nbregen: $(STAMP) $(DEVICE_STAMP)
 	$(PY) notebooks/regenerate.py
 
 lock: $(STAMP)

@@ -70,17 +70,19 @@ def measure(bundle: Path, shift: str | None, windows: int, size: int, seed: int)
     }
 
 
-def time_window(bundle: Path, size: int, seed: int, repeats: int) -> list[float]:
+def time_window(bundle: Path, size: int, seed: int, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds (this process) of ``check_drift`` on ``size`` JPEG files, ``repeats`` times."""
     images, _ = generate_scenes(-(-size // 6), 150, seed=seed, progress=False)  # camera-sized JPEGs
     with tempfile.TemporaryDirectory() as tmp:
         for i, img in enumerate(images[:size]):
             Image.fromarray(img).save(Path(tmp) / f"{i:04d}.jpg", quality=90)
-        times = []
+        times, cpu = [], []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             check_drift(bundle, tmp, progress=False)
             times.append(time.perf_counter() - start)
-    return times
+            cpu.append(time.process_time() - start_cpu)
+    return times, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_drift: error: no reference.json in {bundle}: run `edgelab demo` first", file=sys.stderr)
         return 2
     rows = [measure(bundle, shift, args.windows, args.window_size, args.seed) for shift in (None, *SHIFTS)]
-    times = time_window(bundle, args.window_size, args.seed + 1, args.repeats)
+    times, cpu = time_window(bundle, args.window_size, args.seed + 1, args.repeats)
     reference_kib = (bundle / "reference.json").stat().st_size / 1024
     result = {
         "cpu": cpu_name(),
@@ -107,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "check_seconds": [round(t, 3) for t in times],
         "check_seconds_median": round(float(np.median(times)), 3),
+        "check_cpu_seconds_median": round(float(np.median(cpu)), 3),
+        "load_average": round(os.getloadavg()[0], 1),
         "reference_kib": round(reference_kib, 1),
     }
     out = Path(args.out)
@@ -123,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         f"\ncheck_drift on {args.window_size} JPEG files (read, resize, features, int8 model, verdict): "
-        f"median {result['check_seconds_median']:.2f} s of {args.repeats} runs; reference.json "
+        f"median {result['check_seconds_median']:.2f} s wall, {result['check_cpu_seconds_median']:.2f} s CPU "
+        f"of {args.repeats} runs (load average {result['load_average']}); reference.json "
         f"{reference_kib:.1f} KiB; CPU: {result['cpu']}"
     )
     return 0

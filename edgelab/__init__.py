@@ -94,6 +94,7 @@ _SUBMODULES = frozenset(
         "preprocess",
         "bundle",
         "diagnose",
+        "device",
     }
 )
 

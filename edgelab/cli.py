@@ -15,7 +15,20 @@ import sys
 from . import __version__
 
 #: Modules under edgelab._cli that contribute subcommands, in help order.
-AREAS = ("data", "demo", "models", "convert", "analyze", "edgetpu", "layers", "drift", "bundle", "tune", "notebook")
+AREAS = (
+    "data",
+    "demo",
+    "models",
+    "convert",
+    "analyze",
+    "edgetpu",
+    "layers",
+    "drift",
+    "bundle",
+    "device",
+    "tune",
+    "notebook",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

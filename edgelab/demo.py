@@ -255,17 +255,22 @@ class Workspace:
         return self._qat
 
 
-def run_demo(config: DemoConfig = DemoConfig(), *, fresh: bool = False, progress: bool | None = None) -> DemoResult:
+def run_demo(
+    config: DemoConfig = DemoConfig(), *, fresh: bool = False, progress: bool | None = None, device: Any = None
+) -> DemoResult:
     """Run (or resume) the whole workflow and write ``report.md`` into ``config.out_dir``.
+
+    With ``device`` (an :class:`edgelab.device.Device`), every converted file also runs on that device and
+    the report gets a ``device`` section (see ``run_comparison(..., device=...)``).
 
     The output folder is locked while the run writes it: a second run into it stops with an error
     that names the first one.
     """
     with run_lock(Path(config.out_dir), f"run_demo(out_dir={config.out_dir!r})"):
-        return _run_demo(config, fresh=fresh, progress=progress)
+        return _run_demo(config, fresh=fresh, progress=progress, device=device)
 
 
-def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None) -> DemoResult:
+def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None, device: Any = None) -> DemoResult:
     from .compare.comparison import run_comparison
     from .compare.report import write_report
 
@@ -299,6 +304,7 @@ def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None) -> Demo
         calibration_samples=config.calibration_samples,
         reuse=True,
         progress=progress,
+        device=device,
     )
     timings["convert_and_measure"] = time.perf_counter() - start
 

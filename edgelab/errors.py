@@ -56,6 +56,38 @@ class DelegateError(EdgeTPUError):
     """The Edge TPU delegate library or device could not be loaded."""
 
 
+class DeviceError(EdgelabError):
+    """A device reached over SSH cannot do what was asked (edgelab.device)."""
+
+
+class DeviceUnreachableError(DeviceError):
+    """The device does not answer: unknown name, refused or timed-out connection."""
+
+
+class DeviceAuthError(DeviceError):
+    """The device refused the login (no key it accepts, no agent)."""
+
+
+class HostKeyError(DeviceError):
+    """The device's host key is unknown or changed: nothing is run on it."""
+
+
+class DeviceTimeoutError(DeviceError):
+    """A command on the device took longer than its timeout."""
+
+
+class DeviceRuntimeError(DeviceError):
+    """The device has no usable TFLite runtime (or numpy, Pillow) for the bundle."""
+
+
+class DeviceDiskFullError(DeviceError):
+    """The device has not enough free disk for the copy."""
+
+
+class DeviceFileConflictError(DeviceError):
+    """A file edgelab copied to the device was changed there."""
+
+
 class NotebookError(EdgelabError):
     """A notebook could not be executed: a cell raised or timed out, or its kernel died."""
 

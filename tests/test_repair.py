@@ -201,6 +201,8 @@ def test_mobilenet_style_blocks_equalize_exactly_and_skip_relu6():
     skipped = {(a, b): why for a, b, why in fixed.skipped}
     assert "ReLU6" in skipped[("b2_expand", "b2_dw")] and "ReLU6" in skipped[("b2_dw", "b2_project")]
     assert ("b1_pw", "b2_expand") not in fixed.equalized  # b1_pw also feeds the residual Add
+    # High-bias absorption: only a ReLU pair whose second layer sees no zero padding (1x1 b1_pw; not the depthwise)
+    assert [(a, b) for a, b, _ in fixed.absorbed] == [("b1_dw", "b1_pw")], fixed.absorbed
     assert fixed.max_abs_difference <= _bound(fixed.model, fixed.output_magnitude), fixed
     assert [layer.name for layer in fixed.model.layers] == [layer.name for layer in model.layers]
     # Equalized: each pair's channel ranges now match (r1_i == r2_i, the paper's fixed point)

@@ -60,6 +60,7 @@ def add_commands(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ..edgetpu.analyze import analyze_edgetpu
+    from ..edgetpu.energy import estimate_energy
     from ..edgetpu.latency import estimate_latency
     from ..edgetpu.memory import co_compiled_memory, format_bytes, memory_plan
     from ..errors import check_int
@@ -69,6 +70,7 @@ def _run(args: argparse.Namespace) -> int:
         args.model, runtime_version=args.runtime_version, multiple_subgraphs=args.multiple_subgraphs
     )
     latency = estimate_latency(args.model)
+    energy = estimate_energy(latency)
     plan = (
         memory_plan(args.model, num_segments=num_segments) if not report.compiled and report.verdict.compiles else None
     )
@@ -77,6 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         payload = report.to_dict()
         payload["latency_ms"] = latency.ms
         payload["latency"] = latency.to_dict()
+        payload["energy"] = energy.to_dict()
         payload["memory"] = plan.to_dict() if plan is not None else None
         if plan is not None:
             payload["memory"]["co_compiled"] = [m.to_dict() for m in shared]
@@ -85,6 +88,7 @@ def _run(args: argparse.Namespace) -> int:
     print(report.summary())
     print()
     print(latency.summary())
+    print(energy.summary())
     if plan is not None and (num_segments > 1 or not plan.fits):
         print()
         print(plan.summary())

@@ -70,6 +70,14 @@ def add_commands(subparsers) -> None:
         default=None,
         help="cap images per class of a --data folder (3 or more; needs --data)",
     )
+    p.add_argument(
+        "--device",
+        metavar="HOST",
+        help="also run every converted file on this device over SSH (an ssh_config alias or user@host[:port]): "
+        "device columns and a device section in the report",
+    )
+    p.add_argument("--ssh-config", metavar="FILE", help="ssh client config for --device (default: ~/.ssh/config)")
+    p.add_argument("--device-python", default="python3", help="the device's Python interpreter (default: python3)")
     p.add_argument("--fresh", action="store_true", help="delete the output folder's earlier demo run first")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -112,8 +120,13 @@ def run(args) -> int:
         max_per_class=args.max_per_class,
         min_time_s=args.min_time,
     )
+    device = None
+    if args.device:
+        from ..device import Device
+
+        device = Device(args.device, args.ssh_config, args.device_python)
     start = time.perf_counter()
-    result = run_demo(config, fresh=args.fresh, progress=False if args.no_progress else None)
+    result = run_demo(config, fresh=args.fresh, progress=False if args.no_progress else None, device=device)
     table = summary_frame(result.comparison.table)
     print()
     print(
@@ -121,6 +134,12 @@ def run(args) -> int:
         f"({len(result.comparison.test_labels)} test images)"
     )
     print(table.to_string(index=False))
+    if device is not None:
+        from ..compare.report import DEVICE_TABLE
+
+        on_device = result.comparison.table
+        print(f"\nOn the device {device.host}:")
+        print(on_device[[c for c in DEVICE_TABLE if c in on_device.columns]].to_string(index=False))
     print(int8_measured(int8_latency_ratio(result.comparison.table)))
     if result.bundle is not None:
         ref = result.bundle / "reference.json"

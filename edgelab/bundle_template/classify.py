@@ -2,6 +2,7 @@
 """Classify images with a model from this bundle. Standalone: numpy, Pillow and a TFLite runtime.
 
     python3 classify.py photo.jpg [more.jpg ...] [--model NAME] [--top-k 3] [--device usb:0] [--threads 4]
+    python3 classify.py --bench [--manifest images.json]    # latency and answers on this device (device_bench.py)
 
 Reads bundle.json and labels.txt next to this file. Runtimes tried, first found wins:
   plain models:        ai_edge_litert (LiteRT) -> tflite_runtime -> tensorflow.lite
@@ -210,6 +211,11 @@ def checked_model(path, args=None):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--bench"]:  # measure the models on this device (device_bench.py; edgelab device bench)
+        import device_bench
+
+        return device_bench.main(argv[1:])
     parser = argparse.ArgumentParser(description="Classify images with a model from this bundle.")
     parser.add_argument("images", nargs="*", help="image files (JPEG, PNG, ...)")
     parser.add_argument("--model", help="variant name or file from bundle.json (default: its default_model)")

@@ -53,9 +53,13 @@ def load_pixels(path, size):
     import numpy as np
     from PIL import Image
 
+    height, width = int(size[0]), int(size[1])
     try:
         with Image.open(path) as img:
-            return resize_pixels(np.asarray(img.convert("RGB")), size)
+            img = img.convert("RGB")
+            if img.size != (width, height):  # as classify.py: convert, then resize
+                img = img.resize((width, height), getattr(Image, "Resampling", Image).BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
     except (OSError, ValueError) as exc:
         raise DriftError("cannot read image {}: {}".format(path, exc))
 
@@ -77,24 +81,23 @@ def image_stats(pixels):
     """Statistics of one uint8 (H, W, 3) image: scalar features, channel and hue histograms."""
     import numpy as np
 
-    rgb = np.asarray(pixels, dtype=np.float32)
-    luma = rgb.mean(axis=2)  # the plain channel mean: the same whatever the channel order
+    pixels = np.asarray(pixels, dtype=np.uint8)
+    r, g, b = pixels.transpose(2, 0, 1).astype(np.float32)  # channel planes: fast element-wise maths
+    luma = (r + g + b) / 3.0  # the plain channel mean: the same whatever the channel order
     contrast = float(luma.std())
     lap = np.abs(4 * luma[1:-1, 1:-1] - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:])
-    mx = rgb.max(axis=2)
-    mn = rgb.min(axis=2)
+    mx = np.maximum(np.maximum(r, g), b)
+    mn = np.minimum(np.minimum(r, g), b)
     chroma = mx - mn
     saturation = float(np.mean(chroma / np.maximum(mx, 1.0)))
     features = [float(luma.mean()), contrast, float(lap.mean()) / (contrast + 1.0), float(np.median(lap)), saturation]
 
-    pixels = np.asarray(pixels, dtype=np.uint8)
     count = float(pixels.shape[0] * pixels.shape[1])
     shift = 8 - int(round(math.log(CHANNEL_BINS, 2)))
     channels = np.stack(
         [np.bincount((pixels[..., c] >> shift).ravel(), minlength=CHANNEL_BINS) for c in range(3)]
     ) / count
 
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     safe = np.where(chroma > 0, chroma, 1.0)
     hue = np.where(mx == r, ((g - b) / safe) % 6.0, np.where(mx == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))
     bins = np.minimum((hue / 6.0 * HUE_BINS).astype(np.int64), HUE_BINS - 1)

@@ -58,10 +58,13 @@ COLUMNS = (
     "edgetpu_ops",
     "edgetpu_source",
     "edgetpu_usb3_ms",
+    "edgetpu_usb3_mj",
     "runtime",
     "xnnpack",
     "path",
 )
+#: Columns ``run_comparison(..., device=...)`` adds: the same files measured on a device (edgelab.device).
+DEVICE_COLUMNS = ("device_p50_ms", "device_accuracy", "device_agreement")
 
 
 @dataclass(frozen=True)
@@ -136,15 +139,17 @@ def _edgetpu_verdict(path: Path):
     return edgetpu_verdict(path)
 
 
-def _edgetpu_ms(path: Path) -> float | None:
-    """Estimated Edge TPU time per inference over USB 3 (None for models it cannot run)."""
+def _edgetpu_estimates(path: Path) -> tuple[float | None, float | None]:
+    """Estimated Edge TPU time (ms) and energy (mJ, see edgelab.edgetpu.energy) per inference over USB 3."""
+    from ..edgetpu.energy import estimate_energy
     from ..edgetpu.latency import estimate_latency
 
     try:
-        return estimate_latency(path).ms["usb3"]
-    except Exception as exc:  # advisory column: never lose the row for it
+        latency = estimate_latency(path)
+        return latency.ms["usb3"], estimate_energy(latency).mj["usb3"]
+    except Exception as exc:  # advisory columns: never lose the row for them
         logger.warning("Edge TPU latency estimate of %s failed: %s", Path(path).name, exc)
-        return None
+        return None, None
 
 
 def _measure(
@@ -192,6 +197,7 @@ def run_comparison(
     input_range: Any = None,
     keep_float: Sequence[str] = (),
     repair: Sequence[str] = (),
+    device: Any = None,
 ) -> Comparison:
     """Convert, evaluate and benchmark every precision of ``model``; keep the details.
 
@@ -217,6 +223,9 @@ def run_comparison(
             :mod:`edgelab.training.equalize`), each adding an int8 row of the repaired model, cumulatively
             (``["equalize", "bias_correction"]`` adds ``int8+eq`` and ``int8+eq+bc``), measured like any
             other row, Edge TPU mapping included. ``Comparison.repairs`` keeps what each repair did.
+        device: An :class:`edgelab.device.Device` (``el.device.Device("pi@raspberrypi")``): every converted
+            file also runs there on the same test images, adding the :data:`DEVICE_COLUMNS` (latency p50 on
+            the device, accuracy there, top-1 agreement with this machine's run of the same file).
 
     The float model is checked first (:mod:`edgelab.training.sanity`): chance-level accuracy or one
     dominant class is warned about, with likely causes, and kept in ``Comparison.sanity``.
@@ -286,6 +295,8 @@ def run_comparison(
                 precision, VariantStatus.FAILED, f"{type(exc).__name__}: {exc}", model=result
             )
     table = comparison_table(variants, float_eval.accuracy)
+    if device is not None:
+        table = _add_device_columns(table, variants, device, names, test_images, test_labels, progress)
     table.attrs["sanity"] = list(sanity)  # the float model's warnings travel with the table (and the report)
     return Comparison(table, variants, float_eval, names, test_images, test_labels, sanity, repairs)
 
@@ -369,12 +380,34 @@ def _repaired(
     return converted, done
 
 
+def _add_device_columns(table, variants, device, names, images, labels, progress) -> pd.DataFrame:
+    """The device's p50, accuracy and agreement per variant (Edge TPU-compiled files are left out)."""
+    files = {
+        p.value: v.model.path
+        for p, v in variants.items()
+        if v.status is VariantStatus.OK and v.model is not None and p is not Precision.EDGETPU
+    }
+    if not hasattr(device, "bench_variants"):
+        raise ConfigError(
+            f"Expected device to be an edgelab.device.Device (el.device.Device('user@host')). Received: {device!r}"
+        )
+    measured = device.bench_variants(files, names, images, labels, progress=progress)
+    per_model = measured.get("models", {})
+    table = table.copy()
+    for column in DEVICE_COLUMNS:
+        table[column] = [per_model.get(p, {}).get(column) for p in table.precision]
+        table[column] = pd.to_numeric(table[column], errors="coerce").round(4)
+    table.attrs["device"] = dict(measured.get("device", {}))  # the device report travels with the table
+    return table
+
+
 def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
     """One row per variant with the :data:`COLUMNS`; ratios are against the fp32 row."""
     rows = []
     for precision, v in variants.items():
         ev, lat, m = v.evaluation, v.latency, v.model
         tpu = v.edgetpu
+        tpu_ms, tpu_mj = _edgetpu_estimates(m.path) if m is not None else (None, None)
         rows.append(
             {
                 "precision": precision.value,
@@ -391,7 +424,8 @@ def comparison_table(variants: dict, float_accuracy: float) -> pd.DataFrame:
                 "macs": v.macs,
                 "edgetpu_ops": tpu.mapped if tpu is not None else None,
                 "edgetpu_source": str(tpu.source) if tpu is not None else None,
-                "edgetpu_usb3_ms": _edgetpu_ms(m.path) if m is not None else None,
+                "edgetpu_usb3_ms": tpu_ms,
+                "edgetpu_usb3_mj": tpu_mj,
                 "runtime": lat.runtime if lat is not None else None,
                 "xnnpack": lat.xnnpack if lat is not None else None,
                 "path": str(m.path) if m is not None else None,

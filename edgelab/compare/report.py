@@ -118,6 +118,32 @@ def html_table(frame: pd.DataFrame, float_format: str = "{:.3f}") -> str:
     return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+DEVICE_TABLE = ("precision", "p50_ms", "device_p50_ms", "accuracy", "device_accuracy", "device_agreement")
+
+
+def device_section(table: pd.DataFrame) -> list[str]:
+    """The report's ``device`` section: the device and the same files measured there (empty without one)."""
+    device = table.attrs.get("device")
+    if not device or "device_p50_ms" not in table.columns:
+        return []
+    tpu = "yes" if device.get("edgetpu") else "no"
+    lines = [
+        "## On the device",
+        "",
+        f"`{device.get('host')}`: Python {device.get('python')}, {device.get('runtime')} {device.get('runtime_version')}, "
+        f"numpy {device.get('numpy')}, {device.get('machine')} ({device.get('cpu')}, {device.get('cpu_count')} cores), "
+        f"{device.get('os')}; Edge TPU: {tpu}.",
+        "",
+        markdown_table(table.loc[table.status == "ok", [c for c in DEVICE_TABLE if c in table.columns]]),
+        "",
+        "`device_p50_ms` is measured on the device with the bundle's own code (`classify.py --bench`); "
+        "`device_accuracy` on the same test images there; `device_agreement` is the share of those images whose "
+        "top-1 class on the device equals this machine's run of the same file.",
+        "",
+    ]
+    return lines
+
+
 def int8_latency_ratio(table: pd.DataFrame) -> float | None:
     """The int8 row's ``latency_ratio`` (int8 p50 / fp32 p50, as measured in ``table``), or None."""
     if "precision" not in table or "latency_ratio" not in table:
@@ -204,6 +230,7 @@ def write_report(
     failed = table[table.status != "ok"]
     for _, row in failed.iterrows():
         lines.append(f"- {row.precision} failed: {row.reason}")
+    lines += device_section(table)
     lines += ["## Pictures", ""] + [f"![{name}]({name})" for name in figures] + [""]
     lines += [
         "## Files",
@@ -231,6 +258,7 @@ def write_report(
         "parameters": dict(parameters or {}),
         "timings_s": {k: round(v, 2) for k, v in (timings or {}).items()},
         "float_accuracy": round(comparison.float_accuracy, 4),
+        "device": table.attrs.get("device"),
         "models": models,
         "files": sorted({p.name for p in out.iterdir() if p.is_file()} | {"manifest.json"}),  # once on reruns too
     }

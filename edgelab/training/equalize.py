@@ -32,7 +32,7 @@ import numpy as np
 
 from .._keras import check_keras2_model, keras
 from .._log import logger
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 from ..preprocess import RANGE_ATTRIBUTE, model_input_range
 
 __all__ = ["REPAIRS", "Repair", "correct_bias", "equalize", "repair_model"]
@@ -564,7 +564,7 @@ def _quantized_kernel(kind: str, kernel: np.ndarray) -> np.ndarray:
     return np.round(kernel / scale) * scale
 
 
-def correct_bias(model: Any, images: Any, *, check_images: int = 32) -> Repair:
+def correct_bias(model: Any, images: Any, *, max_images: int = 64, check_images: int = 32) -> Repair:
     """Empirical bias correction for int8 weight rounding, measured on calibration ``images``.
 
     Layer by layer in graph order, the mean of each output channel (before the activation) of a
@@ -576,6 +576,8 @@ def correct_bias(model: Any, images: Any, *, check_images: int = 32) -> Repair:
     Args:
         model: A functional tf_keras model (a nested one is flattened first).
         images: uint8 calibration images, a Dataset (its train split) or ``(images, labels)``.
+        max_images: Measure the shifts on at most this many images (evenly spaced): each is a mean
+            over every image and position, and each layer runs the network up to it once more.
         check_images: Images the float outputs are compared on.
 
     Returns:
@@ -586,6 +588,8 @@ def correct_bias(model: Any, images: Any, *, check_images: int = 32) -> Repair:
     source = _prepare(model)
     graph = _Graph(source)
     x = _inputs(source, images)
+    if len(x) > check_int("max_images", max_images):
+        x = x[np.linspace(0, len(x) - 1, max_images).round().astype(int)]
     out = _copy(source)
     quant = _copy(source)
     weights = _Weights(out)
