@@ -13,7 +13,7 @@ NBVAL := -p no:cacheprovider --nbval -p edgelab.nbval
 help:
 	@echo "make demo     synthetic scenes -> train -> QAT -> every precision -> compare -> runs/demo/report.md"
 	@echo "make test     lint, unit tests + notebook validation (nbval, twice: as stored and with other CPU numerics)"
-	@echo "make lint     ruff (lint + format check) and mypy on edgelab/"
+	@echo "make lint     ruff (lint + format check), mypy, and the import contract (lint-imports)"
 	@echo "make lab      JupyterLab on notebooks/"
 	@echo "make bench    benchmarks -> runs/bench/bench.json"
 	@echo "make bench-scale  time and peak memory vs dataset size -> runs/bench/bench.json (scale)"
@@ -78,6 +78,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check edgelab tests benchmarks tools
 	$(VENV)/bin/ruff format --check edgelab tests benchmarks tools
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)

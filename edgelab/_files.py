@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import socket
 import stat
 import tempfile
@@ -220,6 +221,7 @@ def run_lock(folder: Path, command: str = "edgelab") -> Iterator[None]:
         FolderBusyError: another live process holds the lock; the message names it.
     """
     try:
+        # deferred: fcntl is POSIX-only (Windows has none)
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield
@@ -275,7 +277,6 @@ def _read_holder(fd: int) -> str:
 def atomic_folder(path: Path) -> Iterator[Path]:
     """A temporary folder beside ``path`` that replaces it when the block finishes (for writers
     that produce several files, such as a TensorFlow checkpoint); removed when the block fails."""
-    import shutil
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -9,10 +9,12 @@ TensorFlow's native start-up lines stay quiet. ``tf`` and ``keras`` are imported
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import sys
 from typing import Any
 
+from ._log import captured_native_output, logger
 from .errors import ConfigError, Keras3ModelError
 
 
@@ -36,8 +38,6 @@ def prepare_environment() -> None:
     TensorFlow reads ``TF_USE_LEGACY_KERAS`` when ``tf.keras`` is first used and
     ``TF_CPP_MIN_LOG_LEVEL`` when it is imported; both are only set when the user has not chosen.
     """
-    from ._log import logger
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if os.environ.get("TF_USE_LEGACY_KERAS") is None:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
@@ -68,8 +68,6 @@ class _QuietLoader:
         return self._loader.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
-        from ._log import captured_native_output
-
         with captured_native_output(f"{module.__name__} import"):
             self._loader.exec_module(module)
 
@@ -82,8 +80,6 @@ class _QuietTensorFlowImport:
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         if name != "tensorflow":
             return None
-        import importlib.machinery
-
         _remove_import_hook()
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is not None and spec.loader is not None:
@@ -108,11 +104,10 @@ _loaded: dict[str, Any] = {}
 
 def _load() -> dict[str, Any]:
     if not _loaded:
-        from ._log import captured_native_output
-
         # TensorFlow's C++ start-up chatter (CUDA probing on CPU-only machines, absl notices) goes to
         # the debug log instead of the user's terminal; Python-level errors still propagate.
         with captured_native_output("tensorflow import"):
+            # deferred: TensorFlow (seconds to import) loads on first use of edgelab._keras.tf/keras
             import tensorflow as tf
             import tf_keras as keras
 
@@ -129,7 +124,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["KERAS3_MESSAGE", "check_keras2_model", "is_keras3_model", "keras", "tf"]  # noqa: F822 (lazy)
+__all__ = ["KERAS3_MESSAGE", "check_keras2_model", "is_keras3_model", "is_qat_model", "keras", "tf"]  # noqa: F822 (lazy)
 
 #: The one message every entry point that takes a model gives for a Keras 3 model.
 KERAS3_MESSAGE = (
@@ -165,3 +160,11 @@ def check_keras2_model(model: Any, argument: str = "model") -> None:
         raise ConfigError(
             f"Expected {argument} to be a tf_keras Model. Received: {type(model).__module__}.{type(model).__name__}"
         )
+
+
+def is_qat_model(model: Any) -> bool:
+    """True when the model carries tfmot quantization wrappers (a layer-name check: imports nothing)."""
+    return any(
+        type(layer).__name__ in ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeLayer")
+        for layer in getattr(model, "layers", [])
+    )

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
 import os
+import sys
+import tempfile
+import warnings
 
 logger = logging.getLogger("edgelab")
 logger.addHandler(logging.NullHandler())
@@ -16,7 +20,6 @@ def warn_user(message: str, category: type[Warning], stacklevel: int = 2) -> Non
 
     Library code never prints; a warning is how a possibly wrong number reaches the user.
     """
-    import warnings
 
     logger.debug("%s: %s", category.__name__, message)
     warnings.warn(message, category, stacklevel=stacklevel + 1)
@@ -42,7 +45,6 @@ def progress_scope(progress: bool | None):
 
 def _someone_watches() -> bool:
     """A terminal, or a Jupyter kernel with a front end a person looks at (not nbclient/nbval/papermill)."""
-    import sys
 
     shell = type(sys.modules["IPython"].get_ipython()).__name__ if "IPython" in sys.modules else ""
     if shell == "ZMQInteractiveShell":
@@ -72,6 +74,7 @@ def progress_enabled(progress: bool | None) -> bool:
 
 def tqdm(*args, progress: bool | None = None, **kwargs):
     """``tqdm.auto.tqdm`` (a widget in JupyterLab) that honours :func:`progress_enabled`."""
+    # deferred: tqdm.auto probes for a notebook front end (IPython, ipywidgets)
     from tqdm.auto import tqdm as _tqdm
 
     kwargs.setdefault("disable", not progress_enabled(progress))
@@ -90,9 +93,6 @@ def captured_native_output(label: str):
     to the saved descriptor. ``EDGELAB_CAPTURE_NATIVE=0`` turns the capture off (isolated checks
     use it so their parent sees everything).
     """
-    import faulthandler
-    import sys
-    import tempfile
 
     if os.environ.get("EDGELAB_CAPTURE_NATIVE", "1") == "0":
         yield
@@ -125,8 +125,6 @@ def captured_native_output(label: str):
 
 
 def _restore_faulthandler(was_enabled: bool) -> None:
-    import faulthandler
-    import sys
 
     if not was_enabled:
         faulthandler.disable()

@@ -8,6 +8,8 @@ the normalisation and the model files. TensorFlow-free.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import hashlib
 import json
 import os
 import re
@@ -21,6 +23,7 @@ from typing import Any
 from . import __version__
 from ._files import read_labels, sha256_file
 from ._log import logger
+from .drift.reference import FALSE_ALARM_RATE, model_reference
 from .errors import ConfigError, ModelFileError
 from .precision import Precision
 from .preprocess import INPUT_MEAN, INPUT_STD, parse_image_size
@@ -278,7 +281,6 @@ def _reference(
     """The drift reference of ``data`` (None without data) and the metrics measured on it."""
     if data is None:
         return None, {}
-    from .drift.reference import FALSE_ALARM_RATE, model_reference
 
     cpu = [(path, entry) for (_, path), entry in zip(items, entries) if not entry["edgetpu"]]
     if not cpu:
@@ -295,7 +297,6 @@ def _reference(
 
 
 def _content_version(entries: list[dict[str, Any]], names: Sequence[str], reference: dict[str, Any] | None) -> str:
-    import hashlib
 
     digest = hashlib.sha256()
     for entry in entries:
@@ -308,7 +309,6 @@ def _content_version(entries: list[dict[str, Any]], names: Sequence[str], refere
 
 def _manifest(staging: Path, meta: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
     """Every file of the bundle with its hash and size, the metrics at export, the reference."""
-    import datetime
 
     files = {
         p.name: {"sha256": sha256_file(p), "size_bytes": p.stat().st_size}

@@ -18,7 +18,12 @@ import numpy as np
 import pandas as pd
 
 from ._log import logger
+from .compare.benchmark import measure_latency
+from .data.scanning import scan
+from .drift.check import load_window, read_bundle
+from .edgetpu.latency import estimate_latency
 from .errors import ConfigError, DatasetError
+from .tflite.runtime import TFLiteModel
 
 #: significance level of the update decision (McNemar's exact test, two-sided)
 ALPHA = 0.05
@@ -123,6 +128,7 @@ def mcnemar_p(fixed: int, broken: int) -> float:
     """McNemar's exact two-sided p-value: a binomial test of ``fixed`` out of ``fixed + broken`` at 1/2."""
     if fixed + broken == 0:
         return 1.0
+    # deferred: scipy (only the significance test needs it)
     from scipy.stats import binomtest
 
     return float(binomtest(fixed, fixed + broken, 0.5).pvalue)
@@ -150,7 +156,6 @@ def _labelled_images(data: Any) -> tuple[list[str], np.ndarray, list[str], Any]:
     if hasattr(data, "arrays") and hasattr(data, "class_names"):
         images, labels = data.arrays("test")
         return [f"test[{i}]" for i in range(len(labels))], labels, list(data.class_names), images
-    from .data.scanning import scan
 
     root = Path(data).expanduser()
     result = scan(root, verify=False, progress=False)
@@ -166,10 +171,6 @@ def _labelled_images(data: Any) -> tuple[list[str], np.ndarray, list[str], Any]:
 
 
 def _side(bundle: str | os.PathLike, source: Any, num_threads: int, latency: bool) -> tuple[BundleSide, np.ndarray]:
-    from .compare.benchmark import measure_latency
-    from .drift.check import load_window, read_bundle
-    from .edgetpu.latency import estimate_latency
-    from .tflite.runtime import TFLiteModel
 
     root, meta, labels = read_bundle(bundle)
     cpu = [m for m in meta.get("models", []) if not m.get("edgetpu")]
@@ -223,7 +224,6 @@ def diff_bundles(
         ConfigError: a bundle without a CPU model, or data classes the bundles do not know.
         DatasetError: no usable labelled images.
     """
-    from .drift.check import read_bundle
 
     names, labels, classes, source = _labelled_images(data)
     for bundle in (old, new):

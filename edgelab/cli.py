@@ -13,6 +13,7 @@ import logging
 import sys
 
 from . import __version__
+from ._cli.args import OneLineParser, run_command
 
 #: Modules under edgelab._cli that contribute subcommands, in help order.
 AREAS = (
@@ -32,7 +33,6 @@ AREAS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ._cli.args import OneLineParser  # usage errors in one line, subcommands included
 
     parser = OneLineParser(
         prog="edgelab",
@@ -62,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from ._cli.args import run_command  # one line on stderr and exit 2 for every expected failure
 
     return run_command(args.func, args, exit_fast=argv is None)
 

@@ -12,13 +12,18 @@ import json
 import os
 import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._files import atomic_path, run_lock, write_atomic
+from ._files import atomic_path, run_lock, sha256_file, write_atomic
 from ._log import logger
-from .errors import ConfigError, check_int, did_you_mean
+from .bundle import export_bundle
+from .data.datasets import load_dataset, synthetic_dataset
+from .errors import ConfigError, DriftError, check_int, did_you_mean
+from .precision import Precision
 
 if TYPE_CHECKING:  # Keras is imported only when a model is trained or loaded
     import pandas as pd
@@ -176,7 +181,6 @@ class Workspace:
 
     def data(self) -> Dataset:
         """The dataset: synthetic scenes, or the folder in ``params.data`` (loaded once)."""
-        from .data.datasets import load_dataset, synthetic_dataset
 
         if self._data is None:
             p = self.params
@@ -194,6 +198,7 @@ class Workspace:
         """The trained float tf_keras model: loaded from ``float_model.h5``, or built and trained (resumably)."""
         if self._float is not None:
             return self._float
+        # deferred: TensorFlow (the CLI imports this module to build its parser)
         from ._keras import keras
         from .training.fit import seed_everything, train
         from .training.models import build_model
@@ -231,6 +236,7 @@ class Workspace:
         """The quantization-aware model: loaded from ``qat_model.h5``, or fine-tuned from :meth:`float_model`."""
         if self._qat is not None:
             return self._qat
+        # deferred: TensorFlow (the CLI imports this module to build its parser)
         from .training.qat import load_qat_model, quantize_aware
 
         path = prepare_out_dir(self.params) / "qat_model.h5"
@@ -271,6 +277,7 @@ def run_demo(
 
 
 def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None, device: Any = None) -> DemoResult:
+    # deferred: pandas (the CLI imports this module to build its parser)
     from .compare.comparison import run_comparison
     from .compare.report import write_report
 
@@ -327,9 +334,6 @@ def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None, device:
 
 def _export_demo_bundle(out: Path, comparison: Any, dataset: Dataset, progress: bool | None) -> Path | None:
     """``out/bundle``: the int8 model with its drift reference (the validation and test images)."""
-    from .bundle import export_bundle
-    from .errors import DriftError
-    from .precision import Precision
 
     variant = comparison.variants.get(Precision.INT8)
     if variant is None or variant.model is None or variant.evaluation is None:
@@ -353,10 +357,14 @@ def _export_demo_bundle(out: Path, comparison: Any, dataset: Dataset, progress: 
 
 
 def _bundle_is_current(bundle: Path, model: Path) -> bool:
-    """A complete bundle from an earlier run of the same int8 model (its manifest lists its hashes)."""
-    from ._files import sha256_file
+    """A complete bundle from an earlier run of the same int8 model and the same device scripts
+    (its manifest lists every file's hash)."""
 
+    template = resources.files("edgelab") / "bundle_template"
     try:
+        for item in template.iterdir():
+            if item.is_file() and item.name.endswith(".py") and (bundle / item.name).read_bytes() != item.read_bytes():
+                return False
         manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
         files = manifest["files"]
         return files[model.name]["sha256"] == sha256_file(model) and all(
@@ -368,7 +376,6 @@ def _bundle_is_current(bundle: Path, model: Path) -> bool:
 
 def _save_h5(model: keras.Model, path: Path) -> None:
     """Save atomically: a half-written model file would be 'reused' by the next run."""
-    import warnings
 
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")  # .h5 is what tfmot's loader reads
@@ -376,6 +383,7 @@ def _save_h5(model: keras.Model, path: Path) -> None:
 
 
 def _read_history(run_dir: Path) -> pd.DataFrame | None:
+    # deferred: pandas (only this table needs it)
     import pandas as pd
 
     path = run_dir / "history.csv"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
 from collections.abc import Iterable
 from typing import Any, Literal, overload
@@ -184,6 +185,80 @@ def check_int(
         expected = f"an int >= {minimum}"
     else:
         expected = "an int"
+    if allow_none:
+        expected += " or None"
+    raise ConfigError(f"Expected {name} to be {expected}. Received: {name}={value!r}")
+
+
+@overload
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    min_open: bool = False,
+    max_open: bool = False,
+    allow_none: Literal[False] = False,
+    unit: str = "",
+) -> float: ...
+@overload
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    min_open: bool = False,
+    max_open: bool = False,
+    allow_none: bool,
+    unit: str = "",
+) -> float | None: ...
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    min_open: bool = False,
+    max_open: bool = False,
+    allow_none: bool = False,
+    unit: str = "",
+) -> float | None:
+    """``value`` as a finite float in range, or a ConfigError that says what was expected and echoes it.
+
+    Python and numpy ints and floats pass; bools, strings, NaN and infinities do not.
+
+    Args:
+        name: The argument's name, as the user wrote it.
+        value: What the user passed.
+        minimum: Smallest allowed value (``None``: no lower bound); ``min_open`` excludes it.
+        maximum: Largest allowed value (``None``: no upper bound); ``max_open`` excludes it.
+        allow_none: Let ``None`` through (returned as is).
+        unit: What the number counts, for the message (``"seconds"``).
+
+    Raises:
+        ConfigError: ``value`` is not a finite number in range.
+    """
+    if value is None and allow_none:
+        return None
+    # numbers.Real covers numpy ints and floats without importing numpy here; a bool is not a number.
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value)):
+        number = float(value)
+        low_ok = minimum is None or (number > minimum if min_open else number >= minimum)
+        high_ok = maximum is None or (number < maximum if max_open else number <= maximum)
+        if low_ok and high_ok:
+            return number
+    if minimum is not None and maximum is not None:
+        expected = f"a number in {'(' if min_open else '['}{minimum:g}, {maximum:g}{')' if max_open else ']'}"
+    elif minimum is not None:
+        expected = f"a number {'>' if min_open else '>='} {minimum:g}"
+    elif maximum is not None:
+        expected = f"a number {'<' if max_open else '<='} {maximum:g}"
+    else:
+        expected = "a finite number"
+    if unit:
+        expected += f" ({unit})"
     if allow_none:
         expected += " or None"
     raise ConfigError(f"Expected {name} to be {expected}. Received: {name}={value!r}")

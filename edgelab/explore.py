@@ -12,8 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure as MatplotlibFigure
+from PIL import Image
 
 from ._figure import Figure
+from .compare.plots import plot_op_map
+from .compare.report import html_table
 from .errors import ConfigError, check_int, did_you_mean
 
 FLOAT = "float"  # the Keras model's row in the explorers (the reference every variant is compared to)
@@ -28,7 +31,7 @@ QUALITY_COLUMNS = ("accuracy", "agreement", "delta_accuracy")
 # --------------------------------------------------------------------------------------------
 
 
-def _name(precision: Any) -> str:
+def precision_name(precision: Any) -> str:
     """``"int8"`` from ``Precision.INT8`` or ``"int8"``."""
     return str(getattr(precision, "value", precision))
 
@@ -67,7 +70,6 @@ def picture_bytes(
     if isinstance(picture, Figure):
         picture.savefig(buffer, format="png", dpi=dpi)
         return buffer.getvalue(), "png"
-    from PIL import Image
 
     array = np.asarray(picture)
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[-1] != 3:
@@ -115,16 +117,17 @@ def class_page(labels: np.ndarray, class_index: int, page: int = 0, per_page: in
     return members[page * per_page : (page + 1) * per_page], pages
 
 
-def _ok_variants(comparison: Any) -> dict[str, Any]:
+def ok_variants(comparison: Any) -> dict[str, Any]:
     """Variant name -> VariantResult, for the variants that were measured."""
     return {
-        _name(p): v
+        precision_name(p): v
         for p, v in comparison.variants.items()
         if getattr(v, "status", "ok") == "ok" and getattr(v, "evaluation", None) is not None
     }
 
 
-def _check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    """``value`` when it is one of ``choices``, else a ConfigError with a did-you-mean hint."""
     if value not in choices:
         raise ConfigError(
             f"Expected {name} to be one of {list(choices)}. Received: {value!r}.{did_you_mean(str(value), choices)}"
@@ -154,7 +157,7 @@ def variant_predictions(
         true = int(labels[index])
         float_probs = getattr(float_eval, "predictions", None)
         rows.append((FLOAT, float_class, float(float_probs[index, float_class]) if float_probs is not None else np.nan))
-        for name, variant in _ok_variants(comparison).items():
+        for name, variant in ok_variants(comparison).items():
             ev = variant.evaluation
             cls = int(ev.y_pred[index])
             conf = float(ev.predictions[index, cls]) if ev.predictions is not None else np.nan
@@ -179,15 +182,15 @@ def variant_predictions(
     return frame
 
 
-def _flip_rows(comparison: Any, precision: str) -> pd.DataFrame:
+def flip_rows(comparison: Any, precision: str) -> pd.DataFrame:
     """The test images whose class changed between the float model and ``precision``.
 
     Columns ``index``, ``true_name``, ``from_name`` (float), ``to_name`` (``precision``); empty
     when nothing flipped.
     """
-    variants = _ok_variants(comparison)
-    _check_choice("precision", _name(precision), list(variants))
-    flipped = variants[_name(precision)].evaluation.flipped
+    variants = ok_variants(comparison)
+    check_choice("precision", precision_name(precision), list(variants))
+    flipped = variants[precision_name(precision)].evaluation.flipped
     columns = ["index", "true_name", "from_name", "to_name"]
     if flipped is None or len(flipped) == 0:
         return pd.DataFrame({c: pd.Series(dtype="int64" if c == "index" else "object") for c in columns})
@@ -202,7 +205,7 @@ def tradeoff_axes(table: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 def op_rows(report: Any, target: str = "all") -> pd.DataFrame:
     """An Edge TPU report's ops (index, op, version, target, reason), all or those on one target."""
-    _check_choice("target", target, TARGETS)
+    check_choice("target", target, TARGETS)
     frame = report.to_frame()
     if target != "all":
         frame = frame[frame["target"] == target]
@@ -211,12 +214,9 @@ def op_rows(report: Any, target: str = "all") -> pd.DataFrame:
 
 def op_map_figure(report: Any, cols: int = 5) -> Figure:
     """Every op in execution order as a coloured box: green on the Edge TPU, orange on the CPU."""
-    from .compare.plots import plot_op_map
-
     return plot_op_map(report, cols)
 
 
-def _html_table(frame: pd.DataFrame) -> str:
-    from .compare.report import html_table
-
+def html_frame(frame: pd.DataFrame) -> str:
+    """A DataFrame as HTML in JupyterLab's table style (for an explorer's ``.table``)."""
     return f'<div class="jp-RenderedHTMLCommon">{html_table(frame)}</div>'  # JupyterLab's table style

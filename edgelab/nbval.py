@@ -18,6 +18,7 @@ This module imports neither pytest nor nbval nor TensorFlow at import time.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import tempfile
@@ -113,7 +114,6 @@ def sanitizers() -> list[tuple[str, str]]:
 
 def _numpy_avx512() -> str:
     """numpy's AVX-512 dispatch targets found on this CPU (disabling an absent one is an error)."""
-    import importlib
 
     try:
         features = importlib.import_module("numpy._core._multiarray_umath").__cpu_features__
@@ -221,6 +221,7 @@ def _drop_native_logs(nb: Any) -> None:
 
 def _this_python_kernel_manager() -> type:
     """A kernel manager class that starts ipykernel on this Python, whatever kernelspecs exist."""
+    # deferred: the Jupyter kernel machinery, only to run a notebook (this plugin loads with every pytest run)
     import ipykernel.kernelspec
     from jupyter_client import AsyncKernelManager
     from jupyter_client.kernelspec import KernelSpecManager
@@ -282,6 +283,7 @@ def execute_notebook(
     if timeout <= 0:
         raise ConfigError(f"Expected timeout to be a positive number of seconds. Received: timeout={timeout!r}")
     try:
+        # deferred: nbformat and nbclient, only to run a notebook (this plugin loads with every pytest run)
         import nbformat
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError

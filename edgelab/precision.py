@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import enum
-
-from .errors import ConfigError, did_you_mean
+from .enums import StrEnum
 
 
-class Precision(str, enum.Enum):
+class Precision(StrEnum):
     """A TFLite precision. The value is the short name used in tables, files and the CLI."""
 
     FP32 = "fp32"
@@ -23,25 +21,10 @@ class Precision(str, enum.Enum):
     INT8_EQ_BC = "int8+eq+bc"
     EDGETPU = "edgetpu"
 
-    def __str__(self) -> str:
-        return self.value
-
     @property
     def is_full_integer(self) -> bool:
         """True when every op and the model's I/O are integer (what the Edge TPU needs)."""
         return self in (*REPAIRED.values(), Precision.INT8, Precision.QAT_INT8, Precision.EDGETPU)
-
-    @classmethod
-    def parse(cls, value: Precision | str) -> Precision:
-        """Accept a Precision or its name (case-insensitive); explain a wrong one."""
-        if isinstance(value, Precision):
-            return value
-        text = str(value).strip().lower()
-        for member in cls:
-            if member.value == text:
-                return member
-        names = [m.value for m in cls]
-        raise ConfigError(f"Expected a precision, one of {names}. Received: {value!r}.{did_you_mean(text, names)}")
 
 
 #: Every precision a Keras model converts to directly (EDGETPU is an int8 model after the compiler).

@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from ._log import warn_user
+from .errors import ConfigError, InputRangeWarning
 
 INPUT_MEAN = 127.5
 INPUT_STD = 127.5
@@ -168,8 +169,6 @@ _warned_ids: set[int] = set()
 
 
 def _warn_once(model: Any, message: str) -> None:
-    from ._log import warn_user
-    from .errors import InputRangeWarning
 
     try:
         if model in _warned:

@@ -22,8 +22,6 @@ plain data and return numpy arrays, DataFrames or Figures; the widget classes on
 
 from __future__ import annotations
 
-import html
-from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as w
@@ -31,6 +29,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .compare.plots import pareto_front, plot_confusions, plot_tradeoff
 from .errors import ConfigError
 from .explore import (
     COST_COLUMNS,
@@ -38,19 +37,19 @@ from .explore import (
     QUALITY_COLUMNS,
     TARGETS,
     ImageGrid,
-    _check_choice,
-    _flip_rows,
-    _html_table,
-    _name,
-    _ok_variants,
+    check_choice,
     class_page,
+    flip_rows,
     image_grid,
+    ok_variants,
     op_map_figure,
     op_rows,
     picture_bytes,
+    precision_name,
     tradeoff_axes,
     variant_predictions,
 )
+from .widget_base import Explorer, button
 
 __all__ = [
     "ConfusionViewer",
@@ -80,47 +79,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
-class _Explorer(w.VBox):
-    """Shared parts: a picture (``.image``), a status line (``.label``) and a table (``.table``)."""
-
-    def __init__(self, controls: Sequence[w.Widget], **kwargs: Any) -> None:
-        # flex-start: shown at its own size, not stretched to the width of the box
-        self.image = w.Image(layout=w.Layout(max_width="100%", align_self="flex-start"))
-        self.label = w.HTML()
-        self.table = w.HTML()
-        super().__init__([w.HBox(list(controls)), self.label, self.image, self.table], **kwargs)
-
-    def _render(self) -> None:  # overridden: recompute picture, status line and table
-        raise NotImplementedError
-
-    def _show(
-        self, picture: Figure | ImageGrid | np.ndarray | None, status: str, table: pd.DataFrame | None = None
-    ) -> None:
-        if picture is None:
-            self.image.value, self.image.layout.display = b"", "none"
-        else:
-            data, fmt = picture_bytes(picture)
-            self.image.format, self.image.value, self.image.layout.display = fmt, data, None
-        self.label.value = f"<b>{html.escape(status)}</b>"
-        self.table.value = _html_table(table) if table is not None and len(table) else ""
-
-    def summary(self) -> str:
-        """The current state as plain text."""
-        raise NotImplementedError
-
-    def __repr__(self) -> str:  # the text/plain fallback a notebook stores: short and stable
-        try:
-            first = self.summary().splitlines()[0]
-        except Exception:  # not fully built yet
-            first = ""
-        return f"{type(self).__name__}({first})"
-
-
-def _button(description: str, icon: str) -> w.Button:
-    return w.Button(description=description, icon=icon, layout=w.Layout(width="auto"))
-
-
-class DatasetBrowser(_Explorer):
+class DatasetBrowser(Explorer):
     """Browse a dataset one class at a time: ``.dropdown`` (class), ``.split_dropdown``, ``.prev_button``, ``.next_button``."""
 
     def __init__(self, dataset: Any, split: str = "train", per_page: int = 12, cols: int = 6) -> None:
@@ -128,8 +87,8 @@ class DatasetBrowser(_Explorer):
         self.per_page, self.cols, self.page = per_page, cols, 0
         self.dropdown = w.Dropdown(options=list(dataset.class_names), description="class")
         self.split_dropdown = w.Dropdown(options=["train", "val", "test"], value=split, description="split")
-        self.prev_button = _button("previous", "arrow-left")
-        self.next_button = _button("next", "arrow-right")
+        self.prev_button = button("previous", "arrow-left")
+        self.next_button = button("next", "arrow-right")
         super().__init__([self.dropdown, self.split_dropdown, self.prev_button, self.next_button])
         self.dropdown.observe(self._reset, names="value")
         self.split_dropdown.observe(self._reset, names="value")
@@ -182,7 +141,7 @@ class DatasetBrowser(_Explorer):
         )
 
 
-class PrecisionPicker(_Explorer):
+class PrecisionPicker(Explorer):
     """One image, every variant's prediction: ``.slider`` (image), ``.prev_button``, ``.next_button``."""
 
     def __init__(self, comparison: Any, images: np.ndarray | None = None, labels: np.ndarray | None = None) -> None:
@@ -195,12 +154,12 @@ class PrecisionPicker(_Explorer):
             self.images = np.asarray(images)
             self.labels = None if labels is None else np.asarray(labels)
             # Run each converted file once over the new images.
-            self.predictions = {name: v.model.predict(self.images) for name, v in _ok_variants(comparison).items()}
+            self.predictions = {name: v.model.predict(self.images) for name, v in ok_variants(comparison).items()}
         if len(self.images) == 0:
             raise ConfigError("Expected at least one image. Received: none.")
         self.slider = w.IntSlider(value=0, min=0, max=len(self.images) - 1, description="image")
-        self.prev_button = _button("previous", "arrow-left")
-        self.next_button = _button("next", "arrow-right")
+        self.prev_button = button("previous", "arrow-left")
+        self.next_button = button("next", "arrow-right")
         super().__init__([self.slider, self.prev_button, self.next_button])
         self.slider.observe(lambda _: self._render(), names="value")
         self.prev_button.on_click(lambda _: self._step(-1))
@@ -247,7 +206,7 @@ class PrecisionPicker(_Explorer):
         return head + "\n" + self._shown().to_string(index=False)
 
 
-class FlipExplorer(_Explorer):
+class FlipExplorer(Explorer):
     """Step through the test images whose class changed between float and one precision.
 
     Controls: ``.dropdown`` (precision), ``.prev_button``, ``.next_button``; ``.position`` is the
@@ -258,14 +217,16 @@ class FlipExplorer(_Explorer):
 
     def __init__(self, comparison: Any, precision: str = "int8") -> None:
         self.comparison = comparison
-        choices = [n for n in _ok_variants(comparison)]
+        choices = [n for n in ok_variants(comparison)]
         if not choices:
             raise ConfigError("Expected a comparison with at least one measured variant. Received: none.")
         self.dropdown = w.Dropdown(
-            options=choices, value=_check_choice("precision", _name(precision), choices), description="precision"
+            options=choices,
+            value=check_choice("precision", precision_name(precision), choices),
+            description="precision",
         )
-        self.prev_button = _button("previous", "arrow-left")
-        self.next_button = _button("next", "arrow-right")
+        self.prev_button = button("previous", "arrow-left")
+        self.next_button = button("next", "arrow-right")
         self.position = 0
         super().__init__([self.dropdown, self.prev_button, self.next_button])
         self.dropdown.observe(self._reset, names="value")
@@ -275,7 +236,7 @@ class FlipExplorer(_Explorer):
 
     @property
     def flips(self) -> pd.DataFrame:
-        return _flip_rows(self.comparison, self.dropdown.value)
+        return flip_rows(self.comparison, self.dropdown.value)
 
     def _reset(self, _change: Any = None) -> None:
         self.position = 0
@@ -320,13 +281,13 @@ class FlipExplorer(_Explorer):
         )
 
 
-class ConfusionViewer(_Explorer):
+class ConfusionViewer(Explorer):
     """Confusion matrices per variant next to the float model's: ``.dropdown`` (variant), ``.normalize`` (checkbox)."""
 
     def __init__(self, comparison: Any, precision: str | None = None) -> None:
         self.comparison = comparison
-        choices = [FLOAT] + list(_ok_variants(comparison))
-        value = _check_choice("precision", _name(precision), choices) if precision is not None else choices[-1]
+        choices = [FLOAT] + list(ok_variants(comparison))
+        value = check_choice("precision", precision_name(precision), choices) if precision is not None else choices[-1]
         self.dropdown = w.Dropdown(options=choices, value=value, description="variant")
         self.normalize = w.Checkbox(value=False, description="normalize rows", indent=False)
         super().__init__([self.dropdown, self.normalize])
@@ -337,11 +298,10 @@ class ConfusionViewer(_Explorer):
     def evaluation(self, name: str | None = None) -> Any:
         """The EvalResult of a variant (or of ``"float"``); default: the selected one."""
         name = self.dropdown.value if name is None else name
-        return self.comparison.float_evaluation if name == FLOAT else _ok_variants(self.comparison)[name].evaluation
+        return self.comparison.float_evaluation if name == FLOAT else ok_variants(self.comparison)[name].evaluation
 
     def picture(self) -> Figure:
         """The selected variant's confusion matrix beside the float model's."""
-        from .compare.plots import plot_confusions
 
         shown = {FLOAT: self.evaluation(FLOAT)}
         shown[self.dropdown.value] = self.evaluation()
@@ -367,7 +327,7 @@ class ConfusionViewer(_Explorer):
         return "\n".join(lines)
 
 
-class TradeoffExplorer(_Explorer):
+class TradeoffExplorer(Explorer):
     """Quality against cost for every variant, with the Pareto front: ``.x_dropdown`` (cost), ``.y_dropdown`` (quality)."""
 
     def __init__(self, table: Any, x: str = "p50_ms", y: str = "accuracy") -> None:
@@ -379,8 +339,8 @@ class TradeoffExplorer(_Explorer):
                 f"Expected a comparison table with a cost column from {list(COST_COLUMNS)} and a quality column "
                 f"from {list(QUALITY_COLUMNS)}. Received columns: {list(table.columns)}"
             )
-        self.x_dropdown = w.Dropdown(options=xs, value=_check_choice("x", x, xs), description="x (cost)")
-        self.y_dropdown = w.Dropdown(options=ys, value=_check_choice("y", y, ys), description="y (quality)")
+        self.x_dropdown = w.Dropdown(options=xs, value=check_choice("x", x, xs), description="x (cost)")
+        self.y_dropdown = w.Dropdown(options=ys, value=check_choice("y", y, ys), description="y (quality)")
         super().__init__([self.x_dropdown, self.y_dropdown])
         self.x_dropdown.observe(lambda _: self._render(), names="value")
         self.y_dropdown.observe(lambda _: self._render(), names="value")
@@ -389,13 +349,11 @@ class TradeoffExplorer(_Explorer):
     @property
     def front(self) -> list[str]:
         """The variants on the Pareto front for the chosen axes, by increasing cost."""
-        from .compare.plots import pareto_front
 
         return pareto_front(self.data, self.x_dropdown.value, self.y_dropdown.value)
 
     def picture(self) -> Figure:
         """The trade-off plot on the chosen axes."""
-        from .compare.plots import plot_tradeoff
 
         return plot_tradeoff(self.data, self.x_dropdown.value, self.y_dropdown.value)
 
@@ -415,13 +373,13 @@ class TradeoffExplorer(_Explorer):
         )
 
 
-class EdgeTPUOpMap(_Explorer):
+class EdgeTPUOpMap(Explorer):
     """Which ops run on the Edge TPU and which on the CPU, and why: ``.filter`` (all, edgetpu, cpu)."""
 
     def __init__(self, report: Any, target: str = "all") -> None:
         self.report = report
         self.filter = w.ToggleButtons(
-            options=list(TARGETS), value=_check_choice("target", target, TARGETS), description="show"
+            options=list(TARGETS), value=check_choice("target", target, TARGETS), description="show"
         )
         super().__init__([self.filter])
         self.filter.observe(lambda _: self._render(), names="value")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import edgelab.edgetpu.delegate as delegate_mod
+import edgelab.tflite.delegate as delegate_mod
 from edgelab.cli import main
 from edgelab.edgetpu.delegate import (
     delegate_library_name,
@@ -93,7 +93,7 @@ def test_invalid_device_selectors_echo_the_value(device, hint):
 
 
 def test_bad_selector_is_rejected_before_loading(monkeypatch):
-    monkeypatch.setattr(delegate_mod, "_load_delegate_function", lambda: pytest.fail("loaded"))
+    monkeypatch.setattr(delegate_mod, "load_delegate_function", lambda: pytest.fail("loaded"))
     with pytest.raises(ConfigError, match="usb-0"):
         load_edgetpu_delegate("usb-0")
 
@@ -115,7 +115,7 @@ def test_present_library_without_device_explains_usb_and_pcie(monkeypatch):
         raise ValueError("Failed to load delegate from libedgetpu.so.1\n")
 
     monkeypatch.setattr(delegate_mod, "library_available", lambda library=None: True)
-    monkeypatch.setattr(delegate_mod, "_load_delegate_function", lambda: (fake_load, "ai_edge_litert"))
+    monkeypatch.setattr(delegate_mod, "load_delegate_function", lambda: (fake_load, "ai_edge_litert"))
     monkeypatch.setattr(delegate_mod, "list_edge_tpus", lambda *a, **k: [])
     with pytest.raises(DelegateError) as info:
         load_edgetpu_delegate("usb:0", library="libedgetpu.so.1")
@@ -128,7 +128,7 @@ def test_present_library_without_device_explains_usb_and_pcie(monkeypatch):
 def test_loaded_delegate_is_returned(monkeypatch):
     sentinel = object()
     monkeypatch.setattr(delegate_mod, "library_available", lambda library=None: True)
-    monkeypatch.setattr(delegate_mod, "_load_delegate_function", lambda: (lambda lib, opts: sentinel, "x"))
+    monkeypatch.setattr(delegate_mod, "load_delegate_function", lambda: (lambda lib, opts: sentinel, "x"))
     assert load_edgetpu_delegate() is sentinel
 
 

@@ -336,6 +336,9 @@ def test_recommend_prefers_a_repair_that_keeps_the_edge_tpu_over_float_layers(ou
         assert "preferred over mixed_int8" in pick.reason
     assert any(c.startswith("mixed_int8") and "6 of 9 ops off the Edge TPU" in c and "KiB" in c for c in pick.costs)
     assert any(c.startswith("int8+eq") and "0 of 9 ops off" in c and "ms estimated" in c for c in pick.costs)
+    # When plain int8 meets the budget, no repair is needed: int8 is picked even if a repaired row is smaller.
+    fine = table.assign(delta_accuracy=[0.0, -0.001, -0.001, 0.0], size_bytes=[400_000, 110_000, 109_000, 105_000])
+    assert recommend(fine, max_accuracy_drop=0.01, target="edgetpu").precision == "int8"
     # Without the repaired row, the float fallback is what fits on a CPU.
     assert recommend(table[table.precision != "int8+eq"], 0.01, "cpu").precision == "mixed_int8"
     # Nothing fits: a per-channel range cause names equalization as the fix, and the layer to blame.

@@ -450,7 +450,7 @@ def test_the_runtime_is_discovered_in_one_place(monkeypatch):
     from edgelab.tflite import interpreter
 
     runtime = interpreter.get_runtime()
-    load_delegate, name = delegate._load_delegate_function()
+    load_delegate, name = delegate.load_delegate_function()
     assert name == runtime.name and load_delegate is runtime.load_delegate
     assert not hasattr(TFLiteModel, "invoke_once") and not hasattr(TFLiteModel, "predict_raw")
 

@@ -12,7 +12,7 @@ import pytest
 
 import edgelab as el
 from edgelab.errors import InterpreterCrashError
-from edgelab.tflite import isolation, trust
+from edgelab.tflite import child, trust
 from edgelab.tflite.validate import ModelValidationError, validate_model
 
 CORAL = Path(__file__).parent / "data" / "coral"
@@ -101,13 +101,13 @@ def child_calls(monkeypatch, tmp_path):
     monkeypatch.setenv("EDGELAB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(trust, "_MEMO", {})
     calls: list[str] = []
-    real = isolation._run_child
+    real = child.run_child
 
     def counting(*args, **kwargs):
         calls.append(args[1])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(isolation, "_run_child", counting)
+    monkeypatch.setattr(child, "run_child", counting)
     return calls
 
 

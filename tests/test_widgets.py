@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edgelab import widgets
+from edgelab import explore, widgets
 from edgelab.compare.comparison import Comparison, VariantResult
 from edgelab.compare.evaluate import classification_metrics
 from edgelab.data.datasets import Dataset
@@ -125,12 +125,12 @@ def test_variant_predictions_rows(comparison):
 
 
 def test_flip_rows_and_errors(comparison):
-    assert widgets._flip_rows(comparison, "int8")["index"].tolist() == [4, 7]
-    assert widgets._flip_rows(comparison, Precision.FP32).empty
+    assert explore.flip_rows(comparison, "int8")["index"].tolist() == [4, 7]
+    assert explore.flip_rows(comparison, Precision.FP32).empty
     with pytest.raises(ConfigError, match="int8"):
-        widgets._flip_rows(comparison, "fp16")  # failed variants are not offered
+        explore.flip_rows(comparison, "fp16")  # failed variants are not offered
     with pytest.raises(ConfigError, match="Did you mean"):
-        widgets._flip_rows(comparison, "int9")
+        explore.flip_rows(comparison, "int9")
 
 
 def test_tradeoff_axes_lists_columns_with_values(comparison):

@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..edgetpu.analyze import analyze_edgetpu
+from ..edgetpu.energy import estimate_energy
+from ..edgetpu.latency import estimate_latency
+from ..edgetpu.memory import co_compiled_memory, format_bytes, memory_plan
+from ..edgetpu.ops import DEFAULT_RUNTIME_VERSION, RUNTIME_VERSIONS
+from ..errors import check_int
 from . import args as types
 from . import print_json
 
 
 def add_commands(subparsers: Any) -> None:
     """Register ``analyze`` on the ``edgelab`` command."""
-    from ..edgetpu.ops import DEFAULT_RUNTIME_VERSION, RUNTIME_VERSIONS
 
     parser = subparsers.add_parser(
         "analyze",
@@ -59,11 +64,6 @@ def add_commands(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..edgetpu.analyze import analyze_edgetpu
-    from ..edgetpu.energy import estimate_energy
-    from ..edgetpu.latency import estimate_latency
-    from ..edgetpu.memory import co_compiled_memory, format_bytes, memory_plan
-    from ..errors import check_int
 
     num_segments = check_int("--num-segments", args.num_segments, minimum=1, maximum=1_000)
     report = analyze_edgetpu(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..bundle_diff import diff_bundles
 from . import args as types
 from . import print_json, print_usage
 
@@ -34,7 +35,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def diff_command(args: argparse.Namespace) -> int:
-    from ..bundle_diff import diff_bundles
 
     result = diff_bundles(args.old, args.new, args.data, num_threads=args.threads, latency=not args.no_latency)
     if args.json:

@@ -17,13 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from .._files import write_atomic
+from ..data.datasets import load_dataset
 from ..errors import ConfigError, ModelFileError, check_int
+from ..precision import CONVERTIBLE, Precision
+from ..preprocess import normalize
 from . import args as types
 
 
 def add_commands(subparsers: Any) -> None:
     """Register ``convert`` on the ``edgelab`` command."""
-    from ..precision import CONVERTIBLE
 
     p = subparsers.add_parser(
         "convert",
@@ -71,6 +74,7 @@ def load_saved_model(path: str | os.PathLike) -> Any:
     Raises:
         ModelFileError: the path is missing or holds no loadable Keras model.
     """
+    # deferred: TensorFlow (loading a SavedModel needs it; the CLI starts without it)
     from .._keras import keras
 
     where = Path(path)
@@ -95,7 +99,6 @@ def load_saved_model(path: str | os.PathLike) -> Any:
 
 def random_calibration(shape: tuple[int, ...], n: int, seed: int = 0) -> Callable[[], Iterable[list[np.ndarray]]]:
     """A representative-dataset generator of ``n`` random uint8 images, normalized like edgelab's inputs."""
-    from ..preprocess import normalize
 
     n = check_int("--random-calibration", n, maximum=100_000)
     rng = np.random.default_rng(seed)
@@ -109,8 +112,7 @@ def random_calibration(shape: tuple[int, ...], n: int, seed: int = 0) -> Callabl
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .._files import write_atomic
-    from ..precision import Precision
+    # deferred: TensorFlow (converting needs it; the CLI starts without it)
     from ..tflite.conversion import RECIPES, convert
 
     precision = Precision.parse(args.precision)
@@ -140,13 +142,12 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"Expected a model with one static image input (N, H, W, C). Received: input_shape={shape}")
     calibration: Any = None
     if needs and args.data is not None:
-        from ..data.datasets import load_dataset
-
         calibration = load_dataset(args.data, image_size=shape[1:3])
     elif needs:
         calibration = random_calibration((1, *shape[1:]), args.random_calibration)
     repaired = ""
     if steps:
+        # deferred: TensorFlow (repairing a Keras model needs it; the CLI starts without it)
         from ..training.equalize import repair_model
 
         images = calibration.arrays("train")[0] if hasattr(calibration, "arrays") else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..data.scanning import scan
+from ..data.scene_files import make_scenes
 from ..data.shifts import SHIFTS
 from ..errors import DatasetError
 from . import args as types
@@ -91,8 +93,6 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 def make_scenes_command(args: argparse.Namespace) -> int:
     """Write the scenes, then print one line saying what was written where."""
-    from ..data.scanning import scan
-    from ..data.scene_files import make_scenes
 
     out = make_scenes(
         args.out,
@@ -157,7 +157,6 @@ def _print_report(result) -> None:
 
 def check_command(args: argparse.Namespace) -> int:
     """Print the dataset's images per class and skipped files; fail (exit 2) when unusable."""
-    from ..data.scanning import scan
 
     try:
         result = scan(Path(args.root), verify=not args.no_verify, progress=_progress(args), max_pixels=args.max_pixels)

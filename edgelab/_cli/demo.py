@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..demo import DemoConfig
+from .._machine import int8_measured
+from ..demo import DemoConfig, run_demo
+from ..device import Device
 from ..errors import ConfigError, did_you_mean
 from . import args as types
 
@@ -84,15 +86,15 @@ def add_commands(subparsers) -> None:
 
 
 def run(args) -> int:
-    from .._machine import int8_measured
+    # deferred: pandas (the CLI starts without it)
     from ..compare.report import int8_latency_ratio, summary_frame
-    from ..demo import run_demo
 
     if args.max_per_class is not None and args.data is None:
         raise ConfigError(
             "--max-per-class caps the images of a --data folder. Received: --max-per-class "
             f"{args.max_per_class} without --data (for synthetic scenes use --per-class)"
         )
+    # deferred: TensorFlow (the builders are Keras; the CLI starts without it)
     from ..training.models import ARCHITECTURES
 
     if args.arch not in ARCHITECTURES:  # before the dataset is read
@@ -122,8 +124,6 @@ def run(args) -> int:
     )
     device = None
     if args.device:
-        from ..device import Device
-
         device = Device(args.device, args.ssh_config, args.device_python)
     start = time.perf_counter()
     result = run_demo(config, fresh=args.fresh, progress=False if args.no_progress else None, device=device)
@@ -135,6 +135,7 @@ def run(args) -> int:
     )
     print(table.to_string(index=False))
     if device is not None:
+        # deferred: pandas (the CLI starts without it)
         from ..compare.report import DEVICE_TABLE
 
         on_device = result.comparison.table

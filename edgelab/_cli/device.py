@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from ..device import bench, deploy, deployed, device_doctor, local_doctor, rollback
+from ..device.bench import bundle_folder_name
+from ..errors import ConfigError
 from . import args as types
 from . import print_json, print_usage
 
@@ -96,7 +100,6 @@ def add_commands(subparsers) -> None:
 
 
 def _bench(args) -> int:
-    from ..device import bench
 
     result = bench(
         args.bundle,
@@ -144,28 +147,20 @@ def _print_doctor(report, as_json: bool) -> int:
 
 
 def _doctor(args) -> int:
-    from ..device import device_doctor
 
     report = device_doctor(args.host, ssh_config=args.ssh_config, python=args.python, remote_dir=args.remote_dir)
     return _print_doctor(report, args.json)
 
 
 def _local_doctor(args) -> int:
-    from ..device import local_doctor
 
     return _print_doctor(local_doctor(), args.json)
 
 
 def _deploy(args) -> int:
-    from ..device import deploy, rollback
-    from ..errors import ConfigError
 
     if args.rollback:
         if args.bundle is not None and args.app is None:
-            from pathlib import Path
-
-            from ..device.bench import bundle_folder_name
-
             args.app = bundle_folder_name(Path(args.bundle))
         if not args.app:
             raise ConfigError("--rollback needs --app NAME (or the bundle folder whose name is the app)")
@@ -200,7 +195,6 @@ def _deploy(args) -> int:
 
 
 def _status(args) -> int:
-    from ..device import deployed
 
     status = deployed(args.host, args.app, ssh_config=args.ssh_config, python=args.python, remote_dir=args.remote_dir)
     if args.json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..drift import check_drift
 from . import print_json
 
 
@@ -30,7 +31,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def drift_command(args: argparse.Namespace) -> int:
     """Print the verdict (exit 0 whether or not the images drifted)."""
-    from ..drift import check_drift
 
     result = check_drift(args.bundle, args.images, progress=False if args.no_progress else None)
     if args.json:

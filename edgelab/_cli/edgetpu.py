@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..bundle import export_bundle
+from ..edgetpu.compiler import compile_edgetpu, compiler_version, find_compiler
+from ..edgetpu.delegate import delegate_status
+from ..edgetpu.logs import read_log
+from ..edgetpu.mapping import CompileStatus
+from ..edgetpu.memory import format_bytes
 from . import args as types
 from . import print_json
 
@@ -86,7 +92,6 @@ def add_commands(subparsers) -> None:
 
 
 def _fmt(n: int | None) -> str:
-    from ..edgetpu.memory import format_bytes
 
     return "-" if n is None else f"{format_bytes(n)} ({n} B)"
 
@@ -121,8 +126,6 @@ def _print_report(report) -> None:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from ..edgetpu.compiler import compile_edgetpu
-    from ..edgetpu.mapping import CompileStatus
 
     result = compile_edgetpu(
         args.model,
@@ -153,7 +156,6 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _read_log(args: argparse.Namespace) -> int:
-    from ..edgetpu.logs import read_log
 
     report = read_log(args.file)
     if args.json:
@@ -164,7 +166,6 @@ def _read_log(args: argparse.Namespace) -> int:
 
 
 def _export_bundle(args: argparse.Namespace) -> int:
-    from ..bundle import export_bundle
 
     out = export_bundle(
         args.model,
@@ -185,8 +186,6 @@ def _export_bundle(args: argparse.Namespace) -> int:
 
 
 def _devices(args: argparse.Namespace) -> int:
-    from ..edgetpu.compiler import compiler_version, find_compiler
-    from ..edgetpu.delegate import delegate_status
 
     status = delegate_status()
     path = find_compiler()

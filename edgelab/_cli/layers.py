@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from ..data.datasets import load_dataset
+from ..errors import ConfigError
+from ..tflite.inspection import inspect_model, short_name
 from . import args as types
 from . import print_json
 
@@ -37,12 +41,9 @@ def add_commands(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
-    from ..data.datasets import load_dataset
+    # deferred: pandas (the CLI starts without it)
     from ..diagnose.layers import analyze_layers
-    from ..errors import ConfigError
-    from ..tflite.inspection import inspect_model
 
     info = inspect_model(args.float_model)
     inspect_model(args.quant_model)  # a bad second file fails before the dataset is read
@@ -62,7 +63,6 @@ def _run(args: argparse.Namespace) -> int:
         print_json(report.to_dict())
         return 0
     print(report.summary(top=args.top))
-    from ..diagnose.layers import short_name
 
     columns = ["index", "op", "rmse_scale", "sqnr_db", "cosine", "max_abs_error", "clipped", "added_error"]
     table = report.frame[[*columns, "channel_range_ratio", "levels_median_channel"]].copy()

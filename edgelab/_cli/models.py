@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..compare.benchmark import measure_latency
+from ..tflite.inspection import inspect_model
+from ..tflite.isolation import check_model
 from . import args as types
 from . import print_json
 
@@ -41,7 +44,6 @@ def add_commands(subparsers) -> None:
 
 
 def run_inspect(args) -> int:
-    from ..tflite.inspection import inspect_model
 
     info = inspect_model(args.model)
     if args.json:
@@ -58,8 +60,6 @@ def run_inspect(args) -> int:
 
 
 def run_benchmark(args) -> int:
-    from ..compare.benchmark import measure_latency
-    from ..tflite.isolation import check_model
 
     # A file that crashes the native interpreter ends a child process, not this one.
     if not args.no_isolate:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..nbval import execute_notebook
 from . import print_usage
 
 
@@ -44,7 +45,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute_command(args: argparse.Namespace) -> int:
-    from ..nbval import execute_notebook
 
     for path in args.paths:
         print(f"{path} ...", end=" ", flush=True)

@@ -12,7 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..data.datasets import load_dataset
 from ..errors import ConfigError
+from ..tune.prescreen import Constraints
+from ..tune.search import DEFAULT_STUDY, collect, tune
+from ..tune.space import DEFAULT_WIDTHS, SearchSpace
+from ..tune.storage import default_storage_url, open_storage, redact_url
 from . import args as types
 from . import print_json
 
@@ -93,11 +98,8 @@ def _line(record: Any, link: str) -> str:
 
 
 def _report(args: argparse.Namespace) -> int:
+    # deferred: optuna (about a second to import; the CLI starts without it)
     import optuna
-
-    from ..tune.prescreen import Constraints
-    from ..tune.search import DEFAULT_STUDY, collect
-    from ..tune.storage import _redact, default_storage_url, open_storage
 
     url = args.storage or default_storage_url(args.out)
     store = open_storage(url, args.out)
@@ -106,7 +108,7 @@ def _report(args: argparse.Namespace) -> int:
         study = optuna.load_study(study_name=name, storage=store)
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(store)]
-        raise ConfigError(f"No study {name!r} in {_redact(url)}. Studies there: {names or 'none'}") from None
+        raise ConfigError(f"No study {name!r} in {redact_url(url)}. Studies there: {names or 'none'}") from None
     definition = study.user_attrs.get("edgelab_definition") or {}
     saved = definition.get("constraints") or {}
     constraints = Constraints(
@@ -116,7 +118,7 @@ def _report(args: argparse.Namespace) -> int:
         max_off_chip_bytes=saved.get("max_off_chip_bytes", 0),
         max_size_bytes=saved.get("max_size_bytes"),
     )
-    return _print(collect(study, Path(args.out), constraints, _redact(url)), args)
+    return _print(collect(study, Path(args.out), constraints, redact_url(url)), args)
 
 
 def _print(result: Any, args: argparse.Namespace) -> int:
@@ -132,9 +134,6 @@ def _run(args: argparse.Namespace) -> int:
         return _report(args)
     if args.data is None:
         raise ConfigError("Expected --data ROOT (a dataset folder) to train candidates on. Received: no --data")
-    from ..data.datasets import load_dataset
-    from ..tune.search import tune
-    from ..tune.space import DEFAULT_WIDTHS, SearchSpace
 
     kwargs: dict[str, Any] = {}
     if args.architectures:

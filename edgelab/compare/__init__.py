@@ -25,6 +25,9 @@ _EXPORTS = {
     "plot_history": "plots",
     "plot_sizes": "plots",
     "plot_tradeoff": "plots",
+    "Prefer": "recommendation",
+    "Recommendation": "recommendation",
+    "recommend": "recommendation",
     "summary_frame": "report",
     "write_report": "report",
 }

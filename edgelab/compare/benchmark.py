@@ -23,8 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ModelFileError, check_int
+from ..errors import ModelFileError, check_int, check_number
+from ..tflite import runtime
+from ..tflite.inspection import EDGETPU_CUSTOM_OP, inspect_model, load_model_bytes
+from ..tflite.interpreter import compiled_for_edgetpu, describe
 from ..tflite.runtime import TFLiteModel
+from ..tflite.trust import ensure_checked
+from ..tflite.validate import validate_bytes
 
 __all__ = ["LatencyResult", "measure_latency"]
 
@@ -102,7 +107,6 @@ class _AnyModel:
     delegate = None
 
     def __init__(self, source: str | Path | bytes, num_threads: int, use_xnnpack: bool, trusted: bool = False):
-        from ..tflite import runtime
 
         try:
             loaded = runtime.load_interpreter_info(source, num_threads, use_xnnpack=use_xnnpack, trusted=trusted)
@@ -119,10 +123,6 @@ class _AnyModel:
 
 def _check_once(source: str | Path | bytes, use_xnnpack: bool) -> None:
     """Validate a file and, when edgelab has not seen its bytes, load it once in a child process."""
-    from ..tflite.inspection import load_model_bytes
-    from ..tflite.interpreter import compiled_for_edgetpu, describe
-    from ..tflite.trust import ensure_checked
-    from ..tflite.validate import validate_bytes
 
     data, path = load_model_bytes(source)
     validate_bytes(data, path)
@@ -143,7 +143,6 @@ def _random_tensor(rng: np.random.Generator, shape: Any, dtype: np.dtype) -> np.
 
 def _custom_op_error(source: str | Path | bytes, exc: ModelFileError) -> ModelFileError:
     """Name the custom op a runtime cannot resolve, and how such models are run."""
-    from ..tflite.inspection import EDGETPU_CUSTOM_OP, inspect_model
 
     try:
         custom = [op for op in inspect_model(source).custom_ops if op != EDGETPU_CUSTOM_OP]
@@ -195,8 +194,7 @@ def measure_latency(
     warmup = check_int("warmup", warmup, minimum=0)
     min_runs = check_int("min_runs", min_runs)
     max_runs = check_int("max_runs", max_runs, minimum=min_runs)
-    if isinstance(min_time_s, bool) or not isinstance(min_time_s, (int, float)) or not min_time_s >= 0:
-        raise ConfigError(f"Expected min_time_s to be a number >= 0. Received: min_time_s={min_time_s!r}")
+    min_time_s = check_number("min_time_s", min_time_s, minimum=0, unit="seconds")
 
     source: str | Path | bytes
     if isinstance(model, TFLiteModel):

@@ -8,7 +8,6 @@ compiler would map, and returns a pandas DataFrame. A variant that fails at any 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,26 +16,32 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .._keras import check_keras2_model
 from .._log import logger, progress_scope, tqdm
-from ..errors import ConfigError
-from ..precision import Precision
+from ..edgetpu.energy import estimate_energy
+from ..edgetpu.latency import estimate_latency
+from ..edgetpu.verdict import edgetpu_verdict
+from ..enums import StrEnum
+from ..errors import ConfigError, did_you_mean
+from ..metrics import classification_metrics
+from ..precision import REPAIRED, Precision
+from ..preprocess import set_input_range
+from ..tflite.inspection import inspect_model
+from ..training.sanity import check_float_model
+from .benchmark import LatencyResult, measure_latency
+from .evaluate import EvalResult, evaluate_model
 
 if TYPE_CHECKING:
     from .._keras import keras
     from ..edgetpu.mapping import EdgeTPUMapping
     from ..tflite.conversion import ConvertedModel
-    from .benchmark import LatencyResult
-    from .evaluate import EvalResult
 
 
-class VariantStatus(str, enum.Enum):
+class VariantStatus(StrEnum):
     """Whether a variant was measured. A ``str`` enum: tables, CSV and JSON keep the text."""
 
     OK = "ok"
     FAILED = "failed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: Columns of the comparison table, in order.
@@ -134,16 +139,11 @@ def _split_arrays(data: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _edgetpu_verdict(path: Path):
     """The real compiler's op counts when it is installed, else the offline prediction."""
-    from ..edgetpu.verdict import edgetpu_verdict
-
     return edgetpu_verdict(path)
 
 
 def _edgetpu_estimates(path: Path) -> tuple[float | None, float | None]:
     """Estimated Edge TPU time (ms) and energy (mJ, see edgelab.edgetpu.energy) per inference over USB 3."""
-    from ..edgetpu.energy import estimate_energy
-    from ..edgetpu.latency import estimate_latency
-
     try:
         latency = estimate_latency(path)
         return latency.ms["usb3"], estimate_energy(latency).mj["usb3"]
@@ -155,9 +155,6 @@ def _edgetpu_estimates(path: Path) -> tuple[float | None, float | None]:
 def _measure(
     variant_model, precision, test_images, test_labels, class_names, reference, num_threads, min_time_s, progress
 ):
-    from ..tflite.inspection import inspect_model
-    from .benchmark import measure_latency
-
     runtime_model = variant_model.load(num_threads=num_threads)
     evaluation = _evaluate(runtime_model, test_images, test_labels, class_names, reference, progress)
     latency = measure_latency(runtime_model, num_threads=num_threads, min_time_s=min_time_s)
@@ -171,8 +168,6 @@ def _measure(
 
 
 def _evaluate(runtime_model, images, labels, class_names, reference, progress):
-    from .evaluate import evaluate_model
-
     return evaluate_model(
         runtime_model, images, labels, class_names=class_names, reference_pred=reference, progress=progress
     )
@@ -230,20 +225,15 @@ def run_comparison(
     The float model is checked first (:mod:`edgelab.training.sanity`): chance-level accuracy or one
     dominant class is warned about, with likely causes, and kept in ``Comparison.sanity``.
     """
+    # deferred: TensorFlow (converting and the float model's predictions need it; the rest of this module does not)
     from ..tflite.conversion import ConversionFailure, convert_all
     from ..training.fit import predict_keras
-    from .evaluate import classification_metrics
 
     names = tuple(class_names if class_names is not None else getattr(data, "class_names", ()))
     if not names:
         raise ConfigError("Expected class_names (or a Dataset that has them). Received: none.")
     if input_range is not None:
-        from ..preprocess import set_input_range
-
         set_input_range(model, input_range)  # conversion feeds the same range
-    from .._keras import check_keras2_model
-    from ..training.sanity import check_float_model
-
     check_keras2_model(model)  # one clear error, not one failed row per precision
     with progress_scope(progress):  # the dataset's "loading" bars follow progress=
         test_images, test_labels = _split_arrays(test_data if test_data is not None else data, "test")
@@ -303,7 +293,7 @@ def run_comparison(
 
 def repair_steps(repair: Sequence[str]) -> list[tuple[str, ...]]:
     """The cumulative step lists of ``repair`` (equalization first): one comparison row each."""
-    from ..errors import did_you_mean
+    # deferred: TensorFlow (the repairs change a Keras model)
     from ..training.equalize import REPAIRS
 
     if isinstance(repair, str):
@@ -346,7 +336,7 @@ def _repaired(
     reuse: bool,
 ) -> tuple[dict, dict]:
     """``({row: ConvertedModel or ConversionFailure}, {row: Repair})`` for each cumulative repair."""
-    from ..precision import REPAIRED
+    # deferred: TensorFlow (converting and repairing need it)
     from ..tflite.conversion import ConversionFailure, ConvertedModel, convert
     from ..training.equalize import REPAIRS, repair_model
 

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.lines import Line2D
+from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
 from .._figure import Figure
@@ -144,8 +146,6 @@ def place_labels(
     """
     fig = ax.figure
     if not hasattr(fig.canvas, "get_renderer"):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
         FigureCanvasAgg(fig)  # a canvas that can measure text (pyplot-free figures have none)
     fig.draw_without_rendering()  # final layout and limits, so positions in pixels hold
     renderer = fig.canvas.get_renderer()
@@ -310,7 +310,6 @@ def plot_op_map(report: Any, cols: int = 5) -> Figure:
 
     Op names are at least :data:`OP_MAP_FONTSIZE` points, long ones wrapped after an underscore.
     """
-    from matplotlib.patches import FancyBboxPatch
 
     ops = list(report.ops)
     n = max(len(ops), 1)

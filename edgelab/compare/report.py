@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .._files import atomic_path, sha256_file, write_atomic, write_labels
+from .._machine import int8_measured, machine_info
+from .recommendation import recommend
 
 if TYPE_CHECKING:
     from .comparison import Comparison
@@ -168,7 +170,7 @@ def write_report(
     Returns:
         The path of ``report.md``.
     """
-    from .._machine import int8_measured, machine_info
+    # deferred: matplotlib (the tables and summaries of this module are needed without it)
     from .plots import plot_confusions, plot_history, plot_sizes, plot_tradeoff
 
     machine = machine_info()
@@ -219,8 +221,6 @@ def write_report(
             f"- Smallest: **{smallest.precision}** ({int(smallest.size_bytes) / 1024:.1f} KiB).",
             "",
         ]
-        from ..diagnose.recommend import recommend
-
         lines += ["## Recommendation (within 1 accuracy point)", ""]
         lines += [
             f"- {where}: {recommend(table, 0.01, target)}"

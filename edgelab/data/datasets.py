@@ -35,8 +35,10 @@ from .decoding import load_image as load_image
 from .decoding import parallel_map, try_load
 from .layouts import _EXPECTED_LAYOUTS, _LAYOUT_HINT, Layout
 from .layouts import find_layout as find_layout
+from .pipeline import array_batches
 from .scanning import ScanResult as ScanResult
 from .scanning import _select_classes, scan
+from .scenes import CLASS_NAMES, generate_scenes
 from .skips import DatasetWarning, SkippedFile, SkippedReport
 from .skips import SkipReason as SkipReason
 from .splits import SPLITS, _cap_per_class, _check_fractions, stratified_split
@@ -252,7 +254,6 @@ class Dataset:
         split's arrays (:meth:`arrays`: the memory-mapped cache for a folder dataset) one at a time,
         so a dataset larger than memory works. Shuffling is seeded and reshuffles each epoch.
         """
-        from .pipeline import array_batches
 
         images, labels = self.arrays(split)
         return array_batches(images, labels, batch_size, shuffle=shuffle, seed=seed, normalized=normalized)
@@ -271,6 +272,7 @@ class Dataset:
 
     def counts(self) -> pd.DataFrame:
         """Images per class (rows) and split (columns train, val, test)."""
+        # deferred: pandas (only this table needs it)
         import pandas as pd
 
         data = {
@@ -419,7 +421,6 @@ def synthetic_dataset(
         shift: A camera or weather condition (:data:`edgelab.data.shifts.SHIFTS`: night, fog, blur,
             snow, channel_swap, noise, jpeg) applied to every image; None: none.
     """
-    from .scenes import CLASS_NAMES, generate_scenes
 
     _check_fractions(val_fraction, test_fraction)
     names = (

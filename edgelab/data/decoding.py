@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .._files import not_a_regular_file
 from .._log import tqdm
-from ..errors import ConfigError, DatasetError
+from ..errors import ConfigError, DatasetError, check_int
 from ..preprocess import parse_image_size
 from .skips import SkippedFile, SkipReason
 
@@ -111,9 +111,7 @@ def max_pixels(limit: int | None = None) -> int:
             limit = int(text.replace("_", ""))
         except ValueError:
             raise ConfigError(f"Expected {MAX_PIXELS_ENV} to be an int >= 0. Received: {text!r}") from None
-    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0:
-        raise ConfigError(f"Expected {source} to be an int >= 0. Received: {limit!r}")
-    return int(limit)
+    return check_int(source, limit, minimum=0)
 
 
 def _check_budget(im: Image.Image, path: object, limit: int) -> None:
@@ -168,8 +166,6 @@ def _apply_exif_orientation(im: Image.Image) -> Image.Image:
     except Exception:  # a broken EXIF block is not worth losing the image over
         return im
     if orientation in (2, 3, 4, 5, 6, 7, 8):
-        from PIL import ImageOps
-
         return ImageOps.exif_transpose(im)
     return im
 

@@ -22,6 +22,7 @@ __all__ = ["array_batches", "tf_normalize"]
 
 def tf_normalize(images: tf.Tensor) -> tf.Tensor:
     """:func:`edgelab.preprocess.normalize` as TensorFlow ops (uint8 batch -> float32 in [-1, 1])."""
+    # deferred: TensorFlow (the arrays of a Dataset need no tf.data)
     from .._keras import tf
 
     return (tf.cast(images, tf.float32) - INPUT_MEAN) / INPUT_STD
@@ -50,6 +51,7 @@ def array_batches(
         input_range: The range a model takes (:func:`edgelab.preprocess.model_input_range`);
             None: edgelab's own [-1, 1].
     """
+    # deferred: TensorFlow (the arrays of a Dataset need no tf.data)
     from .._keras import tf
 
     batch_size = check_int("batch_size", batch_size)

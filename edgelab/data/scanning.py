@@ -66,6 +66,7 @@ class ScanResult:
 
     def to_frame(self) -> pd.DataFrame:
         """Usable images per class (rows) and folder pool (columns)."""
+        # deferred: pandas (only this table needs it)
         import pandas as pd
 
         return pd.DataFrame(self.counts_by_origin(), index=pd.Index(self.class_names, name="class"), dtype="int64")

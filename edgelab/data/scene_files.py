@@ -15,7 +15,7 @@ from PIL import Image
 
 from .._files import write_atomic
 from .._log import logger, tqdm
-from ..errors import ConfigError, check_int
+from ..errors import ConfigError, check_int, check_number
 from ..preprocess import parse_image_size
 from .scenes import CLASS_NAMES, _check_classes, _image_rng, render_scene
 from .shifts import apply_shift, check_shift
@@ -129,8 +129,7 @@ def make_scenes(
     names = _check_classes(classes)
     shift = check_shift(shift)
     h, w = parse_image_size(image_size)
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 <= test_fraction < 1:
-        raise ConfigError(f"Expected test_fraction to be a number in [0, 1). Received: test_fraction={test_fraction!r}")
+    test_fraction = check_number("test_fraction", test_fraction, minimum=0, maximum=1, max_open=True)
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
         raise ConfigError(f"Expected out_dir to be a folder. Received: out_dir={str(root)!r} (a file)")

@@ -107,6 +107,7 @@ class SkippedReport:
         return [f.to_dict() for f in self.files]
 
     def to_frame(self) -> pd.DataFrame:
+        # deferred: pandas (only this table needs it)
         import pandas as pd
 
         return pd.DataFrame(self.to_list(), columns=["path", "reason", "detail"])

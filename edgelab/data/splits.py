@@ -6,27 +6,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, check_int
+from ..errors import ConfigError, check_int, check_number
 
 __all__ = ["SPLITS", "balanced_indices", "stratified_split"]
 
 SPLITS = ("train", "val", "test")
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
 def _check_fractions(val_fraction: object, test_fraction: object) -> tuple[float, float]:
-    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not _is_number(value) or not 0 <= float(value) < 1:  # type: ignore[arg-type]
-            raise ConfigError(f"Expected {name} to be a number in [0, 1). Received: {name}={value!r}")
-    if float(val_fraction) + float(test_fraction) >= 1:  # type: ignore[arg-type]
+    val = check_number("val_fraction", val_fraction, minimum=0, maximum=1, max_open=True)
+    test = check_number("test_fraction", test_fraction, minimum=0, maximum=1, max_open=True)
+    if val + test >= 1:
         raise ConfigError(
             "Expected val_fraction + test_fraction < 1 (something must be left to train on). "
             f"Received: val_fraction={val_fraction!r}, test_fraction={test_fraction!r}"
         )
-    return float(val_fraction), float(test_fraction)  # type: ignore[arg-type]
+    return val, test
 
 
 def _round_half_up(x: float) -> int:

@@ -19,10 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image
 
 from .._files import read_labels, sha256_file
 from .._log import logger
+from ..bundle import export_bundle
+from ..data.decoding import load_image
+from ..data.scanning import scan
 from ..errors import ConfigError, DatasetError, DeviceError, DeviceRuntimeError, DeviceTimeoutError, check_int
+from ..tflite.runtime import TFLiteModel
 from . import ssh, sync
 from .info import DeviceInfo, probe
 
@@ -96,6 +101,7 @@ class DeviceBench:
         }
 
     def to_frame(self) -> pd.DataFrame:
+        # deferred: pandas (the device side runs without it)
         import pandas as pd
 
         return pd.DataFrame([{k: r.get(k) for k in ROW_KEYS} for r in self.rows], columns=list(ROW_KEYS))
@@ -130,7 +136,6 @@ def labelled_images(data: str | Path, labels: Sequence[str], max_images: int | N
     Raises:
         DatasetError: the folder has no usable images, or a class the bundle does not know.
     """
-    from ..data.scanning import scan
 
     result = scan(data, progress=False)
     if not result.usable:
@@ -187,8 +192,6 @@ def _host_predictions(model_path: Path, images: TestImages) -> tuple[np.ndarray,
     than two output steps (2 x the output scale of an integer model; 1e-5 for a float one), the only
     images another runtime's rounding can flip.
     """
-    from ..data.decoding import load_image
-    from ..tflite.runtime import TFLiteModel
 
     model = TFLiteModel(model_path)
     height, width = model.image_shape[:2]
@@ -350,9 +353,6 @@ def bench_arrays(
     The files go into a bundle named ``folder_name`` and the images into class folders as PNG (lossless,
     so the device reads the very pixels this machine evaluates), then :func:`bench` runs as usual.
     """
-    from PIL import Image
-
-    from ..bundle import export_bundle
 
     pixels = np.asarray(images)
     if pixels.ndim != 4 or pixels.dtype != np.uint8 or len(pixels) != len(labels):

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,7 +121,6 @@ def probe(device: ssh.Device, path: str = ".") -> DeviceInfo:
 
 def probe_local(python: str | None = None, path: str = ".", tensorflow: bool = False) -> DeviceInfo:
     """The same facts for an interpreter on this machine (default: this one)."""
-    from importlib import resources
 
     script = resources.files("edgelab") / "bundle_template" / "device_info.py"
     request = json.dumps({"action": "info", "path": path, "tensorflow": tensorflow})
@@ -173,6 +172,7 @@ class DoctorReport:
         return {"where": self.where, "ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
 
     def to_frame(self) -> pd.DataFrame:
+        # deferred: pandas (the device side runs without it)
         import pandas as pd
 
         return pd.DataFrame([c.to_dict() for c in self.checks])
@@ -401,5 +401,6 @@ def local_doctor() -> DoctorReport:
             required=False,
         )
     )
-    checks.append(device_checks["disk"])
+    disk = device_checks["disk"]
+    checks.append(Check(disk.item, disk.ok, disk.found.replace("in the device folder", "in this folder"), disk.fix))
     return DoctorReport("this machine", tuple(checks), info)

@@ -12,12 +12,15 @@ pid.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import getpass
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DeviceError
+from .ssh import Device
 
 __all__ = ["HOST", "SshServer", "local_device", "missing", "start", "stop", "write_known_hosts"]
 
@@ -56,7 +60,6 @@ class SshServer:
 
     def device(self, python: str | None = None) -> Any:
         """An :class:`edgelab.device.Device` that reaches this server."""
-        from .ssh import Device
 
         return Device(self.host, self.ssh_config, python or self.python)
 
@@ -79,12 +82,8 @@ def missing() -> str | None:
 
 def _die_with_parent() -> None:
     """In the child before exec: Linux stops sshd when the process that started it dies (even on SIGKILL)."""
-    try:
-        import ctypes
-
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _free_port() -> int:
@@ -222,7 +221,6 @@ def stop(server: SshServer) -> None:
 @contextmanager
 def local_device(python: str = "python3", root: str | os.PathLike | None = None) -> Iterator[SshServer]:
     """A local sshd for the block, stopped (by its pid) at the end; ``server.device()`` reaches it."""
-    import tempfile
 
     with tempfile.TemporaryDirectory(prefix="edgelab-sshd-", dir=root) as tmp:
         server = start(Path(tmp), python)

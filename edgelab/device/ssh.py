@@ -118,6 +118,7 @@ class Device:
 
         The columns are ``device_p50_ms``, ``device_accuracy`` and ``device_agreement``.
         """
+        # deferred: not heavy: bench imports this module (a known circle, listed in pyproject's no-circles contract)
         from .bench import bench_arrays
 
         result = bench_arrays(self, models, class_names, images, labels, progress=progress)

@@ -18,6 +18,7 @@ _EXPORTS = {
     "calibration_curve": "calibration",
     "range_check": "calibration",
     "keep_float_names": "selective",
+    "quantize_except": "selective",
     "with_outlier_weights": "cases",
     "with_outlier_channel": "cases",
     "CHANNEL_RANGE_FACTOR": "channels",
@@ -27,9 +28,9 @@ _EXPORTS = {
     "LayerExplorer": "widget",
     "layer_explorer": "widget",
 }
-# Imported here (pandas only): the function shares its module's name, and a lazy export would
-# lose to the submodule attribute once anything imported edgelab.diagnose.recommend.
-from .recommend import Recommendation, recommend  # noqa: E402, F401
+# The recommendation lives with the comparison table it reads (edgelab.compare.recommendation); it is
+# offered here too, where the diagnosis ends (pandas only).
+from ..compare.recommendation import Recommendation, recommend  # noqa: E402, F401
 
 __all__ = sorted([*_EXPORTS, "Recommendation", "recommend"])
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFileError
+from ..tflite.discovery import get_runtime
 from ..tflite.inspection import ModelInfo
-from ..tflite.interpreter import get_runtime as _get_runtime
 from ..tflite.validate import validate_bytes
 
 _INT = ("int8", "uint8", "int16")
@@ -22,7 +22,7 @@ _INT = ("int8", "uint8", "int16")
 def make_interpreter(data: bytes, preserve: bool = False, num_threads: int = 1) -> Any:
     """An interpreter on built-in kernels only (XNNPACK would fuse ops and drop their tensors)."""
     validate_bytes(data, None)  # the interpreter trusts the file; a malformed one can crash the process
-    rt = _get_runtime(None)
+    rt = get_runtime(None)
     kwargs: dict[str, Any] = {"model_content": data, "num_threads": num_threads}
     if rt.op_resolver_type is not None:
         kwargs["experimental_op_resolver_type"] = rt.op_resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES
@@ -96,6 +96,7 @@ class OpSlicer:
     """One-op models cut from a model's flatbuffer: ``model_bytes(op_index)``."""
 
     def __init__(self, data: bytes):
+        # deferred: LiteRT's flatbuffer schema, optional on a device
         from ai_edge_litert import schema_py_generated as schema
 
         self._schema = schema
@@ -109,6 +110,7 @@ class OpSlicer:
         return [int(t) for t in op.inputs if t >= 0 and not _has_data(buffers, graph.tensors[int(t)].buffer)]
 
     def model_bytes(self, op_index: int) -> bytes:
+        # deferred: flatbuffers (with LiteRT), only to write one-op models
         import flatbuffers
 
         schema, model = self._schema, self._model

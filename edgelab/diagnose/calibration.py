@@ -23,6 +23,7 @@ import pandas as pd
 
 from .._log import logger, tqdm
 from ..errors import ConfigError, EdgelabWarning, check_int
+from ..tflite.inspection import inspect_model
 from .layers import analyze_layers, short_name
 
 __all__ = ["CalibrationWarning", "RangeCheck", "calibration_balance", "calibration_curve", "range_check"]
@@ -174,8 +175,8 @@ def calibration_curve(
         One row per size: ``samples, accuracy, range_change`` (mean relative change of the
         activation ranges against the largest size: 0 once they have settled), ``max_range_change``.
     """
+    # deferred: TensorFlow (converting needs it; the range checks do not)
     from ..tflite.conversion import ExportedModel, convert
-    from ..tflite.inspection import inspect_model
 
     sizes = sorted(check_int("sizes", s) for s in sizes)
     if not sizes:

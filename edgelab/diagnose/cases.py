@@ -14,6 +14,7 @@ import numpy as np
 
 from .._keras import keras
 from ..errors import ConfigError
+from ..preprocess import RANGE_ATTRIBUTE, model_input_range
 
 __all__ = ["with_outlier_weights"]
 
@@ -144,7 +145,6 @@ def with_outlier_channel(
     weights = nxt_layer.get_weights()
     weights[0][..., channel, :] /= factor
     nxt_layer.set_weights(weights)
-    from ..preprocess import RANGE_ATTRIBUTE, model_input_range
 
     setattr(clone, RANGE_ATTRIBUTE, model_input_range(model))
     return clone

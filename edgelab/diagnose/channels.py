@@ -127,6 +127,7 @@ def weight_channels(model_t, op_index: int) -> tuple[float, float]:
 
 
 def _op_name(code) -> str:
+    # deferred: LiteRT's flatbuffer schema, optional on a device
     from ai_edge_litert import schema_py_generated as schema
 
     value = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))

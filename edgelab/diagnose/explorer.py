@@ -9,6 +9,7 @@ needs nothing beyond edgelab, opening the viewer needs the optional package.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -16,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .._files import write_atomic
+from ..edgetpu.analyze import analyze_edgetpu as analyze
 from ..errors import ConfigError
+from ..tflite.inspection import inspect_model
 
 __all__ = ["open_model_explorer", "write_node_data"]
 
@@ -41,8 +44,6 @@ def error_node_data(report: Any, column: str = "added_error") -> dict[str, Any]:
 
 def placement_node_data(model: str | os.PathLike, runtime_version: int = 14) -> dict[str, Any]:
     """Model Explorer node data marking each op Edge TPU (1, green) or CPU (0, red), predicted offline."""
-    from ..edgetpu.analyze import analyze_edgetpu as analyze
-    from ..tflite.inspection import inspect_model
 
     info = inspect_model(model)
     report = analyze(info, runtime_version=runtime_version)
@@ -81,7 +82,6 @@ def write_node_data(report: Any, out_dir: str | os.PathLike, *, placement: bool 
 
 def explorer_available() -> bool:
     """True when the optional ``ai-edge-model-explorer`` package is installed."""
-    import importlib.util
 
     return importlib.util.find_spec("model_explorer") is not None
 
@@ -97,6 +97,7 @@ def open_model_explorer(model: str | os.PathLike, node_data: dict[str, Path], **
             "Expected the optional Model Explorer package. Received: it is not installed; "
             "run `pip install 'edgelab[explorer]'` (ai-edge-model-explorer)."
         )
+    # deferred: ai-edge-model-explorer is optional (pip install edgelab[explorer])
     import model_explorer
 
     infos = [{"name": name, "node_data_path": str(path)} for name, path in node_data.items()]

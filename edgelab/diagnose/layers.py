@@ -43,7 +43,7 @@ import pandas as pd
 from .._log import logger, tqdm
 from ..errors import ConfigError, ModelFileError, check_int
 from ..preprocess import normalize
-from ..tflite.inspection import ModelInfo, inspect_model, load_model_bytes
+from ..tflite.inspection import ModelInfo, inspect_model, load_model_bytes, short_name
 from ._graph import OpSlicer, Runner, quantized_range, run_batches, to_float, to_tensor
 from .channels import CHANNEL_RANGE_FACTOR, ChannelRanges, find_causes, flagged, ratio_and_levels, weight_channels
 
@@ -235,13 +235,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     return value
-
-
-def short_name(tensor: str) -> str:
-    """The Keras layer behind a converter tensor name (``edgecnn/conv2_relu/Relu6;...`` -> ``conv2_relu``)."""
-    first = tensor.split(";")[0]
-    parts = [p for p in first.split("/") if p]
-    return parts[1] if len(parts) >= 3 else first
 
 
 def _norm(name: str) -> str:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .._figure import Figure
 from ..errors import ConfigError
-from ..widgets import _Explorer
+from ..widget_base import Explorer
 from .layers import short_name
 
 __all__ = ["LayerExplorer", "error_figure", "layer_explorer", "layer_figure", "range_use"]
@@ -77,7 +77,7 @@ def layer_figure(report: Any, index: int, bins: int = 60, ax: Any = None) -> Fig
     return fig
 
 
-class LayerExplorer(_Explorer):
+class LayerExplorer(Explorer):
     """Per-layer error of a :class:`~edgelab.diagnose.layers.LayerReport`; ``.dropdown`` picks a layer.
 
     ``.image`` shows the error bars with the picked layer in red over its value histograms.

@@ -14,6 +14,7 @@ import pandas as pd
 
 from .._log import tqdm
 from ..errors import ConfigError, DatasetError, DriftError
+from ..tflite.runtime import TFLiteModel
 from ._device import device_module
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -157,7 +158,6 @@ def check_drift(
         DriftError: no reference in the bundle, or fewer than 30 images.
         DatasetError: a missing folder, no images, or an unreadable image.
     """
-    from ..tflite.runtime import TFLiteModel
 
     dc = device_module()
     root, meta, reference = bundle_reference(bundle)

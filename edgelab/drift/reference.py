@@ -18,13 +18,16 @@ on fresh windows is lower than stated, not higher.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._log import logger, tqdm
 from ..errors import DriftError
+from ..tflite.runtime import TFLiteModel
 from ._device import device_module
+from .check import load_window
 
 #: the default false-alarm rate per window (any signal)
 FALSE_ALARM_RATE = 0.01
@@ -49,6 +52,7 @@ def image_statistics(
 
 def _threshold(values: np.ndarray, quantile: float) -> float:
     """The ``quantile`` of a gamma fitted to window scores, never below their largest value."""
+    # deferred: scipy (only calibrating the thresholds needs it)
     from scipy import stats
 
     values = np.asarray(values, np.float64)
@@ -123,7 +127,6 @@ def build_reference(
 
 def _reference_pixels(data: Any, size: Sequence[int], progress: bool | None) -> tuple[np.ndarray, np.ndarray | None]:
     """uint8 pixels at ``size`` (and labels when known) of a Dataset, a folder or an array."""
-    from .check import load_window
 
     if hasattr(data, "arrays") and hasattr(data, "class_names"):  # a Dataset: its held-out splits
         parts = [data.arrays(split, progress=progress) for split in ("val", "test")]
@@ -158,9 +161,6 @@ def model_reference(
         ``(reference, metrics)``: the JSON-ready reference and ``{"reference_images", "reference_accuracy"}``
         (accuracy only when ``data`` has labels).
     """
-    from pathlib import Path
-
-    from ..tflite.runtime import TFLiteModel
 
     model = TFLiteModel(model_path, num_threads=1)
     size = model.image_shape[:2]

@@ -2,13 +2,15 @@
 
 ``analyze_edgetpu`` predicts which ops compiler 16 maps, ``estimate_latency`` how long one
 inference takes per link (USB 3, USB 2, PCIe, Dev Board), ``memory_plan`` what the on-chip cache
-holds; ``compile_edgetpu`` runs the real compiler and ``read_log`` parses its output. All three
+holds; ``convert_for_edgetpu`` converts with the Edge TPU's settings and checks the file;
+``compile_edgetpu`` runs the real compiler and ``read_log`` parses its output. All three
 report the shared :class:`EdgeTPUMapping`. None of these modules imports TensorFlow: they run on a
 device with only numpy and a TFLite runtime.
 """
 
 from .analyze import EdgeTPUReport, OpVerdict, analyze_edgetpu
 from .compiler import CompileResult, compile_edgetpu, compiler_version, find_compiler, install_instructions
+from .convert import convert_for_edgetpu
 from .delegate import (
     delegate_library_name,
     delegate_status,
@@ -43,6 +45,7 @@ __all__ = [
     "co_compiled_memory",
     "compile_edgetpu",
     "compiler_version",
+    "convert_for_edgetpu",
     "delegate_library_name",
     "delegate_status",
     "edgetpu_verdict",

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 from .._log import logger
 from ..errors import ConfigError
 from ..tflite.inspection import ModelInfo, OpInfo, TensorInfo, inspect_model
+from ..units import MIB, format_bytes
 from . import ops as table
+from .cache import parameter_memory
 from .mapping import EdgeTPUMapping, Source, Target, Verdict
-from .memory import format_bytes, parameter_memory
 from .ops import (
     EDGETPU_CUSTOM_OP,
     MSG_NOT_QUANTIZED,
@@ -62,7 +63,6 @@ _EIGHT_BIT = ("int8", "uint8")
 _LSTM_OPS = ("LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM")
 _PARAM_TYPES = ("int32", "int64")  # unquantized constant operands: shapes, axes, paddings, biases
 _FLOAT = ("float32", "float16", "float64", "bfloat16")
-_MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,7 @@ class EdgeTPUReport:
 
     def operator_table(self) -> pd.DataFrame:
         """Rows of (op, count, status) as in the compiler's ``.log``, in order of first appearance."""
+        # deferred: pandas (the device side runs without it)
         import pandas as pd
 
         counts: dict[tuple[str, str], int] = {}
@@ -169,6 +170,7 @@ class EdgeTPUReport:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per op: index, op, version, target, reason."""
+        # deferred: pandas (the device side runs without it)
         import pandas as pd
 
         columns = ["index", "op", "version", "target", "reason"]
@@ -229,7 +231,7 @@ class EdgeTPUReport:
 
     def __repr__(self) -> str:
         def mib(n: int | None) -> str:
-            return "None" if n is None else f"{n / _MIB:.2f} MiB"
+            return "None" if n is None else f"{n / MIB:.2f} MiB"
 
         return (
             f"EdgeTPUReport(verdict={self.verdict.value!r}, ops_edgetpu={self.ops_edgetpu}, "

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._log import logger
-from ..errors import CompilerNotFoundError, ConfigError, check_int
-from ..tflite.inspection import load_model_bytes
+from ..errors import CompilerNotFoundError, ConfigError, check_int, check_number
+from ..tflite.delegate import coral_apt_commands
+from ..tflite.reader import load_model_bytes
 from .logs import CompilerReport, FailureKind, merge_reports, parse_compiler_output
 from .mapping import CompileStatus, EdgeTPUMapping, Source
 
@@ -34,24 +35,6 @@ KILL_GRACE_SECONDS = 5.0
 COLAB_COMPILER_URL = (
     "https://colab.research.google.com/github/google-coral/tutorials/blob/master/compile_for_edgetpu.ipynb"
 )
-
-
-def coral_apt_commands(package: str) -> str:
-    """The commands that install ``package`` from Coral's apt repository (the one copy in edgelab).
-
-    Coral's pages add the key with ``apt-key``, deprecated on current Debian/Ubuntu; these put it
-    in ``/etc/apt/keyrings`` instead (as Ultralytics' exporter does).
-    """
-    return (
-        "  sudo mkdir -p /etc/apt/keyrings\n"
-        "  curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo gpg --dearmor -o /etc/apt/keyrings/google.gpg\n"
-        '  echo "deb [signed-by=/etc/apt/keyrings/google.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main"'
-        " | sudo tee /etc/apt/sources.list.d/coral-edgetpu.list\n"
-        "  sudo apt-get update\n"
-        f"  sudo apt-get install {package}\n"
-        "(Coral's own page uses `curl https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key add -`\n"
-        "for the first two lines; apt-key is deprecated on current Debian/Ubuntu.)"
-    )
 
 
 _APT_COMMANDS = coral_apt_commands("edgetpu-compiler")
@@ -312,8 +295,7 @@ def compile_edgetpu(
     """
     if missing not in ("raise", "status"):
         raise ConfigError(f"Expected missing to be 'raise' or 'status'. Received: missing={missing!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ConfigError(f"Expected timeout to be a positive number of seconds. Received: timeout={timeout!r}")
+    timeout = check_number("timeout", timeout, minimum=0, min_open=True, unit="seconds")
     # libedgetpu: kMinValidRuntimeVersion = 10, kCurrent = 14 (the last release).
     min_runtime_version = check_int("min_runtime_version", min_runtime_version, minimum=10, maximum=14, allow_none=True)
     delegate_search_step = check_int("delegate_search_step", delegate_search_step, allow_none=True)

@@ -34,7 +34,6 @@ TensorFlow-free: the estimate is arithmetic on the ``.tflite`` graph.
 
 from __future__ import annotations
 
-import enum
 import itertools
 import json
 import math
@@ -47,8 +46,11 @@ from typing import Any
 
 import numpy as np
 
+from ..enums import StrEnum
 from ..errors import ConfigError
 from ..tflite.inspection import ModelInfo, inspect_model
+from .analyze import TARGET_EDGETPU, analyze_edgetpu
+from .memory import cached_flags, parameter_bytes, require_uncompiled
 
 __all__ = [
     "BENCHMARKS_PATH",
@@ -71,16 +73,13 @@ BENCHMARKS_PATH = Path(__file__).with_name("benchmarks.json")
 SRAM_BYTES = 8 * 1024 * 1024
 
 
-class Link(str, enum.Enum):
+class Link(StrEnum):
     """How the Edge TPU is attached to the host that runs the rest of the model."""
 
     USB3 = "usb3"
     USB2 = "usb2"
     PCIE = "pcie"
     DEVBOARD = "devboard"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -166,7 +165,7 @@ class LatencyEstimate:
         return {link.value: found.get(link.value) for link in Link}
 
     def __getitem__(self, link: str | Link) -> LinkLatency:
-        key = Link(link)
+        key = Link.parse(link)
         for e in self.links:
             if e.link is key:
                 return e
@@ -252,9 +251,6 @@ def features(model: str | os.PathLike | bytes | ModelInfo, sram_bytes: int = SRA
     Raises:
         ConfigError: the model is already compiled or the compiler would refuse it.
     """
-    from .analyze import TARGET_EDGETPU, analyze_edgetpu
-    from .memory import cached_flags, parameter_bytes, require_uncompiled
-
     info = model if isinstance(model, ModelInfo) else inspect_model(model)
     require_uncompiled(info)
     report = analyze_edgetpu(info)
@@ -321,13 +317,7 @@ def estimate_latency(
     Returns:
         A :class:`LatencyEstimate`; ``estimate.ms`` is the ``{"usb3": ...}`` dict.
     """
-    wanted = []
-    for link in links:
-        try:
-            wanted.append(Link(link))
-        except ValueError:
-            raise ConfigError(f"Expected links among {[k.value for k in Link]}. Received: {link!r}") from None
-    from .analyze import analyze_edgetpu
+    wanted = [Link.parse(link, "links") for link in links]
 
     info = model if isinstance(model, ModelInfo) else inspect_model(model)
     if info.is_edgetpu_compiled:

@@ -21,7 +21,6 @@ TensorFlow-free: this module only reads text.
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass, fields, replace
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,16 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from .._log import logger
+from ..enums import StrEnum
 from ..errors import EdgeTPUError
+from ..units import format_bytes
 from .mapping import CompileStatus, EdgeTPUMapping, Source
-from .memory import format_bytes
 from .ops import STATUS_MAPPED
 
 #: Multipliers of the size units the compiler prints (binary, two decimals: ``6.89MiB``).
 _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 
 
-class FailureKind(str, enum.Enum):
+class FailureKind(StrEnum):
     """Why the compiler refused a whole model (not one op)."""
 
     NOT_QUANTIZED = "not_quantized"
@@ -48,9 +48,6 @@ class FailureKind(str, enum.Enum):
     TIMEOUT = "timeout"
     INVALID_MODEL = "invalid_model"
     UNKNOWN = "unknown"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: What a user can do about each failure (from the fixes in google-coral/edgetpu issues).
@@ -210,6 +207,7 @@ class CompilerReport:
 
     def to_frame(self):
         """The operator table as a pandas DataFrame (columns op, count, status, mapped)."""
+        # deferred: pandas (the device side runs without it)
         import pandas as pd
 
         return pd.DataFrame(

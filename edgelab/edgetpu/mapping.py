@@ -7,24 +7,16 @@ all answer the same question; each exposes the answer as an :class:`EdgeTPUMappi
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .memory import format_bytes
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .analyze import EdgeTPUReport
+from ..enums import StrEnum
+from ..units import format_bytes
 
 __all__ = ["CompileStatus", "EdgeTPUMapping", "Source", "Target", "Verdict"]
 
 
-class _StrEnum(str, enum.Enum):
-    def __str__(self) -> str:
-        return self.value
-
-
-class Source(_StrEnum):
+class Source(StrEnum):
     """Who said how the model maps: the offline analyzer, a compiler run, or a saved log."""
 
     PREDICTED = "predicted"
@@ -32,7 +24,7 @@ class Source(_StrEnum):
     LOG = "log"
 
 
-class Verdict(_StrEnum):
+class Verdict(StrEnum):
     """The analyzer's whole-model verdict: all ops mapped, some, none; or a failure before mapping."""
 
     OK = "ok"
@@ -48,14 +40,14 @@ class Verdict(_StrEnum):
         return self in (Verdict.OK, Verdict.PARTIAL, Verdict.NONE_MAPPED)
 
 
-class Target(_StrEnum):
-    """Where one op runs."""
+class Target(StrEnum):
+    """Where one op runs, or where a model will run (:func:`edgelab.compare.recommend`)."""
 
     EDGETPU = "edgetpu"
     CPU = "cpu"
 
 
-class CompileStatus(_StrEnum):
+class CompileStatus(StrEnum):
     """The outcome of one ``edgetpu_compiler`` run."""
 
     COMPILED = "compiled"
@@ -79,7 +71,8 @@ class EdgeTPUMapping:
         on_chip_bytes: Parameter bytes cached on chip.
         off_chip_bytes: Parameter bytes streamed from host memory on every inference.
         compiler_version: The compiler that ran, or the one the prediction imitates.
-        report: The analyzer's per-op report when there is one (it explains each op).
+        report: The analyzer's per-op :class:`~edgelab.edgetpu.analyze.EdgeTPUReport` when there is one
+            (it explains each op), else None.
     """
 
     source: Source
@@ -91,7 +84,7 @@ class EdgeTPUMapping:
     on_chip_bytes: int | None = None
     off_chip_bytes: int | None = None
     compiler_version: str | None = None
-    report: EdgeTPUReport | None = field(default=None, repr=False, compare=False)
+    report: Any = field(default=None, repr=False, compare=False)
 
     @property
     def mapped(self) -> str:

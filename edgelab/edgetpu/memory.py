@@ -17,12 +17,15 @@ TensorFlow-free: everything is read from the ``.tflite`` file.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, check_int
 from ..tflite.inspection import ModelInfo, OpInfo, inspect_model
+from ..units import format_bytes
+from .analyze import TARGET_EDGETPU, analyze_edgetpu
+from .cache import cached_flags, fill, parameter_bytes, parameter_memory
 from .ops import ON_CHIP_USABLE_BYTES
 
 __all__ = [
@@ -36,59 +39,6 @@ __all__ = [
     "parameter_memory",
     "require_uncompiled",
 ]
-
-_UNITS = (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024))
-
-
-def format_bytes(n: int | None) -> str | None:
-    """Bytes in the compiler's own style (``7224689`` -> ``'6.89MiB'``); None stays None."""
-    if n is None:
-        return None
-    for unit, size in _UNITS:
-        if n >= size:
-            return f"{n / size:.2f}{unit}"
-    return f"{n:.2f}B"
-
-
-def parameter_bytes(info: ModelInfo, ops: Iterable[OpInfo]) -> list[int]:
-    """Constant bytes each op brings (a buffer shared by several ops counts once, at first use)."""
-    seen: set[int] = set()
-    sizes = []
-    for op in ops:
-        size = 0
-        for i in op.inputs:
-            t = info.tensors[i] if i >= 0 else None
-            if t is not None and t.has_buffer and t.buffer not in seen:
-                seen.add(t.buffer)
-                size += t.bytes
-        sizes.append(size)
-    return sizes
-
-
-def cached_flags(sizes: Sequence[int], capacity: int = ON_CHIP_USABLE_BYTES) -> list[bool]:
-    """Which ops keep their parameters on chip: the cache fills layer by layer in execution order,
-    and once one layer does not fit the rest is streamed."""
-    flags = []
-    used = 0
-    full = False
-    for size in sizes:
-        full = full or used + size > capacity
-        used += 0 if full else size
-        flags.append(not full)
-    return flags
-
-
-def _fill(sizes: Sequence[int], capacity: int) -> tuple[int, int]:
-    flags = cached_flags(sizes, capacity)
-    used = sum(s for s, cached in zip(sizes, flags, strict=True) if cached)
-    return used, sum(sizes) - used
-
-
-def parameter_memory(
-    info: ModelInfo, mapped: Iterable[OpInfo], capacity: int = ON_CHIP_USABLE_BYTES
-) -> tuple[int, int]:
-    """(cached, streamed) bytes: constants of the mapped ops laid into the cache in execution order."""
-    return _fill(parameter_bytes(info, mapped), capacity)
 
 
 @dataclass(frozen=True)
@@ -202,7 +152,7 @@ def _segments_to_fit(sizes: Sequence[int], capacity: int, limit: int = 64) -> in
     if max(sizes, default=0) > capacity:
         return None
     for n in range(1, limit + 1):
-        if all(_fill(part, capacity)[1] == 0 for part in _split(sizes, n)):
+        if all(fill(part, capacity)[1] == 0 for part in _split(sizes, n)):
             return n
     return None
 
@@ -222,8 +172,6 @@ def require_uncompiled(info: ModelInfo) -> None:
 
 
 def _mapped_ops(info: ModelInfo) -> list[OpInfo]:
-    from .analyze import TARGET_EDGETPU, analyze_edgetpu
-
     report = analyze_edgetpu(info)
     return [info.ops[v.index] for v in report.ops if v.target == TARGET_EDGETPU]
 
@@ -248,10 +196,10 @@ def memory_plan(
     info = model if isinstance(model, ModelInfo) else inspect_model(model)
     require_uncompiled(info)
     sizes = parameter_bytes(info, _mapped_ops(info))
-    on, off = _fill(sizes, capacity_bytes)
+    on, off = fill(sizes, capacity_bytes)
     segments = (
         tuple(
-            SegmentMemory(f"segment {i} of {num_segments}", *_fill(part, capacity_bytes), capacity_bytes)
+            SegmentMemory(f"segment {i} of {num_segments}", *fill(part, capacity_bytes), capacity_bytes)
             for i, part in enumerate(_split(sizes, num_segments))
         )
         if num_segments > 1
@@ -275,7 +223,7 @@ def co_compiled_memory(
     for model in models:
         info = model if isinstance(model, ModelInfo) else inspect_model(model)
         require_uncompiled(info)
-        on, off = _fill(parameter_bytes(info, _mapped_ops(info)), left)
+        on, off = fill(parameter_bytes(info, _mapped_ops(info)), left)
         result.append(SegmentMemory(os.path.basename(info.path or "<bytes>"), on, off, left))
         left -= on
     return tuple(result)

@@ -18,7 +18,6 @@ _EXPORTS = {
     "ExportedModel": "conversion",
     "convert": "conversion",
     "convert_all": "conversion",
-    "convert_for_edgetpu": "conversion",
     "representative_dataset": "conversion",
     "TFLiteModel": "runtime",
     "PredictOutput": "runtime",
@@ -33,7 +32,9 @@ _EXPORTS = {
     "OpInfo": "inspection",
     "TensorInfo": "inspection",
     "inspect_model": "inspection",
-    "load_model_bytes": "inspection",
+    "load_model_bytes": "reader",
+    "keep_float_names": "mixed",
+    "quantize_except": "mixed",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

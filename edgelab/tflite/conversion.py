@@ -16,22 +16,23 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .._files import write_atomic, write_labels, writing
 from .._interrupt import call_interruptibly, interrupts_surface
-from .._keras import keras, tf
+from .._keras import check_keras2_model, is_qat_model, keras, tf
 from .._log import captured_native_output, logger, tqdm
 from ..data.calibration import representative_dataset  # calibration lives with the data
 from ..errors import ConfigError, ConversionError
+from ..metrics import EvalResult
 from ..precision import CONVERTIBLE, Precision
+from ..training.flatten import serving_function
+from .inspection import inspect_model
+from .mixed import quantize_except
+from .runtime import TFLiteModel
 from .trust import record_converted
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..edgetpu.analyze import EdgeTPUReport
-    from .runtime import TFLiteModel
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,6 @@ class ConvertedModel:
         cls, path: str | Path, precision: Precision | str, labels: Sequence[str] = (), convert_seconds: float = 0.0
     ) -> ConvertedModel:
         """Describe an existing .tflite file (reads its I/O tensors without TensorFlow)."""
-        from .inspection import inspect_model
-
         info = inspect_model(path)
         inp, out = info.inputs[0], info.outputs[0]
 
@@ -154,8 +153,6 @@ class ConvertedModel:
 
     def load(self, num_threads: int = 1, **kwargs: Any) -> TFLiteModel:
         """The runtime :class:`edgelab.tflite.runtime.TFLiteModel` for this file, made once per setting."""
-        from .runtime import TFLiteModel
-
         key = (num_threads, tuple(sorted(kwargs.items())))
         if key not in self._loaded:
             self._loaded[key] = TFLiteModel(self.path, labels=list(self.labels), num_threads=num_threads, **kwargs)
@@ -171,25 +168,12 @@ class ConvertedModel:
         labels: np.ndarray,
         reference_pred: np.ndarray | None = None,
         num_threads: int = 1,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> EvalResult:
         """Accuracy, per-class metrics, confusion matrix and agreement, measured on the file."""
-        from ..compare.evaluate import evaluate_model
-
-        return evaluate_model(
-            self.load(num_threads=num_threads),
-            images,
-            labels,
-            class_names=list(self.labels) or None,
-            reference_pred=reference_pred,
-            **kwargs,
+        return self.load(num_threads=num_threads).evaluate(
+            images, labels, class_names=list(self.labels) or None, reference_pred=reference_pred, **kwargs
         )
-
-    def benchmark(self, num_threads: int = 1, **kwargs):
-        """Single-image latency of the file (see :func:`edgelab.compare.benchmark.measure_latency`)."""
-        from ..compare.benchmark import measure_latency
-
-        return measure_latency(self.path, num_threads=num_threads, **kwargs)
 
 
 class ExportedModel:
@@ -208,8 +192,6 @@ class ExportedModel:
             )
         self.input_shape = tuple(shape)
         self._dir = Path(tempfile.mkdtemp(prefix="edgelab-export-"))
-        from ..training.flatten import serving_function
-
         # Every file takes edgelab's [-1, 1] input, whatever range the Keras model expects (edgelab.preprocess).
         serve, variables = serving_function(model)
         module = tf.Module()
@@ -248,8 +230,6 @@ class ExportedModel:
 
 
 def _check_keras_model(model: Any) -> None:
-    from .._keras import check_keras2_model
-
     check_keras2_model(model)
 
 
@@ -316,7 +296,7 @@ def convert(
         name: File name stem.
         seed: Which calibration images are drawn.
         keep_float: For ``mixed_int8``: layer or tensor names kept in float (see
-            :func:`edgelab.diagnose.selective.keep_float_names`).
+            :func:`edgelab.tflite.mixed.keep_float_names`).
 
     Raises:
         ConversionError: The converter failed; the message names the precision and the cause.
@@ -356,8 +336,6 @@ def convert(
                 def run() -> bytes:
                     converter = _converter(exported, recipe, gen, io_dtype)
                     if precision is Precision.MIXED_INT8:
-                        from ..diagnose.selective import quantize_except
-
                         return quantize_except(converter, keep_float, io_dtype)
                     return converter.convert()
 
@@ -399,8 +377,6 @@ def _reusable(path: Path, precision: Precision, keep_float: Sequence[str]) -> bo
 
 
 def _check_qat(model: keras.Model, recipe: Recipe) -> None:
-    from ..training.qat import is_qat_model
-
     if recipe.needs_qat_model and not is_qat_model(model):
         raise ConfigError(
             "Expected a quantization-aware-trained model for 'qat_int8' (see edgelab.training.qat.quantize_aware). "
@@ -502,53 +478,3 @@ def convert_all(
     if labels:
         write_labels(Path(out_dir), labels)
     return results
-
-
-def convert_for_edgetpu(
-    model: keras.Model,
-    *,
-    out_dir: str | Path,
-    calibration: Any,
-    labels: Sequence[str] = (),
-    calibration_samples: int = 200,
-    name: str = "model",
-    runtime_version: int = 14,
-) -> tuple[ConvertedModel, EdgeTPUReport]:
-    """Convert with the Edge TPU's requirements and check the result before the compiler does.
-
-    The Edge TPU needs batch 1, uint8 input and output, and integer-only ops with no float
-    fallback: the ``int8`` recipe (``qat_int8`` for a quantization-aware model) with ``uint8`` I/O
-    guarantees all three. The file is then analyzed offline; when some ops would fall back to the
-    CPU (splitting the graph), an :class:`edgelab.errors.EdgeTPUWarning` names the first one and why.
-
-    Returns:
-        ``(converted_model, edgetpu_report)``.
-    """
-    import warnings
-
-    from ..edgetpu.analyze import analyze_edgetpu
-    from ..errors import EdgeTPUWarning
-    from ..training.qat import is_qat_model
-
-    precision = Precision.QAT_INT8 if is_qat_model(model) else Precision.INT8
-    converted = convert(
-        model,
-        precision,
-        out_dir=out_dir,
-        calibration=calibration,
-        labels=labels,
-        io_dtype="uint8",
-        calibration_samples=calibration_samples,
-        name=name,
-    )
-    report = analyze_edgetpu(converted.path, runtime_version=runtime_version)
-    if report.ops_cpu:
-        first = next(op for op in report.ops if op.target == "cpu")
-        warnings.warn(
-            f"{converted.path.name}: {report.ops_cpu} of {report.ops_total} ops will run on the CPU, not the Edge TPU. "
-            f"The first is {first.op} (op {first.index}): {first.reason}. Every op after an unmappable one leaves "
-            "the Edge TPU too; replace or move that op to the end of the model.",
-            EdgeTPUWarning,
-            stacklevel=2,
-        )
-    return converted, report

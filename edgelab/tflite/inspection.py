@@ -17,8 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._files import not_a_regular_file
-from ..errors import ConfigError, ModelFileError
+from ..errors import ModelFileError
+from .reader import (
+    EDGETPU_CUSTOM_OP,
+    corrupt_model_error,
+    has_edgetpu_custom_op,
+    load_model_bytes,
+    model_subject,
+    schema_module,
+    text_of,
+)
+from .validate import check_parsed
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -31,12 +40,9 @@ __all__ = [
     "has_edgetpu_custom_op",
     "inspect_model",
     "load_model_bytes",
+    "short_name",
 ]
 
-_FILE_IDENTIFIER = b"TFL3"
-
-#: The custom op ``edgetpu_compiler`` puts in a compiled model.
-EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 
 # TFLite TensorType name -> (numpy-style dtype name, bytes per element).
 _DTYPES: dict[str, tuple[str, float]] = {
@@ -207,6 +213,7 @@ class ModelInfo:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per op: index, op, version, input_shapes, output_shapes, dtype, macs."""
+        # deferred: pandas (the device side runs without it)
         import pandas as pd
 
         rows = []
@@ -264,112 +271,6 @@ def _tensor_dict(t: TensorInfo) -> dict[str, Any]:
     }
 
 
-def _subject(path: str | None, size: int, capital: bool = False) -> str:
-    """How errors name a model: ``model file '/x/m.tflite'`` or ``model bytes (1024 bytes)``."""
-    text = f"model file '{path}'" if path is not None else f"model bytes ({size} bytes)"
-    return text[0].upper() + text[1:] if capital else text
-
-
-def _not_tflite_hint(data: bytes) -> str:
-    """Name what a non-TFLite file probably is, for the error message."""
-    if data[:4] == b"PK\x03\x04":
-        return " It looks like a zip archive (a .keras model?): convert it to TFLite first."
-    if data[:4] == b"\x89HDF":
-        return " It looks like an HDF5 file (a Keras .h5 model?): convert it to TFLite first."
-    if all(32 <= b < 127 or b in (9, 10, 13) for b in data[:512]):
-        return " It looks like a text file."
-    return ""
-
-
-def load_model_bytes(
-    source: str | os.PathLike | bytes | bytearray | memoryview, purpose: str | None = None
-) -> tuple[bytes, str | None]:
-    """Bytes of a model given as a path or as content, checked to look like TFLite.
-
-    The one check every edgelab entry point runs before it reads a ``.tflite``.
-
-    Args:
-        source: Path to a ``.tflite`` file, or the model's bytes.
-        purpose: What the caller wants the model for, worded to follow "Expected a TFLite model"
-            in error messages (``"to compile"``, ``"for the bundle"``).
-
-    Returns:
-        ``(data, path)``; ``path`` is None when the model came as bytes.
-
-    Raises:
-        ModelFileError: missing, a directory, unreadable, empty, too small or without the
-            ``TFL3`` identifier; the message names the file and what was wrong.
-        ConfigError: ``source`` is neither a path nor bytes.
-    """
-    expected = f"Expected a TFLite model (.tflite){' ' + purpose if purpose else ''}. Received: "
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data, path = bytes(source), None
-    elif isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        where = _subject(path, 0)
-        p = Path(path)
-        kind = not_a_regular_file(path)
-        if kind is not None and kind != "a directory":  # never read: a FIFO blocks, /dev/zero never ends
-            raise ModelFileError(f"{expected}{where}, which is {kind}, not a regular file.")
-        if not p.exists():
-            raise ModelFileError(f"{expected}{where}, which does not exist (file not found).")
-        if p.is_dir():
-            raise ModelFileError(f"{expected}{where}, which is a directory (a SavedModel? convert it to TFLite first).")
-        try:
-            data = p.read_bytes()
-        except OSError as exc:
-            raise ModelFileError(f"{expected}{where}, which cannot be read: {exc.strerror or exc}.") from None
-    else:
-        raise ConfigError(
-            f"Expected a .tflite path or the model's bytes{' ' + purpose if purpose else ''}. "
-            f"Received: source of type {type(source).__name__}"
-        )
-    where = _subject(path, len(data))
-    if not data:
-        raise ModelFileError(f"{expected}{where}, which is empty (0 bytes): no TFLite identifier b'TFL3'.")
-    if len(data) < 8:
-        raise ModelFileError(
-            f"{expected}{where}, which is too small to be a TFLite model (it needs the identifier "
-            "b'TFL3' at bytes 4-8)."
-        )
-    if data[4:8] != _FILE_IDENTIFIER:
-        raise ModelFileError(
-            f"{expected}{where}, which is not a TFLite model: expected the identifier b'TFL3' at "
-            f"bytes 4-8, found {data[4:8]!r}.{_not_tflite_hint(data)}"
-        )
-    return data, path
-
-
-def _corrupt(path: str | None, data: bytes, exc: Exception) -> ModelFileError:
-    detail = str(exc) or type(exc).__name__
-    return ModelFileError(
-        f"{_subject(path, len(data), capital=True)} is corrupt or truncated: the TFLite flatbuffer "
-        f"could not be parsed ({detail})."
-    )
-
-
-def has_edgetpu_custom_op(model: str | os.PathLike | bytes) -> bool:
-    """True when a ``.tflite`` (path or bytes) was compiled by ``edgetpu_compiler``.
-
-    Reads only the operator-code table (fast, unlike :func:`inspect_model`); without LiteRT's
-    flatbuffer schema, searches the bytes for ``edgetpu-custom-op``.
-
-    Raises:
-        ModelFileError: the input is unreadable or not a TFLite flatbuffer.
-    """
-    data, path = load_model_bytes(model)
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:  # a device without the schema: the op name is stored as plain text
-        return EDGETPU_CUSTOM_OP.encode() in data
-    try:
-        flat = schema.Model.GetRootAsModel(data, 0)
-        codes = {_text(flat.OperatorCodes(i).CustomCode()) for i in range(flat.OperatorCodesLength())}
-    except Exception as exc:  # a truncated flatbuffer raises assorted struct/index errors
-        raise _corrupt(path, data, exc) from exc
-    return EDGETPU_CUSTOM_OP in codes
-
-
 def inspect_model(source: str | os.PathLike | bytes) -> ModelInfo:
     """Read ops, tensors, quantization, parameter bytes and MACs from a ``.tflite`` model.
 
@@ -385,22 +286,20 @@ def inspect_model(source: str | os.PathLike | bytes) -> ModelInfo:
         ImportError: LiteRT (``ai_edge_litert``), which ships the flatbuffer schema, is not installed.
     """
     data, path = load_model_bytes(source)
-    from ai_edge_litert import schema_py_generated as schema
+    schema = schema_module()
 
     try:
         return _parse(schema, data, path)
     except ModelFileError:
         raise
     except Exception as exc:  # the generated reader raises whatever a bad offset triggers
-        raise _corrupt(path, data, exc) from exc
+        raise corrupt_model_error(path, data, exc) from exc
 
 
 def _parse(schema: Any, data: bytes, path: str | None) -> ModelInfo:
-    where = _subject(path, len(data), capital=True)
+    where = model_subject(path, len(data), capital=True)
     model = schema.ModelT.InitFromPackedBuf(data, 0)
-    from .validate import check_parsed  # the same rules as before a load, on this parse
-
-    check_parsed(schema, model, data, path)
+    check_parsed(schema, model, data, path)  # the same rules as before a load, on this parse
     subgraphs = model.subgraphs or []
     if not subgraphs:
         raise ModelFileError(f"{where} is not a usable TFLite model: it has no subgraphs.")
@@ -426,7 +325,7 @@ def _parse(schema: Any, data: bytes, path: str | None) -> ModelInfo:
         name = op_names.get(builtin, f"BUILTIN_{builtin}")
         is_custom = name == "CUSTOM"
         if is_custom:
-            name = _text(code.customCode) or "CUSTOM"
+            name = text_of(code.customCode) or "CUSTOM"
         inputs = _indices(op.inputs)
         outputs = _indices(op.outputs)
         for t in inputs + outputs:
@@ -497,7 +396,7 @@ def _tensor_info(index, t, buffers, type_names, data, constants, where) -> Tenso
         per_channel = len(q.scale) > 1
     return TensorInfo(
         index=index,
-        name=_text(t.name),
+        name=text_of(t.name),
         shape=shape,
         shape_signature=signature,
         dtype=dtype,
@@ -569,13 +468,12 @@ def _indices(values) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
-
-
 def _enum_names(enum_cls) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def short_name(tensor: str) -> str:
+    """The Keras layer behind a converter tensor name (``edgecnn/conv2_relu/Relu6;...`` -> ``conv2_relu``)."""
+    first = tensor.split(";")[0]
+    parts = [p for p in first.split("/") if p]
+    return parts[1] if len(parts) >= 3 else first

@@ -23,102 +23,23 @@ with the built-in kernels, the way a CPU without XNNPACK's fast paths computes t
 from __future__ import annotations
 
 import dataclasses
-import functools
-import importlib
 import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._log import captured_native_output, logger
-from ..errors import ConfigError, DelegateError, ModelFileError, RuntimeNotFoundError, check_int, did_you_mean
-from .inspection import EDGETPU_CUSTOM_OP, has_edgetpu_custom_op, load_model_bytes
+from .._log import captured_native_output
+from ..errors import ConfigError, DelegateError, ModelFileError, check_int
+from .discovery import RUNTIMES, get_runtime
+from .reader import EDGETPU_CUSTOM_OP, has_edgetpu_custom_op, load_model_bytes
+from .trust import ensure_checked
 from .validate import validate_bytes
 
 __all__ = ["RUNTIMES", "LoadedInterpreter", "get_runtime", "load_interpreter", "load_interpreter_info"]
 
-#: Runtimes in the order edgelab tries them.
-RUNTIMES = ("litert", "tflite_runtime", "tensorflow")
-
 #: Most interpreter threads edgelab accepts (XNNPACK's thread pool allocates per thread).
 MAX_THREADS = 256
-
-
-@dataclasses.dataclass(frozen=True)
-class Runtime:
-    """One importable TFLite runtime."""
-
-    name: str  # "litert 2.3.0"
-    interpreter_cls: Any
-    op_resolver_type: Any  # the OpResolverType enum of that runtime, or None when it has none
-    load_delegate: Any  # the runtime's load_delegate(library, options), or None
-
-
-def _import_litert() -> Runtime:
-    from ai_edge_litert import interpreter as mod
-
-    version = getattr(importlib.import_module("ai_edge_litert"), "__version__", "?")
-    return Runtime(
-        f"litert {version}", mod.Interpreter, getattr(mod, "OpResolverType", None), getattr(mod, "load_delegate", None)
-    )
-
-
-def _import_tflite_runtime() -> Runtime:
-    from tflite_runtime import interpreter as mod
-
-    version = getattr(importlib.import_module("tflite_runtime"), "__version__", "?")
-    return Runtime(
-        f"tflite_runtime {version}",
-        mod.Interpreter,
-        getattr(mod, "OpResolverType", None),
-        getattr(mod, "load_delegate", None),
-    )
-
-
-def _import_tensorflow() -> Runtime:
-    try:  # edgelab._keras sets TensorFlow's environment flags before the import
-        from .._keras import tf
-    except ImportError:
-        import tensorflow as tf  # type: ignore[no-redef]  # a device with TensorFlow but without tf_keras
-    experimental = getattr(tf.lite, "experimental", None)
-    return Runtime(
-        f"tensorflow {tf.__version__}",
-        tf.lite.Interpreter,
-        getattr(experimental, "OpResolverType", None),
-        getattr(experimental, "load_delegate", None),
-    )
-
-
-_IMPORTERS = {"litert": _import_litert, "tflite_runtime": _import_tflite_runtime, "tensorflow": _import_tensorflow}
-
-
-@functools.cache
-def get_runtime(name: str | None = None) -> Runtime:
-    """The first runtime that imports (or exactly ``name``), cached.
-
-    Raises:
-        ConfigError: an unknown runtime name.
-        RuntimeNotFoundError: no runtime (or not ``name``) can be imported.
-    """
-    if name is not None and name not in _IMPORTERS:
-        raise ConfigError(
-            f"Expected runtime to be one of {list(RUNTIMES)} or None. Received: runtime={name!r}."
-            f"{did_you_mean(name, RUNTIMES)}"
-        )
-    reasons = []
-    for candidate in [name] if name else RUNTIMES:
-        try:
-            runtime = _IMPORTERS[candidate]()
-        except Exception as exc:
-            reasons.append(f"{candidate}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-            continue
-        logger.debug("TFLite runtime: %s", runtime.name)
-        return runtime
-    raise RuntimeNotFoundError(
-        "No TFLite runtime could be imported (" + "; ".join(reasons) + "). "
-        "Install LiteRT with `pip install ai-edge-litert`."
-    )
 
 
 def describe(model: str | Path | bytes) -> str:
@@ -213,8 +134,6 @@ def load_checked(
     if os.environ.get("EDGELAB_XNNPACK") == "0" and rt.op_resolver_type is not None:
         use_xnnpack = False
     if not trusted and not compiled_for_edgetpu(data):  # the child cannot load Edge TPU models
-        from .trust import ensure_checked
-
         ensure_checked(data, where, path, use_xnnpack)
     kwargs: dict[str, Any] = {"model_content": data, "num_threads": num_threads}
     if delegates:
@@ -271,26 +190,3 @@ def load_interpreter(
     """
     loaded = load_interpreter_info(model, num_threads, delegates, use_xnnpack, runtime=runtime, trusted=trusted)
     return loaded.interpreter, loaded.runtime
-
-
-def parse_delegate(delegate: str | None) -> str | None:
-    """``None | "edgetpu" | "edgetpu:usb:0"`` -> the device selector ('' for any device)."""
-    if delegate is None:
-        return None
-    text = str(delegate).strip()
-    head, _, device = text.partition(":")
-    if head.lower() != "edgetpu":
-        raise ConfigError(
-            "Expected delegate to be None, 'edgetpu' or 'edgetpu:<device>' (e.g. 'edgetpu:usb:0', "
-            f"'edgetpu:pci:0'). Received: delegate={delegate!r}.{did_you_mean(head, ['edgetpu'])}"
-        )
-    return device
-
-
-def load_edgetpu(device: str) -> Any:
-    """The Edge TPU delegate for a device selector from :func:`parse_delegate`."""
-    try:
-        from ..edgetpu.delegate import load_edgetpu_delegate
-    except ImportError as exc:
-        raise DelegateError(f"Edge TPU delegate support is not available in this edgelab install: {exc}") from None
-    return load_edgetpu_delegate(device or None)

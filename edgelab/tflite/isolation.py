@@ -12,23 +12,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from .._log import logger
-from ..errors import DelegateError, EdgelabError, InterpreterCrashError, ModelFileError, check_int
+import numpy as np
+
+from ..errors import EdgelabError, ModelFileError, check_int, check_number
+from . import child
+from .child import DEFAULT_TIMEOUT_S
 from .inspection import load_model_bytes
+from .interpreter import check_threads, describe, load_checked
+from .trust import record_checked
 from .validate import validate_bytes
 
 __all__ = ["ModelCheck", "check_model"]
-
-#: Seconds a child may take to load and invoke a model before it is stopped.
-DEFAULT_TIMEOUT_S = 120.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,9 +67,6 @@ def _load_and_invoke(
     trusted: bool = False,
 ) -> dict[str, Any]:
     """Load, allocate, fill every input with zeros and invoke once; what the check reports."""
-    import numpy as np
-
-    from .interpreter import load_checked
 
     loaded = load_checked(
         data, where, num_threads, None, use_xnnpack, None, path=path, validate=validate, trusted=trusted
@@ -128,25 +124,19 @@ def check_model(
             fails to load or run, or crashed the interpreter (an InterpreterCrashError naming the signal).
         DelegateError: a model compiled for the Edge TPU (it cannot run on the CPU).
     """
-    from .interpreter import check_threads, describe
 
     num_threads = check_threads(num_threads)
-    if not (isinstance(timeout_s, (int, float)) and not isinstance(timeout_s, bool) and 0 < timeout_s < 1e6):
-        from ..errors import ConfigError
-
-        raise ConfigError(
-            f"Expected timeout_s to be a number of seconds in (0, 1e6). Received: timeout_s={timeout_s!r}"
-        )
+    timeout_s = check_number(
+        "timeout_s", timeout_s, minimum=0, maximum=1e6, min_open=True, max_open=True, unit="seconds"
+    )
     start = time.perf_counter()
     data, path = load_model_bytes(model)
     where = describe(model if isinstance(model, bytes) else Path(model))
     if validate:
         validate_bytes(data, path)
     if isolate:
-        result = _run_child(data, where, path, num_threads, use_xnnpack, float(timeout_s), validate)
+        result = child.run_child(data, where, path, num_threads, use_xnnpack, float(timeout_s), validate)
         if validate:  # a later in-process load of these bytes skips its own child check
-            from .trust import record_checked
-
             record_checked(data, use_xnnpack)
     else:
         result = _load_and_invoke(data, where, path, num_threads, use_xnnpack, validate)
@@ -159,77 +149,6 @@ def check_model(
         isolate,
         round(time.perf_counter() - start, 3),
     )
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return "an unknown signal"
-
-
-def _run_child(
-    data: bytes, where: str, path: str | None, num_threads: int, use_xnnpack: bool, timeout_s: float, validate: bool
-) -> dict:
-    with tempfile.TemporaryDirectory(prefix="edgelab-check-") as tmp:
-        source = path
-        if source is None:
-            source = os.path.join(tmp, "model.tflite")
-            Path(source).write_bytes(data)
-        request = json.dumps(
-            {
-                "model": source,
-                "where": where,
-                "path": path,
-                "num_threads": num_threads,
-                "use_xnnpack": use_xnnpack,
-                "validate": validate,
-            }
-        )
-        env = {
-            **os.environ,
-            "EDGELAB_CAPTURE_NATIVE": "0",
-            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-        }
-        # The child must import this edgelab, wherever it is (an editable install, PYTHONPATH, tests).
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-X", "faulthandler", "-c", "from edgelab.tflite.isolation import _child; _child()"],
-                input=request,
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                env=env,
-            )
-        except subprocess.TimeoutExpired:
-            raise ModelFileError(
-                f"the interpreter did not finish loading and running {where} within {timeout_s:g} s; "
-                "it was stopped (raise timeout_s for a very large model)."
-            ) from None
-    native = [line for line in proc.stderr.splitlines() if line.strip()]
-    if native:
-        logger.debug("isolated check of %s, native output:\n%s", where, "\n".join(native[-40:]))
-    if proc.returncode < 0:
-        number = -proc.returncode
-        # The runtime's own last words (e.g. glibc's "free(): invalid pointer"), not faulthandler's stack.
-        noise = ("Fatal Python", "Current thread", "  File", "Thread", "Extension", "INFO:", "<no Python frame>")
-        last = next((line.strip() for line in reversed(native) if not line.startswith(noise)), "")
-        raise InterpreterCrashError(
-            f"the interpreter crashed on {where} (signal {number}): {_signal_name(number)} in the TFLite runtime "
-            f"while loading or running it{f' ({last})' if last else ''}. The file is malformed in a way "
-            "edgelab's checks do not catch; do not load it in this process."
-        )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        tail = native[-1] if native else f"exit code {proc.returncode}"
-        raise ModelFileError(f"the check of {where} ended without a result ({tail}).")
-    reply = json.loads(lines[-1])
-    if "error" in reply:
-        kind = DelegateError if reply.get("kind") == "DelegateError" else ModelFileError
-        raise kind(reply["error"])
-    return reply
 
 
 def _child() -> None:

@@ -8,7 +8,6 @@ quantized input and output (:mod:`~edgelab.tflite.quantized_io`), and the batche
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,12 @@ import numpy as np
 
 from .._files import read_labels
 from .._log import tqdm
-from ..errors import ConfigError, ModelFileError, check_int, did_you_mean
+from ..enums import StrEnum
+from ..errors import ConfigError, ModelFileError, check_int
+from ..metrics import EvalResult, check_class_names, classification_metrics
 from ..precision import Precision
 from .batching import BatchRunner
+from .delegate import load_edgetpu, parse_delegate
 from .inspection import load_model_bytes
 from .interpreter import (
     RUNTIMES,
@@ -28,10 +30,8 @@ from .interpreter import (
     compiled_for_edgetpu,
     describe,
     load_checked,
-    load_edgetpu,
     load_interpreter,
     load_interpreter_info,
-    parse_delegate,
 )
 from .quantized_io import ImageIO, dequantize, quantize
 from .validate import validate_bytes
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 
-class PredictOutput(str, enum.Enum):
+class PredictOutput(StrEnum):
     """What :meth:`TFLiteModel.predict` returns."""
 
     SCORES = "scores"  # float32 (N, classes), dequantized for integer models
@@ -310,13 +310,7 @@ class TFLiteModel:
             ModelFileError: the interpreter rejected the model while running it.
         """
         batch_size = check_int("batch_size", batch_size)
-        try:
-            kind = PredictOutput(output)
-        except ValueError:
-            choices = [o.value for o in PredictOutput]
-            raise ConfigError(
-                f"Expected output to be one of {choices}. Received: output={output!r}.{did_you_mean(str(output), choices)}"
-            ) from None
+        kind = PredictOutput.parse(output, "output")
         images = self._io.check_images(images)
         n = images.shape[0]
         raw = np.empty((n, *self._io.output_shape[1:]), dtype=self._io.output_dtype)
@@ -332,6 +326,34 @@ class TFLiteModel:
         if kind is PredictOutput.CLASSES:
             return scores.reshape(n, -1).argmax(axis=1).astype(np.int64)
         return scores
+
+    def evaluate(
+        self,
+        images: np.ndarray,
+        labels: Any,
+        class_names: Sequence[str] | None = None,
+        reference_pred: Any = None,
+        batch_size: int = 32,
+        progress: bool | None = None,
+    ) -> EvalResult:
+        """Accuracy, per-class metrics, confusion matrix and agreement of this file on labelled images.
+
+        See :func:`edgelab.compare.evaluate_model` (which takes a path too) for the arguments.
+
+        Raises:
+            ConfigError: images/labels that do not match each other or the model.
+        """
+        names = check_class_names(class_names) if class_names is not None else self.class_names
+        if len(names) != self.num_classes:
+            raise ConfigError(
+                f"Expected {self.num_classes} class names (the model's output size). Received: {len(names)}"
+            )
+        n_images = int(np.shape(images)[0]) if np.ndim(images) == 4 else 1
+        n_labels = int(np.shape(labels)[0]) if np.ndim(labels) >= 1 else 1
+        if n_images != n_labels:
+            raise ConfigError(f"Expected one label per image. Received: {n_images} images and {n_labels} labels")
+        probs = self.predict(images, batch_size=batch_size, progress=progress)
+        return classification_metrics(labels, probs, names, reference_pred, predictions=probs)
 
     def classify(self, image: Any, top_k: int = 3) -> list[tuple[str, float]]:
         """The ``top_k`` ``(label, score)`` pairs for one raw uint8 image, best first."""

@@ -22,8 +22,11 @@ import json
 import os
 from pathlib import Path
 
+from .._files import write_atomic
 from .._log import logger
 from ..errors import InterpreterCrashError
+from . import child
+from .child import DEFAULT_TIMEOUT_S
 
 __all__ = ["content_key", "ensure_checked", "record_converted", "verdict_dir"]
 
@@ -62,8 +65,6 @@ def _lookup(key: str) -> dict | None:
 
 
 def _record(key: str, verdict: dict) -> None:
-    from .._files import write_atomic
-
     _MEMO[key] = verdict
     try:
         write_atomic(verdict_dir() / f"{key}.json", json.dumps(verdict))
@@ -95,11 +96,9 @@ def ensure_checked(data: bytes, where: str, path: str | None, use_xnnpack: bool)
         if verdict["verdict"] == "crash":
             raise InterpreterCrashError(str(verdict.get("message", f"the interpreter crashed on {where}")))
         return
-    from .isolation import DEFAULT_TIMEOUT_S, _run_child
-
     logger.debug("first load of %s: checking it in a child process", where)
     try:
-        _run_child(data, where, path, 1, use_xnnpack, DEFAULT_TIMEOUT_S, False)
+        child.run_child(data, where, path, 1, use_xnnpack, DEFAULT_TIMEOUT_S, False)
     except InterpreterCrashError as exc:
         _record(key, {"verdict": "crash", "message": str(exc)})
         raise

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFileError
+from .reader import corrupt_model_error, load_model_bytes, schema_module
 
 __all__ = ["MAX_TENSOR_BYTES", "ModelValidationError", "validate_model"]
 
@@ -148,8 +149,6 @@ def validate_model(source: str | os.PathLike | bytes, *, max_tensor_bytes: int =
         ModelValidationError: the file breaks a rule (message: file, subgraph, op or tensor, rule).
         ModelFileError: the file is missing, unreadable, not TFLite, or its flatbuffer cannot be parsed.
     """
-    from .inspection import load_model_bytes
-
     data, path = load_model_bytes(source)
     validate_bytes(data, path, max_tensor_bytes=max_tensor_bytes)
 
@@ -159,14 +158,11 @@ def validate_bytes(data: bytes, path: str | None, *, max_tensor_bytes: int = MAX
     key = hashlib.blake2b(data, digest_size=16).digest() + max_tensor_bytes.to_bytes(8, "little")
     if key in _VALID:
         return
-    from ai_edge_litert import schema_py_generated as schema
-
-    from .inspection import _corrupt
-
+    schema = schema_module()
     try:
         model = schema.ModelT.InitFromPackedBuf(data, 0)
     except Exception as exc:  # the generated reader raises whatever a bad offset triggers
-        raise _corrupt(path, data, exc) from None
+        raise corrupt_model_error(path, data, exc) from None
     check_parsed(schema, model, data, path, max_tensor_bytes=max_tensor_bytes)
     if len(_VALID) > 256:
         _VALID.clear()

@@ -32,8 +32,9 @@ import numpy as np
 
 from .._keras import check_keras2_model, keras
 from .._log import logger
-from ..errors import ConfigError, check_int
+from ..errors import ConfigError, check_int, did_you_mean
 from ..preprocess import RANGE_ATTRIBUTE, model_input_range
+from .flatten import flatten_model, is_flat
 
 __all__ = ["REPAIRS", "Repair", "correct_bias", "equalize", "repair_model"]
 
@@ -342,7 +343,6 @@ def _prepare(model: Any) -> Any:
             f"Expected a functional or Sequential tf_keras model. Received: {type(model).__name__}; subclassed "
             "models have no graph to rescale."
         )
-    from .flatten import flatten_model, is_flat
 
     if not is_flat(model):
         logger.info("equalize: %s has nested models; flattening it first (edgelab.flatten_model)", model.name)
@@ -633,7 +633,6 @@ def correct_bias(model: Any, images: Any, *, max_images: int = 64, check_images:
 
 def repair_model(model: Any, steps: Sequence[str], images: Any = None) -> Repair:
     """Apply repair ``steps`` (names of :data:`REPAIRS`) in order; one :class:`Repair` for all of them."""
-    from ..errors import did_you_mean
 
     steps = [str(s).replace("-", "_").lower() for s in steps]
     for s in steps:

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,10 +23,9 @@ from .._keras import check_keras2_model, keras, tf
 from .._log import logger, progress_scope, tqdm
 from ..data.pipeline import array_batches
 from ..errors import ConfigError, check_int
+from ..metrics import EvalResult, classification_metrics
 from ..preprocess import RANGE_ATTRIBUTE, InputRange, model_input_range
-
-if TYPE_CHECKING:
-    from ..compare.evaluate import EvalResult
+from .sanity import check_training
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -315,7 +314,13 @@ def train(
                     " ".join(str(exc).split())[:200] or type(exc).__name__,
                 )
                 start_epoch, best, best_epoch, wait, history = 0, None, 0, 0, []
-            logger.info("resuming %s from epoch %d (best val accuracy %s)", run_path, start_epoch, best)
+            logger.info(
+                "resuming %s from epoch %d (best %s %s)",
+                run_path,
+                start_epoch,
+                "val_loss" if validation is not None else "loss",
+                best,
+            )
 
     # Validation loss, not accuracy: on a few hundred images accuracy moves in steps and its noise
     # stops training early; the loss is smooth and picks a better-trained epoch.
@@ -346,8 +351,6 @@ def train(
         float(best_rows[accuracy_column].iloc[0]) if len(best_rows) and accuracy_column in best_rows else None
     )
     if sanity and not frame.empty:
-        from .sanity import check_training
-
         check_training(model, frame, x_train, y_train, val_arrays, batch_size=batch_size)
     return TrainResult(
         model=model,
@@ -405,8 +408,6 @@ def evaluate_keras(
     ``images`` are uint8 pixels; the model gets them in the range it takes (``input_range`` or
     detected, see :mod:`edgelab.preprocess`).
     """
-    from ..compare.evaluate import classification_metrics
-
     probs = predict_keras(model, images, batch_size=batch_size, input_range=input_range)
     result = classification_metrics(labels, probs.argmax(axis=1), class_names)
     return result

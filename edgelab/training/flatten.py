@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._keras import check_keras2_model, keras, tf
+from .._keras import check_keras2_model, is_qat_model, keras, tf
 from .._log import logger
 from ..errors import EdgelabError
 from ..preprocess import (
@@ -197,7 +197,7 @@ def serving_function(model: keras.Model) -> tuple[Callable, list]:
     """
     expected = model_input_range(model)
     target = model
-    if expected != EDGELAB_RANGE and leading_preprocessing(model) and not _is_qat(model):
+    if expected != EDGELAB_RANGE and leading_preprocessing(model) and not is_qat_model(model):
         try:
             candidate = flatten_model(model, fold_preprocessing=True, check=False)
             if model_input_range(candidate) == EDGELAB_RANGE:
@@ -208,9 +208,3 @@ def serving_function(model: keras.Model) -> tuple[Callable, list]:
     if (a, b) == (1.0, 0.0):
         return (lambda image: target(image, training=False)), list(target.variables)
     return (lambda image: target(image * a + b, training=False)), list(target.variables)
-
-
-def _is_qat(model) -> bool:
-    from .qat import is_qat_model
-
-    return is_qat_model(model)

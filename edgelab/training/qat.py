@@ -10,26 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._keras import keras
+from .._keras import check_keras2_model, is_keras3_model, keras
+from .._keras import is_qat_model as is_qat_model  # re-exported: its home is edgelab._keras
 from .._log import logger
 from ..errors import QATError
+from ..preprocess import RANGE_ATTRIBUTE, leading_preprocessing, model_input_range
+from .fit import train
+from .flatten import flatten_model, is_flat
 
 if TYPE_CHECKING:
     from .fit import TrainResult
 
 
 def _tfmot():
-    import tensorflow_model_optimization as tfmot  # imported late: it is slow and TF-heavy
+    import tensorflow_model_optimization as tfmot  # deferred: seconds to import, TF-heavy
 
     return tfmot
-
-
-def is_qat_model(model: Any) -> bool:
-    """True when the model carries tfmot quantization wrappers."""
-    return any(
-        type(layer).__name__ in ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeLayer")
-        for layer in getattr(model, "layers", [])
-    )
 
 
 def check_qat_compatible(model: Any) -> None:
@@ -38,8 +34,6 @@ def check_qat_compatible(model: Any) -> None:
     Raises:
         QATError: Keras 3 model, subclassed model, nested sub-model, or Lambda layers.
     """
-    from .._keras import check_keras2_model, is_keras3_model
-
     if is_keras3_model(model):
         check_keras2_model(model)  # the one Keras 3 message every entry point gives
     if not isinstance(model, keras.Model):
@@ -77,6 +71,7 @@ _TRANSFORMED_LAYERS = ("InputLayer", "BatchNormalization", "SeparableConv2D")
 def _unsupported_layers(model: keras.Model) -> list[str]:
     """Layers tfmot's default 8-bit registry does not know, as ``"name (Type)"`` (best effort)."""
     try:
+        # deferred: tensorflow-model-optimization (seconds to import; only the QAT wrappers need it)
         from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
             default_8bit_quantize_registry as registry_module,
         )
@@ -111,9 +106,6 @@ def prepare_qat(model: keras.Model) -> keras.Model:
         QATError: The model or one of its layers cannot be quantized; the message names the layer
             and the fix.
     """
-    from ..preprocess import RANGE_ATTRIBUTE, leading_preprocessing, model_input_range
-    from .flatten import flatten_model, is_flat
-
     if (
         isinstance(model, keras.Model)
         and getattr(model, "_is_graph_network", False)
@@ -183,8 +175,6 @@ def quantize_aware(
     Returns:
         A :class:`edgelab.training.TrainResult` whose ``model`` is the quantization-aware model.
     """
-    from .fit import train
-
     qat_model = prepare_qat(model)
     frozen = []
     if freeze_batchnorm:

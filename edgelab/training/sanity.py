@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._log import logger
+from .._log import logger, warn_user
+from ..errors import SanityWarning
 from ..preprocess import EDGELAB_RANGE, RANGE_ATTRIBUTE, RAW_RANGE, InputRange, leading_preprocessing, model_input_range
 
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ def _input_range_cause(model, images: np.ndarray, labels: np.ndarray, fed: Input
 
 
 def _batchnorm_layers(model) -> list:
+    # deferred: TensorFlow (the checks of a table need no Keras)
     from .._keras import keras
 
     found = []
@@ -204,8 +206,6 @@ def _causes(model, images, labels, num_classes, fed, steps=None, y_train=None) -
 
 
 def _report(findings: list[SanityFinding]) -> list[SanityFinding]:
-    from .._log import warn_user
-    from ..errors import SanityWarning
 
     for finding in findings:
         warn_user(finding.message, SanityWarning, stacklevel=3)

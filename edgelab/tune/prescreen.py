@@ -157,6 +157,7 @@ def prescreen(model: Any, constraints: Constraints, out_dir: str | Path, seed: i
 
     The file is written to ``out_dir/untrained_int8.tflite``.
     """
+    # deferred: TensorFlow (converting needs it; screening a file does not)
     from ..tflite.conversion import convert
 
     start = time.perf_counter()

@@ -76,6 +76,7 @@ class TrialRecord:
 
 def record_from_trial(trial: Any) -> TrialRecord:
     """A :class:`TrialRecord` from an Optuna ``FrozenTrial`` (its user attributes hold edgelab's facts)."""
+    # deferred: optuna (about a second to import; reading a result does not need it)
     from optuna.trial import TrialState
 
     attrs = trial.user_attrs
@@ -239,6 +240,7 @@ class TuneResult:
 
         Returns the matplotlib Axes.
         """
+        # deferred: matplotlib
         import matplotlib.pyplot as plt
 
         if ax is None:

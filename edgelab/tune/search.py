@@ -35,13 +35,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from .._log import logger, tqdm
 from ..errors import BudgetError, ConfigError, ConversionError, EdgelabError, StudyMismatchError, check_int
 from .prescreen import Constraints, Screen, prescreen, screen_file
 from .result import TrialRecord, TuneResult, record_from_trial, trials_sorted
 from .space import SearchSpace, describe
-from .storage import _redact, default_storage_url, fail_dead_trials, open_storage, running_mark
+from .storage import default_storage_url, fail_dead_trials, open_storage, redact_url, running_mark
 
 DEFAULT_STUDY = "edgelab"
 #: Study user attribute holding what the study was created for (space, link, constraints).
@@ -63,7 +64,6 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     """uint8 images resized (down) to ``size`` x ``size`` with Pillow's antialiased bilinear filter."""
     if images.shape[1:3] == (size, size):
         return images
-    from PIL import Image
 
     out = np.empty((len(images), size, size, 3), dtype=np.uint8)
     for i, image in enumerate(images):
@@ -105,6 +105,7 @@ class _AccuracyView:
     per-epoch validation accuracies as its intermediate values, maximized."""
 
     def __init__(self, study: Any) -> None:
+        # deferred: optuna (about a second to import)
         from optuna.study import StudyDirection
 
         self._study = study
@@ -121,6 +122,7 @@ class _AccuracyView:
 
 
 def _with_curve(trial: Any, curve: Mapping[str, float]) -> Any:
+    # deferred: optuna (about a second to import)
     from optuna.trial import FrozenTrial
 
     return FrozenTrial(
@@ -223,6 +225,7 @@ def tune(
         StorageError: the storage cannot be reached. StudyMismatchError: the study was created with
         another space or constraints. BudgetError: no candidate of the space can meet the budget.
     """
+    # deferred: optuna (about a second to import)
     import optuna
 
     trials = check_int("trials", trials, minimum=0)
@@ -275,7 +278,7 @@ def tune(
                         catch=(_CandidateFailed,),
                         callbacks=[search.after_trial],
                     )
-        result = collect(the_study, run_path, constraints, _redact(url))
+        result = collect(the_study, run_path, constraints, redact_url(url))
     finally:
         optuna.logging.set_verbosity(verbosity)
     if search.impossible is not None:
@@ -286,6 +289,7 @@ def tune(
 @contextlib.contextmanager
 def _quiet_optuna_warnings() -> Iterator[None]:
     """Optuna marks multivariate TPE and its heartbeat experimental; edgelab chose them on purpose."""
+    # deferred: optuna (about a second to import)
     import optuna
 
     with warnings.catch_warnings():
@@ -368,6 +372,7 @@ class _Search:
             study.stop()
 
     def objective(self, trial: Any) -> tuple[float, float]:
+        # deferred: TensorFlow (training needs it; screening does not)
         from ..training.fit import release_models
 
         start = time.perf_counter()
@@ -395,8 +400,10 @@ class _Search:
     # -- one trial -----------------------------------------------------------------------------
 
     def _run(self, trial: Any, params: dict[str, Any], folder: Path, start: float) -> tuple[float, float]:
+        # deferred: optuna and TensorFlow (a trial trains and converts)
         import optuna
 
+        # deferred: TensorFlow (a trial trains and converts)
         from ..tflite.conversion import convert
         from ..training.fit import train
 
@@ -501,6 +508,7 @@ class _Search:
 
     def _duplicate(self, trial: Any, params: dict[str, Any]) -> Any:
         """A finished trial with the same candidate (the sampler may propose one again)."""
+        # deferred: optuna (about a second to import)
         from optuna.trial import TrialState
 
         if self.space.builder is not None:

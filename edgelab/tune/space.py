@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, did_you_mean
+from ..preprocess import EDGELAB_RANGE, RANGE_ATTRIBUTE
 
 #: Width multipliers per architecture: the builder argument each one scales.
 WIDTH_ARGUMENT = {"edgecnn": "width", "mobilenetv2": "alpha"}
@@ -74,6 +75,7 @@ class SearchSpace:
     builder_name: str | None = None
 
     def __post_init__(self) -> None:
+        # deferred: TensorFlow (the builders are Keras; describing a space is not)
         from ..training.models import ARCHITECTURES
 
         archs = (self.architectures,) if isinstance(self.architectures, str) else tuple(self.architectures)
@@ -144,12 +146,11 @@ class SearchSpace:
         """The untrained tf_keras model for ``params`` (a user builder gets the trial as well)."""
         size = int(params["input_size"])
         if self.builder is not None:
-            from ..preprocess import EDGELAB_RANGE, RANGE_ATTRIBUTE
-
             model = self.builder(trial, num_classes=num_classes, image_size=size)
             if getattr(model, RANGE_ATTRIBUTE, None) is None:
                 setattr(model, RANGE_ATTRIBUTE, EDGELAB_RANGE)
             return model
+        # deferred: TensorFlow (the builders are Keras)
         from ..training.models import build_model
 
         arch = params["architecture"]

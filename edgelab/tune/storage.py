@@ -46,6 +46,7 @@ def open_storage(url: str | None, run_dir: str | os.PathLike) -> Any:
         StorageError: the URL's scheme is unknown, or its database cannot be reached (one line
             naming the URL without its password, and the cause).
     """
+    # deferred: optuna (about a second to import)
     import optuna
 
     if url is None:
@@ -56,6 +57,7 @@ def open_storage(url: str | None, run_dir: str | os.PathLike) -> Any:
             raise StorageError(f"Expected journal:PATH naming a file. Received: {url!r}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # deferred: optuna (about a second to import)
             from optuna.storages.journal import JournalFileBackend
 
             backend = JournalFileBackend(str(path))
@@ -66,7 +68,7 @@ def open_storage(url: str | None, run_dir: str | os.PathLike) -> Any:
     if scheme not in ("postgresql", "postgres", "mysql", "sqlite"):
         raise StorageError(
             f"Expected --storage to be journal:PATH, sqlite:///PATH, postgresql://... or mysql://... "
-            f"Received: {_redact(url)!r}"
+            f"Received: {redact_url(url)!r}"
         )
     kwargs: dict[str, Any] = {}
     if scheme != "sqlite":
@@ -89,13 +91,13 @@ def open_storage(url: str | None, run_dir: str | os.PathLike) -> Any:
         cause = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200] or type(exc).__name__
         if isinstance(exc, ImportError) or "DB access module" in cause:
             raise StorageError(
-                f"The storage {_redact(url)} needs its database driver: pip install psycopg2-binary (PostgreSQL) "
+                f"The storage {redact_url(url)} needs its database driver: pip install psycopg2-binary (PostgreSQL) "
                 "or PyMySQL (MySQL, with a mysql+pymysql:// URL)"
             ) from None
-        raise StorageError(f"Cannot reach the storage {_redact(url)}: {cause}") from None
+        raise StorageError(f"Cannot reach the storage {redact_url(url)}: {cause}") from None
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:  # public: the CLI and the search print storage URLs
     """The URL without its password (``postgresql://user:***@host/db``)."""
     if "://" not in url or "@" not in url:
         return url
@@ -109,6 +111,7 @@ def _redact(url: str) -> str:
 def running_mark(folder: Path, study: str, number: int) -> Iterator[None]:
     """Hold the trial's ``.running`` lock while the block runs (released by the OS if the process dies)."""
     try:
+        # deferred: fcntl is POSIX-only (Windows has none)
         import fcntl
     except ImportError:  # pragma: no cover - Windows: only the storage's own mechanisms apply
         yield
@@ -134,6 +137,7 @@ def running_mark(folder: Path, study: str, number: int) -> Iterator[None]:
 def _worker_died(folder: Path) -> bool:
     """True when the trial's ``.running`` file exists on this host and no process holds its lock."""
     try:
+        # deferred: fcntl is POSIX-only (Windows has none)
         import fcntl
     except ImportError:  # pragma: no cover
         return False
@@ -166,6 +170,7 @@ def fail_dead_trials(study: Any, trial_folder: Any) -> list[int]:
 
     ``trial_folder(number)`` gives a trial's folder. Returns the numbers marked failed.
     """
+    # deferred: optuna (about a second to import)
     import optuna
     from optuna.trial import TrialState
 

@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 
-from ..errors import ConfigError, did_you_mean
+from ..edgetpu.mapping import Target
+from ..enums import StrEnum
+from ..errors import ConfigError
+from ..tflite.inspection import short_name
 
 __all__ = ["Prefer", "Recommendation", "Target", "recommend"]
 
 
-class Target(str, enum.Enum):
-    """Where the model will run."""
-
-    CPU = "cpu"
-    EDGETPU = "edgetpu"
-
-
-class Prefer(str, enum.Enum):
+class Prefer(StrEnum):
     """What to optimise once the accuracy budget is met."""
 
     LATENCY = "latency"
     SIZE = "size"
-
-
-def _parse(enum_cls, value, name):
-    try:
-        return enum_cls(str(getattr(value, "value", value)).lower())
-    except ValueError:
-        names = [m.value for m in enum_cls]
-        raise ConfigError(
-            f"Expected {name} to be one of {names}. Received: {name}={value!r}.{did_you_mean(str(value), names)}"
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -100,8 +85,8 @@ def recommend(
     on the Edge TPU; when one of them meets the budget it is preferred over ``mixed_int8``, whose float
     layers leave the Edge TPU (and every op after them). ``costs`` states each option's price.
     """
-    target = cast(Target, _parse(Target, target, "target"))
-    prefer = cast(Prefer, _parse(Prefer, prefer, "prefer"))
+    target = Target.parse(target, "target")
+    prefer = Prefer.parse(prefer, "prefer")
     if not max_accuracy_drop >= 0:
         raise ConfigError(f"Expected max_accuracy_drop >= 0. Received: max_accuracy_drop={max_accuracy_drop!r}")
     missing = [c for c in ("precision", "status", "delta_accuracy", "size_bytes", "p50_ms") if c not in table.columns]
@@ -123,6 +108,9 @@ def recommend(
     costs = _costs(table)
     if len(repaired) and len(fallback):  # a repair that keeps the Edge TPU mapping beats a float fallback
         within = within[within.precision.astype(str) != "mixed_int8"]
+    if (fits.precision.astype(str) == "int8").any():  # int8 needs no repair: the repaired rows add nothing
+        within = within[~within.precision.astype(str).str.startswith("int8+")]
+        repaired = repaired.iloc[0:0]
     if len(within):
         key = "latency" if prefer is Prefer.LATENCY and target is Target.CPU else "size"
         best = within.sort_values([key, "drop"], kind="stable").iloc[0]
@@ -177,8 +165,6 @@ def _range_cause(layers: Any) -> str:
     """The words naming a per-channel range cause in a LayerReport, or ''."""
     if layers is None or "cause" not in getattr(layers, "frame", pd.DataFrame()).columns:
         return ""
-    from .layers import short_name
-
     ranked = layers.ranked()
     hit = ranked[ranked.cause.notna()]
     if hit.empty:
