@@ -14,7 +14,8 @@ help:
 	@echo "make demo     synthetic scenes -> train -> QAT -> every precision -> compare -> runs/demo/report.md"
 	@echo "make test     lint, unit tests + notebook validation (nbval, twice: as stored and with other CPU numerics)"
 	@echo "make lint     ruff (lint + format check), mypy, and the import contract (lint-imports)"
-	@echo "make lab      JupyterLab on notebooks/"
+	@echo "make lab      JupyterLab on notebooks/ (widget state saved with notebooks, the series trusted)"
+	@echo "make browser  every notebook run, clicked, saved and reopened in JupyterLab in headless Chromium"
 	@echo "make bench    benchmarks -> runs/bench/bench.json"
 	@echo "make bench-scale  time and peak memory vs dataset size -> runs/bench/bench.json (scale)"
 	@echo "make nbregen  re-execute every notebook and store its outputs"
@@ -80,8 +81,15 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-logo
 
+# tools/lab_setup.py: JupyterLab saves widget state with notebooks (overrides.json) and the series is trusted
+# (your local signature store), so stored explorers render and still render after you save.
 lab: $(STAMP)
+	$(PY) tools/lab_setup.py
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# The browser test on the whole series (make test opens 00, 04, 07 and 08); screenshots in runs/browser/.
+browser: $(STAMP)
+	EDGELAB_BROWSER_NOTEBOOKS=all $(PY) -m pytest tests/test_browser.py -q -p no:cacheprovider -m browser
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py

@@ -17,7 +17,10 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .errors import ConfigError, EdgelabError
+from .errors import (
+    ConfigError,
+    FolderBusyError,  # re-exported: every error class lives in edgelab.errors
+)
 
 logger = logging.getLogger("edgelab")
 
@@ -202,10 +205,6 @@ def atomic_path(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-
-
-class FolderBusyError(EdgelabError):
-    """Another process holds an output folder's lock; the message says who."""
 
 
 @contextlib.contextmanager

@@ -72,13 +72,62 @@ def progress_enabled(progress: bool | None) -> bool:
     return _someone_watches()
 
 
-def tqdm(*args, progress: bool | None = None, **kwargs):
-    """``tqdm.auto.tqdm`` (a widget in JupyterLab) that honours :func:`progress_enabled`."""
-    # deferred: tqdm.auto probes for a notebook front end (IPython, ipywidgets)
-    from tqdm.auto import tqdm as _tqdm
+_bar_classes: dict[type, type] = {}
 
+
+def _bar_class() -> type:
+    """``tqdm.auto.tqdm``; in a notebook, a subclass whose widget turns into text when the bar closes.
+
+    A tqdm widget bar stays a widget after it finished: saved without the widget state (JupyterLab's
+    default) or with its model closed (``leave=False``), the reopened notebook shows "Error displaying
+    widget: model not found" in its place. This bar shows its widget through a display handle and, on
+    ``close()``, closes the widget and replaces the output with the final bar as plain text (or with
+    nothing for ``leave=False``), so no finished bar leaves a widget behind.
+    """
+    from tqdm.auto import tqdm as auto  # deferred: tqdm.auto probes for a notebook front end
+
+    try:
+        from tqdm.notebook import tqdm as notebook
+    except ImportError:  # pragma: no cover - tqdm without its notebook module
+        return auto
+    if not issubclass(auto, notebook):
+        return auto
+    if auto not in _bar_classes:
+
+        class ClosingBar(auto):  # type: ignore[misc, valid-type]
+            def __init__(self, *args, **kwargs):
+                kwargs["display"] = False
+                self._handle = None
+                super().__init__(*args, **kwargs)
+                if not self.disable and hasattr(self, "container"):
+                    from IPython.display import display
+
+                    self._handle = display(self.container, display_id=True)
+                    self.displayed = True
+
+            def close(self):
+                if self.disable or getattr(self, "_closed_as_text", False):
+                    return super().close()
+                super().close()
+                handle, self._handle = self._handle, None
+                if handle is None:
+                    return
+                self._closed_as_text = True
+                failed = bool(self.total and self.n < self.total)
+                text = self.format_meter(**{**self.format_dict, "ncols": None}) if self.leave or failed else ""
+                for widget in [*self.container.children, self.container]:
+                    with contextlib.suppress(Exception):  # a widget may be closed already
+                        widget.close()
+                handle.update({"text/plain": text}, raw=True)
+
+        _bar_classes[auto] = ClosingBar
+    return _bar_classes[auto]
+
+
+def tqdm(*args, progress: bool | None = None, **kwargs):
+    """``tqdm.auto.tqdm`` (a widget in JupyterLab, text once finished) that honours :func:`progress_enabled`."""
     kwargs.setdefault("disable", not progress_enabled(progress))
-    return _tqdm(*args, **kwargs)
+    return _bar_class()(*args, **kwargs)
 
 
 @contextlib.contextmanager

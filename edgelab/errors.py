@@ -133,6 +133,45 @@ class EdgeTPUWarning(EdgelabWarning):
     """A model will not run entirely on the Edge TPU (some ops fall back to the CPU)."""
 
 
+class ImageTooLargeError(DatasetError):
+    """An image's width x height is above the decoded-pixels budget (see :func:`max_pixels`)."""
+
+
+class NotRegularFileError(DatasetError):
+    """An image path is a device, a FIFO, a socket or a symbolic link loop: never opened."""
+
+
+class PixelFormatError(DatasetError):
+    """An image's pixels (signed or 32-bit integers, floats) have no faithful 8-bit RGB form."""
+
+
+class ModelValidationError(ModelFileError):
+    """A ``.tflite`` file breaks a structural rule the interpreter would trust.
+
+    Attributes:
+        path: The file (None for bytes).
+        subgraph: Subgraph index, or None for model-level rules.
+        where: The op or tensor concerned, e.g. ``"op 1 (SPLIT)"`` or ``"tensor 7 'logits'"``.
+        rule: The rule broken, in words.
+    """
+
+    def __init__(self, message: str, path: str | None, subgraph: int | None, where: str, rule: str) -> None:
+        super().__init__(message)
+        self.path, self.subgraph, self.where, self.rule = path, subgraph, where, rule
+
+
+class FolderBusyError(EdgelabError):
+    """Another process holds an output folder's lock; the message says who."""
+
+
+class DatasetWarning(EdgelabWarning):
+    """Files were skipped while loading a dataset (details in ``Dataset.skipped``)."""
+
+
+class CalibrationWarning(EdgelabWarning):
+    """Calibration images unlike the data the model sees: int8 ranges will clip real inputs."""
+
+
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """A ' Did you mean ...?' hint for a misspelt option, or '' when nothing is close."""
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)

@@ -198,8 +198,14 @@ def flip_rows(comparison: Any, precision: str) -> pd.DataFrame:
 
 
 def tradeoff_axes(table: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """The cost columns (x, lower is better) and quality columns (y) a comparison table has values in."""
-    present = [c for c in table.columns if pd.to_numeric(table[c], errors="coerce").notna().any()]
+    """The cost columns (x, lower is better) and quality columns (y) that tell the variants apart.
+
+    A column is offered when it has values that differ between variants: one that is the same for every
+    variant (``macs``: quantization keeps the graph) would stack every point in one column.
+    """
+    values = {c: pd.to_numeric(table[c], errors="coerce").dropna() for c in table.columns}
+    several = sum(pd.to_numeric(table[c], errors="coerce").notna().any() for c in table.columns) and len(table) > 1
+    present = [c for c, v in values.items() if (v.nunique() > 1 if several else len(v))]
     return [c for c in COST_COLUMNS if c in present], [c for c in QUALITY_COLUMNS if c in present]
 
 

@@ -19,6 +19,7 @@ This module imports neither pytest nor nbval nor TensorFlow at import time.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import tempfile
@@ -245,6 +246,52 @@ def _this_python_kernel_manager() -> type:
     return ThisPythonKernelManager
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def shown_widget_ids(nb: Any) -> list[str]:
+    """The model ids of the widget views stored in a notebook's outputs, in order."""
+    return [
+        output["data"][WIDGET_VIEW]["model_id"]
+        for cell in nb["cells"]
+        if cell["cell_type"] == "code"
+        for output in cell.get("outputs", [])
+        if WIDGET_VIEW in output.get("data", {})
+    ]
+
+
+def keep_shown_widget_state(nb: Any) -> list[str]:
+    """Keep the stored widget state of the views the outputs show, and of the widgets they contain.
+
+    nbclient stores every widget model the kernel ever announced, also those that were closed
+    (finished progress bars) or never shown. The state kept is exactly what the stored views need:
+    each view's model and every model it references (``IPY_MODEL_<id>``), so the state always
+    matches the views and a reopened notebook renders each of them. Returns the ids dropped.
+    """
+    widgets = nb.get("metadata", {}).get("widgets", {})
+    state = widgets.get(WIDGET_STATE, {}).get("state")
+    if state is None:
+        return []
+    keep: set[str] = set()
+    todo = [i for i in shown_widget_ids(nb) if i in state]
+    while todo:
+        model_id = todo.pop()
+        if model_id in keep:
+            continue
+        keep.add(model_id)
+        text = json.dumps(state[model_id].get("state", {}))
+        todo += [ref for ref in re.findall(r"IPY_MODEL_([0-9a-f]+)", text) if ref in state]
+    dropped = [i for i in state if i not in keep]
+    for model_id in dropped:
+        del state[model_id]
+    if not state:
+        del widgets[WIDGET_STATE]
+        if not widgets:
+            del nb["metadata"]["widgets"]
+    return dropped
+
+
 def _failed_cell(nb: Any) -> int | None:
     """Index (0-based, among all cells) of the first cell that stored an error, if any."""
     for index, cell in enumerate(nb.cells):
@@ -322,6 +369,7 @@ def execute_notebook(
         ) from exc
     seconds = time.perf_counter() - start
     _drop_native_logs(nb)
+    keep_shown_widget_state(nb)
     nbformat.validate(nb)
     state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
     write_atomic(path, nbformat.writes(nb) + "\n")

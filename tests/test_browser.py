@@ -1,11 +1,18 @@
 """The notebook series in a real browser: JupyterLab 4 in headless Chromium, driven by Playwright.
 
-Runs 00_data top to bottom from a copy of notebooks/, clicks the dataset browser's "next" button
-and checks that the live widget rendered and answered, that no cell shows an error, and saves a
-screenshot to runs/browser/00_data.png. Select it with ``-m browser`` (or leave it out with
-``-m "not browser"``). Needs Debian's ``chromium`` package (``.ci/run`` installs it) or a Chromium
-at $EDGELAB_CHROMIUM, and the ``playwright`` Python package (in ``edgelab[test]``); Playwright's own
-browser download is not used. Without them the test is skipped with one line saying what is missing.
+On a copy of notebooks/ set up as ``make lab`` sets it up (tools/lab_setup.py: widget state saved
+with the notebook, the series trusted), each notebook is opened as on a fresh clone (its stored
+explorers must render), run top to bottom, one control of every explorer is clicked (the explorer
+must answer), then the notebook is saved, its kernel shut down, and it is reopened: 0 "Error
+displaying widget", 0 error cells, and every explorer rendered from the stored state, as clicked.
+Screenshots go to runs/browser/NN_name-{live,reopened}.png.
+
+``make test`` runs 00, 04, 07 and 08 (:data:`DEFAULT_NOTEBOOKS`); ``make browser`` the whole series
+(``EDGELAB_BROWSER_NOTEBOOKS=all``; or a comma-separated list of numbers). Select the test with
+``-m browser`` (or leave it out with ``-m "not browser"``). Needs Debian's ``chromium`` package
+(``.ci/run`` installs it) or a Chromium at $EDGELAB_CHROMIUM, and the ``playwright`` Python package
+(in ``edgelab[test]``); Playwright's own browser download is not used. Without them the test is
+skipped with one line saying what is missing.
 """
 
 from __future__ import annotations
@@ -26,7 +33,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "runs" / "browser"
-NOTEBOOK = "00_data.ipynb"
+NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+#: The notebooks ``make test`` opens in the browser: the first, the Edge TPU op maps, the layer
+#: explorer and the last (the whole series takes longer than ``make test`` may; ``make browser``).
+DEFAULT_NOTEBOOKS = "00,04,07,08"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -37,8 +48,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-#: Seconds for running the whole notebook in the browser (it takes ~10-40 s on 2 cores).
-RUN_TIMEOUT_S = 120
+#: Seconds for running one notebook in the browser (9-75 s on 2 cores; 01 trains, 08 fine-tunes).
+RUN_TIMEOUT_S = 600
 
 pytestmark = pytest.mark.browser
 
@@ -66,17 +77,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def lab(tmp_path):
+def chosen_notebooks() -> list[str]:
+    """The notebooks to open: $EDGELAB_BROWSER_NOTEBOOKS ("all" or numbers such as "00,07"), else the default."""
+    wanted = os.environ.get("EDGELAB_BROWSER_NOTEBOOKS", DEFAULT_NOTEBOOKS).strip()
+    if wanted == "all":
+        return NOTEBOOKS
+    numbers = [n.strip() for n in wanted.split(",") if n.strip()]
+    return [name for name in NOTEBOOKS if name[:2] in numbers]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
     """JupyterLab on a copy of the series, on a free localhost port with a random token."""
     pytest.importorskip(
         "jupyterlab", reason="browser test skipped: jupyterlab is not installed (pip install 'edgelab[notebooks]')"
     )
+    tmp_path = tmp_path_factory.mktemp("lab")
     root = tmp_path / "project"
     (root / "notebooks").mkdir(parents=True)
     for path in [*(REPO / "notebooks").glob("*.ipynb"), REPO / "notebooks" / "params.json"]:  # the series' settings
         shutil.copy(path, root / "notebooks" / path.name)
     (root / "datasets").symlink_to(REPO / "datasets")  # the notebooks read ../datasets/sample
+    cache = (
+        REPO / "notebooks" / "runs-cache"
+    )  # files that depend only on a graph (04's MobileNets), as nbtest shares them
+    cache.mkdir(exist_ok=True)
+    (root / "notebooks" / "runs-cache").symlink_to(cache)
     config = tmp_path / "jupyter-config"
     config.mkdir()
     port, token = free_port(), secrets.token_hex(16)
@@ -94,6 +120,7 @@ def lab(tmp_path):
                 "IdentityProvider": {"token": token},
                 # No network: no news feed, no update check.
                 "LabApp": {
+                    "app_settings_dir": str(tmp_path / "app-settings"),  # tools/lab_setup.py writes here
                     "news_url": None,
                     "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate",
                 },
@@ -105,6 +132,10 @@ def lab(tmp_path):
     (settings / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
+    # Every cell in the page, also those scrolled out of view, so each output can be checked.
+    notebook_settings = tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
+    notebook_settings.mkdir(parents=True)
+    (notebook_settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     env = dict(
         os.environ,
         JUPYTER_CONFIG_DIR=str(config),
@@ -112,9 +143,13 @@ def lab(tmp_path):
         JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
         JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
         IPYTHONDIR=str(tmp_path / "ipython"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),  # the signature store that trusts notebooks
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     )
     env.pop("EDGELAB_PROGRESS", None)  # as a user sees it: progress bars on
+    # What ``make lab`` does: widget state saved with notebooks (overrides.json), the series trusted.
+    setup = [sys.executable, str(REPO / "tools" / "lab_setup.py"), "--settings-dir", str(tmp_path / "app-settings")]
+    subprocess.run([*setup, "--notebooks", str(root / "notebooks")], env=env, check=True, capture_output=True)
     with open(tmp_path / "jupyterlab.log", "wb") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser"],
@@ -136,7 +171,7 @@ def lab(tmp_path):
             if server.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("JupyterLab did not start:\n" + (tmp_path / "jupyterlab.log").read_text()[-3000:])
             time.sleep(0.5)
-        yield url, token
+        yield url, token, root
     finally:
         server.terminate()
         try:
@@ -145,24 +180,106 @@ def lab(tmp_path):
             server.kill()
 
 
-def test_notebook_runs_and_its_explorer_answers_clicks_in_chromium(lab):
+def stored_views(path: Path) -> tuple[int, set[str]]:
+    """Widget views a stored notebook shows, and the ids its widget state holds."""
+    nb = json.loads(path.read_text())
+    views = [
+        o["data"][WIDGET_VIEW]["model_id"]
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+        if WIDGET_VIEW in o.get("data", {})
+    ]
+    state = nb["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    missing = [v for v in views if v not in state]
+    assert not missing, f"{path.name}: stored views without stored state: {missing}"
+    return len(views), set(state)
+
+
+def check_page(page, name: str, views: int) -> list:
+    """Every stored view rendered, no widget error, no error cell: returns the explorers' outputs."""
+    from playwright.sync_api import expect
+
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    # A stored view drawn from its model holds the widget's elements (untrusted, it would be text).
+    outputs = panel.locator(".jp-OutputArea-output:has(.jupyter-widgets)")
+    failed = panel.locator(".jp-OutputArea-output", has_text=re.compile("Error displaying widget|model not found"))
+    expect(outputs.or_(failed)).to_have_count(views, timeout=60_000)  # widgets render after the page
+    text = panel.text_content()
+    assert "Error displaying widget" not in text and "model not found" not in text, name
+    errors = panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    stderr = [errors.nth(i).text_content() for i in range(errors.count())]
+    assert not [t for t in stderr if re.search(r"Traceback|Error", t)], (name, stderr)
+    assert not panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").count(), name
+    assert outputs.count() == views, (name, outputs.count(), views)
+    return [outputs.nth(i) for i in range(outputs.count())]
+
+
+def running_kernels(url: str, token: str) -> list:
+    with urllib.request.urlopen(f"{url}/api/kernels?token={token}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def open_notebook(page, url: str, token: str, name: str) -> None:
+    page.goto(f"{url}/lab/tree/notebooks/{name}?token={token}&reset")
+    page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=60_000)
+    page.wait_for_function("() => document.body.textContent.includes('| Idle')", timeout=120_000)
+
+
+def menu(page, top: str, item: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{top}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{item}$")).click()
+
+
+def click_one_control(page, output) -> str:
+    """Click one control of an explorer and wait until it answers; returns its text after the click."""
+    output.scroll_into_view_if_needed()
+    before = output.inner_text()
+    selects = output.locator("select")
+    toggles = output.locator(".widget-toggle-buttons button:not(.mod-active)")
+    checkboxes = output.locator("input[type=checkbox]")
+    buttons = output.locator("button.jupyter-button:not([disabled])", has_text=re.compile("next"))
+    if buttons.count():
+        buttons.first.click()
+    elif toggles.count():
+        toggles.first.click()
+    elif checkboxes.count():
+        checkboxes.first.click()
+    elif selects.count():
+        select = selects.last  # e.g. the trade-off explorer's y axis
+        options = select.locator("option").all_text_contents()
+        current = select.evaluate("s => s.options[s.selectedIndex].text")
+        select.select_option(label=next(o for o in options if o != current))
+    else:
+        pytest.fail(f"an explorer without a control to click: {before[:200]!r}")
+    page.wait_for_function(
+        "([el, text]) => el.innerText !== text", arg=[output.element_handle(), before], timeout=60_000
+    )
+    page.wait_for_function("() => document.body.textContent.includes('| Idle')", timeout=60_000)
+    return output.inner_text()
+
+
+@pytest.mark.parametrize("name", chosen_notebooks())
+def test_notebook_reopens_with_its_explorers_after_run_click_save(lab, name):
     executable = chromium()
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="browser test skipped: playwright is not installed (pip install 'edgelab[test]')"
     )
-    url, token = lab
+    url, token, root = lab
+    path = root / "notebooks" / name
+    stem = name.removesuffix(".ipynb")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    (SCREENSHOTS / "00_data-failed.png").unlink(missing_ok=True)
+    (SCREENSHOTS / f"{stem}-failed.png").unlink(missing_ok=True)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{url}/lab/tree/notebooks/{NOTEBOOK}?token={token}&reset")
-            page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=60_000)
-            page.wait_for_function("() => document.body.textContent.includes('| Idle')", timeout=60_000)  # kernel ready
+            # As on a fresh clone: the stored explorers render from the stored state.
+            views, _ = stored_views(path)
+            open_notebook(page, url, token, name)
+            check_page(page, name, views)
 
-            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+            menu(page, "Run", "Run All Cells")
             prompts = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt"
             page.wait_for_function(
                 f"() => [...document.querySelectorAll('{prompts}')].some(p => p.textContent.includes('*'))",
@@ -174,43 +291,44 @@ def test_notebook_runs_and_its_explorer_answers_clicks_in_chromium(lab):
                     timeout=RUN_TIMEOUT_S * 1000,
                 )
             except sync_api.TimeoutError:
-                page.screenshot(path=str(SCREENSHOTS / "00_data-failed.png"))
+                page.screenshot(path=str(SCREENSHOTS / f"{stem}-failed.png"))
                 shown = [p.text_content() for p in page.locator(prompts).all()]
                 pytest.fail(
-                    f"{NOTEBOOK} did not finish in {RUN_TIMEOUT_S} s; prompts: {shown} (see runs/browser/00_data-failed.png)"
+                    f"{name} did not finish in {RUN_TIMEOUT_S} s; prompts: {shown} (see runs/browser/{stem}-failed.png)"
                 )
             page.wait_for_function("() => document.body.textContent.includes('| Idle')", timeout=60_000)
+            explorers = check_page(page, name, views)
 
-            # No cell shows an error, and no widget failed to display.
-            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-            stderr = [errors.nth(i).text_content() for i in range(errors.count())]  # also cells out of view
-            assert not [text for text in stderr if re.search(r"Traceback|Error", text)], stderr
-            text = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").text_content()
-            assert "Error displaying widget" not in text and "model not found" not in text
+            # One control of every explorer: the click reaches the kernel and the explorer changes.
+            clicked = [click_one_control(page, output) for output in explorers]
+            page.screenshot(path=str(SCREENSHOTS / f"{stem}-live.png"), full_page=True)
 
-            # The dataset browser is a live widget: its controls rendered and a click in the browser
-            # reaches the kernel and changes what it shows.
-            explorer = page.locator(
-                ".jp-OutputArea-output .widget-vbox", has=page.locator("button", has_text="next")
-            ).first
-            explorer.scroll_into_view_if_needed()
-            label = explorer.locator(".widget-html", has_text="split, class").first
-            before = label.inner_text()
-            assert re.search(r"class 'glacier': images 13-24 of \d+ \(page 2 of \d+\)", before), (
-                before
-            )  # as the notebook left it
-            assert explorer.locator("img").first.evaluate("img => img.naturalWidth") > 100
-            explorer.locator("button", has_text="next").click()
+            # Save, shut the kernel down, reopen: everything is drawn from the saved widget state.
+            page.keyboard.press("Control+s")
             page.wait_for_function(
-                "(el) => el.innerText.includes('page 3 of')", arg=label.element_handle(), timeout=30_000
+                "() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')", timeout=30_000
             )
-            after = label.inner_text()
-            assert re.search(r"class 'glacier': images 25-36 of \d+ \(page 3 of \d+\)", after), after
-            explorer.scroll_into_view_if_needed()
-            page.screenshot(path=str(SCREENSHOTS / "00_data.png"))
+            saved_views, state = stored_views(path)
+            assert saved_views == views and state, (name, saved_views, views)
+            menu(page, "Kernel", "Shut Down Kernel")
+            deadline = time.monotonic() + 60
+            while running_kernels(url, token) and time.monotonic() < deadline:
+                time.sleep(0.5)  # polling the server, not a timed assertion
+            assert not running_kernels(url, token), name
+            open_notebook(page, url, token, name)
+            reopened = check_page(page, name, views)
+            for output, text in zip(reopened, clicked):
+                output.scroll_into_view_if_needed()
+                assert output.inner_text() == text, (name, text[:300])  # as clicked, from the stored state
+            if reopened:
+                reopened[-1].scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOTS / f"{stem}-reopened.png"))
+        except Exception:
+            page.screenshot(path=str(SCREENSHOTS / f"{stem}-failed.png"))
+            raise
         finally:
             browser.close()
-    assert (SCREENSHOTS / "00_data.png").stat().st_size > 10_000
+    assert (SCREENSHOTS / f"{stem}-reopened.png").stat().st_size > 10_000
 
 
 def test_without_chromium_the_test_says_so_in_one_line(monkeypatch):

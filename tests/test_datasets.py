@@ -527,10 +527,14 @@ def test_arrays_are_a_memory_mapped_cache_reused_by_the_next_load(intel_layout, 
     ds = load_dataset(root, image_size=24, progress=False, cache_dir=cache)
     images, _labels = ds.arrays("train")
     assert isinstance(images, np.memmap) and not images.flags.writeable
-    assert len(decoded) == len(ds.train) == len(images)
+    assert len(images) == len(ds.train)
+    for split in ("val", "test"):
+        ds.arrays(split)
+    every = [p for split in ("train", "val", "test") for p in ds.split(split).paths]
+    assert sorted(decoded) == sorted(every)  # the scan decoded each image once; the splits read it
     again = load_dataset(root, image_size=24, progress=False, cache_dir=cache)
     np.testing.assert_array_equal(again.arrays("train")[0], images)
-    assert len(decoded) == len(ds.train)  # nothing decoded a second time
+    assert len(decoded) == len(every)  # nothing decoded a second time
     in_memory = load_dataset(root, image_size=24, progress=False, cache_dir=False)
     np.testing.assert_array_equal(in_memory.arrays("train")[0], images)
     assert not isinstance(in_memory.arrays("train")[0], np.memmap)
@@ -547,9 +551,9 @@ def test_cache_is_rebuilt_when_a_file_or_a_setting_changes(intel_layout, tmp_pat
     fresh = load_dataset(root, image_size=24, progress=False, cache_dir=cache).arrays("test")[0]
     assert fresh[0].mean() > first[0].mean() + 20  # the white image, not the cached one
     np.testing.assert_array_equal(fresh[1:], first[1:])
-    assert len(list(cache.glob("*.u8"))) == 1  # the stale file went
+    assert len(list(cache.glob("*.u8"))) == 3  # one per split: the stale test file went
     load_dataset(root, image_size=20, progress=False, cache_dir=cache).arrays("test")
-    assert len(list(cache.glob("*.u8"))) == 2  # another size is another file
+    assert len(list(cache.glob("*.u8"))) == 6  # another size is another file per split
 
 
 def test_an_interrupted_load_resumes_from_the_cache(intel_layout, tmp_path, monkeypatch):
@@ -566,13 +570,14 @@ def test_an_interrupted_load_resumes_from_the_cache(intel_layout, tmp_path, monk
         return counting(path, *args, **kwargs)
 
     monkeypatch.setattr(cache_module, "try_load", interrupted)
-    ds = load_dataset(root, image_size=24, progress=False, cache_dir=cache)
-    with pytest.raises(KeyboardInterrupt):
-        ds.arrays("train")
+    with pytest.raises(KeyboardInterrupt):  # during the scan's decoding pass
+        load_dataset(root, image_size=24, progress=False, cache_dir=cache)
     done = len(decoded)
     monkeypatch.setattr(cache_module, "try_load", counting)
-    images, _ = load_dataset(root, image_size=24, progress=False, cache_dir=cache).arrays("train")
-    assert done == 5 and len(decoded) == len(images)  # only the rest was decoded
+    ds = load_dataset(root, image_size=24, progress=False, cache_dir=cache)
+    images, _ = ds.arrays("train")
+    every = [p for split in ("train", "val", "test") for p in ds.split(split).paths]
+    assert done == 5 and len(decoded) == len(every)  # only the rest was decoded
     reference = load_dataset(root, image_size=24, progress=False, cache_dir=False).arrays("train")[0]
     np.testing.assert_array_equal(images, reference)
 
@@ -581,8 +586,10 @@ def test_a_deleted_pixel_file_is_decoded_again(intel_layout, tmp_path):
     root = intel_layout()
     cache = tmp_path / "cache"
     first = load_dataset(root, image_size=24, progress=False, cache_dir=cache).arrays("val")[0].copy()
-    (pixels,) = cache.glob("*.u8")
-    pixels.unlink()
+    pixel_files = list(cache.glob("*.u8"))
+    assert len(pixel_files) == 3  # one per split
+    for pixels in pixel_files:
+        pixels.unlink()
     again = load_dataset(root, image_size=24, progress=False, cache_dir=cache).arrays("val")[0]
     np.testing.assert_array_equal(again, first)
     assert again.any()

@@ -280,6 +280,22 @@ def test_recommend_within_budget_and_fixes():
         recommend(_table(), 0.01, "edgetpux")
 
 
+def test_recommend_for_the_edgetpu_names_a_partly_mapped_row_within_budget():
+    from edgelab.diagnose import recommend
+
+    table = _table(int8=-0.7, qat_int8=-0.5)
+    mixed = {"precision": "mixed_int8", "status": "ok", "size_bytes": 150_000, "p50_ms": 0.4}
+    table = pd.concat([table, pd.DataFrame([{**mixed, "edgetpu_ops": "3/11", "delta_accuracy": 0.0}])])
+    rec = recommend(table, 0.01, "edgetpu")
+    assert rec.precision is None and "qat_int8 (50.0 points lost)" in rec.reason
+    assert "mixed_int8 loses 0.0 points with 3/11 ops on the Edge TPU" in rec.reason
+    # No row within budget: nothing partly mapped is offered.
+    assert "Within budget" not in recommend(table.iloc[:-1], 0.01, "edgetpu").reason
+    # No fully mapped row at all: the partly mapped one is still named.
+    only = recommend(table[table.precision.isin(["fp32", "mixed_int8"])], 0.01, "edgetpu")
+    assert "no variant has every op mapped" in only.reason and "mixed_int8" in only.reason
+
+
 def test_node_data_and_layer_explorer(built, tmp_path):
     from edgelab.diagnose import analyze_layers, layer_explorer, write_node_data
     from edgelab.diagnose.widget import range_use
@@ -294,7 +310,11 @@ def test_node_data_and_layer_explorer(built, tmp_path):
     explorer = layer_explorer(report)
     assert "conv2_relu" in explorer.summary() and "rank 1 of" in explorer.summary()
     explorer.dropdown.value = 0
-    assert explorer.summary().startswith("op 0: QUANTIZE")
+    assert explorer.summary().startswith("op 0: (model input) (QUANTIZE)")
+    labels = [label for label, _ in explorer.dropdown.options]
+    assert not [label for label in labels if "StatefulPartitionedCall" in label], labels  # Keras names only
+    assert any("conv2_relu (CONV_2D)" in label for label in labels), labels
+    assert explorer.frame()["TFLite op"].tolist() == ["QUANTIZE"]
     use = range_use(report, 1)
     assert 0 < use["used"] <= 1 and use["levels"] >= 2
 

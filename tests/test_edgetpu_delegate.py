@@ -147,8 +147,17 @@ def test_list_edge_tpus_scans_sysfs_and_dev(tmp_path):
     assert found[1]["id"] == "1a6e:089a"
 
 
-def test_list_edge_tpus_on_this_machine_is_a_list():
-    assert isinstance(list_edge_tpus(), list)
+def test_list_edge_tpus_finds_nothing_where_there_is_nothing(tmp_path):
+    assert list_edge_tpus(tmp_path / "no-sys", tmp_path / "no-dev") == []  # missing roots: no error
+    (tmp_path / "sys" / "bus" / "usb" / "devices" / "1-1").mkdir(parents=True)  # a device without IDs
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "apex").touch()  # not apex_N
+    assert list_edge_tpus(tmp_path / "sys", tmp_path / "dev") == []
+
+
+def test_list_edge_tpus_on_this_machine_names_existing_devices():
+    for found in list_edge_tpus():  # none on a machine without an Edge TPU; each one must exist
+        assert found["type"] in ("usb", "pci") and Path(found["path"]).exists(), found
 
 
 def test_custom_op_detection_on_real_compiled_model():

@@ -103,3 +103,25 @@ def test_the_marker_check_finds_an_unmarked_import(tmp_path):
         "def bad():\n    import json\n    return json\n"
     )
     assert unmarked(tmp_path) == ["mod.py:9: import json"]
+
+
+def error_classes_outside_errors(package: Path = PACKAGE) -> list[str]:
+    """Public exception and warning classes defined anywhere but edgelab/errors.py."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "errors.py" or "bundle_template" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                bases = [ast.unparse(b) for b in node.bases]
+                if any(b.endswith(("Error", "Warning", "Exception")) for b in bases):
+                    found.append(f"{path.name}: {node.name}")
+    return found
+
+
+def test_every_error_and_warning_class_lives_in_errors_py(tmp_path):
+    assert error_classes_outside_errors() == []
+    (tmp_path / "mod.py").write_text(
+        "class OddError(ValueError):\n    pass\n\n\nclass _Private(Exception):\n    pass\n"
+    )
+    assert error_classes_outside_errors(tmp_path) == ["mod.py: OddError"]

@@ -86,6 +86,20 @@ def test_every_widget_shown_has_its_state_stored(notebook):
     assert not missing, f"{path.name}: widget state missing for {missing} (regenerate with store_widget_state)"
 
 
+def test_stored_widget_state_is_exactly_what_the_views_show(notebook):
+    """No state of widgets that are not shown (closed progress bars, stale ids): it matches the views."""
+    import copy
+
+    from edgelab.nbval import keep_shown_widget_state
+
+    path, nb = notebook
+    dropped = keep_shown_widget_state(copy.deepcopy(nb))
+    assert not dropped, f"{path.name}: widget state of {len(dropped)} models no stored view shows (regenerate it)"
+    for cell in code_cells(nb):
+        for output in cell.outputs:
+            assert "FloatProgress" not in str(output.get("data", {}).get("text/plain", "")), path.name
+
+
 def test_executed_in_order_from_a_fresh_kernel(notebook):
     path, nb = notebook
     counts = [cell.execution_count for cell in code_cells(nb)]

@@ -157,6 +157,16 @@ def test_tradeoff_labels_never_overlap_labels_or_other_points(x, y, dpi):
             assert gap_own <= gap_other + 1, (text, order[i])
 
 
+@pytest.mark.parametrize("y", ["accuracy", "agreement"])
+def test_tradeoff_share_axis_does_not_make_one_image_a_cliff(y):
+    table = notebook_table()  # 180 test images: qat_int8 is one image below the rest
+    (ax,) = plot_tradeoff(table, x="size_bytes", y=y).axes
+    low, high = ax.get_ylim()
+    assert high - low >= 0.05 - 1e-9  # one image (0.0056) is at most a ninth of the axis
+    assert low <= table[y].min() and table[y].max() <= high
+    assert max(ax.get_yticks()) <= 1.0  # no share above 1 on the axis
+
+
 def test_tradeoff_one_point_front_is_drawn_and_named_once():
     table = notebook_table()
     fig = plot_tradeoff(table, x="size_bytes")
@@ -192,14 +202,32 @@ def test_plot_confusions_one_panel_per_variant():
         "fp16": classification_metrics(y_true, y_true, names),
         "broken": None,  # a failed variant has no evaluation
     }
-    fig = plot_confusions(evaluations, names)
+    fig = plot_confusions(evaluations, names, normalize=False)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in visible] == ["keras float: 100.0%", "int8: 75.0%", "fp16: 100.0%"]
     assert [t.get_text() for t in visible[1].get_xticklabels()] == names
+    assert (visible[1].get_xlabel(), visible[1].get_ylabel()) == ("predicted", "true")
     # Counts are written in the cells: int8 got 2 of class a, 1 a->b, 2 of b, 2 of c, 1 c->a.
     assert sorted(texts(visible[1])) == sorted(["2", "1", "2", "1", "2"])
+    # Normalized, the numbers are what the colours show: shares of each true class (a: 2 of 3, 1 of 3).
+    normalized = [ax for ax in plot_confusions(evaluations, names).axes if ax.get_visible()][1]
+    assert sorted(texts(normalized)) == sorted([".67", ".33", "1", ".67", ".33"])
+    assert normalized.get_title() == "int8: 75.0%, rows sum to 1"
     with pytest.raises(ConfigError):
         plot_confusions({"x": None}, names)
+
+
+def test_confusion_labels_are_at_least_10_px_where_notebooks_show_them():
+    names = ["buildings", "forest", "glacier", "mountain", "sea", "street"]
+    y = np.repeat(np.arange(6), 5)
+    evaluations = {p: classification_metrics(y, y, names) for p in ("fp32", "fp16", "dynamic", "int8", "qat_int8")}
+    fig = plot_confusions(evaluations, names)
+    # The widgets draw at 80 dpi; a notebook shows a figure at 100 dpi scaled to a ~1000 px wide output.
+    for dpi, width_px in ((80, None), (100, 1000)):
+        scale = min(1.0, width_px / (fig.get_figwidth() * dpi)) if width_px else 1.0
+        for ax in fig.axes:
+            for label in ax.get_xticklabels() + ax.get_yticklabels():
+                assert label.get_fontsize() * dpi / 72 * scale >= 10, (dpi, label.get_text(), label.get_fontsize())
 
 
 @pytest.mark.parametrize("normalize", [False, True])

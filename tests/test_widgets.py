@@ -136,6 +136,11 @@ def test_flip_rows_and_errors(comparison):
 def test_tradeoff_axes_lists_columns_with_values(comparison):
     xs, ys = widgets.tradeoff_axes(comparison.table)
     assert xs == ["p50_ms", "size_bytes"] and ys == ["accuracy", "agreement"]
+    # The same MACs for every variant (quantization keeps the graph): not an axis that tells them apart.
+    xs, _ = widgets.tradeoff_axes(comparison.table.assign(macs=3_982_080))
+    assert "macs" not in xs
+    xs, _ = widgets.tradeoff_axes(comparison.table.assign(macs=[3_982_080, 2_000_000, None]))
+    assert "macs" in xs
 
 
 def test_picture_bytes_and_grid():

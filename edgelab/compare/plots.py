@@ -51,7 +51,7 @@ def plot_tradeoff(table: pd.DataFrame, x: str = "p50_ms", y: str = "accuracy") -
     there are several), so a one-point front is visible too.
     """
     rows = _ok_rows(table).dropna(subset=[x, y]).sort_values([x, y], ascending=[True, False])
-    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
+    fig = Figure(figsize=(6.5, 4.6), layout="constrained")
     ax = fig.add_subplot()
     sizes = (
         pd.to_numeric(rows.get("size_bytes", pd.Series(1, index=rows.index)), errors="coerce").fillna(1).astype(float)
@@ -64,6 +64,8 @@ def plot_tradeoff(table: pd.DataFrame, x: str = "p50_ms", y: str = "accuracy") -
         ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.margins(x=0.15, y=0.2)
+    if y in SHARE_COLUMNS:
+        share_axis(ax, rows[y].to_numpy(float))
     on_front = rows["precision"].isin(pareto_front(rows, x, y)).to_numpy()
     front = rows[on_front]
     if len(front) > 1:
@@ -94,6 +96,33 @@ def plot_tradeoff(table: pd.DataFrame, x: str = "p50_ms", y: str = "accuracy") -
     return fig
 
 
+#: Quality columns that are shares of the test images (accuracy 0..1, a change of it -1..1).
+SHARE_COLUMNS = ("accuracy", "agreement", "delta_accuracy")
+#: Smallest span of a share axis: 0.05 (5 points), so a difference of one test image (0.6 points of the
+#: series' 180) looks small.
+MIN_SHARE_SPAN = 0.05
+
+
+def share_axis(ax: Any, values: np.ndarray, min_span: float = MIN_SHARE_SPAN) -> None:
+    """A y axis of shares that spans at least ``min_span`` around ``values`` and has no tick above 1.
+
+    A share axis fitted to its points (0.883-0.890) makes one test image look like a cliff; a
+    share above 1 does not exist, so no tick says 1.002.
+    """
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return
+    low, high = ax.get_ylim()
+    if high - low < min_span:
+        centre = (float(values.min()) + float(values.max())) / 2
+        low, high = centre - min_span / 2, centre + min_span / 2
+        room = 1 + min_span * 0.12  # the top stays near 1, with room for the largest marker
+        if high > room and values.max() <= 1:
+            low, high = low - (high - room), room
+        ax.set_ylim(low, high)
+    ax.set_yticks([t for t in ax.get_yticks() if low <= t <= min(high, 1.0) + 1e-9])
+
+
 def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
     """Overlapping area of two boxes (x0, y0, x1, y1)."""
     w = min(a[2], b[2]) - max(a[0], b[0])
@@ -106,6 +135,12 @@ def _gap(box: tuple[float, float, float, float], point: np.ndarray) -> float:
     dx = max(box[0] - point[0], 0.0, point[0] - box[2])
     dy = max(box[1] - point[1], 0.0, point[1] - box[3])
     return math.hypot(dx, dy)
+
+
+def _with_point(box: tuple[float, float, float, float], point: np.ndarray) -> tuple[float, float, float, float]:
+    """The smallest box holding ``box`` and ``point``: a label and its leader line to the point."""
+    x, y = float(point[0]), float(point[1])
+    return (min(box[0], x), min(box[1], y), max(box[2], x), max(box[3], y))
 
 
 def _clusters(centres: np.ndarray, radii: np.ndarray) -> list[list[int]]:
@@ -180,6 +215,10 @@ def place_labels(
                     y0 = min(max(y0, frame.y0 + 2), max(frame.y1 - 2 - h, frame.y0 + 2))
                 box = (x0, y0, x0 + w, y0 + h)
                 cost = sum(_overlap(box, other) for other in placed + markers)
+                if level:  # the leader line (its whole bounding box) must not cover labels or points
+                    span = _with_point(box, centre)
+                    others_boxes = placed + [m for i, m in enumerate(markers) if i not in members]
+                    cost += sum(_overlap(span, other) for other in others_boxes)
                 cost += 4 * (w * h - _overlap(box, frame_box))
                 own = min(_gap(box, centres[i]) - radii[i] for i in members)
                 if any(_gap(box, centres[i]) - radii[i] < own for i in others):
@@ -189,7 +228,12 @@ def place_labels(
             if best_cost == 0:
                 break
         box, level = best
-        placed.append(box)
+        if level:  # later labels keep clear of this leader line too
+            placed.append(
+                (min(box[0], centre[0]), min(box[1], centre[1]), max(box[2], centre[0]), max(box[3], centre[1]))
+            )
+        else:
+            placed.append(box)
         offset = ((box[0] - centre[0]) / px, (box[1] - centre[1]) / px)
         arrow = {"arrowstyle": "-", "color": "0.3", "lw": 0.8, "shrinkA": 1, "shrinkB": reach / px} if level else None
         xy = tuple(ax.transData.inverted().transform(centre))
@@ -226,14 +270,23 @@ def plot_sizes(table: pd.DataFrame) -> Figure:
     return fig
 
 
+#: Smallest font of the confusion matrices, in points: 10 pt is at least 11 px at the 80 dpi the explorers
+#: draw at, and stays above 10 px when a notebook scales a three-panel figure down to its width.
+CONFUSION_FONTSIZE = 10.0
+
+
 def plot_confusions(evaluations: Mapping[str, Any], class_names: Sequence[str], normalize: bool = True) -> Figure:
-    """Confusion matrices side by side, one per variant (rows: true class, columns: predicted)."""
+    """Confusion matrices side by side, one per variant (rows: true class, columns: predicted).
+
+    With ``normalize`` each row is divided by its class's image count: colours *and* the numbers in
+    the cells are shares of the true class (.93), else raw image counts.
+    """
     items = [(name, ev) for name, ev in evaluations.items() if ev is not None]
     if not items:
         raise ConfigError("Expected at least one evaluation to plot. Received: none.")
     cols = min(3, len(items))
     rows = int(np.ceil(len(items) / cols))
-    fig = Figure(figsize=(3.6 * cols, 3.4 * rows), layout="constrained")
+    fig = Figure(figsize=(3.9 * cols, 3.9 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (name, ev) in zip(axes.flat, items):
         cm = np.asarray(ev.confusion, dtype=float)
@@ -241,11 +294,15 @@ def plot_confusions(evaluations: Mapping[str, Any], class_names: Sequence[str], 
         image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(float(shown.max()), 1.0))
         for (i, j), value in np.ndenumerate(cm):
             if value:
-                cell = image.cmap(image.norm(shown[i, j]))  # the colour actually drawn under the count
-                ax.text(j, i, int(value), ha="center", va="center", fontsize=8, color=text_colour(cell))
-        ax.set_title(f"{name}: {ev.accuracy:.1%}", fontsize=10)
-        ax.set_xticks(range(len(class_names)), class_names, rotation=60, fontsize=7)
-        ax.set_yticks(range(len(class_names)), class_names, fontsize=7)
+                cell = image.cmap(image.norm(shown[i, j]))  # the colour actually drawn under the number
+                text = f"{shown[i, j]:.2f}".lstrip("0") if normalize and shown[i, j] < 1 else f"{shown[i, j]:g}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=CONFUSION_FONTSIZE - 1, color=text_colour(cell))
+        title = f"{name}: {ev.accuracy:.1%}" + (", rows sum to 1" if normalize else "")
+        ax.set_title(title, fontsize=CONFUSION_FONTSIZE + 1)
+        ax.set_xticks(range(len(class_names)), class_names, rotation=60, fontsize=CONFUSION_FONTSIZE)
+        ax.set_yticks(range(len(class_names)), class_names, fontsize=CONFUSION_FONTSIZE)
+        ax.set_xlabel("predicted", fontsize=CONFUSION_FONTSIZE)
+        ax.set_ylabel("true", fontsize=CONFUSION_FONTSIZE)
     for ax in list(axes.flat)[len(items) :]:
         ax.set_visible(False)
     return fig

@@ -58,6 +58,26 @@ def _mapped(value: Any) -> tuple[int, int] | None:
         return None
 
 
+def _partly_mapped(every: pd.DataFrame, mapped: pd.DataFrame, max_drop: float) -> str:
+    """For the Edge TPU: the row within budget with the most ops on the Edge TPU, when not all of them are.
+
+    Every row counts: one that keeps the accuracy with part of its ops on the Edge TPU is the
+    trade-off on offer, and the reader sees it beside the fully mapped ones.
+    """
+    partial = every[(every["drop"] <= max_drop + 1e-9) & ~every.precision.isin(mapped.precision)]
+    if "edgetpu_ops" not in partial.columns:
+        return ""
+    partial = partial.assign(on_tpu=[m[0] if (m := _mapped(v)) else 0 for v in partial["edgetpu_ops"]])
+    partial = partial[partial.on_tpu > 0]
+    if not len(partial):
+        return ""
+    best = partial.sort_values(["on_tpu", "drop"], ascending=[False, True], kind="stable").iloc[0]
+    return (
+        f" Within budget, {best.precision} loses {max(best['drop'], 0) * 100 + 0:.1f} points with "
+        f"{best.edgetpu_ops} ops on the Edge TPU (mapped/total; the rest run on the CPU)."
+    )
+
+
 def recommend(
     table: pd.DataFrame,
     max_accuracy_drop: float = 0.01,
@@ -97,6 +117,7 @@ def recommend(
     ok["size"] = pd.to_numeric(ok.size_bytes, errors="coerce")
     ok["latency"] = pd.to_numeric(ok.p50_ms, errors="coerce")
     budget = f"{max_accuracy_drop * 100:.1f}-point"
+    every = ok.copy()  # every measured row, also those the target rules out, for the reasons below
     fits = ok[ok["drop"] <= max_accuracy_drop + 1e-9]
     repaired = fits[fits.precision.astype(str).str.startswith("int8+")]
     fallback = fits[fits.precision.astype(str) == "mixed_int8"]
@@ -133,6 +154,7 @@ def recommend(
     drop = -pd.to_numeric(pool.delta_accuracy, errors="coerce")
     if target is Target.EDGETPU and ok.empty:
         reason = f"No variant meets the {budget} budget on the Edge TPU: no variant has every op mapped."
+        reason += _partly_mapped(every, ok, max_accuracy_drop)
         return Recommendation(
             None, reason, "Convert with convert_for_edgetpu (full int8, uint8 I/O) and check edgelab analyze."
         )
@@ -158,6 +180,8 @@ def recommend(
     reason = f"No variant meets the {budget} budget on {target.value}" + (
         f"; the closest is {closest} ({near[closest] * 100:.1f} points lost)." if closest is not None else "."
     )
+    if target is Target.EDGETPU:
+        reason += _partly_mapped(every, ok, max_accuracy_drop)
     return Recommendation(None, reason, fix, (), costs)
 
 

@@ -8,6 +8,10 @@ of the split's file paths, their sizes and modification times and the image size
 changes, or other settings pick other files (seed, ``max_per_class``), the key changes and the old
 file of that dataset, split and size is removed. A per-image state file records which rows are
 decoded, so an interrupted load resumes where it stopped.
+
+:func:`~edgelab.data.datasets.load_dataset` (with ``verify``) decodes each image once: the scan's
+check decodes it at model size (:class:`ScanDecoder`), the split files are filled from that pass,
+and a small ``.scan1`` record of the files that failed lets a rescan of unchanged files skip decoding.
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import write_atomic
+from .._files import not_a_regular_file, write_atomic
 from .._log import logger, tqdm
 from .decoding import threaded, try_load
-from .skips import SkippedFile
+from .skips import SkippedFile, SkipReason
 
-__all__ = ["CACHE_DIR_ENV", "ImageCache", "cache_dir"]
+__all__ = ["CACHE_DIR_ENV", "ImageCache", "ScanDecoder", "cache_dir"]
 
 #: Environment variable naming the folder of decoded-image caches.
 CACHE_DIR_ENV = "EDGELAB_CACHE_DIR"
@@ -50,6 +54,16 @@ def _stat(path: Path) -> tuple[int, int]:
     except OSError:
         return -1, -1  # decoding will fail and say why
     return st.st_size, st.st_mtime_ns
+
+
+def _zero_byte(path: Path) -> tuple[None, SkippedFile] | None:
+    """``(None, why)`` for an empty regular file (Pillow would call it "not an image")."""
+    try:
+        if not_a_regular_file(path) is None and os.stat(path).st_size == 0:
+            return None, SkippedFile(path, SkipReason.ZERO_BYTE, "0 bytes")
+    except OSError:
+        pass  # decoding says why
+    return None
 
 
 class ImageCache:
@@ -190,7 +204,7 @@ class ImageCache:
         failures: dict[int, SkippedFile] = {}
 
         def one(i: int) -> None:
-            image, bad = try_load(self.paths[i], self.image_size, max_pixels)
+            image, bad = _zero_byte(self.paths[i]) or try_load(self.paths[i], self.image_size, max_pixels)
             if image is None:
                 failures[i] = bad  # type: ignore[assignment]
                 state[i] = _FAILED
@@ -203,3 +217,102 @@ class ImageCache:
             for _ in threaded(one, todo.tolist()):
                 bar.update()
         return [failures[i] for i in sorted(failures)]
+
+
+class ScanDecoder:
+    """Decodes every image once, while the dataset is scanned, at model size, for the split caches.
+
+    :func:`edgelab.data.scanning.scan` hands it the candidate files (:meth:`decode_all`); they are
+    decoded into an :class:`ImageCache` of their own (memory-mapped, on a few threads, resumable
+    after an interrupt), so a file that cannot be decoded is found, and reported, before the splits
+    are drawn. Once the splits are known, :meth:`fill` copies each split's rows into its
+    :class:`ImageCache` file, and :meth:`finish` keeps only the list of failures (a small record
+    that lets the next scan of unchanged files skip decoding) and removes the pass's pixels. So the
+    first load of a folder decodes each image exactly once, and a rerun decodes nothing.
+
+    Args:
+        folder: The cache folder.
+        image_size: ``(height, width)`` the images are decoded at.
+        name: What the images are (the dataset folder).
+        max_pixels: Decoded-pixels budget per image (see :func:`edgelab.data.decoding.max_pixels`).
+
+    Raises:
+        OSError: the folder cannot be written (callers scan without it).
+    """
+
+    def __init__(
+        self, folder: str | os.PathLike, image_size: tuple[int, int], name: str, max_pixels: int | None = None
+    ):
+        self.folder = Path(folder)
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.name = f"{name} scan"
+        self.max_pixels = max_pixels
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._pool: ImageCache | None = None
+        self._images: np.ndarray | None = None
+        self._rows: dict[Path, int] = {}
+
+    def _record(self, pool: ImageCache) -> Path:
+        return pool.pixels_file.with_suffix(f".scan{_VERSION}")
+
+    def decode_all(self, paths: Sequence[Path], progress: bool | None = None) -> list[SkippedFile | None]:
+        """Per path, None when it decoded, else why not (from the record when nothing changed)."""
+        from .decoding import _resolve
+
+        pool = ImageCache(paths, self.image_size, f"{self.name} {_resolve(self.max_pixels)}", folder=self.folder)
+        self._pool = pool
+        try:
+            recorded = json.loads(self._record(pool).read_text())
+            failures = [SkippedFile(Path(f["path"]), f["reason"], f["detail"]) for f in recorded["failures"]]
+            logger.info("scan of %d images recorded in %s: not decoded again", len(paths), pool.folder)
+        except (OSError, ValueError, KeyError, TypeError):
+            try:
+                images, ok, failures = pool.load("decoding images", progress, self.max_pixels)
+            except OSError as exc:  # the folder cannot be written: check here, decode on first use
+                from .decoding import check_file, parallel_map
+
+                logger.warning("cannot use the image cache in %s (%s); decoding after the scan", pool.folder, exc)
+                return parallel_map(lambda p: check_file(p, True, self.max_pixels), paths, "checking images", progress)
+            self._images = images
+            self._rows = {pool.paths[i]: row for row, i in enumerate(ok.tolist())}
+        why = {f.path: f for f in failures}
+        return [why.get(p) for p in paths]
+
+    def fill(self, cache: ImageCache) -> bool:
+        """Write ``cache`` from this pass's rows (unless it is complete already).
+
+        Returns False, leaving the cache to decode on first use, when a path was not decoded here.
+        """
+        if not cache.paths or cache._read_meta() is not None:
+            return True
+        images = self._images
+        if images is None or cache.image_size != self.image_size or any(p not in self._rows for p in cache.paths):
+            return False
+        cache._remove_stale()
+        n = len(cache.paths)
+        with open(cache.state_file, "wb") as state:
+            state.write(bytes(n))  # every row still to do until the pixels are written
+        pixels = np.memmap(cache.pixels_file, dtype=np.uint8, mode="w+", shape=(n, *images.shape[1:]))
+        for j, path in enumerate(cache.paths):
+            pixels[j] = images[self._rows[path]]
+        pixels.flush()
+        del pixels
+        with open(cache.state_file, "r+b") as state:
+            state.write(bytes([_OK]) * n)
+        meta = {"version": _VERSION, "count": n, "ok": list(range(n)), "failures": []}
+        write_atomic(cache.meta_file, json.dumps(meta))
+        return True
+
+    def finish(self) -> None:
+        """Keep the record of failures; remove this pass's pixels (the split caches hold them now)."""
+        pool = self._pool
+        if pool is None or self._images is None:
+            return
+        meta = pool._read_meta()
+        self._images = None
+        self._rows = {}
+        if meta is None:
+            return
+        write_atomic(self._record(pool), json.dumps({"failures": meta["failures"]}))
+        for path in (pool.pixels_file, pool.state_file, pool.meta_file):
+            path.unlink(missing_ok=True)

@@ -27,7 +27,8 @@ import numpy as np
 from .._log import logger
 from ..errors import ConfigError, DatasetError, check_int, did_you_mean
 from ..preprocess import parse_image_size
-from .cache import ImageCache
+from .cache import ImageCache, ScanDecoder
+from .cache import cache_dir as cache_dir_default
 from .calibration import representative_dataset
 
 # Names that lived here before the package was split into modules (explicit re-exports).
@@ -206,14 +207,17 @@ class Dataset:
         ok = np.asarray([i for i, bad in enumerate(failures) if bad is None], dtype=np.int64)
         return (images if len(ok) == len(paths) else images[ok]), ok
 
+    def _image_cache(self, part: Split) -> ImageCache:
+        name = f"{os.path.realpath(self.root) if self.root else ''} {part.name}"
+        folder = self._cache_dir if isinstance(self._cache_dir, (str, os.PathLike)) else None
+        return ImageCache(part.paths, (self.image_size[0], self.image_size[1]), name, folder=folder)
+
     def _load(self, part: Split, progress: bool | None) -> tuple[np.ndarray, np.ndarray]:
         """A folder split's pixels: from the memory-mapped cache, or decoded into memory when the
         cache folder cannot be written."""
         desc = f"loading {part.name}"
         if self._cache_dir is not False:
-            name = f"{os.path.realpath(self.root) if self.root else ''} {part.name}"
-            folder = self._cache_dir if isinstance(self._cache_dir, (str, os.PathLike)) else None
-            cache = ImageCache(part.paths, (self.image_size[0], self.image_size[1]), name, folder=folder)
+            cache = self._image_cache(part)
             try:
                 images, ok, failures = cache.load(desc, progress, self._max_pixels)
             except OSError as exc:
@@ -349,7 +353,39 @@ def load_dataset(
     seed = check_int("seed", seed, minimum=0)
     max_per_class = check_int("max_per_class", max_per_class, allow_none=True)
 
-    result = scan(root, classes=classes, verify=verify, progress=progress, max_pixels=max_pixels)
+    # With verify and a cache, the scan decodes each image once, at model size, and the split caches
+    # are filled from that pass (see edgelab.data.cache.ScanDecoder): no second decode.
+    decoder = None
+    if verify and cache_dir is not False:
+        folder = cache_dir if isinstance(cache_dir, (str, os.PathLike)) else cache_dir_default()
+        try:
+            decoder = ScanDecoder(folder, size, os.path.realpath(root), max_pixels)
+        except OSError as exc:
+            logger.warning("cannot use the image cache in %s (%s); decoding after the scan", folder, exc)
+    result = scan(root, classes=classes, verify=verify, progress=progress, max_pixels=max_pixels, decoder=decoder)
+    dataset = _split_dataset(result, size, val_fraction, test_fraction, seed, max_per_class, cache_dir, max_pixels)
+    if decoder is not None:
+        try:
+            for name in SPLITS:
+                decoder.fill(dataset._image_cache(dataset.split(name)))
+            decoder.finish()
+        except OSError as exc:  # the splits decode on first use instead
+            logger.warning("cannot write the image cache in %s (%s)", decoder.folder, exc)
+    logger.info("loaded %r", dataset)
+    return dataset
+
+
+def _split_dataset(
+    result: ScanResult,
+    size: tuple[int, int],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    max_per_class: int | None,
+    cache_dir: str | os.PathLike | bool | None,
+    max_pixels: int | None,
+) -> Dataset:
+    """The :class:`Dataset` of a scan: seeded, stratified splits of its usable images."""
     if not result.usable:
         found = f" {result.skipped.summary()}." if len(result.skipped) else ""
         raise DatasetError(
@@ -359,7 +395,7 @@ def load_dataset(
     if result.skipped:
         for s in result.skipped:
             logger.info("skipped %s: %s (%s)", s.path, s.reason, s.detail)
-        warnings.warn(f"{result.skipped.summary()} in {result.root}; see Dataset.skipped", DatasetWarning, stacklevel=2)
+        warnings.warn(f"{result.skipped.summary()} in {result.root}; see Dataset.skipped", DatasetWarning, stacklevel=3)
 
     paths = np.asarray(result.paths, dtype=object)
     origins = np.asarray(result.origins)
@@ -393,7 +429,6 @@ def load_dataset(
         cache_dir=cache_dir,
         max_pixels=max_pixels,
     )
-    logger.info("loaded %r", dataset)
     return dataset
 
 

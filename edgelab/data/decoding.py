@@ -21,7 +21,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .._files import not_a_regular_file
 from .._log import tqdm
-from ..errors import ConfigError, DatasetError, check_int
+from ..errors import (  # re-exported: every error class lives in edgelab.errors
+    ConfigError,
+    ImageTooLargeError,
+    NotRegularFileError,
+    PixelFormatError,
+    check_int,
+)
 from ..preprocess import parse_image_size
 from .skips import SkippedFile, SkipReason
 
@@ -40,18 +46,6 @@ WORKERS = max(1, min(4, os.cpu_count() or 1))
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-
-
-class ImageTooLargeError(DatasetError):
-    """An image's width x height is above the decoded-pixels budget (see :func:`max_pixels`)."""
-
-
-class NotRegularFileError(DatasetError):
-    """An image path is a device, a FIFO, a socket or a symbolic link loop: never opened."""
-
-
-class PixelFormatError(DatasetError):
-    """An image's pixels (signed or 32-bit integers, floats) have no faithful 8-bit RGB form."""
 
 
 # edgelab enforces its own decoded-pixels budget (smaller than Pillow's warning threshold by

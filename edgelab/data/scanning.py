@@ -16,6 +16,7 @@ import numpy as np
 
 from .._log import logger
 from ..errors import ConfigError, DatasetError, did_you_mean
+from .cache import ScanDecoder
 from .decoding import check_file, parallel_map
 from .decoding import max_pixels as max_pixels_budget
 from .layouts import _INTEL_TRAIN, _METADATA_DIRS, IMAGE_EXTENSIONS, Layout, _is_hidden, find_layout
@@ -242,6 +243,7 @@ def scan(
     verify: bool = True,
     progress: bool | None = None,
     max_pixels: int | None = None,
+    decoder: ScanDecoder | None = None,
 ) -> ScanResult:
     """Find a dataset's images and report every file that cannot be used.
 
@@ -258,6 +260,10 @@ def scan(
         max_pixels: Decoded-pixels budget per image (width x height), checked from each file's
             header; larger images are skipped as "too large". None: ``EDGELAB_MAX_PIXELS`` or
             50 megapixels (see :func:`edgelab.data.decoding.max_pixels`); 0: no limit.
+        decoder: With ``verify``, decode each image at model size into this
+            :class:`~edgelab.data.cache.ScanDecoder` instead of only checking it (its own
+            ``max_pixels`` applies), so that :func:`~edgelab.data.datasets.load_dataset` decodes
+            every image once.
 
     Raises:
         DatasetError: ``root`` is missing or not a folder.
@@ -295,9 +301,12 @@ def scan(
                 candidates.append((path, label, origin))
     # Classes that are not selected are left out on purpose: they are not "skipped".
     limit = max_pixels_budget(max_pixels)
-    problems = parallel_map(
-        lambda p: check_file(p, verify, limit), [c[0] for c in candidates], "checking images", progress
-    )
+    if verify and decoder is not None:
+        problems = decoder.decode_all([c[0] for c in candidates], progress)
+    else:
+        problems = parallel_map(
+            lambda p: check_file(p, verify, limit), [c[0] for c in candidates], "checking images", progress
+        )
     skipped += [p for p in problems if p is not None]
     kept = [c for c, p in zip(candidates, problems) if p is None]
 

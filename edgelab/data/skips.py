@@ -8,16 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import EdgelabWarning
+from ..errors import (
+    DatasetWarning,  # re-exported: every error class lives in edgelab.errors
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["DatasetWarning", "SkipReason", "SkippedFile", "SkippedReport"]
-
-
-class DatasetWarning(EdgelabWarning):
-    """Files were skipped while loading a dataset (details in ``Dataset.skipped``)."""
 
 
 class SkipReason:

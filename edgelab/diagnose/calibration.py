@@ -22,15 +22,15 @@ import numpy as np
 import pandas as pd
 
 from .._log import logger, tqdm
-from ..errors import ConfigError, EdgelabWarning, check_int
+from ..errors import (
+    CalibrationWarning,  # re-exported: every error class lives in edgelab.errors
+    ConfigError,
+    check_int,
+)
 from ..tflite.inspection import inspect_model
 from .layers import analyze_layers, short_name
 
 __all__ = ["CalibrationWarning", "RangeCheck", "calibration_balance", "calibration_curve", "range_check"]
-
-
-class CalibrationWarning(EdgelabWarning):
-    """Calibration images unlike the data the model sees: int8 ranges will clip real inputs."""
 
 
 def calibration_balance(labels: Any, class_names: Sequence[str] | None = None) -> pd.DataFrame:

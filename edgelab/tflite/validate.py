@@ -30,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelFileError
+from ..errors import (
+    ModelValidationError,  # re-exported: every error class lives in edgelab.errors
+)
 from .reader import corrupt_model_error, load_model_bytes, schema_module
 
 __all__ = ["MAX_TENSOR_BYTES", "ModelValidationError", "validate_model"]
@@ -118,21 +120,6 @@ _INPUT_COUNTS: dict[str, tuple[int, int | None]] = {
 _OPTIONS_REQUIRED = {"SPLIT", "SPLIT_V", "PACK", "UNPACK"}
 
 _BROADCAST_OPS = {"ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM"}
-
-
-class ModelValidationError(ModelFileError):
-    """A ``.tflite`` file breaks a structural rule the interpreter would trust.
-
-    Attributes:
-        path: The file (None for bytes).
-        subgraph: Subgraph index, or None for model-level rules.
-        where: The op or tensor concerned, e.g. ``"op 1 (SPLIT)"`` or ``"tensor 7 'logits'"``.
-        rule: The rule broken, in words.
-    """
-
-    def __init__(self, message: str, path: str | None, subgraph: int | None, where: str, rule: str) -> None:
-        super().__init__(message)
-        self.path, self.subgraph, self.where, self.rule = path, subgraph, where, rule
 
 
 _VALID: dict[bytes, bool] = {}  # digests of bytes that passed, so repeated loads check once
