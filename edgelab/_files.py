@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .errors import (
     ConfigError,
+    EdgelabError,
     FolderBusyError,  # re-exported: every error class lives in edgelab.errors
 )
 
