@@ -437,6 +437,11 @@ def convert_all(
         else [p for p in CONVERTIBLE if p is not Precision.QAT_INT8 or qat_model is not None]
         + ([Precision.MIXED_INT8] if keep_float else [])
     )
+    if keep_float and Precision.MIXED_INT8 not in wanted:
+        raise ConfigError(
+            "Expected 'mixed_int8' in precisions when keep_float is given (keep_float only shapes that row). "
+            f"Received: precisions={[p.value for p in wanted]}, keep_float={list(keep_float)}"
+        )
     results: dict[Precision, ConvertedModel | ConversionFailure] = {}
     exports: dict[int, ExportedModel] = {}
     try:
