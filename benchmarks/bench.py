@@ -9,6 +9,15 @@ Ratios (each measured in this one run, same files, same machine):
   convert_all_vs_one_ratio        time of convert_all (every precision incl. qat_int8) / one fp32 from_keras_model
   eval_vs_keras_throughput_ratio  images/s of edgelab evaluating the fp32 .tflite / images/s of Keras predict
                                   (both with every core of the machine)
+
+Rates and shares (measured in this run; on a shared machine they depend on its load, recorded beside them):
+  scale.decode_images_per_s       first load_dataset of a 1,000-image on-disk folder (150x150 JPEG scenes,
+                                  decoded at 96x96 into a cold cache, every split's arrays), images / wall second
+  scale.decode_cpu_utilisation    that load's CPU time (user + system, os.times) / wall time, in % of one core
+                                  (200% = both cores of a 2-core machine busy)
+  scale.decode_cpu_s_per_1k_images  that load's CPU seconds per 1,000 images (less sensitive to other load)
+  demo_stage_s                    the demo's per-stage seconds (data, train, qat, convert_and_measure, bundle)
+                                  from a fresh run_demo (skip with --no-demo), with demo_wall_s and its accuracy
 """
 
 from __future__ import annotations
@@ -47,6 +56,51 @@ def bare_invoke_p50_ms(path: Path, runs: int, num_threads: int = 1) -> float:
     return float(np.percentile(times, 50)) / 1e6
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process (every thread) and its waited-for children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def decode_figures(work: Path, images: int) -> dict[str, float]:
+    """First load of an on-disk folder into a cold cache: images per second and CPU utilisation."""
+    from edgelab.data.scene_files import make_scenes
+
+    root = work / "decode-scenes"
+    make_scenes(root, max(1, images // 6), image_size=150, progress=False)
+    load = os.getloadavg()[0]
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    ds = el.load_dataset(root, image_size=96, progress=False, cache_dir=work / "decode-cache")
+    count = sum(len(ds.arrays(split)[1]) for split in ("train", "val", "test"))
+    wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    return {
+        "decode_images": count,
+        "decode_wall_s": round(wall, 3),
+        "decode_images_per_s": round(count / wall, 1),
+        "decode_cpu_utilisation": round(100 * cpu / wall, 1),
+        "decode_cpu_s_per_1k_images": round(1000 * cpu / count, 3),  # the work done, whatever the load
+        "decode_load_average": round(load, 2),
+        "cpus": os.cpu_count() or 1,
+    }
+
+
+def demo_figures(work: Path) -> dict[str, object]:
+    """A fresh demo run: wall time, per-stage seconds (its manifest's timings) and accuracy."""
+    from edgelab.demo import DemoConfig, run_demo
+
+    load = os.getloadavg()[0]
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    result = run_demo(DemoConfig(out_dir=str(work / "demo")), fresh=True, progress=False)
+    wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    return {
+        "demo_wall_s": round(wall, 2),
+        "demo_cpu_utilisation": round(100 * cpu / wall, 1),
+        "demo_stage_s": {k: round(v, 2) for k, v in result.timings.items()},
+        "demo_float_accuracy": round(float(result.float_accuracy), 4),
+        "demo_load_average": round(load, 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/bench", help="output folder for bench.json")
@@ -56,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=15, help="alternating latency rounds (median of the ratios is kept)"
     )
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds per latency measurement")
+    parser.add_argument("--decode-images", type=int, default=1000, help="images on disk for the decode figures")
+    parser.add_argument("--no-demo", action="store_true", help="skip the fresh demo run (its per-stage seconds)")
     args = parser.parse_args(argv)
 
     from edgelab._keras import tf
@@ -120,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     results["eval_vs_keras_throughput_ratio"] = round(eval_ips / keras_ips, 3)
     results["eval_images"] = len(test_x)
 
+    results["scale"] = decode_figures(work, args.decode_images)
+    if not args.no_demo:
+        results.update(demo_figures(work))
+
     from edgelab._machine import int8_measured, machine_info
 
     results["machine"] = machine_info()  # cpu_model and isa: int8 vs fp32 latency depends on them
@@ -128,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     results["packages"] = package_versions()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(results, indent=2))
+    path = out / "bench.json"
+    earlier = json.loads(path.read_text()) if path.is_file() else {}
+    scale = {**earlier.get("scale", {}), **results["scale"]}  # bench_scale.py's figures stay
+    path.write_text(json.dumps({**results, "scale": scale}, indent=2))
     for key in (
         "int8_fp32_p50_ratio",
         "harness_overhead_ratio",
@@ -140,6 +203,16 @@ def main(argv: list[str] | None = None) -> int:
         f"p50 ms (medians): {results['p50_ms']}  convert: all {all_s:.1f} s vs one {one_s:.1f} s  "
         f"eval: {eval_ips:.0f} vs keras {keras_ips:.0f} images/s"
     )
+    sc = results["scale"]
+    print(
+        f"scale.decode_images_per_s {sc['decode_images_per_s']}  scale.decode_cpu_utilisation "
+        f"{sc['decode_cpu_utilisation']}% of one core ({sc['cpus']} CPUs, load average {sc['decode_load_average']})"
+    )
+    if "demo_stage_s" in results:
+        print(
+            f"demo: {results['demo_wall_s']} s wall, {results['demo_cpu_utilisation']}% CPU, stages "
+            f"{results['demo_stage_s']}, float accuracy {results['demo_float_accuracy']}"
+        )
     print(int8_measured(results["int8_fp32_p50_ratio"], results["machine"]["cpu_model"], results["machine"]["isa"]))
     print(f"wrote {out / 'bench.json'}")
     return 0

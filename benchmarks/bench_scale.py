@@ -8,7 +8,8 @@ VmHWM):
   check   edgelab data check's scan: every image decoded once to verify it
   load    load_dataset at 96x96 and every split's arrays, from a cold decoded-image cache
   epoch   one training epoch of the default model on the train split (cache warm)
-and fits a line through the three sizes. The slopes go to bench.json under ``scale``:
+and its CPU utilisation (user + system time of every thread / wall time, in % of one core), and
+fits a line through the three sizes. The slopes go to bench.json under ``scale``:
 ``seconds_per_1k_images`` and ``peak_mb_per_1k_images`` per step (merged into an existing
 bench.json). The load average is recorded too: on a shared machine the times are noisy.
 """
@@ -43,16 +44,21 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 def child(step: str, root: str, cache: str) -> dict:
     """One step, timed, in this (fresh) process."""
     from edgelab.data import load_dataset, scan
 
     if step == "check":
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_seconds()
         result = scan(root, verify=True, progress=False)
         seconds, images = time.perf_counter() - start, len(result.paths)
     elif step == "load":
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_seconds()
         ds = load_dataset(root, image_size=IMAGE_SIZE, progress=False, cache_dir=cache)
         images = sum(len(ds.arrays(split)[1]) for split in ("train", "val", "test"))
         seconds = time.perf_counter() - start
@@ -63,10 +69,16 @@ def child(step: str, root: str, cache: str) -> dict:
         ds = load_dataset(root, image_size=IMAGE_SIZE, progress=False, cache_dir=cache)
         ds.arrays("train"), ds.arrays("val")  # warm cache: decoding is the load step's figure
         model = build_model("edgecnn", num_classes=len(ds.class_names), image_size=IMAGE_SIZE)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_seconds()
         train(model, ds, epochs=1, progress=False)
         seconds, images = time.perf_counter() - start, len(ds.train)
-    return {"seconds": round(seconds, 3), "peak_mb": round(_peak_mb(), 1), "images": images}
+    cpu = _cpu_seconds() - cpu  # the step's own CPU time (every thread), as the wall time above
+    return {
+        "seconds": round(seconds, 3),
+        "peak_mb": round(_peak_mb(), 1),
+        "images": images,
+        "cpu_utilisation": round(100 * cpu / seconds, 1) if seconds else 0.0,
+    }
 
 
 def _scenes(work: Path, total: int) -> Path:
@@ -125,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"bench_scale: step {step} at {total} images failed (exit {done.returncode})")
             point[step] = json.loads(done.stdout.strip().splitlines()[-1])
             print(
-                f"{total:>6} images  {step:<5}  {point[step]['seconds']:7.2f} s  {point[step]['peak_mb']:7.1f} MB peak",
+                f"{total:>6} images  {step:<5}  {point[step]['seconds']:7.2f} s  {point[step]['peak_mb']:7.1f} MB peak"
+                f"  {point[step]['cpu_utilisation']:6.1f}% CPU",
                 flush=True,
             )
         points.append(point)
@@ -145,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "bench.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
-    results["scale"] = scale
+    results["scale"] = {**results.get("scale", {}), **scale}  # bench.py's decode figures stay
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({k: scale[k] for k in ("seconds_per_1k_images", "peak_mb_per_1k_images")}, indent=2))
     print(f"wrote {path}")

@@ -207,6 +207,16 @@ def model_input_range(model: Any, input_range: Any = None) -> InputRange:
     return EDGELAB_RANGE
 
 
+def range_is_assumed(model: Any, input_range: Any = None) -> bool:
+    """True when nothing tells which range ``model`` takes and edgelab falls back to [-1, 1]."""
+    return (
+        input_range is None
+        and not isinstance(getattr(model, RANGE_ATTRIBUTE, None), InputRange)
+        and not leading_preprocessing(model)
+        and not _is_edgelab_built(model)
+    )
+
+
 def to_model_input(model: Any, images: np.ndarray, input_range: Any = None) -> np.ndarray:
     """uint8 pixels -> the float input ``model`` expects (see :func:`model_input_range`)."""
     return model_input_range(model, input_range)(images)

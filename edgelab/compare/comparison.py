@@ -237,6 +237,13 @@ def run_comparison(
     check_keras2_model(model)  # one clear error, not one failed row per precision
     with progress_scope(progress):  # the dataset's "loading" bars follow progress=
         test_images, test_labels = _split_arrays(test_data if test_data is not None else data, "test")
+    from ..training.shapes import check_model_fits
+
+    check_model_fits(model, np.shape(test_images), num_classes=len(names))
+    if input_range is None:
+        from ..training.range_probe import probe_input_range
+
+        probe_input_range(model, test_images, test_labels)
     float_probs = predict_keras(model, test_images, input_range=input_range)
     float_pred = float_probs.argmax(axis=1)
     float_eval = classification_metrics(test_labels, float_pred, names, predictions=float_probs)

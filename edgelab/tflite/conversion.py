@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import write_atomic, write_labels
+from .._files import write_atomic, write_labels, writing
 from .._interrupt import call_interruptibly, interrupts_surface
 from .._keras import check_keras2_model, is_qat_model, keras, tf
 from .._log import captured_native_output, logger, tqdm
@@ -205,7 +205,11 @@ class ExportedModel:
         level = tf_logger.level
         tf_logger.setLevel(logging.WARNING)  # "Assets written to /tmp/..." is noise at INFO level
         try:
-            tf.saved_model.save(module, str(self._dir), signatures={"serving_default": module.serve})
+            with writing(self._dir):  # a full disk is one OSError(ENOSPC), not TensorFlow's SaveV2 text
+                tf.saved_model.save(module, str(self._dir), signatures={"serving_default": module.serve})
+        except BaseException:
+            self.cleanup()
+            raise
         finally:
             tf_logger.setLevel(level)
         self.export_seconds = time.perf_counter() - start
@@ -433,6 +437,11 @@ def convert_all(
         else [p for p in CONVERTIBLE if p is not Precision.QAT_INT8 or qat_model is not None]
         + ([Precision.MIXED_INT8] if keep_float else [])
     )
+    if keep_float and Precision.MIXED_INT8 not in wanted:
+        raise ConfigError(
+            "Expected 'mixed_int8' in precisions when keep_float is given (keep_float only shapes that row). "
+            f"Received: precisions={[p.value for p in wanted]}, keep_float={list(keep_float)}"
+        )
     results: dict[Precision, ConvertedModel | ConversionFailure] = {}
     exports: dict[int, ExportedModel] = {}
     try:

@@ -205,6 +205,19 @@ def _checkpoint(model) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(model=model, optimizer=model.optimizer)
 
 
+def _check_fits(model: Any, data: Any, images: np.ndarray, labels: np.ndarray) -> None:
+    """Model/data mismatches as one ConfigError before Keras runs (see :mod:`edgelab.training.shapes`)."""
+    from .shapes import check_model_fits
+
+    classes = getattr(data, "num_classes", None)
+    check_model_fits(
+        model,
+        np.shape(images),
+        num_classes=classes,
+        max_label=int(np.max(labels)) if classes is None and len(labels) else None,
+    )
+
+
 def _as_arrays(data: Any, split: str) -> Arrays:
     """Accept an edgelab Dataset (uses the named split) or an (images, labels) pair."""
     if hasattr(data, "arrays"):
@@ -276,6 +289,7 @@ def train(
     setattr(model, RANGE_ATTRIBUTE, contract)
     with progress_scope(progress):  # the dataset's "loading" bars follow this call's progress=
         x_train, y_train = _as_arrays(data, "train")
+        _check_fits(model, data, x_train, y_train)
         if val_data is None and hasattr(data, "arrays"):
             val_data = data.arrays("val")
         validation, val_arrays = None, None
@@ -408,6 +422,14 @@ def evaluate_keras(
     ``images`` are uint8 pixels; the model gets them in the range it takes (``input_range`` or
     detected, see :mod:`edgelab.preprocess`).
     """
+    from .shapes import check_model_fits
+
+    check_keras2_model(model)
+    check_model_fits(model, np.shape(images), num_classes=len(class_names))
+    if input_range is None:
+        from .range_probe import probe_input_range
+
+        probe_input_range(model, images, labels)
     probs = predict_keras(model, images, batch_size=batch_size, input_range=input_range)
     result = classification_metrics(labels, probs.argmax(axis=1), class_names)
     return result

@@ -175,6 +175,14 @@ def quantize_aware(
     Returns:
         A :class:`edgelab.training.TrainResult` whose ``model`` is the quantization-aware model.
     """
+    import numpy as np
+
+    from .shapes import check_model_fits
+
+    if hasattr(data, "image_size") and hasattr(data, "num_classes"):  # a Dataset: no need to load it for this
+        check_model_fits(model, (0, *data.image_size, 3), num_classes=data.num_classes)
+    elif isinstance(data, (tuple, list)) and len(data) == 2 and len(data[1]):
+        check_model_fits(model, np.shape(data[0]), max_label=int(np.max(data[1])))
     qat_model = prepare_qat(model)
     frozen = []
     if freeze_batchnorm:
