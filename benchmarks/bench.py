@@ -15,6 +15,7 @@ Rates and shares (measured in this run; on a shared machine they depend on its l
                                   decoded at 96x96 into a cold cache, every split's arrays), images / wall second
   scale.decode_cpu_utilisation    that load's CPU time (user + system, os.times) / wall time, in % of one core
                                   (200% = both cores of a 2-core machine busy)
+  scale.decode_cpu_s_per_1k_images  that load's CPU seconds per 1,000 images (less sensitive to other load)
   demo_stage_s                    the demo's per-stage seconds (data, train, qat, convert_and_measure, bundle)
                                   from a fresh run_demo (skip with --no-demo), with demo_wall_s and its accuracy
 """
@@ -77,6 +78,7 @@ def decode_figures(work: Path, images: int) -> dict[str, float]:
         "decode_wall_s": round(wall, 3),
         "decode_images_per_s": round(count / wall, 1),
         "decode_cpu_utilisation": round(100 * cpu / wall, 1),
+        "decode_cpu_s_per_1k_images": round(1000 * cpu / count, 3),  # the work done, whatever the load
         "decode_load_average": round(load, 2),
         "cpus": os.cpu_count() or 1,
     }

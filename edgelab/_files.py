@@ -7,6 +7,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -18,8 +19,11 @@ from pathlib import Path
 
 from .errors import (
     ConfigError,
+    EdgelabError,
     FolderBusyError,  # re-exported: every error class lives in edgelab.errors
 )
+
+logger = logging.getLogger("edgelab")
 
 _KINDS = (
     (stat.S_ISCHR, "a character device"),
@@ -62,6 +66,109 @@ def _mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
+_FULL_ERRNOS = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
+#: A writer that fails while its file system has less than this free is taken to have hit a full
+#: disk: h5py reports it as "Slist already enabled?", TensorFlow as a SaveV2 error.
+NEARLY_FULL_BYTES = 1 << 20
+
+
+def _free_bytes(path: Path) -> int | None:
+    folder = Path(path).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def disk_full_error(exc: BaseException, path: str | os.PathLike, *, check_free: bool = True) -> OSError | None:
+    """An ``OSError(ENOSPC or EDQUOT, ..., path)`` when ``exc`` (raised while writing ``path``) came
+    from a full disk or quota, else None.
+
+    Writers wrap that cause in their own errors: h5py's ``RuntimeError: Slist already enabled?``,
+    TensorFlow's ``SaveV2 ... No space left on device``. So the chain is searched for the errno or
+    its text, and (``check_free``) a failure on a file system left with less than
+    :data:`NEARLY_FULL_BYTES` free counts as a full disk too.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
+            return OSError(current.errno, _FULL_ERRNOS[current.errno], current.filename or os.fspath(path))
+        text = str(current).lower()
+        for number, words in _FULL_ERRNOS.items():
+            if words.lower() in text:
+                return OSError(number, words, os.fspath(path))
+        current = current.__cause__ or current.__context__
+    free = _free_bytes(Path(path)) if check_free else None
+    if free is not None and free < NEARLY_FULL_BYTES:
+        return OSError(errno.ENOSPC, _FULL_ERRNOS[errno.ENOSPC], os.fspath(path))
+    return None
+
+
+def _release(exc: BaseException) -> None:
+    """Drop what a failed writer's frames hold (h5py files, TensorFlow savers) now, so their
+    finalizers run here and their "Exception ignored in ... __dealloc__" reports go to the debug
+    log instead of stderr."""
+    import gc
+    import traceback
+
+    current: BaseException | None = exc
+    while current is not None:
+        if current.__traceback__ is not None:
+            traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
+    with quiet_finalizers():
+        gc.collect()
+
+
+def _log_unraisable(report: object) -> None:
+    exc = getattr(report, "exc_value", None)
+    logger.debug("after a full disk, while cleaning up: %s: %s", type(exc).__name__, exc)
+
+
+def _log_exception(kind: type, value: BaseException, tb: object) -> None:
+    logger.debug("after a full disk, while cleaning up: %s: %s", kind.__name__, value)
+
+
+@contextlib.contextmanager
+def quiet_finalizers(restore: bool = True) -> Iterator[None]:
+    """Send finalizers' failure reports to the debug log: Python's "Exception ignored in ..."
+    (``sys.unraisablehook``) and the full tracebacks Cython's ``__dealloc__`` prints through
+    ``sys.excepthook`` (h5py after a failed write). ``restore=False`` keeps them quiet for the
+    rest of the process (the CLI, about to exit after its one error line)."""
+    import sys
+
+    previous = sys.unraisablehook, sys.excepthook
+    sys.unraisablehook, sys.excepthook = _log_unraisable, _log_exception
+    try:
+        yield
+    finally:
+        if restore:
+            sys.unraisablehook, sys.excepthook = previous
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Around a third-party writer of ``path``: a full disk becomes ``OSError(ENOSPC, ..., path)``
+    (one "the disk is full" line on the CLI), whatever the writer raised."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit, GeneratorExit, EdgelabError):
+        raise
+    except BaseException as exc:
+        if isinstance(exc, OSError) and exc.errno is not None and exc.errno not in _FULL_ERRNOS:
+            raise  # already says what went wrong (permission, read-only file system, ...)
+        full = disk_full_error(exc, path)
+        if full is None:
+            raise
+        _release(exc)
+        raise full from None
+
+
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write a file so readers see either the old file or the complete new one, never half of it.
 
@@ -70,15 +177,16 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, _mode(path))  # mkstemp's 0600 would make shared reports and notebooks private
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with writing(path):  # a full disk names the file being written, not its temporary twin
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            os.chmod(tmp, _mode(path))  # mkstemp's 0600 would make shared reports and notebooks private
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 @contextlib.contextmanager
@@ -93,7 +201,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     stem = path.name[: len(path.name) - len(suffixes)] if suffixes else path.name
     tmp = path.with_name(f".{stem}.{os.getpid()}.tmp{suffixes}")
     try:
-        yield tmp
+        with writing(path):
+            yield tmp
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -175,7 +284,8 @@ def atomic_folder(path: Path) -> Iterator[Path]:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        yield tmp
+        with writing(path):
+            yield tmp
         if path.exists():
             os.replace(path, old)  # two renames: a reader finds either the old folder or the new one
         os.replace(tmp, path)

@@ -484,20 +484,30 @@ if __name__ == "__main__":
         import tempfile
 
         seed, n = int(sys.argv[1]), int(sys.argv[2])
+        budget = float(sys.argv[3]) if len(sys.argv) > 3 else None
         with tempfile.TemporaryDirectory() as tmp:
             made = mutants(seed, n, Path(tmp))
             labels = {str(p): label for label, p in made}
             start = time.monotonic()
-            out = run([p for _, p in made], budget_s=float(sys.argv[3]) if len(sys.argv) > 3 else None)
-            print(f"seed {seed}: {out.summary()}; {time.monotonic() - start:.0f} s")
+            total = Outcome()
+            for chunk in range(0, n, 100):  # a running total every 100 mutants
+                left = None if budget is None else budget - (time.monotonic() - start)
+                if left is not None and left <= 0:
+                    break
+                out = run([p for _, p in made[chunk : chunk + 100]], budget_s=left)
+                for name in ("ok", "clean", "done", "runs", "native_loads", "load_attempts"):
+                    setattr(total, name, getattr(total, name) + getattr(out, name))
+                for name in ("tracebacks", "signals", "hangs"):
+                    getattr(total, name).extend(getattr(out, name))
+                print(f"seed {seed}: {total.summary()}; {time.monotonic() - start:.0f} s", flush=True)
             kinds: dict[str, int] = {}
-            for label, _ in made:
+            for label, _ in made[: total.tried]:
                 key = label.split(" ", 1)[1].split(":")[0]
                 kinds[key] = kinds.get(key, 0) + 1
             print("mutation kinds:", json.dumps(dict(sorted(kinds.items()))))
-            for path, detail in out.tracebacks:
+            for path, detail in total.tracebacks:
                 print("TRACEBACK", labels[path], detail)
-            for path, code in out.signals:
+            for path, code in total.signals:
                 print("SIGNAL", code, labels[path])
-            for path in out.hangs:
+            for path in total.hangs:
                 print("HANG", labels[path])

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .._files import disk_full_error, quiet_finalizers
 from ..errors import EdgelabError
 
 #: Limits shared by several commands.
@@ -84,6 +85,13 @@ def _os_error_line(exc: OSError) -> str:
     return f"{what}{where}{kept}"
 
 
+def _quiet_finalizers() -> None:
+    """After a full disk, writers' finalizers (h5py's ``__dealloc__``) report failures at exit:
+    those reports go to the debug log; the one error line says it all."""
+    with quiet_finalizers(restore=False):
+        pass
+
+
 def _is_tensorflow_error(exc: BaseException) -> bool:
     """tf.errors.OpError (e.g. ResourceExhaustedError on a full disk), without importing TensorFlow."""
     return any(cls.__name__ == "OpError" and cls.__module__.startswith("tensorflow") for cls in type(exc).__mro__)
@@ -124,8 +132,14 @@ def run_command(func: Callable[[Any], Any], args: Any, *, exit_fast: bool = Fals
     except MemoryError:
         return fail("out of memory; use smaller sizes or counts")
     except OSError as exc:
+        if exc.errno in _DISK_ERRORS:
+            _quiet_finalizers()
         return fail(_os_error_line(exc))
     except Exception as exc:
+        full = disk_full_error(exc, os.getcwd(), check_free=False)
+        if full is not None:  # a writer's own error around ENOSPC (TensorFlow's SaveV2, h5py)
+            _quiet_finalizers()
+            return fail(_os_error_line(full))
         if _is_tensorflow_error(exc):
             message = getattr(exc, "message", None) or str(exc)
             return fail(f"TensorFlow failed: {message.splitlines()[0] if message else type(exc).__name__}")

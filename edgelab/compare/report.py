@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._files import sha256_file, write_atomic, write_labels
+from .._files import atomic_path, sha256_file, write_atomic, write_labels
 from .._machine import int8_measured, machine_info
 from .recommendation import recommend
 
@@ -190,7 +190,8 @@ def write_report(
     if qat_history is not None and len(qat_history):
         figures["qat.png"] = plot_history(qat_history, "Quantization-aware fine-tuning")
     for name, fig in figures.items():
-        fig.savefig(out / name, dpi=110)
+        with atomic_path(out / name) as tmp:  # never half a PNG; a full disk is one OSError(ENOSPC)
+            fig.savefig(tmp, dpi=110, format="png")
 
     ok = table[table.status == "ok"]
     lines = [f"# {title}", ""]

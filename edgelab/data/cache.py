@@ -16,6 +16,7 @@ and a small ``.scan1`` record of the files that failed lets a rescan of unchange
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -114,6 +115,18 @@ class ImageCache:
             kept = f.tell() == nbytes
             if not kept:
                 f.truncate(nbytes)
+            # Reserve the blocks now: writing a sparse memory map on a full disk ends the process
+            # with SIGBUS; reserved, a full disk is an OSError here (and the load falls back to memory).
+            try:
+                os.posix_fallocate(f.fileno(), 0, nbytes)
+            except AttributeError:  # pragma: no cover - no posix_fallocate (macOS, Windows)
+                pass
+            except OSError as exc:
+                if exc.errno in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):  # file system without it
+                    pass
+                else:
+                    f.truncate(0)  # give the space back
+                    raise OSError(exc.errno, exc.strerror, str(path)) from None
         return np.memmap(path, dtype=np.uint8, mode="r+", shape=shape), kept
 
     def load(

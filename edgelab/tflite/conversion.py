@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import write_atomic, write_labels
+from .._files import write_atomic, write_labels, writing
 from .._interrupt import call_interruptibly, interrupts_surface
 from .._keras import check_keras2_model, is_qat_model, keras, tf
 from .._log import captured_native_output, logger, tqdm
@@ -205,7 +205,11 @@ class ExportedModel:
         level = tf_logger.level
         tf_logger.setLevel(logging.WARNING)  # "Assets written to /tmp/..." is noise at INFO level
         try:
-            tf.saved_model.save(module, str(self._dir), signatures={"serving_default": module.serve})
+            with writing(self._dir):  # a full disk is one OSError(ENOSPC), not TensorFlow's SaveV2 text
+                tf.saved_model.save(module, str(self._dir), signatures={"serving_default": module.serve})
+        except BaseException:
+            self.cleanup()
+            raise
         finally:
             tf_logger.setLevel(level)
         self.export_seconds = time.perf_counter() - start
