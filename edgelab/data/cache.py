@@ -292,11 +292,12 @@ class ScanDecoder:
         n = len(cache.paths)
         with open(cache.state_file, "wb") as state:
             state.write(bytes(n))  # every row still to do until the pixels are written
-        pixels = np.memmap(cache.pixels_file, dtype=np.uint8, mode="w+", shape=(n, *images.shape[1:]))
-        for j, path in enumerate(cache.paths):
-            pixels[j] = images[self._rows[path]]
-        pixels.flush()
-        del pixels
+        # Row by row with pread/pwrite, not through memory maps: the copy adds nothing to resident memory.
+        row_bytes = int(np.prod(images.shape[1:]))
+        with open(self._pool.pixels_file, "rb") as src, open(cache.pixels_file, "wb") as dst:  # type: ignore[union-attr]
+            dst.truncate(cache.nbytes)
+            for j, path in enumerate(cache.paths):
+                os.pwrite(dst.fileno(), os.pread(src.fileno(), row_bytes, self._rows[path] * row_bytes), j * row_bytes)
         with open(cache.state_file, "r+b") as state:
             state.write(bytes([_OK]) * n)
         meta = {"version": _VERSION, "count": n, "ok": list(range(n)), "failures": []}
