@@ -58,11 +58,12 @@ def test_to_dict_and_repr_are_rounded(tiny_path):
 
 
 def test_run_count_is_sized_by_min_time_and_capped(tiny_path):
-    capped = measure_latency(tiny_path, min_time_s=30.0, min_runs=5, max_runs=40)
-    assert capped.runs == 40 and capped.total_s < 30
-    # A tiny model needs many runs to fill the minimum time; all of them stay under max_runs.
+    # 40 runs of a 16x16 model cannot fill an hour: the cap, not the time, ends the run.
+    capped = measure_latency(tiny_path, min_time_s=3600.0, min_runs=5, max_runs=40)
+    assert capped.runs == 40 == len(capped.times_ms)
+    # With no cap in reach, the timed runs last at least min_time_s (at any speed), and min_runs at least.
     sized = measure_latency(tiny_path, min_time_s=0.1, min_runs=5, max_runs=1_000_000)
-    assert sized.total_s >= 0.1 and sized.runs > 5
+    assert sized.total_s >= 0.1 and sized.runs >= 5 and len(sized.times_ms) == sized.runs
 
 
 def test_threads_xnnpack_and_model_object(tiny_path):

