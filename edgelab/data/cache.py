@@ -202,6 +202,10 @@ class ImageCache:
     ) -> list[SkippedFile]:
         """Decode rows ``todo`` into ``pixels`` on a few threads (Pillow releases the GIL)."""
         failures: dict[int, SkippedFile] = {}
+        row_bytes = int(np.prod(pixels.shape[1:]))
+        # Rows are written with pwrite, not through the memory map: decoding a large split adds
+        # nothing to resident memory (the pages stay in the page cache, shared with the map).
+        out = open(self.pixels_file, "r+b")  # noqa: SIM115 (closed below, after the threads)
 
         def one(i: int) -> None:
             image, bad = _zero_byte(self.paths[i]) or try_load(self.paths[i], self.image_size, max_pixels)
@@ -209,13 +213,16 @@ class ImageCache:
                 failures[i] = bad  # type: ignore[assignment]
                 state[i] = _FAILED
             else:
-                pixels[i] = image
+                os.pwrite(out.fileno(), image.tobytes(), i * row_bytes)
                 state[i] = _OK  # after the pixels: a row marked done is complete
 
         n = len(self.paths)
-        with tqdm(total=n, initial=n - len(todo), desc=desc, unit="img", progress=progress) as bar:
-            for _ in threaded(one, todo.tolist()):
-                bar.update()
+        try:
+            with tqdm(total=n, initial=n - len(todo), desc=desc, unit="img", progress=progress) as bar:
+                for _ in threaded(one, todo.tolist()):
+                    bar.update()
+        finally:
+            out.close()
         return [failures[i] for i in sorted(failures)]
 
 
