@@ -202,6 +202,10 @@ class ImageCache:
     ) -> list[SkippedFile]:
         """Decode rows ``todo`` into ``pixels`` on a few threads (Pillow releases the GIL)."""
         failures: dict[int, SkippedFile] = {}
+        row_bytes = int(np.prod(pixels.shape[1:]))
+        # Rows are written with pwrite, not through the memory map: decoding a large split adds
+        # nothing to resident memory (the pages stay in the page cache, shared with the map).
+        out = open(self.pixels_file, "r+b")  # noqa: SIM115 (closed below, after the threads)
 
         def one(i: int) -> None:
             image, bad = _zero_byte(self.paths[i]) or try_load(self.paths[i], self.image_size, max_pixels)
@@ -209,13 +213,16 @@ class ImageCache:
                 failures[i] = bad  # type: ignore[assignment]
                 state[i] = _FAILED
             else:
-                pixels[i] = image
+                os.pwrite(out.fileno(), image.tobytes(), i * row_bytes)
                 state[i] = _OK  # after the pixels: a row marked done is complete
 
         n = len(self.paths)
-        with tqdm(total=n, initial=n - len(todo), desc=desc, unit="img", progress=progress) as bar:
-            for _ in threaded(one, todo.tolist()):
-                bar.update()
+        try:
+            with tqdm(total=n, initial=n - len(todo), desc=desc, unit="img", progress=progress) as bar:
+                for _ in threaded(one, todo.tolist()):
+                    bar.update()
+        finally:
+            out.close()
         return [failures[i] for i in sorted(failures)]
 
 
@@ -292,11 +299,12 @@ class ScanDecoder:
         n = len(cache.paths)
         with open(cache.state_file, "wb") as state:
             state.write(bytes(n))  # every row still to do until the pixels are written
-        pixels = np.memmap(cache.pixels_file, dtype=np.uint8, mode="w+", shape=(n, *images.shape[1:]))
-        for j, path in enumerate(cache.paths):
-            pixels[j] = images[self._rows[path]]
-        pixels.flush()
-        del pixels
+        # Row by row with pread/pwrite, not through memory maps: the copy adds nothing to resident memory.
+        row_bytes = int(np.prod(images.shape[1:]))
+        with open(self._pool.pixels_file, "rb") as src, open(cache.pixels_file, "wb") as dst:  # type: ignore[union-attr]
+            dst.truncate(cache.nbytes)
+            for j, path in enumerate(cache.paths):
+                os.pwrite(dst.fileno(), os.pread(src.fileno(), row_bytes, self._rows[path] * row_bytes), j * row_bytes)
         with open(cache.state_file, "r+b") as state:
             state.write(bytes([_OK]) * n)
         meta = {"version": _VERSION, "count": n, "ok": list(range(n)), "failures": []}
