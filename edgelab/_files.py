@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import hashlib
 import json
 import logging
@@ -12,8 +13,10 @@ import os
 import shutil
 import socket
 import stat
+import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -113,9 +116,6 @@ def _release(exc: BaseException) -> None:
     """Drop what a failed writer's frames hold (h5py files, TensorFlow savers) now, so their
     finalizers run here and their "Exception ignored in ... __dealloc__" reports go to the debug
     log instead of stderr."""
-    import gc
-    import traceback
-
     current: BaseException | None = exc
     while current is not None:
         if current.__traceback__ is not None:
@@ -140,8 +140,6 @@ def quiet_finalizers(restore: bool = True) -> Iterator[None]:
     (``sys.unraisablehook``) and the full tracebacks Cython's ``__dealloc__`` prints through
     ``sys.excepthook`` (h5py after a failed write). ``restore=False`` keeps them quiet for the
     rest of the process (the CLI, about to exit after its one error line)."""
-    import sys
-
     previous = sys.unraisablehook, sys.excepthook
     sys.unraisablehook, sys.excepthook = _log_unraisable, _log_exception
     try:

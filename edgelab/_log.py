@@ -87,7 +87,7 @@ def _bar_class() -> type:
     from tqdm.auto import tqdm as auto  # deferred: tqdm.auto probes for a notebook front end
 
     try:
-        from tqdm.notebook import tqdm as notebook
+        from tqdm.notebook import tqdm as notebook  # deferred: imports IPython and ipywidgets
     except ImportError:  # pragma: no cover - tqdm without its notebook module
         return auto
     if not issubclass(auto, notebook):
@@ -100,7 +100,7 @@ def _bar_class() -> type:
                 self._handle = None
                 super().__init__(*args, **kwargs)
                 if not self.disable and hasattr(self, "container"):
-                    from IPython.display import display
+                    from IPython.display import display  # deferred: IPython only in a notebook
 
                     self._handle = display(self.container, display_id=True)
                     self.displayed = True

@@ -242,7 +242,7 @@ def test_convert_all_without_qat_model_reports_qat_int8_as_a_failure(pipe, tmp_p
     "kwargs, pattern",
     [
         ({"precision": "edgetpu"}, "Received: 'edgetpu'.*edgelab.edgetpu.compile"),
-        ({"precision": "int4"}, "Received: 'int4'"),
+        ({"precision": "int4"}, "Received: precision='int4'"),
         ({"precision": "int08"}, "Did you mean 'int8'"),
         ({"precision": "int8", "io_dtype": "uint16"}, "io_dtype='uint16'"),
         ({"precision": "int8", "calibration": None}, "'int8' needs calibration data"),

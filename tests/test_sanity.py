@@ -50,7 +50,10 @@ def test_train_warns_when_validation_loss_stays_at_chance(monkeypatch):
     assert "stayed at chance" in _text(shown)
 
     calls = []
-    monkeypatch.setattr(sanity, "check_training", lambda *args, **kwargs: calls.append(args[1]) or [])
+    # Patched where train looks it up: fit binds the name at import, whichever test imported it first.
+    from edgelab.training import fit
+
+    monkeypatch.setattr(fit, "check_training", lambda *args, **kwargs: calls.append(args[1]) or [])
     el.train(model, (x, y), (xv, yv), epochs=2, batch_size=16, patience=0)
     assert len(calls) == 1 and list(calls[0]["epoch"]) == [1, 2]  # train checks its own history
 

@@ -27,7 +27,9 @@ from ..metrics import classification_metrics
 from ..precision import REPAIRED, Precision
 from ..preprocess import set_input_range
 from ..tflite.inspection import inspect_model
+from ..training.range_probe import probe_input_range
 from ..training.sanity import check_float_model
+from ..training.shapes import check_model_fits
 from .benchmark import LatencyResult, measure_latency
 from .evaluate import EvalResult, evaluate_model
 
@@ -237,12 +239,8 @@ def run_comparison(
     check_keras2_model(model)  # one clear error, not one failed row per precision
     with progress_scope(progress):  # the dataset's "loading" bars follow progress=
         test_images, test_labels = _split_arrays(test_data if test_data is not None else data, "test")
-    from ..training.shapes import check_model_fits
-
     check_model_fits(model, np.shape(test_images), num_classes=len(names))
     if input_range is None:
-        from ..training.range_probe import probe_input_range
-
         probe_input_range(model, test_images, test_labels)
     float_probs = predict_keras(model, test_images, input_range=input_range)
     float_pred = float_probs.argmax(axis=1)

@@ -27,7 +27,7 @@ import numpy as np
 
 from .._files import not_a_regular_file, write_atomic
 from .._log import logger, tqdm
-from .decoding import threaded, try_load
+from .decoding import _resolve, check_file, parallel_map, threaded, try_load
 from .skips import SkippedFile, SkipReason
 
 __all__ = ["CACHE_DIR_ENV", "ImageCache", "ScanDecoder", "cache_dir"]
@@ -264,8 +264,6 @@ class ScanDecoder:
 
     def decode_all(self, paths: Sequence[Path], progress: bool | None = None) -> list[SkippedFile | None]:
         """Per path, None when it decoded, else why not (from the record when nothing changed)."""
-        from .decoding import _resolve
-
         pool = ImageCache(paths, self.image_size, f"{self.name} {_resolve(self.max_pixels)}", folder=self.folder)
         self._pool = pool
         try:
@@ -276,8 +274,6 @@ class ScanDecoder:
             try:
                 images, ok, failures = pool.load("decoding images", progress, self.max_pixels)
             except OSError as exc:  # the folder cannot be written: check here, decode on first use
-                from .decoding import check_file, parallel_map
-
                 logger.warning("cannot use the image cache in %s (%s); decoding after the scan", pool.folder, exc)
                 return parallel_map(lambda p: check_file(p, True, self.max_pixels), paths, "checking images", progress)
             self._images = images

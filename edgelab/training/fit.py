@@ -25,7 +25,9 @@ from ..data.pipeline import array_batches
 from ..errors import ConfigError, check_int
 from ..metrics import EvalResult, classification_metrics
 from ..preprocess import RANGE_ATTRIBUTE, InputRange, model_input_range
+from .range_probe import probe_input_range
 from .sanity import check_training
+from .shapes import check_model_fits
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -207,8 +209,6 @@ def _checkpoint(model) -> tf.train.Checkpoint:
 
 def _check_fits(model: Any, data: Any, images: np.ndarray, labels: np.ndarray) -> None:
     """Model/data mismatches as one ConfigError before Keras runs (see :mod:`edgelab.training.shapes`)."""
-    from .shapes import check_model_fits
-
     classes = getattr(data, "num_classes", None)
     check_model_fits(
         model,
@@ -422,13 +422,9 @@ def evaluate_keras(
     ``images`` are uint8 pixels; the model gets them in the range it takes (``input_range`` or
     detected, see :mod:`edgelab.preprocess`).
     """
-    from .shapes import check_model_fits
-
     check_keras2_model(model)
     check_model_fits(model, np.shape(images), num_classes=len(class_names))
     if input_range is None:
-        from .range_probe import probe_input_range
-
         probe_input_range(model, images, labels)
     probs = predict_keras(model, images, batch_size=batch_size, input_range=input_range)
     result = classification_metrics(labels, probs.argmax(axis=1), class_names)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .._keras import check_keras2_model, is_keras3_model, keras
 from .._keras import is_qat_model as is_qat_model  # re-exported: its home is edgelab._keras
 from .._log import logger
@@ -17,6 +19,7 @@ from ..errors import QATError
 from ..preprocess import RANGE_ATTRIBUTE, leading_preprocessing, model_input_range
 from .fit import train
 from .flatten import flatten_model, is_flat
+from .shapes import check_model_fits
 
 if TYPE_CHECKING:
     from .fit import TrainResult
@@ -175,10 +178,6 @@ def quantize_aware(
     Returns:
         A :class:`edgelab.training.TrainResult` whose ``model`` is the quantization-aware model.
     """
-    import numpy as np
-
-    from .shapes import check_model_fits
-
     if hasattr(data, "image_size") and hasattr(data, "num_classes"):  # a Dataset: no need to load it for this
         check_model_fits(model, (0, *data.image_size, 3), num_classes=data.num_classes)
     elif isinstance(data, (tuple, list)) and len(data) == 2 and len(data[1]):
