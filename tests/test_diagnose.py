@@ -37,6 +37,19 @@ def _model():
     return model
 
 
+def _untrained(name="custom", input_name="pixels"):
+    from edgelab._keras import keras
+
+    inputs = keras.Input((SIZE, SIZE, 3), name=input_name)
+    x = inputs
+    for i, filters in enumerate((8, 16)):
+        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False, name=f"conv{i + 1}_conv")(x)
+        x = keras.layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
+        x = keras.layers.ReLU(6.0, name=f"conv{i + 1}_relu")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="classifier")(x), name=name)
+
+
 def _built(tmp_path_factory):
     def build():
         from edgelab.diagnose import with_outlier_weights
@@ -66,6 +79,22 @@ def _accuracy(path, images, labels):
     from edgelab.tflite.runtime import TFLiteModel
 
     return float((TFLiteModel(path).predict(images, progress=False, output="classes") == labels).mean())
+
+
+@pytest.mark.parametrize(
+    ("case", "layer"), [("with_outlier_weights", "conv2_conv"), ("with_outlier_channel", "conv1_conv")]
+)
+def test_failure_cases_keep_the_input_range(case, layer):
+    """A case model takes the pixels its original takes: converting it must not guess (and warn about) a range."""
+    from edgelab import diagnose
+    from edgelab.preprocess import EDGELAB_RANGE, InputRange, model_input_range, set_input_range
+
+    built_model = _untrained("edgecnn", "image")  # recognised by name as edgelab's, which takes [-1, 1]
+    declared = set_input_range(_untrained(), (0.0, 1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an InputRangeWarning (a guessed range) fails the test
+        assert model_input_range(getattr(diagnose, case)(built_model, layer)) == EDGELAB_RANGE
+        assert model_input_range(getattr(diagnose, case)(declared, layer)) == InputRange(0.0, 1.0)
 
 
 def test_layers_int8_and_int16x8_without_tensorflow(built):

@@ -41,7 +41,7 @@ def with_outlier_weights(model: keras.Model, layer: str, factor: float = 64.0) -
         factor: How many times each output channel's largest weight the outlier is.
 
     Returns:
-        A new model, named ``<name>_outliers``, with the same float outputs.
+        A new model, named ``<name>_outliers``, with the same float outputs and input range.
 
     Raises:
         ConfigError: ``layer`` is not a Conv2D fed by a Conv2D -> BatchNormalization -> ReLU chain.
@@ -87,6 +87,8 @@ def with_outlier_weights(model: keras.Model, layer: str, factor: float = 64.0) -
             outlier[kh // 2, kw // 2, 0, :] = factor * np.abs(kernel).reshape(-1, cout).max(axis=0)
             weights = [np.concatenate([kernel, outlier], axis=2), *weights[1:]]
         new.set_weights(weights)
+    # The copy takes the pixels the original takes (its name no longer marks it as edgelab-built).
+    setattr(clone, RANGE_ATTRIBUTE, model_input_range(model))
     return clone
 
 
