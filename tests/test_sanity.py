@@ -91,6 +91,23 @@ def test_comparison_flags_a_chance_level_float_model(tmp_path):
     assert "**Warning:**" in markdown and "predicts class 0" in markdown
 
 
+def test_a_mostly_frozen_model_is_named_as_a_likely_cause():
+    """A head trained on a frozen backbone: the finding says most weights were frozen; a trainable model has no such cause."""
+    from edgelab._keras import keras
+    from edgelab.training.sanity import _frozen_cause
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(16, 3, name="backbone_conv")(inputs)
+    x = keras.layers.BatchNormalization(name="backbone_bn")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
+    assert _frozen_cause(model) is None  # BatchNormalization's moving statistics alone are not "frozen layers"
+    for layer in model.layers:
+        layer.trainable = layer.name == "head"
+    cause = _frozen_cause(model)
+    assert cause is not None and "frozen layers: 512 of 563 weights have trainable=False" in cause
+
+
 def test_progress_switches(monkeypatch):
     from edgelab import _log
 

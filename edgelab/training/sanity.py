@@ -168,6 +168,20 @@ def _batchnorm_cause(model, images: np.ndarray, labels: np.ndarray, steps: int |
     return None
 
 
+def _frozen_cause(model) -> str | None:
+    """Most of the weights frozen: the layers that learn read features they cannot change."""
+    frozen, trainable = (
+        sum(int(np.prod(w.shape)) for w in ws) for ws in (model.non_trainable_weights, model.trainable_weights)
+    )
+    if frozen <= trainable:  # BatchNormalization's moving statistics alone stay far below this
+        return None
+    return (
+        f"frozen layers: {frozen:,} of {frozen + trainable:,} weights have trainable=False, so only the rest learn, "
+        "from the features the frozen layers compute; those separate the classes only when they are pretrained: "
+        "load pretrained weights for them, or make them trainable (fine-tune)."
+    )
+
+
 def _label_cause(y_train: np.ndarray | None, labels: np.ndarray, num_classes: int) -> str | None:
     problems = []
     for name, y in (("training", y_train), ("evaluation", labels)):
@@ -194,6 +208,7 @@ def _causes(model, images, labels, num_classes, fed, steps=None, y_train=None) -
         lambda: _input_range_cause(model, images, labels, fed),
         lambda: _batchnorm_cause(model, fed(images), labels, steps),
         lambda: _label_cause(y_train, labels, num_classes),
+        lambda: _frozen_cause(model),
     ):
         try:
             cause = check()
