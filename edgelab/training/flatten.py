@@ -17,6 +17,7 @@ import numpy as np
 
 from .._keras import check_keras2_model, is_qat_model, keras, tf
 from .._log import logger
+from .._text import LOG_WIDTH, wrap
 from ..errors import EdgelabError
 from ..preprocess import (
     EDGELAB_RANGE,
@@ -160,20 +161,24 @@ def flatten_model(
             )
             flat = _rebuilt(flat, skip={id(layer) for layer in chain})
             names = [f"{layer.name} ({type(layer).__name__})" for layer in chain]
+            remembered = "" if flat_range == EDGELAB_RANGE else " (edgelab remembers this range on the flat model)"
             logger.warning(
-                "flatten_model: removed the preprocessing layer(s) %s of %r: they map pixels to %s, which edgelab "
-                "now feeds the model directly%s.",
-                names,
-                model.name,
-                flat_range,
-                "" if flat_range == EDGELAB_RANGE else " (edgelab remembers this range on the flat model)",
+                "%s",
+                wrap(
+                    f"flatten_model: removed the preprocessing layer(s) {names} of {model.name!r}: they map pixels "
+                    f"to {flat_range}, which edgelab now feeds the model directly{remembered}.",
+                    LOG_WIDTH,
+                ),
             )
         elif chain:
             logger.warning(
-                "flatten_model: kept the preprocessing layer(s) %s of %r: they scale channels differently, which "
-                "no single input range expresses; tfmot cannot quantize them, so QAT will refuse the model.",
-                [layer.name for layer in chain],
-                model.name,
+                "%s",
+                wrap(
+                    f"flatten_model: kept the preprocessing layer(s) {[layer.name for layer in chain]} of "
+                    f"{model.name!r}: they scale channels differently, which no single input range expresses; "
+                    "tfmot cannot quantize them, so QAT will refuse the model.",
+                    LOG_WIDTH,
+                ),
             )
     setattr(flat, RANGE_ATTRIBUTE, flat_range)
     if check and flat is not model:
@@ -205,6 +210,16 @@ def serving_function(model: keras.Model) -> tuple[Callable, list]:
         except EdgelabError:
             pass  # keep the model as it is and scale in the function instead
     a, b = expected.from_normalized()
+    # Named functions, not lambdas: tf.function's AutoGraph reads a function's source, and cannot tell
+    # one lambda from another on nearby lines (it then warns and runs it as-is).
     if (a, b) == (1.0, 0.0):
-        return (lambda image: target(image, training=False)), list(target.variables)
-    return (lambda image: target(image * a + b, training=False)), list(target.variables)
+
+        def serve(image):
+            return target(image, training=False)
+
+    else:
+
+        def serve(image):
+            return target(image * a + b, training=False)
+
+    return serve, list(target.variables)
