@@ -28,6 +28,7 @@ _EXPORTS = {
     "Prefer": "recommendation",
     "Recommendation": "recommendation",
     "recommend": "recommendation",
+    "int8_speed": "report",
     "summary_frame": "report",
     "write_report": "report",
 }

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from .._text import wrap
 from ..edgetpu.mapping import Target
 from ..enums import StrEnum
 from ..errors import ConfigError
@@ -43,7 +44,7 @@ class Recommendation:
 
     def __str__(self) -> str:
         text = self.reason + (f" {self.fix}" if self.fix else "")
-        return text + ("\nOptions:\n" + "\n".join(f"  {c}" for c in self.costs) if self.costs else "")
+        return wrap(text + ("\nOptions:\n" + "\n".join(f"  {c}" for c in self.costs) if self.costs else ""))
 
     def __repr__(self) -> str:
         return f"Recommendation(precision={self.precision!r}, candidates={list(self.candidates)})"

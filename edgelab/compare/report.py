@@ -17,6 +17,7 @@ import pandas as pd
 
 from .._files import atomic_path, sha256_file, write_atomic, write_labels
 from .._machine import int8_measured, machine_info
+from .._text import wrap
 from .recommendation import recommend
 
 if TYPE_CHECKING:
@@ -153,6 +154,12 @@ def int8_latency_ratio(table: pd.DataFrame) -> float | None:
     rows = table[(table.precision.astype(str) == "int8") & (table.status.astype(str) == "ok")]
     ratio = pd.to_numeric(rows.latency_ratio, errors="coerce").dropna()
     return float(ratio.iloc[0]) if len(ratio) else None
+
+
+def int8_speed(table: pd.DataFrame) -> str:
+    """This CPU (its model and int8 dot-product instructions) and the int8/fp32 p50 ratio measured in
+    ``table``, in words that describe the measured ratio (never predicted from the instruction sets)."""
+    return wrap(int8_measured(int8_latency_ratio(table)))
 
 
 def write_report(

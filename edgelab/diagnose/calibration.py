@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .._log import logger, tqdm
+from .._text import wrap
 from ..errors import (
     CalibrationWarning,  # re-exported: every error class lives in edgelab.errors
     ConfigError,
@@ -139,7 +140,7 @@ def range_check(
             if hurt
             else ""
         )
-        message = (
+        message = wrap(
             f"Test values fall outside the calibrated int8 ranges far more often than calibration values "
             f"({first.test_clipped:.1%} vs {first.calibration_clipped:.1%} at {first.layer}); flagged: {named}{damage}. "
             "The calibration images do not look like the real inputs: calibrate on training images "

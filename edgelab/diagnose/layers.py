@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .._log import logger, tqdm
+from .._text import wrap
 from ..errors import ConfigError, ModelFileError, check_int
 from ..preprocess import normalize
 from ..tflite.inspection import ModelInfo, inspect_model, load_model_bytes, short_name
@@ -197,7 +198,7 @@ class LayerReport:
                 f". Its own weights' channel ranges differ {r.weight_range_ratio:.0f}x (flagged above "
                 f"{CHANNEL_RANGE_FACTOR:.0f}x): the median channel keeps {r.weight_levels_median_channel:.1f} of 127 levels"
             )
-        return text + "."
+        return wrap(text + ".")
 
     def to_dict(self) -> dict[str, Any]:
         """``{"layers": [{index, op, tensor, rmse_scale, sqnr_db, cosine, max_abs_error, clipped, added_error}]}``."""
@@ -215,8 +216,8 @@ class LayerReport:
             f"{len(self.frame)} ops on {self.num_images} images"
         ]
         for _, r in self.ranked().head(top).iterrows():
-            cause = (
-                f" <- cause: {short_name(r.cause)} (channel ranges differ {self.row(r.cause).channel_range_ratio:.0f}x)"
+            cause = (  # on a line of its own, so the op's line stays short
+                f"\n      <- cause: {short_name(r.cause)} (channel ranges differ {self.row(r.cause).channel_range_ratio:.0f}x)"
                 if isinstance(r.cause, str) and r.cause != r.tensor
                 else ""
             )
@@ -224,7 +225,7 @@ class LayerReport:
                 f"  op {r['index']:>3} {r.op:<16} adds error {r.added_error:.4f} (SQNR {r.added_sqnr_db:.1f} dB), "
                 f"clipped {r.clipped:.2%}: {short_name(r.tensor)}{cause}"
             )
-        return "\n".join(lines)
+        return wrap("\n".join(lines))
 
 
 def _plain(value: Any) -> Any:

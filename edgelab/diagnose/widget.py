@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .._figure import Figure
+from .._text import wrap
 from ..errors import ConfigError
 from ..widget_base import Explorer
 from .layers import short_name
@@ -152,7 +153,7 @@ class LayerExplorer(Explorer):
             text += f"; values span {use['used']:.0%} of the int range, {use['levels']} levels used, {use['clipped']:.2%} clipped"
         if "cause" in self.report.frame.columns:  # per-channel ranges and the op whose scale did the damage
             text += "\n" + self.report.explain(int(row["index"]))
-        return text
+        return wrap(text)
 
     def _render(self) -> None:
         self._show(self.picture(), self.summary(), self.frame())

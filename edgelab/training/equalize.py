@@ -32,6 +32,7 @@ import numpy as np
 
 from .._keras import check_keras2_model, keras
 from .._log import logger
+from .._text import wrap
 from ..errors import ConfigError, check_int, did_you_mean
 from ..preprocess import RANGE_ATTRIBUTE, model_input_range
 from .flatten import flatten_model, is_flat
@@ -93,7 +94,7 @@ class Repair:
             f"  float outputs: max abs difference {self.max_abs_difference:.3g} on {self.checked} images "
             f"(largest output {self.output_magnitude:.3g})"
         )
-        return "\n".join(lines)
+        return wrap("\n".join(lines))
 
     def __str__(self) -> str:
         return self.summary()
