@@ -96,6 +96,15 @@ def _byte(source: Path, offset: int, value: int) -> bytes:
     return bytes(data)
 
 
+def _vtable_lost(source: Path, tensor: int) -> bytes:
+    """The table of ``tensor`` (subgraph 0) points at itself as its vtable (soffset 0): a vtable of
+    size 0, which flatbuffers' verifier accepts, so every field reads as its default."""
+    data = bytearray(source.read_bytes())
+    pos = _fuzz._schema().Model.GetRootAsModel(data, 0).Subgraphs(0).Tensors(tensor)._tab.Pos
+    data[pos : pos + 4] = bytes(4)
+    return bytes(data)
+
+
 def _set_output_scale(model, graph):
     graph.tensors[graph.outputs[0]].quantization.scale = np.array([np.inf], np.float32)
 
@@ -132,6 +141,12 @@ CRASHERS = {
             lambda m, g: setattr(g.operators[57], "inputs", np.array([151, 157], np.int32)),
         ),
         "output shape is the broadcast",
+    ),
+    # Seed 2026's m1218: ADD's uint8 output became a FLOAT32 tensor without quantization; LiteRT
+    # aborted (SIGABRT) in allocate_tensors, with or without XNNPACK.
+    "tensor_vtable_lost": (
+        lambda: _vtable_lost(CORAL / "deeplabv3_mnv2_dm05_pascal_quant.tflite", 90),
+        "ADD on UINT8 writes UINT8",
     ),
     "op_reads_later_output": (lambda: _edited(SPLIT, lambda m, g: g.operators.reverse()), "defined before use"),
 }
