@@ -182,3 +182,8 @@ def _restore_faulthandler(was_enabled: bool) -> None:
         faulthandler.enable(file=sys.__stderr__ or sys.stderr)
     except (AttributeError, ValueError, OSError):  # a stderr without a descriptor (some notebooks)
         faulthandler.disable()
+
+
+def warn_user_fmt(category: type[Warning], message: str, *args: object, stacklevel: int = 2) -> None:
+    """:func:`warn_user` with logging-style ``%`` arguments."""
+    warn_user(message % args if args else message, category, stacklevel=stacklevel + 1)

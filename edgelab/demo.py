@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._files import atomic_path, run_lock, sha256_file, write_atomic
-from ._log import logger
+from ._log import logger, warn_user_fmt
 from .bundle import export_bundle
 from .data.datasets import load_dataset, synthetic_dataset
-from .errors import ConfigError, DriftError, check_int, did_you_mean
+from .errors import ConfigError, DriftError, PartialResultWarning, ResumeWarning, check_int, did_you_mean
 from .precision import Precision
 
 if TYPE_CHECKING:  # Keras is imported only when a model is trained or loaded
@@ -337,7 +337,7 @@ def _export_demo_bundle(out: Path, comparison: Any, dataset: Dataset, progress: 
 
     variant = comparison.variants.get(Precision.INT8)
     if variant is None or variant.model is None or variant.evaluation is None:
-        logger.warning("no int8 model to bundle: %s", getattr(variant, "reason", "not converted"))
+        warn_user_fmt(PartialResultWarning, "no int8 model to bundle: %s", getattr(variant, "reason", "not converted"))
         return None
     target = out / "bundle"
     if _bundle_is_current(target, variant.model.path):
@@ -352,7 +352,7 @@ def _export_demo_bundle(out: Path, comparison: Any, dataset: Dataset, progress: 
     try:
         return export_bundle({"int8": variant.model.path}, dataset.class_names, target, reference=dataset, **args)
     except DriftError as exc:  # a tiny run: too few held-out images to calibrate the drift check
-        logger.warning("bundle written without drift reference: %s", exc)
+        warn_user_fmt(PartialResultWarning, "bundle written without drift reference: %s", exc)
         return export_bundle({"int8": variant.model.path}, dataset.class_names, target, **args)
 
 
@@ -390,7 +390,7 @@ def _read_history(run_dir: Path) -> pd.DataFrame | None:
     try:
         return pd.read_csv(path) if path.exists() else None
     except (OSError, ValueError) as exc:  # a torn file from an older run: the history is only shown
-        logger.warning("%s is unreadable (%s); no history shown", path, exc)
+        warn_user_fmt(ResumeWarning, "%s is unreadable (%s); no history shown", path, exc)
         return None
 
 
@@ -398,7 +398,7 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        logger.warning("%s is unreadable (%s); it is written again", path, exc)
+        warn_user_fmt(ResumeWarning, "%s is unreadable (%s); it is written again", path, exc)
         return None
 
 
@@ -407,6 +407,8 @@ def _reuse(path: Path, load: Any) -> Any:
     try:
         return load(path)
     except (OSError, ValueError, KeyError, IndexError) as exc:
-        logger.warning("%s is unreadable (%s); this step runs again", path, " ".join(str(exc).split())[:200])
+        warn_user_fmt(
+            ResumeWarning, "%s is unreadable (%s); this step runs again", path, " ".join(str(exc).split())[:200]
+        )
         path.unlink(missing_ok=True)
         return None

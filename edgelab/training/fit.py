@@ -20,9 +20,9 @@ import pandas as pd
 
 from .._files import atomic_folder, atomic_path, write_atomic
 from .._keras import check_keras2_model, keras, tf
-from .._log import logger, progress_scope, tqdm
+from .._log import logger, progress_scope, tqdm, warn_user_fmt
 from ..data.pipeline import array_batches
-from ..errors import ConfigError, check_int
+from ..errors import ConfigError, ResumeWarning, SetupWarning, check_int
 from ..metrics import EvalResult, classification_metrics
 from ..preprocess import RANGE_ATTRIBUTE, InputRange, model_input_range
 from .range_probe import probe_input_range
@@ -42,7 +42,8 @@ def seed_everything(seed: int = 0, threads: int | None = None) -> None:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
         except RuntimeError:  # already initialised in this process: keep what is set
-            logger.warning(
+            warn_user_fmt(
+                SetupWarning,
                 "TensorFlow is already running in this process: its thread pools keep their size "
                 "(call seed_everything(threads=%d) before any TensorFlow work to pin them)",
                 threads,
@@ -198,7 +199,7 @@ def _load_weights(model, path: Path) -> bool:
     try:
         model.load_weights(str(path))
     except (OSError, ValueError, KeyError, IndexError) as exc:
-        logger.warning("%s is unreadable (%s); it is not used", path, " ".join(str(exc).split())[:200])
+        warn_user_fmt(ResumeWarning, "%s is unreadable (%s); it is not used", path, " ".join(str(exc).split())[:200])
         return False
     return True
 
@@ -322,7 +323,8 @@ def train(
                 start_epoch, best, best_epoch, wait = state["epoch"], state["best"], state["best_epoch"], state["wait"]
                 history = state["history"]
             except (ValueError, KeyError, TypeError, OSError, tf.errors.OpError) as exc:  # torn by an older run
-                logger.warning(
+                warn_user_fmt(
+                    ResumeWarning,
                     "%s holds an unreadable training state (%s); training starts over",
                     run_path,
                     " ".join(str(exc).split())[:200] or type(exc).__name__,
