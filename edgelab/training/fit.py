@@ -287,7 +287,6 @@ def train(
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
     contract = model_input_range(model, input_range)
-    setattr(model, RANGE_ATTRIBUTE, contract)
     with progress_scope(progress):  # the dataset's "loading" bars follow this call's progress=
         x_train, y_train = _as_arrays(data, "train")
         _check_fits(model, data, x_train, y_train)
@@ -298,6 +297,11 @@ def train(
             val_arrays = _as_arrays(val_data, "val")
             # uint8 images scaled to the model's range batch by batch: no float copy of the split
             validation = array_batches(*val_arrays, batch_size, input_range=contract)
+    if input_range is None:
+        # Before the weights move and before the range is remembered: a model trained elsewhere on
+        # [0, 1] or [0, 255] shows it on a few labelled images (validation, else training).
+        probe_input_range(model, *(val_arrays if val_arrays is not None else (x_train, y_train)))
+    setattr(model, RANGE_ATTRIBUTE, contract)
     seed_everything(seed)
     if compile_model:
         steps = epochs * math.ceil(len(x_train) / batch_size)
