@@ -213,7 +213,6 @@ def test_range_check_flags_dark_calibration(built, tmp_path):
 
 def test_calibration_balance():
     from edgelab.diagnose import calibration_balance
-
     from edgelab.errors import CalibrationWarning
 
     with pytest.warns(CalibrationWarning, match="under-represents c"):  # 1 of 7 images: 0.43 of an even share
