@@ -22,7 +22,7 @@ from ._files import atomic_path, run_lock, sha256_file, write_atomic
 from ._log import logger, warn_user_fmt
 from .bundle import export_bundle
 from .data.datasets import load_dataset, synthetic_dataset
-from .errors import ConfigError, DriftError, PartialResultWarning, ResumeWarning, check_int, did_you_mean
+from .errors import ConfigError, DriftError, ResumeWarning, check_int, did_you_mean
 from .precision import Precision
 
 if TYPE_CHECKING:  # Keras is imported only when a model is trained or loaded
@@ -337,7 +337,7 @@ def _export_demo_bundle(out: Path, comparison: Any, dataset: Dataset, progress: 
 
     variant = comparison.variants.get(Precision.INT8)
     if variant is None or variant.model is None or variant.evaluation is None:
-        warn_user_fmt(PartialResultWarning, "no int8 model to bundle: %s", getattr(variant, "reason", "not converted"))
+        logger.warning("no int8 model to bundle: %s", getattr(variant, "reason", "not converted"))
         return None
     target = out / "bundle"
     if _bundle_is_current(target, variant.model.path):
@@ -352,7 +352,7 @@ def _export_demo_bundle(out: Path, comparison: Any, dataset: Dataset, progress: 
     try:
         return export_bundle({"int8": variant.model.path}, dataset.class_names, target, reference=dataset, **args)
     except DriftError as exc:  # a tiny run: too few held-out images to calibrate the drift check
-        warn_user_fmt(PartialResultWarning, "bundle written without drift reference: %s", exc)
+        logger.warning("bundle written without drift reference: %s", exc)
         return export_bundle({"int8": variant.model.path}, dataset.class_names, target, **args)
 
 
