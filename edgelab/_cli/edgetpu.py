@@ -134,7 +134,7 @@ def _compile(args: argparse.Namespace) -> int:
         search_delegate=args.search_delegate,
         delegate_search_step=args.delegate_search_step,
         num_segments=args.num_segments,
-        timeout=args.timeout,
+        timeout_s=args.timeout,
         missing="status",
     )
     if args.json:
