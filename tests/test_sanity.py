@@ -86,7 +86,7 @@ def test_comparison_flags_a_chance_level_float_model(tmp_path):
     assert "predicts class 0 for 100%" in _text(shown)  # shown where it is found, not only stored
     assert result.table.attrs["sanity"] == list(result.sanity)
     assert "sanity_warnings=1" in repr(result)
-    out = el.write_report(tmp_path / "report", result)
+    out = el.write_report(result, out_dir=tmp_path / "report")
     markdown = (out if out.suffix == ".md" else out / "report.md").read_text()
     assert "**Warning:**" in markdown and "predicts class 0" in markdown
 

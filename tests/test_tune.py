@@ -39,7 +39,7 @@ def tiny_builder(trial, num_classes, image_size):
 
 def test_prescreen_reads_the_untrained_graph(tmp_path):
     model = el.build_model("edgecnn", num_classes=6, image_size=SIZE, width=0.5)
-    loose = prescreen(model, Constraints(budget_ms=1000.0), tmp_path / "a")
+    loose = prescreen(model, Constraints(budget_ms=1000.0), out_dir=tmp_path / "a")
     assert loose.feasible and loose.reason is None
     assert loose.ops_edgetpu == loose.ops_total > 0
     assert all(v <= 0 for v in loose.violations.values())

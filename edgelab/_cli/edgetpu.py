@@ -170,7 +170,7 @@ def _export_bundle(args: argparse.Namespace) -> int:
     out = export_bundle(
         args.model,
         args.labels,
-        args.out,
+        out_dir=args.out,
         image_size=tuple(args.image_size) if args.image_size else None,
         overwrite=args.overwrite,
         reference=args.reference,

@@ -160,6 +160,7 @@ def _custom_op_error(source: str | Path | bytes, exc: ModelFileError) -> ModelFi
 
 def measure_latency(
     model: TFLiteModel | str | Path | bytes,
+    *,
     num_threads: int = 1,
     warmup: int = 5,
     min_time_s: float = 1.0,

@@ -304,6 +304,7 @@ class Dataset:
 
 def load_dataset(
     root: str | os.PathLike,
+    *,
     image_size: int | Sequence[int] = 96,
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,

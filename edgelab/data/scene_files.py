@@ -89,6 +89,7 @@ def _clear_previous(root: Path) -> None:
 def make_scenes(
     out_dir: str | os.PathLike,
     per_class: int,
+    *,
     image_size: int | tuple[int, int] = 150,
     seed: int = 0,
     test_fraction: float = 0.2,

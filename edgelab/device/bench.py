@@ -360,7 +360,7 @@ def bench_arrays(
             f"Expected uint8 images (N, H, W, 3) and N labels. Received: {pixels.dtype} {pixels.shape}, {len(labels)} labels"
         )
     with tempfile.TemporaryDirectory(prefix="edgelab-device-") as tmp:
-        bundle = export_bundle(models, list(class_names), Path(tmp, folder_name))
+        bundle = export_bundle(models, list(class_names), out_dir=Path(tmp, folder_name))
         data = Path(tmp, "data")
         for k, (image, label) in enumerate(zip(pixels, np.asarray(labels))):
             target = data / str(class_names[int(label)]) / f"{k:05d}.png"

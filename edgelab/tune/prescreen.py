@@ -152,7 +152,7 @@ def screen_file(path: str | Path, constraints: Constraints, seconds: float = 0.0
     )
 
 
-def prescreen(model: Any, constraints: Constraints, out_dir: str | Path, seed: int = 0) -> Screen:
+def prescreen(model: Any, constraints: Constraints, *, out_dir: str | Path, seed: int = 0) -> Screen:
     """Convert the untrained ``model`` to int8 with random calibration and screen the file.
 
     The file is written to ``out_dir/untrained_int8.tflite``.
