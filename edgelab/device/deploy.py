@@ -23,12 +23,13 @@ from typing import Any
 
 from .._files import sha256_file
 from ..errors import ConfigError, DeviceError
+from ..records import Record
 from . import ssh, sync
 from .bench import REMOTE_DIR, bundle_folder_name, bundle_meta
 
 
 @dataclass(frozen=True)
-class DeployResult:
+class DeployResult(Record):
     """Where the device's ``current`` and ``previous`` links point after a deploy or rollback."""
 
     host: str
@@ -38,17 +39,6 @@ class DeployResult:
     changed: bool
     copied: int = 0
     reused: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "app": self.app,
-            "current": self.current,
-            "previous": self.previous,
-            "changed": self.changed,
-            "copied": self.copied,
-            "reused": self.reused,
-        }
 
 
 def bundle_version(bundle: str | Path) -> str:

@@ -48,6 +48,7 @@ import numpy as np
 
 from ..enums import StrEnum
 from ..errors import ConfigError
+from ..records import Record
 from ..tflite.inspection import ModelInfo, inspect_model
 from .analyze import TARGET_EDGETPU, analyze_edgetpu
 from .memory import cached_flags, parameter_bytes, require_uncompiled
@@ -83,7 +84,7 @@ class Link(StrEnum):
 
 
 @dataclass(frozen=True)
-class LatencyFeatures:
+class LatencyFeatures(Record):
     """What the estimate reads from a ``.tflite`` (all integers, deterministic).
 
     Attributes:
@@ -112,12 +113,9 @@ class LatencyFeatures:
     transfer_bytes: int
     spilled_bytes: int = 0
 
-    def to_dict(self) -> dict[str, int]:
-        return dict(vars(self))
-
 
 @dataclass(frozen=True)
-class LinkLatency:
+class LinkLatency(Record):
     """The estimate for one link, with its parts (milliseconds, rounded to 0.01)."""
 
     link: Link
@@ -128,18 +126,6 @@ class LinkLatency:
     transfer_ms: float
     cpu_ms: float
     uncertainty: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "link": self.link.value,
-            "total_ms": self.total_ms,
-            "overhead_ms": self.overhead_ms,
-            "compute_ms": self.compute_ms,
-            "streaming_ms": self.streaming_ms,
-            "transfer_ms": self.transfer_ms,
-            "cpu_ms": self.cpu_ms,
-            "uncertainty": self.uncertainty,
-        }
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from ..data.pipeline import array_batches
 from ..errors import ConfigError
 from ..metrics import EvalResult, classification_metrics
 from ..preprocess import RANGE_ATTRIBUTE, InputRange, model_input_range
+from ..records import SKIP, Record, rounded
 from .config import TrainConfig
 from .range_probe import probe_input_range
 from .sanity import check_training
@@ -56,13 +57,13 @@ def release_models() -> None:
 
 
 @dataclass(frozen=True)
-class TrainResult:
+class TrainResult(Record):
     """What ``train`` returns: the trained model (best weights), its history and where it was saved."""
 
-    model: Any = field(repr=False)
-    history: pd.DataFrame = field(repr=False)
+    model: Any = field(repr=False, metadata=SKIP)
+    history: pd.DataFrame = field(repr=False, metadata=SKIP)
     best_epoch: int
-    best_val_accuracy: float | None
+    best_val_accuracy: float | None = field(metadata=rounded(4))
     epochs_run: int
     stopped_early: bool
     resumed_from_epoch: int
@@ -74,16 +75,6 @@ class TrainResult:
             f"TrainResult(epochs_run={self.epochs_run}, best_epoch={self.best_epoch}, "
             f"best_val_accuracy={acc}, stopped_early={self.stopped_early})"
         )
-
-    def to_dict(self) -> dict:
-        return {
-            "best_epoch": self.best_epoch,
-            "best_val_accuracy": None if self.best_val_accuracy is None else round(self.best_val_accuracy, 4),
-            "epochs_run": self.epochs_run,
-            "stopped_early": self.stopped_early,
-            "resumed_from_epoch": self.resumed_from_epoch,
-            "run_dir": None if self.run_dir is None else str(self.run_dir),
-        }
 
 
 class _Progress(keras.callbacks.Callback):
