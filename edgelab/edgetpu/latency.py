@@ -63,6 +63,7 @@ __all__ = [
     "features",
     "fit_constants",
     "format_fit_report",
+    "link_latency",
     "load_benchmarks",
 ]
 
@@ -266,7 +267,16 @@ def features(model: str | os.PathLike | bytes | ModelInfo, sram_bytes: int = SRA
     )
 
 
-def _link_latency(link: Link, f: LatencyFeatures, consts: Mapping[str, Any]) -> LinkLatency:
+def link_latency(link: str | Link, f: LatencyFeatures, consts: Mapping[str, Any] | None = None) -> LinkLatency:
+    """The estimate on one link from given features (for what-ifs: less SRAM, another link).
+
+    Args:
+        link: ``usb3``, ``usb2``, ``pcie`` or ``devboard``.
+        f: The model's features (see :func:`features`).
+        consts: The fitted constants (default: ``load_benchmarks()["constants"]``).
+    """
+    link = Link.parse(link, "link")
+    consts = consts if consts is not None else load_benchmarks()["constants"]
     tpu = consts["links"][link.value]
     cpu = consts["cpu"][tpu["cpu"]]
     overhead = f.ops_edgetpu * tpu["op_ms"]
@@ -313,7 +323,7 @@ def estimate_latency(
         return LatencyEstimate(info.path, (), None, f"{report.verdict.value}: {report.message}")
     feats = features(info)
     consts = load_benchmarks()["constants"]
-    return LatencyEstimate(info.path, tuple(_link_latency(k, feats, consts) for k in wanted), feats)
+    return LatencyEstimate(info.path, tuple(link_latency(k, feats, consts) for k in wanted), feats)
 
 
 # --- fitting (used by tools/fit_edgetpu_latency.py) ---------------------------------------------
