@@ -13,7 +13,8 @@ import logging
 import sys
 
 from . import __version__
-from ._cli.args import OneLineParser, run_command
+from ._cli.args import OneLineParser, report_interrupt, run_command
+from ._interrupt import install_counting_handler, interrupt_count, was_interrupted
 
 #: Modules under edgelab._cli that contribute subcommands, in help order.
 AREAS = (
@@ -53,7 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    exit_fast = argv is None  # the real command line
+    if exit_fast:
+        install_counting_handler()
+    # Building the parser imports every command's module (numpy, pandas, PIL): a Ctrl-C there ends
+    # the run with the same line as one during the command, also when an extension module's import
+    # turned it into its own ImportError.
+    interrupts = interrupt_count()
+    try:
+        parser = build_parser()
+    except KeyboardInterrupt:
+        return report_interrupt(exit_fast)
+    except Exception as exc:
+        if was_interrupted(exc, since=interrupts):
+            return report_interrupt(exit_fast)
+        raise
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -63,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
 
-    return run_command(args.func, args, exit_fast=argv is None)
+    return run_command(args.func, args, exit_fast=exit_fast)
 
 
 if __name__ == "__main__":  # pragma: no cover

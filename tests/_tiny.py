@@ -129,3 +129,30 @@ def pipeline(tmp_path_factory) -> SimpleNamespace:
 def comparison(tmp_path_factory):
     """The pipeline's comparison of every precision."""
     return pipeline(tmp_path_factory).comparison
+
+
+def conv_bn_model(size: int = 16):
+    """Two Conv-BN-ReLU6 blocks (``conv1_*``, ``conv2_*``), pool, softmax over 3 colours, fitted for 8 epochs
+    on ``colour_task(40)`` with input range [-1, 1] declared; built once per session (treat as read-only)."""
+
+    def build():
+        from edgelab._keras import keras
+        from edgelab.preprocess import normalize, set_input_range
+
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((size, size, 3), name="image")
+        x = inputs
+        for i, filters in enumerate((8, 16)):
+            x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False, name=f"conv{i + 1}_conv")(x)
+            x = keras.layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
+            x = keras.layers.ReLU(6.0, name=f"conv{i + 1}_relu")(x)
+        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+        outputs = keras.layers.Dense(3, activation="softmax", name="classifier")(x)
+        model = keras.Model(inputs, outputs, name="tiny")
+        images, labels = colour_task(40, size=size)
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(normalize(images), labels, epochs=8, verbose=0, batch_size=16)
+        set_input_range(model, (-1, 1))
+        return model
+
+    return cached(f"conv-bn-{size}", build)

@@ -11,30 +11,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _tiny import cached, colour_task
+from _tiny import cached, colour_task, conv_bn_model
 
 SIZE = 16
-
-
-def _model():
-    from edgelab._keras import keras
-
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((SIZE, SIZE, 3), name="image")
-    x = inputs
-    for i, filters in enumerate((8, 16)):
-        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False, name=f"conv{i + 1}_conv")(x)
-        x = keras.layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
-        x = keras.layers.ReLU(6.0, name=f"conv{i + 1}_relu")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = keras.layers.Dense(3, activation="softmax", name="classifier")(x)
-    model = keras.Model(inputs, outputs, name="tiny")
-    images, labels = colour_task(40, size=SIZE)
-    from edgelab.preprocess import normalize
-
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(normalize(images), labels, epochs=8, verbose=0, batch_size=16)
-    return model
 
 
 def _built(tmp_path_factory):
@@ -43,7 +22,7 @@ def _built(tmp_path_factory):
         from edgelab.tflite.conversion import convert
 
         out = tmp_path_factory.mktemp("diagnose")
-        model = _model()
+        model = conv_bn_model(SIZE)
         train = colour_task(40, size=SIZE, seed=1)
         test = colour_task(30, size=SIZE, seed=2)
         files = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _tiny import cached, colour_task, pipeline
+from _tiny import cached, colour_task, conv_bn_model, pipeline
 
 SIZE = 16
 EPS32 = float(np.finfo(np.float32).eps)
@@ -21,27 +21,6 @@ def _bound(model, magnitude: float = 1.0) -> float:
     weighted = [layer for layer in model.layers if layer.get_weights() and len(layer.get_weights()[0].shape) >= 2]
     fan_in = max(int(np.prod(layer.get_weights()[0].shape[:-1])) for layer in weighted)
     return len(weighted) * fan_in * EPS32 * magnitude * 16  # x16: the BatchNorm fold and the activations' scale
-
-
-def _tiny_model():
-    from edgelab._keras import keras
-    from edgelab.preprocess import normalize, set_input_range
-
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((SIZE, SIZE, 3), name="image")
-    x = inputs
-    for i, filters in enumerate((8, 16)):
-        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False, name=f"conv{i + 1}_conv")(x)
-        x = keras.layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
-        x = keras.layers.ReLU(6.0, name=f"conv{i + 1}_relu")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = keras.layers.Dense(3, activation="softmax", name="classifier")(x)
-    model = keras.Model(inputs, outputs, name="tiny")
-    images, labels = colour_task(40, size=SIZE)
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(normalize(images), labels, epochs=8, verbose=0, batch_size=16)
-    set_input_range(model, (-1, 1))
-    return model
 
 
 FACTOR = 1000.0  # the wide channel: the others keep ~255 / 1000 < 1 level under its scale
@@ -55,7 +34,7 @@ def outlier(tmp_path_factory):
         from edgelab.training.equalize import equalize
 
         out = tmp_path_factory.mktemp("repair")
-        model = _tiny_model()
+        model = conv_bn_model(SIZE)
         train, test = colour_task(40, size=SIZE, seed=1), colour_task(30, size=SIZE, seed=2)
         case = with_outlier_channel(model, "conv1_conv", factor=FACTOR)
         fixed = equalize(case, train)

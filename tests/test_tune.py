@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _tiny import small_cnn
 
@@ -51,6 +52,60 @@ def test_prescreen_reads_the_untrained_graph(tmp_path):
     assert tight.latency_ms == loose.latency_ms
     small = screen_file(file, Constraints(max_size_bytes=1024))
     assert not small.feasible and "file" in small.reason and small.violations["size_bytes"] > 0
+
+
+def test_prescreen_graph_is_the_one_convert_writes(tmp_path):
+    """The prescreen converts in memory, edgelab.convert exports first: the same ops, tensors and screen."""
+    from edgelab.edgetpu import analyze_edgetpu
+    from edgelab.tflite.inspection import inspect_model
+
+    model = el.build_model("edgecnn", num_classes=6, image_size=SIZE, width=0.5)
+    screen = prescreen(model, Constraints(budget_ms=1000.0), out_dir=tmp_path / "a")
+    images = np.random.default_rng(0).integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8)
+    converted = el.convert(model, "int8", out_dir=tmp_path / "b", calibration=images, calibration_samples=4)
+    files = (tmp_path / "a" / "untrained_int8.tflite", converted.path)
+    infos = [inspect_model(f) for f in files]
+    ops = [
+        [(op.op, op.macs, [info.tensors[i].shape for i in op.inputs if i >= 0]) for op in info.ops] for info in infos
+    ]
+    assert ops[0] == ops[1]
+    tensors = [sorted((t.shape, t.dtype, t.per_channel) for t in info.tensors) for info in infos]
+    assert tensors[0] == tensors[1]
+    io = [[(t.shape, t.dtype, t.scale, t.zero_point) for t in (*info.inputs, *info.outputs)] for info in infos]
+    assert io[0] == io[1]
+    assert [[str(op.target) for op in analyze_edgetpu(f).ops] for f in files] == [["edgetpu"] * len(ops[0])] * 2
+    full = screen_file(converted.path, Constraints(budget_ms=1000.0))
+    assert (full.latency_ms, full.ops_edgetpu, full.ops_total, full.off_chip_bytes, full.violations) == (
+        screen.latency_ms,
+        screen.ops_edgetpu,
+        screen.ops_total,
+        screen.off_chip_bytes,
+        screen.violations,
+    )
+
+
+def test_best_is_the_fastest_within_one_validation_image_of_the_top():
+    from dataclasses import replace
+
+    from edgelab.tune import TuneResult
+    from edgelab.tune.result import TrialRecord
+
+    def trial(number, correct, ms, val_images=360):
+        accuracy = round(correct / 360, 4)  # stored as the search stores it
+        return TrialRecord(
+            number, "complete", {"input_size": SIZE}, accuracy, ms, 9, 9, 1, 1.0, None, "m", 1, val_images
+        )
+
+    def best(*trials):
+        return TuneResult("s", "journal", ROOT, Constraints(), trials, ()).best.number
+
+    top, one_behind, two_behind = trial(0, 336, 0.29), trial(1, 335, 0.26), trial(2, 334, 0.20)
+    assert best(top, one_behind, two_behind) == 1, "one image behind is a tie at the split's resolution: faster wins"
+    assert best(top, two_behind) == 0, "two images behind is a difference: the more accurate wins"
+    assert best(top, trial(3, 336, 0.29)) == 0, "full tie: the earlier"
+    assert best(trial(4, 335, 0.26), trial(5, 336, 0.26)) == 5, "same latency: the more accurate"
+    unknown = [replace(t, val_images=None) for t in (top, one_behind)]
+    assert best(*unknown) == 0, "without the validation count: accuracy alone"
 
 
 def test_impossible_budget_names_the_fastest_candidate_without_training(tmp_path, scenes):

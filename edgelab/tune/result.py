@@ -15,6 +15,11 @@ from .space import describe
 #: Trial states in the table and the JSON.
 STATES = ("complete", "pruned", "infeasible", "failed", "running")
 
+#: Validation images within which two accuracies count as the same when choosing the best trial:
+#: accuracy on n images moves in steps of 1/n, so one image apart is the smallest difference the
+#: validation split can show, and no evidence that one candidate is more accurate than the other.
+TIE_IMAGES = 1
+
 
 @dataclass(frozen=True)
 class TrialRecord:
@@ -33,6 +38,7 @@ class TrialRecord:
         reason: Why it was rejected, pruned or failed (None for a complete trial).
         model: The trained int8 file (None unless complete).
         epochs_run: Epochs trained.
+        val_images: Validation images the accuracy was measured on (its resolution is 1/val_images).
     """
 
     number: int
@@ -47,6 +53,13 @@ class TrialRecord:
     reason: str | None
     model: str | None
     epochs_run: int | None = None
+    val_images: int | None = None
+
+    def correct(self) -> int | None:
+        """Validation images classified right (None when unknown): ``accuracy * val_images``."""
+        if self.accuracy is None or not self.val_images:
+            return None
+        return round(self.accuracy * self.val_images)  # accuracies are kept to 4 decimals: exact below 5000 images
 
     @property
     def label(self) -> str:
@@ -66,6 +79,7 @@ class TrialRecord:
             "reason": self.reason,
             "model": self.model,
             "epochs_run": self.epochs_run,
+            "val_images": self.val_images,
         }
 
     def __repr__(self) -> str:
@@ -106,6 +120,7 @@ def record_from_trial(trial: Any) -> TrialRecord:
         reason=attrs.get("reason"),
         model=attrs.get("model") if state == "complete" else None,
         epochs_run=attrs.get("epochs_run"),
+        val_images=attrs.get("val_images"),
     )
 
 
@@ -138,11 +153,26 @@ class TuneResult:
 
     @property
     def best(self) -> TrialRecord | None:
-        """The most accurate complete trial within the constraints (ties: the faster, then the earlier)."""
+        """The fastest complete trial within :data:`TIE_IMAGES` validation image of the top accuracy.
+
+        Every complete trial meets the constraints. Accuracies one validation image apart are the
+        same at the split's resolution, so among the trials that many images or fewer behind the most
+        accurate one, the lowest estimated latency wins (ties: the more accurate, then the earlier).
+        Trials recorded without their validation count compare on accuracy alone.
+        """
         done = [t for t in self.trials if t.state == "complete" and t.accuracy is not None]
         if not done:
             return None
-        return max(done, key=lambda t: (t.accuracy, -(t.latency_ms or 0.0), -t.number))
+        top = max(done, key=lambda t: (t.accuracy, -(t.latency_ms or 0.0), -t.number))
+        top_correct = top.correct()
+
+        def close(t: TrialRecord) -> bool:
+            mine = t.correct()
+            if top_correct is None or mine is None or t.val_images != top.val_images:
+                return t.accuracy == top.accuracy
+            return top_correct - mine <= TIE_IMAGES
+
+        return min((t for t in done if close(t)), key=lambda t: (t.latency_ms or 0.0, -(t.accuracy or 0.0), t.number))
 
     @property
     def best_model(self) -> Path | None:

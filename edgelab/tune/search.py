@@ -487,6 +487,7 @@ class _Search:
         self._record_screen(trial, final)
         accuracy = float(converted.evaluate(x_val, y_val).accuracy)
         trial.set_user_attr("accuracy", round(accuracy, 4))
+        trial.set_user_attr("val_images", len(y_val))
         trial.set_user_attr("model", str(Path(converted.path).relative_to(self.run_dir)))
         trial.set_user_attr("seconds", round(time.perf_counter() - start, 3))
         if final.reason:  # cannot happen for a graph that passed (the graph is the same); say so if it does
