@@ -175,6 +175,28 @@ def test_json_has_exactly_the_documented_keys(setup, tmp_path, capsys):
     assert payload["score"] == max(s["score"] for s in payload["signals"])
 
 
+def test_the_drift_command_starts_without_tensorflow_pandas_scipy_or_ipython(setup, tmp_path):
+    """`edgelab drift` imports only its own area: its start-up is most of its time on 120 images."""
+    night, _ = generate_scenes(5, SIZE, seed=4, progress=False, shift="night")
+    folder = _write_window(tmp_path / "night", night)
+    code = (
+        "import sys; from edgelab.cli import main; code = main(sys.argv[1:]); "
+        "print(sorted(m for m in ('tensorflow', 'tf_keras', 'pandas', 'scipy', 'IPython') if m in sys.modules)); sys.exit(code)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(edgelab.__file__).parent.parent)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "drift", str(setup["bundle"]), str(folder), "--json", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    *payload, heavy = proc.stdout.strip().splitlines()
+    assert json.loads("\n".join(payload))["drift"] is True
+    assert heavy == "[]", heavy
+
+
 def test_too_few_images_say_so(setup, tmp_path, capsys):
     images, _ = generate_scenes(5, SIZE, seed=4, progress=False)
     with pytest.raises(DriftError, match="29 images are too few"):

@@ -1,8 +1,8 @@
 """Convert a Keras model to TFLite/LiteRT at every precision, from one table of recipes.
 
-The model is exported once, as a minimal SavedModel holding only its batch-1 serving function;
-every precision converts from that export (loading a full Keras SavedModel dominates conversion
-time, a bare function loads in a fraction of a second). Files are written atomically next to a
+The model is exported once, as a minimal SavedModel holding only its batch-1 serving function with
+its weights frozen into constants; every precision converts from that export (loading a full Keras
+SavedModel dominates conversion time, a bare function loads in a fraction of a second). Files are written atomically next to a
 ``labels.txt``.
 """
 
@@ -192,21 +192,14 @@ class ExportedModel:
             )
         self.input_shape = tuple(shape)
         self._dir = Path(tempfile.mkdtemp(prefix="edgelab-export-"))
-        # Every file takes edgelab's [-1, 1] input, whatever range the Keras model expects (edgelab.preprocess).
-        serve, variables = serving_function(model)
-        module = tf.Module()
-        module.variables_ = variables  # keeps the weights tracked by the export
-        module.serve = tf.function(
-            serve,
-            input_signature=[tf.TensorSpec(shape, tf.float32, name="image")],
-        )
         start = time.perf_counter()
+        module, signature = _export_module(model, shape)
         tf_logger = logging.getLogger("tensorflow")
         level = tf_logger.level
         tf_logger.setLevel(logging.WARNING)  # "Assets written to /tmp/..." is noise at INFO level
         try:
             with writing(self._dir):  # a full disk is one OSError(ENOSPC), not TensorFlow's SaveV2 text
-                tf.saved_model.save(module, str(self._dir), signatures={"serving_default": module.serve})
+                tf.saved_model.save(module, str(self._dir), signatures={"serving_default": signature})
         except BaseException:
             self.cleanup()
             raise
@@ -227,6 +220,35 @@ class ExportedModel:
 
     def __exit__(self, *exc) -> None:
         self.cleanup()
+
+
+def _export_module(model: keras.Model, shape: list) -> tuple[Any, Any]:
+    """The module to save and its serving signature: the batch-``shape`` function with its weights frozen.
+
+    Every file takes edgelab's [-1, 1] input, whatever range the Keras model expects (edgelab.preprocess).
+    Freezing the weights into constants before saving leaves the SavedModel without variables: no
+    checkpoint is written, and each converter loads a bare graph instead of restoring every variable
+    (for a QAT model that is every quantizer's min/max too). The converter folds the same constants
+    either way: ops, tensors, quantization and weights of the files are the same; only the output
+    tensor's name differs (``PartitionedCall:0`` for ``StatefulPartitionedCall:0``). A function that
+    cannot be frozen (resources other than variables) is saved with its variables as before.
+    """
+    from tensorflow.python.framework.convert_to_constants import (  # deferred: TensorFlow internals
+        convert_variables_to_constants_v2,
+    )
+
+    serve, variables = serving_function(model)
+    function = tf.function(serve, input_signature=[tf.TensorSpec(shape, tf.float32, name="image")])
+    module = tf.Module()
+    try:
+        frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+    except Exception as exc:  # e.g. a lookup table: keep the variables in the export
+        logger.debug("exporting %s with its variables (not frozen: %s)", model.name, exc)
+        module.variables_ = variables  # keeps the weights tracked by the export
+        module.serve = function
+        return module, function
+    module.serve = frozen
+    return module, frozen
 
 
 def _check_keras_model(model: Any) -> None:
