@@ -111,10 +111,16 @@ def _trained_on_0_1():
 
 
 def test_train_warns_once_and_run_comparison_does_not_repeat_it(tmp_path):
+    import numpy as np
+
     import edgelab as el
+    from edgelab._keras import keras
     from edgelab.errors import InputRangeWarning
 
     model, images, labels = _trained_on_0_1()
+    # The user fitted it on pixels / 255 (a zero learning rate keeps the exact weights above).
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    model.fit(images / np.float32(255), labels, epochs=1, verbose=0)
     with warnings.catch_warnings(record=True) as shown:
         warnings.simplefilter("always")
         el.train(model, (images, labels), epochs=1, patience=0, progress=False, sanity=False)
@@ -154,4 +160,26 @@ def test_imbalanced_labels_alone_are_not_a_better_range():
     with warnings.catch_warnings(record=True) as shown:
         warnings.simplefilter("always")
         assert probe_input_range(model, images, labels) is None
+    assert not [w for w in shown if issubclass(w.category, InputRangeWarning) and "scores" in str(w.message)]
+
+
+def test_train_does_not_probe_a_model_never_fitted():
+    """Random weights may score better in one range by chance; train only probes a model fitted before."""
+    import _tiny
+
+    import edgelab as el
+    from edgelab.errors import InputRangeWarning
+    from edgelab.training.range_probe import probe_input_range
+
+    def fresh():
+        el.seed_everything(5)
+        return _tiny.small_cnn(8, 3, name="fresh")
+
+    x, y = _tiny.colour_task(12, size=8, num_classes=3, seed=3)
+    # These random weights do "prefer" another range than [-1, 1] on these images...
+    assert probe_input_range(fresh(), x, y, warn=False) is not None
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        el.train(fresh(), (x, y), epochs=1, patience=0, progress=False, sanity=False)
+    # ...but train does not tell the user to declare it.
     assert not [w for w in shown if issubclass(w.category, InputRangeWarning) and "scores" in str(w.message)]

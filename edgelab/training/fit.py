@@ -196,6 +196,15 @@ def _load_weights(model, path: Path) -> bool:
     return True
 
 
+def _trained_before(model: Any) -> bool:
+    """The model went through Keras' ``fit`` already (its optimizer took steps)."""
+    iterations = getattr(getattr(model, "optimizer", None), "iterations", None)
+    try:
+        return iterations is not None and int(iterations) > 0
+    except (TypeError, ValueError):
+        return False
+
+
 def _checkpoint(model) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(model=model, optimizer=model.optimizer)
 
@@ -288,9 +297,10 @@ def run_training(
             val_arrays = _as_arrays(val_data, "val")
             # uint8 images scaled to the model's range batch by batch: no float copy of the split
             validation = array_batches(*val_arrays, batch_size, input_range=contract)
-    if input_range is None:
-        # Before the weights move and before the range is remembered: a model trained elsewhere on
-        # [0, 1] or [0, 255] shows it on a few labelled images (validation, else training).
+    if input_range is None and _trained_before(model):
+        # Before the weights move and before the range is remembered: a model the user trained on
+        # [0, 1] or [0, 255] shows it on a few labelled images (validation, else training). A model
+        # never fitted is not probed: random weights can "prefer" a range by chance.
         probe_input_range(model, *(val_arrays if val_arrays is not None else (x_train, y_train)))
     setattr(model, RANGE_ATTRIBUTE, contract)
     seed_everything(seed)

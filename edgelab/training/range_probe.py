@@ -15,7 +15,8 @@ assumed one by chance differs from it on a few images either way; 5 images and 0
 more than a handful of coin flips on any ``n``, while the undeclared [0, 1] model of the report this
 answers (0.2222 vs 0.5278 on 36 images, 11 images) clears all three.
 
-The probe runs once per model (``train``, ``evaluate_keras`` and ``run_comparison`` all call it; the
+The probe runs once per model (``evaluate_keras`` and ``run_comparison`` call it, and ``train`` for a
+model Keras fitted before, not for fresh random weights, which can "prefer" a range by chance; the
 first answer is kept on the model), so a warning is shown once, not once per call.
 """
 
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .._log import warn_user
+from .._log import user_stacklevel, warn_user
 from ..errors import InputRangeWarning
 from ..preprocess import EDGELAB_RANGE, InputRange, range_is_assumed
 
@@ -95,6 +96,6 @@ def _probe(model: Any, images: np.ndarray, labels: np.ndarray, warn: bool) -> In
             f"input_range=({low}, {high}) on train/evaluate_keras/run_comparison, or once with "
             f"edgelab.preprocess.set_input_range(model, ({low}, {high})).",
             InputRangeWarning,
-            stacklevel=4,  # the caller of train/evaluate_keras/run_comparison
+            stacklevel=user_stacklevel(),  # the user's call of train/evaluate_keras/run_comparison
         )
     return best
