@@ -408,6 +408,7 @@ class _Search:
         from ..training.fit import train
 
         num_classes = len(self.data.class_names)
+        cpu_start = time.process_time()
         try:
             model = self.space.build(params, num_classes, trial)
             if self.space.builder is not None:  # the builder's own suggestions belong to the candidate
@@ -421,6 +422,7 @@ class _Search:
         for key, value in sorted(screen.violations.items()):  # Optuna's constrained TPE and best_trials read these
             trial.set_constraint(key, value)
         trial.set_user_attr("prescreen_seconds", round(screen_seconds, 3))
+        trial.set_user_attr("prescreen_cpu_seconds", round(time.process_time() - cpu_start, 3))
         if not screen.feasible:
             trial.set_user_attr("infeasible", True)
             trial.set_user_attr("reason", screen.reason)
