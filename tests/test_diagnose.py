@@ -281,7 +281,7 @@ def test_node_data_and_layer_explorer(built, tmp_path):
 
     files = built["files"]
     report = analyze_layers(files["outliers_fp32"], files["outliers_int8"], built["test"][0], progress=False)
-    written = write_node_data(report, tmp_path)
+    written = write_node_data(report, out_dir=tmp_path)
     error = json.loads(written["added_error"].read_text())
     assert set(error["results"]) == set(report.frame.tensor)
     placement = json.loads(written["placement"].read_text())

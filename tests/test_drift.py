@@ -72,8 +72,10 @@ def setup(tmp_path_factory):
     model = _model(tmp, "scenes", 0)
     other = _model(tmp, "other", 1)
     images, labels = generate_scenes(40, SIZE, seed=0, progress=False)
-    bundle = export_bundle([model], CLASS_NAMES, tmp / "bundle", reference=(images, labels), metrics={"note": 1})
-    plain = export_bundle([other], CLASS_NAMES, tmp / "plain")
+    bundle = export_bundle(
+        [model], CLASS_NAMES, out_dir=tmp / "bundle", reference=(images, labels), metrics={"note": 1}
+    )
+    plain = export_bundle([other], CLASS_NAMES, out_dir=tmp / "plain")
     return {"tmp": tmp, "model": model, "other": other, "bundle": bundle, "plain": plain}
 
 
@@ -124,13 +126,13 @@ def test_reference_is_small_and_the_manifest_hashes_every_file(setup):
 
 
 def test_version_follows_the_content(setup, tmp_path):
-    a = export_bundle([setup["model"]], CLASS_NAMES, tmp_path / "a")
-    b = export_bundle([setup["model"]], CLASS_NAMES, tmp_path / "b")
-    c = export_bundle([setup["other"]], CLASS_NAMES, tmp_path / "c", version="2.1")
+    a = export_bundle([setup["model"]], CLASS_NAMES, out_dir=tmp_path / "a")
+    b = export_bundle([setup["model"]], CLASS_NAMES, out_dir=tmp_path / "b")
+    c = export_bundle([setup["other"]], CLASS_NAMES, out_dir=tmp_path / "c", version="2.1")
     versions = [json.loads((p / "bundle.json").read_text())["version"] for p in (a, b, c)]
     assert versions[0] == versions[1] and versions[2] == "2.1"
     with pytest.raises(ConfigError, match="version"):
-        export_bundle([setup["model"]], CLASS_NAMES, tmp_path / "d", version="../x")
+        export_bundle([setup["model"]], CLASS_NAMES, out_dir=tmp_path / "d", version="../x")
 
 
 def test_drift_check_is_numpy_only_and_python_37():
