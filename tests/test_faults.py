@@ -207,11 +207,12 @@ def test_native_crash_output_is_not_swallowed():
     assert "Segmentation fault" in proc.stderr and "captured_native_output" not in proc.stdout
 
 
-def test_json_output_is_strict():
-    from edgelab._cli import _strict
+def test_json_output_is_strict(capsys):
+    from edgelab._cli import print_json
 
     payload = {"a": float("inf"), "b": [float("nan"), 1.5], "c": np.float32("-inf"), "d": "x"}
-    assert json.loads(json.dumps(_strict(payload), allow_nan=False)) == {
+    print_json(payload)  # what every --json flag prints
+    assert json.loads(capsys.readouterr().out) == {
         "a": None,
         "b": [None, 1.5],
         "c": None,

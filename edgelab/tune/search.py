@@ -413,7 +413,7 @@ class _Search:
             if self.space.builder is not None:  # the builder's own suggestions belong to the candidate
                 params = {**params, **{k: v for k, v in trial.params.items() if k not in ("input_size",)}}
                 trial.set_user_attr("params", params)
-            screen = prescreen(model, self.constraints, folder, seed=self.seed)
+            screen = prescreen(model, self.constraints, out_dir=folder, seed=self.seed)
         except (ConversionError, EdgelabError, ValueError, TypeError) as exc:
             self._fail(trial, f"could not be built or converted: {_one_line(exc)}", start)
         screen_seconds = time.perf_counter() - start
@@ -547,7 +547,9 @@ class _Search:
         with tempfile.TemporaryDirectory(prefix="edgelab-tune-floor-") as tmp:
             for params in smallest:
                 model = self.space.build(params, len(self.data.class_names))
-                floors[describe(params)] = prescreen(model, self.constraints, Path(tmp) / params["architecture"])
+                floors[describe(params)] = prescreen(
+                    model, self.constraints, out_dir=Path(tmp) / params["architecture"]
+                )
         self.floors = floors
         if floors and all((s.violations.get("latency_ms") or 0.0) > 0 for s in floors.values()):
             name, best = min(floors.items(), key=lambda kv: kv[1].latency_ms)
