@@ -1,10 +1,13 @@
 """Ctrl-C that always stops long native work (the TFLite converter, TensorFlow saves) promptly.
 
-Two ways a KeyboardInterrupt gets lost: native code that runs for many seconds without returning
-to Python (the signal is only acted on afterwards), and Python raising it inside a weakref
-callback or ``__del__``, where it is printed and dropped. :func:`call_interruptibly` runs the work
-in a worker thread while the main thread waits in short, interruptible joins; and
-:func:`interrupts_surface` re-raises a Ctrl-C that was swallowed inside its block.
+Three ways a KeyboardInterrupt gets lost: native code that runs for many seconds without returning
+to Python (the signal is only acted on afterwards); Python raising it inside a weakref callback
+or ``__del__``, where it is printed and dropped; and a C++ extension's module initialisation,
+where pybind11 turns it into ``ImportError("initialization failed")`` (its ``__cause__``), which a
+fallback import then takes for a missing package. :func:`call_interruptibly` runs the work in a
+worker thread while the main thread waits in short, interruptible joins;
+:func:`interrupts_surface` re-raises a Ctrl-C that was swallowed inside its block; and
+:func:`raise_if_interrupted` re-raises one that hides in another exception's chain.
 """
 
 from __future__ import annotations
@@ -46,6 +49,61 @@ def call_interruptibly(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return box["value"]
 
 
+#: Ctrl-Cs received by edgelab's own SIGINT handlers (:func:`install_counting_handler`,
+#: :func:`interrupts_surface`) in this process.
+_received = 0
+
+
+def _count_and_raise(signum: int, frame: Any) -> None:
+    global _received
+    _received += 1
+    raise KeyboardInterrupt
+
+
+def install_counting_handler() -> None:
+    """Make Ctrl-C raise KeyboardInterrupt as usual and also count it (:func:`interrupt_count`).
+
+    For the command line, where any Ctrl-C must end the run: a C extension that turns the
+    KeyboardInterrupt into its own error while it is imported (numpy's ``ImportError``) leaves no
+    trace of it in the chain, but the count still says the user pressed Ctrl-C. Leaves a handler
+    someone else installed alone; only from the main thread.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _count_and_raise)
+
+
+def interrupt_count() -> int:
+    """How many Ctrl-Cs edgelab's handlers have seen in this process (0 without them)."""
+    return _received
+
+
+def interrupt_in_chain(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt in ``exc``'s ``__cause__``/``__context__`` chain (``exc`` included), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def was_interrupted(exc: BaseException, since: int | None = None) -> bool:
+    """Whether ``exc`` stands for a Ctrl-C: one is in its chain, or (``since``, an earlier
+    :func:`interrupt_count`) one was counted since then."""
+    return interrupt_in_chain(exc) is not None or (since is not None and _received > since)
+
+
+def raise_if_interrupted(exc: BaseException, since: int | None = None) -> None:
+    """Raise KeyboardInterrupt if ``exc`` stands for a Ctrl-C (:func:`was_interrupted`), e.g. a C++
+    module's ``ImportError`` from a Ctrl-C during its initialisation; return when it does not, so
+    the caller handles ``exc`` as usual."""
+    if was_interrupted(exc, since):
+        raise interrupt_in_chain(exc) or KeyboardInterrupt() from exc
+
+
 @contextlib.contextmanager
 def interrupts_surface() -> Iterator[None]:
     """Raise KeyboardInterrupt at the end of the block if a Ctrl-C inside it was swallowed."""
@@ -53,12 +111,14 @@ def interrupts_surface() -> Iterator[None]:
         yield
         return
     previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:  # someone else handles Ctrl-C: leave it to them
+    if previous not in (signal.default_int_handler, _count_and_raise):  # someone else handles Ctrl-C
         yield
         return
     hits: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
+        global _received
+        _received += 1
         hits.append(signum)
         raise KeyboardInterrupt
 

@@ -84,6 +84,10 @@ def _bar_class() -> type:
     ``close()``, closes the widget and replaces the output with the final bar as plain text (or with
     nothing for ``leave=False``), so no finished bar leaves a widget behind.
     """
+    if "IPython" not in sys.modules:  # no notebook front end (tqdm.auto checks the same): the text bar,
+        from tqdm.std import tqdm as text  # deferred: without IPython, ipywidgets and asyncio (most of a
+
+        return text  # short CLI command's start-up)
     from tqdm.auto import tqdm as auto  # deferred: tqdm.auto probes for a notebook front end
 
     try:

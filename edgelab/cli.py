@@ -13,7 +13,8 @@ import logging
 import sys
 
 from . import __version__
-from ._cli.args import OneLineParser, run_command
+from ._cli.args import OneLineParser, report_interrupt, run_command
+from ._interrupt import install_counting_handler, interrupt_count, was_interrupted
 
 #: Modules under edgelab._cli that contribute subcommands, in help order.
 AREAS = (
@@ -31,9 +32,38 @@ AREAS = (
     "notebook",
 )
 
+#: The top-level commands of each area: running one command imports only its area's module (and what
+#: that imports), so e.g. ``edgelab drift`` starts without TensorFlow or pandas. Help and unknown
+#: commands build the whole parser. tests/test_cli.py checks this table against ``add_commands``.
+COMMANDS = {
+    "data": "data",
+    "demo": "demo",
+    "inspect": "models",
+    "benchmark": "models",
+    "convert": "convert",
+    "analyze": "analyze",
+    "compile": "edgetpu",
+    "read-log": "edgetpu",
+    "export-bundle": "edgetpu",
+    "devices": "edgetpu",
+    "layers": "layers",
+    "drift": "drift",
+    "bundle": "bundle",
+    "device": "device",
+    "doctor": "device",
+    "tune": "tune",
+    "notebook": "notebook",
+}
 
-def build_parser() -> argparse.ArgumentParser:
 
+def _command(argv: list[str]) -> str | None:
+    """The command word of ``argv`` (the first argument that is not an option), if any."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``edgelab`` parser: every area's commands, or only the area of ``command`` when it is known."""
+    areas = (COMMANDS[command],) if command in COMMANDS else AREAS
     parser = OneLineParser(
         prog="edgelab",
         description="Train, quantize, convert, compile and compare edge image classifiers.",
@@ -41,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     parser.add_argument("--version", action="version", version=f"edgelab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for area in AREAS:
+    for area in areas:
         try:
             module = importlib.import_module(f"edgelab._cli.{area}")
         except ModuleNotFoundError as exc:
@@ -53,7 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    exit_fast = argv is None  # the real command line
+    if exit_fast:
+        install_counting_handler()
+    # Building the parser imports the command's module (every one for help): a Ctrl-C there ends
+    # the run with the same line as one during the command, also when an extension module's import
+    # turned it into its own ImportError.
+    interrupts = interrupt_count()
+    try:
+        parser = build_parser(_command(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        return report_interrupt(exit_fast)
+    except Exception as exc:
+        if was_interrupted(exc, since=interrupts):
+            return report_interrupt(exit_fast)
+        raise
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -63,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
 
-    return run_command(args.func, args, exit_fast=argv is None)
+    return run_command(args.func, args, exit_fast=exit_fast)
 
 
 if __name__ == "__main__":  # pragma: no cover

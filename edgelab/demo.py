@@ -320,8 +320,8 @@ def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None, device:
     timings["bundle"] = time.perf_counter() - start
 
     report = write_report(
-        out,
         comparison,
+        out_dir=out,
         history=ws.history,
         qat_history=ws.qat_history,
         parameters=config.to_dict(),
@@ -350,10 +350,12 @@ def _export_demo_bundle(out: Path, comparison: Any, dataset: Dataset, progress: 
     }
     args: dict[str, Any] = {"overwrite": True, "metrics": metrics, "progress": progress}
     try:
-        return export_bundle({"int8": variant.model.path}, dataset.class_names, target, reference=dataset, **args)
+        return export_bundle(
+            {"int8": variant.model.path}, dataset.class_names, out_dir=target, reference=dataset, **args
+        )
     except DriftError as exc:  # a tiny run: too few held-out images to calibrate the drift check
         logger.warning("bundle written without drift reference: %s", exc)
-        return export_bundle({"int8": variant.model.path}, dataset.class_names, target, **args)
+        return export_bundle({"int8": variant.model.path}, dataset.class_names, out_dir=target, **args)
 
 
 def _bundle_is_current(bundle: Path, model: Path) -> bool:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["EvalResult", "check_class_names", "classification_metrics"]
 
@@ -108,6 +110,8 @@ class EvalResult:
         Args:
             normalize: divide each row by its support (rows of an absent class stay 0).
         """
+        import pandas as pd  # deferred: pandas, for the tables only (a runtime that only predicts skips it)
+
         values: np.ndarray = self.confusion
         if normalize:
             totals = values.sum(axis=1, keepdims=True)
@@ -221,6 +225,8 @@ def classification_metrics(
     Raises:
         ConfigError: mismatched lengths, classes out of range, or no samples.
     """
+    import pandas as pd  # deferred: pandas, as in EvalResult.confusion_frame
+
     names = check_class_names(class_names)
     k = len(names)
     true = _as_classes(y_true, "y_true", k)

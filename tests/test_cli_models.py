@@ -32,3 +32,19 @@ def test_not_a_model_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["inspect", str(bogus)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("edgelab: error:") and "notes.tflite" in err[0]
+
+
+def test_each_command_is_routed_to_the_area_that_registers_it():
+    import argparse
+    import importlib
+
+    from edgelab.cli import AREAS, COMMANDS, build_parser
+
+    registered = {}
+    for area in AREAS:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"edgelab._cli.{area}").add_commands(sub)
+        registered.update(dict.fromkeys(sub.choices, area))
+    assert registered == COMMANDS
+    for command in COMMANDS:  # a parser built for one command knows that command
+        assert command in build_parser(command)._subparsers._group_actions[0].choices

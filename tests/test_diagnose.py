@@ -281,7 +281,7 @@ def test_node_data_and_layer_explorer(built, tmp_path):
 
     files = built["files"]
     report = analyze_layers(files["outliers_fp32"], files["outliers_int8"], built["test"][0], progress=False)
-    written = write_node_data(report, tmp_path)
+    written = write_node_data(report, out_dir=tmp_path)
     error = json.loads(written["added_error"].read_text())
     assert set(error["results"]) == set(report.frame.tensor)
     placement = json.loads(written["placement"].read_text())
@@ -291,7 +291,7 @@ def test_node_data_and_layer_explorer(built, tmp_path):
     explorer.dropdown.value = 0
     assert explorer.summary().startswith("op 0: (model input) (QUANTIZE)")
     labels = [label for label, _ in explorer.dropdown.options]
-    assert not [label for label in labels if "StatefulPartitionedCall" in label], labels  # Keras names only
+    assert not [label for label in labels if "PartitionedCall" in label], labels  # Keras names only
     assert any("conv2_relu (CONV_2D)" in label for label in labels), labels
     assert explorer.frame()["TFLite op"].tolist() == ["QUANTIZE"]
     use = range_use(report, 1)

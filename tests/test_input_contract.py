@@ -248,7 +248,7 @@ def test_deploy_bundle_classify_feeds_the_own_rescaling_model_right(task, rescal
 
     _, (xt, _) = task
     converted = convert(rescaling_model, "fp32", out_dir=tmp_path / "models", name="rescaled")
-    bundle = export_bundle([converted.path], NAMES, tmp_path / "bundle")
+    bundle = export_bundle([converted.path], NAMES, out_dir=tmp_path / "bundle")
     image = tmp_path / "one.png"
     Image.fromarray(xt[0]).save(image)
     proc = run_classify(bundle, str(image), "--top-k", "3", "--threads", "1")

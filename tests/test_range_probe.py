@@ -72,7 +72,7 @@ def test_notebook_shows_the_better_range(tmp_path, monkeypatch):
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
     )
     nbformat.write(nb, path)
-    execute_notebook(path, timeout=300)
+    execute_notebook(path, timeout_s=300)
     outputs = nbformat.read(path, as_version=4).cells[0].outputs
     stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
     assert stderr.count(MESSAGE) == 1, outputs

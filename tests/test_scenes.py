@@ -267,7 +267,7 @@ def test_bad_per_class(per_class, tmp_path):
     with pytest.raises(ConfigError, match=r"Expected per_class to be a positive int\. Received: per_class="):
         generate_scenes(per_class, 16, progress=False)
     with pytest.raises(ConfigError, match="per_class"):
-        make_scenes(tmp_path / "x", per_class, 16, progress=False)
+        make_scenes(tmp_path / "x", per_class, image_size=16, progress=False)
     assert not (tmp_path / "x").exists()
 
 
@@ -294,7 +294,7 @@ def test_unknown_class_names_suggest_the_right_one():
 )
 def test_bad_make_scenes_arguments(tmp_path, kwargs, match):
     with pytest.raises(ConfigError, match=match):
-        make_scenes(tmp_path / "x", 2, 16, progress=False, **kwargs)
+        make_scenes(tmp_path / "x", 2, image_size=16, progress=False, **kwargs)
     assert not (tmp_path / "x").exists()
 
 

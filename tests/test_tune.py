@@ -40,7 +40,7 @@ def tiny_builder(trial, num_classes, image_size):
 
 def test_prescreen_reads_the_untrained_graph(tmp_path):
     model = el.build_model("edgecnn", num_classes=6, image_size=SIZE, width=0.5)
-    loose = prescreen(model, Constraints(budget_ms=1000.0), tmp_path / "a")
+    loose = prescreen(model, Constraints(budget_ms=1000.0), out_dir=tmp_path / "a")
     assert loose.feasible and loose.reason is None
     assert loose.ops_edgetpu == loose.ops_total > 0
     assert all(v <= 0 for v in loose.violations.values())
@@ -60,7 +60,7 @@ def test_prescreen_graph_is_the_one_convert_writes(tmp_path):
     from edgelab.tflite.inspection import inspect_model
 
     model = el.build_model("edgecnn", num_classes=6, image_size=SIZE, width=0.5)
-    screen = prescreen(model, Constraints(budget_ms=1000.0), tmp_path / "a")
+    screen = prescreen(model, Constraints(budget_ms=1000.0), out_dir=tmp_path / "a")
     images = np.random.default_rng(0).integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8)
     converted = el.convert(model, "int8", out_dir=tmp_path / "b", calibration=images, calibration_samples=4)
     files = (tmp_path / "a" / "untrained_int8.tflite", converted.path)

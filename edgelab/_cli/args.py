@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._files import disk_full_error, quiet_finalizers
+from .._interrupt import interrupt_count, was_interrupted
 from ..errors import EdgelabError
 
 #: Limits shared by several commands.
@@ -97,6 +98,21 @@ def _is_tensorflow_error(exc: BaseException) -> bool:
     return any(cls.__name__ == "OpError" and cls.__module__.startswith("tensorflow") for cls in type(exc).__mro__)
 
 
+def report_interrupt(exit_fast: bool) -> int:
+    """The one line a Ctrl-C ends a command with; exit code 130.
+
+    ``exit_fast`` (the real command line): leave at once instead of waiting seconds for
+    TensorFlow's teardown or abandoned native work; everything finished is already on disk.
+    """
+    print("edgelab: interrupted; finished steps are kept and reused on the next run", file=sys.stderr)
+    if exit_fast:  # TensorFlow's teardown, or a conversion left in a worker thread, takes seconds
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    return 130
+
+
 def run_command(func: Callable[[Any], Any], args: Any, *, exit_fast: bool = False) -> int:
     """Run a command function; expected failures become one ``edgelab: error:`` line and exit 2.
 
@@ -108,24 +124,21 @@ def run_command(func: Callable[[Any], Any], args: Any, *, exit_fast: bool = Fals
         print(f"edgelab: error: {' '.join(message.split())}" if code == 2 else message, file=sys.stderr)
         return code
 
+    interrupts = interrupt_count()
     try:
         code = int(func(args) or 0)
         sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at interpreter exit
         return code
     except EdgelabError as exc:
+        if was_interrupted(exc, since=interrupts):  # an error raised while handling a Ctrl-C
+            return report_interrupt(exit_fast)
         # Multi-line messages (a folder tree, install steps) keep their first line; -v shows the rest.
         first, _, rest = str(exc).strip().partition("\n")
         if rest.strip():
             logging.getLogger("edgelab").info("%s", rest)
         return fail(first)
     except KeyboardInterrupt:
-        fail("edgelab: interrupted; finished steps are kept and reused on the next run", 130)
-        if exit_fast:  # TensorFlow's teardown, or a conversion left in a worker thread, takes seconds
-            logging.shutdown()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(130)
-        return 130
+        return report_interrupt(exit_fast)
     except BrokenPipeError:  # `edgelab ... | head`: the reader left; nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
@@ -136,6 +149,8 @@ def run_command(func: Callable[[Any], Any], args: Any, *, exit_fast: bool = Fals
             _quiet_finalizers()
         return fail(_os_error_line(exc))
     except Exception as exc:
+        if was_interrupted(exc, since=interrupts):  # a Ctrl-C a C extension's import turned into its error
+            return report_interrupt(exit_fast)
         full = disk_full_error(exc, os.getcwd(), check_free=False)
         if full is not None:  # a writer's own error around ENOSPC (TensorFlow's SaveV2, h5py)
             _quiet_finalizers()

@@ -156,9 +156,9 @@ def int8_latency_ratio(table: pd.DataFrame) -> float | None:
 
 
 def write_report(
-    out_dir: str | Path,
     comparison: Comparison,
     *,
+    out_dir: str | Path,
     history: pd.DataFrame | None = None,
     qat_history: pd.DataFrame | None = None,
     parameters: Mapping[str, Any] | None = None,

@@ -30,14 +30,14 @@ def keras_layer(tensor: str) -> str:
     The converter names a tensor after the layers fused into it (``edgecnn/conv2_relu/Relu6;...`` ->
     ``conv2_relu``). Tensors it renamed carry no layer: the quantization of the input
     (``serving_default_...``, ``tfl.quantize``) is ``(model input)`` and the signature's outputs
-    (``StatefulPartitionedCall:0``) are ``(model output)``.
+    (``StatefulPartitionedCall:0``, or ``PartitionedCall:0`` from a frozen export) are ``(model output)``.
     """
     for part in tensor.split(";"):
         if len([p for p in part.split("/") if p]) >= 3:
             return short_name(part)
     if tensor.startswith(("serving_default", "tfl.quantize")):
         return "(model input)"
-    if tensor.startswith("StatefulPartitionedCall"):
+    if tensor.startswith(("StatefulPartitionedCall", "PartitionedCall")):
         return "(model output)"
     return short_name(tensor)
 

@@ -7,15 +7,17 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from .._log import tqdm
 from ..errors import ConfigError, DatasetError, DriftError
 from ..tflite.runtime import TFLiteModel
 from ._device import device_module
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -59,6 +61,8 @@ class DriftResult:
         }
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd  # deferred: pandas, only for this table (edgelab drift starts without it)
+
         return pd.DataFrame([{"signal": s.name, "score": s.score, "drift": s.drift} for s in self.signals])
 
     def summary(self) -> str:

@@ -17,7 +17,7 @@ from ..tflite.inspection import ModelInfo, OpInfo, TensorInfo
 __all__ = ["LIMITS", "SOURCES", "version_refused"]
 
 
-def _inputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
+def op_inputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
     return [info.tensors[i] for i in op.inputs if i >= 0]
 
 
@@ -25,9 +25,9 @@ def _outputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
     return [info.tensors[i] for i in op.outputs if i >= 0]
 
 
-def _activations(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
+def op_activations(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
     """The op's non-constant inputs and its outputs (what flows through the Edge TPU)."""
-    return [t for t in _inputs(op, info) if not t.has_buffer] + _outputs(op, info)
+    return [t for t in op_inputs(op, info) if not t.has_buffer] + _outputs(op, info)
 
 
 def _opt(op: OpInfo, key: str, default: Any = 0) -> Any:
@@ -243,8 +243,8 @@ def _lstm_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
     integer LSTM is int16 by TFLite's design, so it is not held against the op; every other
     activation must be 8-bit, and the weights constant. BIDIRECTIONAL_SEQUENCE_LSTM, GRU and RNN
     cells are not in the table at all (``Operation not supported``)."""
-    acts = [t for t in _activations(op, info) if not t.is_variable]
-    states = [t for t in _activations(op, info) if t.is_variable]
+    acts = [t for t in op_activations(op, info) if not t.is_variable]
+    states = [t for t in op_activations(op, info) if t.is_variable]
     weights = [info.tensors[i] for i in op.inputs[1:9] if i >= 0]
     return (
         all(t.dtype in ("int8", "uint8") for t in acts)

@@ -12,6 +12,7 @@ import functools
 import importlib
 from typing import Any
 
+from .._interrupt import interrupt_count, raise_if_interrupted
 from .._log import logger
 from ..errors import ConfigError, RuntimeNotFoundError, did_you_mean
 
@@ -83,10 +84,14 @@ def get_runtime(name: str | None = None) -> Runtime:
             f"{did_you_mean(name, RUNTIMES)}"
         )
     reasons = []
+    interrupts = interrupt_count()
     for candidate in [name] if name else RUNTIMES:
         try:
             runtime = _IMPORTERS[candidate]()
         except Exception as exc:
+            # A Ctrl-C during a C++ module's initialisation arrives as ImportError (pybind11, numpy):
+            # it must stop the run, not make the next runtime (TensorFlow, seconds to import) load.
+            raise_if_interrupted(exc, since=interrupts)
             reasons.append(f"{candidate}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             continue
         logger.debug("TFLite runtime: %s", runtime.name)

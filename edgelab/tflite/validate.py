@@ -15,7 +15,8 @@ shapes non-negative and at most :data:`MAX_TENSOR_BYTES` per tensor; quantizatio
 positive and normal (at least 1.1754944e-38, the smallest normal float32), zero points within the
 tensor type (a zero point on a float or other unquantizable type must be 0), per-channel counts matching the quantized dimension;
 op options consistent with the tensors they index (SPLIT/SPLIT_V ``num_splits``, UNPACK ``num``,
-PACK ``values_count``, axes); names and custom op codes valid UTF-8.
+PACK ``values_count``, axes); ops that keep an 8-bit input's type (ADD, CONV_2D, pools, ...) write
+that type, with a quantization scale where they requantize; names and custom op codes valid UTF-8.
 
 Like TFLite's own verifier it cannot rule out every kernel bug; the CLI's load-and-run commands
 also make their first load in a child process (:mod:`edgelab.tflite.isolation`).
@@ -119,6 +120,24 @@ _INPUT_COUNTS: dict[str, tuple[int, int | None]] = {
 # (CONV_2D, pools and CONCATENATION without options fail cleanly in their kernels).
 _OPTIONS_REQUIRED = {"SPLIT", "SPLIT_V", "PACK", "UNPACK"}
 
+# Ops whose kernels give their output the input's 8-bit type: TFLite's ADD overwrites the output's
+# type with its input's, and an output without the quantization its requantization divides by then
+# aborts the process (TFLITE_CHECK in QuantizeMultiplier), as a tensor whose table lost its vtable
+# (all fields at their defaults: FLOAT32, no shape, no quantization) did under ADD.
+_SAME_8BIT_TYPE_OPS = {
+    "ADD",
+    "SUB",
+    "MUL",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "AVERAGE_POOL_2D",
+    "MAX_POOL_2D",
+    "CONCATENATION",
+    "RESHAPE",
+    "PAD",
+}
+# Of those, the ones whose kernels requantize with the output's scale.
+_REQUANTIZING_OPS = {"ADD", "SUB", "MUL", "CONV_2D", "DEPTHWISE_CONV_2D", "CONCATENATION"}
 _BROADCAST_OPS = {"ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM"}
 
 
@@ -404,8 +423,36 @@ class _Checker:
         for k, t in enumerate(_ints(op.intermediates)):
             if not 0 <= t < n:
                 self.fail(s, f"{where}, intermediate {k}", "intermediate tensors are in range", f"tensor index {t}")
+        self.check_8bit_outputs(s, where, kind, inputs, outputs, tensors)
         self.check_options(s, where, kind, op, inputs, outputs, tensors)
         defined.update(t for t in outputs if t >= 0)
+
+    def check_8bit_outputs(
+        self, s: int, where: str, kind: str, inputs: list[int], outputs: list[int], tensors: list
+    ) -> None:
+        """An op of :data:`_SAME_8BIT_TYPE_OPS` on a (u)int8 input writes the same type, quantized."""
+        if kind not in _SAME_8BIT_TYPE_OPS or not inputs or inputs[0] < 0 or not outputs or outputs[0] < 0:
+            return
+        in_type = self.type_names.get(int(tensors[inputs[0]].type), "")
+        if in_type not in ("UINT8", "INT8"):
+            return
+        output = tensors[outputs[0]]
+        out_type = self.type_names.get(int(output.type), "")
+        if out_type != in_type:
+            self.fail(
+                s,
+                f"{where}, output 0 (tensor {outputs[0]})",
+                f"{kind} on {in_type} writes {in_type}",
+                f"its input is {in_type} but its output is {out_type or output.type}",
+            )
+        q = output.quantization
+        if kind in _REQUANTIZING_OPS and (q is None or q.scale is None or not len(q.scale)):
+            self.fail(
+                s,
+                f"{where}, output 0 (tensor {outputs[0]})",
+                f"a quantized {kind}'s output has a quantization scale",
+                f"its {out_type} output has none",
+            )
 
     def check_options(
         self, s: int, where: str, kind: str, op: Any, inputs: list[int], outputs: list[int], tensors: list

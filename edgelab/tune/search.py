@@ -414,7 +414,7 @@ class _Search:
             if self.space.builder is not None:  # the builder's own suggestions belong to the candidate
                 params = {**params, **{k: v for k, v in trial.params.items() if k not in ("input_size",)}}
                 trial.set_user_attr("params", params)
-            screen = prescreen(model, self.constraints, folder, seed=self.seed)
+            screen = prescreen(model, self.constraints, out_dir=folder, seed=self.seed)
         except (ConversionError, EdgelabError, ValueError, TypeError) as exc:
             self._fail(trial, f"could not be built or converted: {_one_line(exc)}", start)
         screen_seconds = time.perf_counter() - start
@@ -559,7 +559,7 @@ class _Search:
                 known = screened.get(_params_key(params))
                 if known is None:
                     model = self.space.build(params, len(self.data.class_names))
-                    known = prescreen(model, self.constraints, Path(tmp) / params["architecture"]).latency_ms
+                    known = prescreen(model, self.constraints, out_dir=Path(tmp) / params["architecture"]).latency_ms
                 floors[describe(params)] = known
         self.floors = floors
         if floors and all(latency > self.constraints.budget_ms for latency in floors.values()):
