@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "build_model": "training.models",
     "train": "training.fit",
     "TrainResult": "training.fit",
+    "TrainConfig": "training.config",
     "evaluate_keras": "training.fit",
     "seed_everything": "training.fit",
     "quantize_aware": "training.qat",
@@ -49,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "Precision": "precision",
     "convert": "tflite.conversion",
     "convert_all": "tflite.conversion",
+    "ConversionConfig": "tflite.config",
     "ConvertedModel": "tflite.conversion",
     "TFLiteModel": "tflite.runtime",
     "inspect_model": "tflite.inspection",
@@ -70,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "EdgeTPUReport": "edgetpu.analyze",
     "compile_edgetpu": "edgetpu.compiler",
     "CompileResult": "edgetpu.compiler",
+    "CompileOptions": "edgetpu.compiler",
     "export_bundle": "bundle",
     # search
     "tune": "tune.search",

@@ -161,10 +161,10 @@ def _input_size(entries: list[dict[str, Any]], image_size: tuple[int, int] | Non
 def export_bundle(
     models: Mapping[str, str | os.PathLike] | Sequence[str | os.PathLike],
     labels: Sequence[str] | str | os.PathLike,
+    *,
     out_dir: str | os.PathLike,
     image_size: int | tuple[int, int] | None = None,
     overwrite: bool = False,
-    *,
     reference: Any = None,
     version: str | None = None,
     metrics: Mapping[str, Any] | None = None,

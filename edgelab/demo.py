@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._files import atomic_path, run_lock, sha256_file, write_atomic
-from ._log import logger
+from ._log import logger, warn_user_fmt
 from .bundle import export_bundle
 from .data.datasets import load_dataset, synthetic_dataset
-from .errors import ConfigError, DriftError, check_int, did_you_mean
+from .errors import ConfigError, DriftError, ResumeWarning, check_int, did_you_mean
 from .precision import Precision
 
 if TYPE_CHECKING:  # Keras is imported only when a model is trained or loaded
@@ -320,8 +320,8 @@ def _run_demo(config: DemoConfig, *, fresh: bool, progress: bool | None, device:
     timings["bundle"] = time.perf_counter() - start
 
     report = write_report(
-        out,
         comparison,
+        out_dir=out,
         history=ws.history,
         qat_history=ws.qat_history,
         parameters=config.to_dict(),
@@ -350,10 +350,12 @@ def _export_demo_bundle(out: Path, comparison: Any, dataset: Dataset, progress: 
     }
     args: dict[str, Any] = {"overwrite": True, "metrics": metrics, "progress": progress}
     try:
-        return export_bundle({"int8": variant.model.path}, dataset.class_names, target, reference=dataset, **args)
+        return export_bundle(
+            {"int8": variant.model.path}, dataset.class_names, out_dir=target, reference=dataset, **args
+        )
     except DriftError as exc:  # a tiny run: too few held-out images to calibrate the drift check
         logger.warning("bundle written without drift reference: %s", exc)
-        return export_bundle({"int8": variant.model.path}, dataset.class_names, target, **args)
+        return export_bundle({"int8": variant.model.path}, dataset.class_names, out_dir=target, **args)
 
 
 def _bundle_is_current(bundle: Path, model: Path) -> bool:
@@ -390,7 +392,7 @@ def _read_history(run_dir: Path) -> pd.DataFrame | None:
     try:
         return pd.read_csv(path) if path.exists() else None
     except (OSError, ValueError) as exc:  # a torn file from an older run: the history is only shown
-        logger.warning("%s is unreadable (%s); no history shown", path, exc)
+        warn_user_fmt(ResumeWarning, "%s is unreadable (%s); no history shown", path, exc)
         return None
 
 
@@ -398,7 +400,7 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        logger.warning("%s is unreadable (%s); it is written again", path, exc)
+        warn_user_fmt(ResumeWarning, "%s is unreadable (%s); it is written again", path, exc)
         return None
 
 
@@ -407,6 +409,8 @@ def _reuse(path: Path, load: Any) -> Any:
     try:
         return load(path)
     except (OSError, ValueError, KeyError, IndexError) as exc:
-        logger.warning("%s is unreadable (%s); this step runs again", path, " ".join(str(exc).split())[:200])
+        warn_user_fmt(
+            ResumeWarning, "%s is unreadable (%s); this step runs again", path, " ".join(str(exc).split())[:200]
+        )
         path.unlink(missing_ok=True)
         return None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import write_atomic
-from .errors import ConfigError, NotebookError
+from .errors import ConfigError, NotebookError, check_number
 
 #: The kernel's environment, for storing outputs and validating them alike.
 NOTEBOOK_ENV: dict[str, str] = {
@@ -303,7 +304,7 @@ def _failed_cell(nb: Any) -> int | None:
 def execute_notebook(
     path: str | Path,
     *,
-    timeout: float = 1800,
+    timeout_s: float = 1800,
     allow_errors: bool = False,
     cwd: str | Path | None = None,
 ) -> ExecutedNotebook:
@@ -316,7 +317,7 @@ def execute_notebook(
 
     Args:
         path: the ``.ipynb`` file.
-        timeout: seconds allowed per cell.
+        timeout_s: seconds allowed per cell.
         allow_errors: store the outputs even when a cell raises (the error is stored too).
         cwd: working folder of the kernel.
 
@@ -327,8 +328,7 @@ def execute_notebook(
     path = Path(path)
     if path.suffix != ".ipynb" or not path.is_file():
         raise ConfigError(f"Expected an existing .ipynb file. Received: {str(path)!r}")
-    if timeout <= 0:
-        raise ConfigError(f"Expected timeout to be a positive number of seconds. Received: timeout={timeout!r}")
+    timeout_s = check_number("timeout_s", timeout_s, minimum=0, min_open=True, unit="seconds")
     try:
         # deferred: nbformat and nbclient, only to run a notebook (this plugin loads with every pytest run)
         import nbformat
@@ -348,7 +348,7 @@ def execute_notebook(
     folder = Path(cwd) if cwd is not None else path.resolve().parent
     client = NotebookClient(
         nb,
-        timeout=int(timeout),
+        timeout=max(1, math.ceil(timeout_s)),
         allow_errors=allow_errors,
         resources={"metadata": {"path": str(folder)}},
         coalesce_streams=True,

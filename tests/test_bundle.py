@@ -105,7 +105,7 @@ def parse_scores(stdout: str) -> dict[str, float]:
 
 
 def test_bundle_contents(models, tmp_path):
-    out = export_bundle(models, LABELS, tmp_path / "bundle")
+    out = export_bundle(models, LABELS, out_dir=tmp_path / "bundle")
     device_side = sorted(p.name for p in TEMPLATE.parent.glob("*.py"))  # classify.py and its sibling modules
     assert {"classify.py", "device_bench.py", "model_check.py"} <= set(device_side)
     assert sorted(p.name for p in out.iterdir()) == sorted(
@@ -151,7 +151,7 @@ def test_classify_script_is_standalone(script):
 
 @pytest.mark.parametrize("variant", ["fp32", "int8"])
 def test_classify_runs_and_matches_the_model(models, tmp_path, image, variant):
-    out = export_bundle(models, LABELS, tmp_path / "bundle")
+    out = export_bundle(models, LABELS, out_dir=tmp_path / "bundle")
     proc = run_classify(out, str(image), "--model", variant, "--top-k", "3", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     assert f"model: tiny_{variant}.tflite (runtime: ai_edge_litert)" in proc.stdout
@@ -187,7 +187,7 @@ def test_classify_gives_the_output_bytes_of_tflitemodel_with_the_same_kernels(mo
     interpreters, so both compute the same int8 program the same way: equal in integer output steps."""
     from edgelab.tflite.runtime import TFLiteModel
 
-    out = export_bundle({"int8": models["int8"]}, LABELS, tmp_path / "bundle")
+    out = export_bundle({"int8": models["int8"]}, LABELS, out_dir=tmp_path / "bundle")
     rng = np.random.default_rng(2)
     paths = []
     for i in range(4):  # already at the model's size: no resampling on either side
@@ -207,7 +207,7 @@ def test_classify_gives_the_output_bytes_of_tflitemodel_with_the_same_kernels(mo
 
 
 def test_classify_default_model_and_top_k(models, tmp_path, image):
-    out = export_bundle({"int8": models["int8"], "fp32": models["fp32"]}, LABELS, tmp_path / "b")
+    out = export_bundle({"int8": models["int8"], "fp32": models["fp32"]}, LABELS, out_dir=tmp_path / "b")
     proc = run_classify(out, str(image), "--top-k", "1")
     assert proc.returncode == 0, proc.stderr
     assert "tiny_int8.tflite" in proc.stdout
@@ -215,7 +215,7 @@ def test_classify_default_model_and_top_k(models, tmp_path, image):
 
 
 def test_classify_without_any_runtime_says_what_to_install(models, tmp_path, image):
-    out = export_bundle([models["fp32"]], LABELS, tmp_path / "b")
+    out = export_bundle([models["fp32"]], LABELS, out_dir=tmp_path / "b")
     proc = run_classify(out, str(image), block=("ai_edge_litert", "tflite_runtime", "tensorflow", "pycoral"))
     assert proc.returncode == 2
     assert "no TFLite runtime found" in proc.stderr and "pip install ai-edge-litert" in proc.stderr
@@ -225,7 +225,7 @@ def test_classify_without_any_runtime_says_what_to_install(models, tmp_path, ima
 @pytest.mark.skipif(library_available(), reason="this machine has libedgetpu installed")
 def test_classify_compiled_model_without_libedgetpu(tmp_path, image):
     labels = [f"class_{i}" for i in range(1001)]
-    out = export_bundle([COMPILED], labels, tmp_path / "b")
+    out = export_bundle([COMPILED], labels, out_dir=tmp_path / "b")
     meta = json.loads((out / "bundle.json").read_text())
     assert meta["models"][0]["edgetpu"] and meta["models"][0]["precision"] == "edgetpu"
     assert meta["input"]["size"] == [128, 128]
@@ -240,7 +240,7 @@ def test_classify_checks_the_model_before_its_runtime_loads_it(models, tmp_path,
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
-    out = export_bundle([models["int8"]], LABELS, tmp_path / "b")
+    out = export_bundle([models["int8"]], LABELS, out_dir=tmp_path / "b")
     proc = run_classify(out, "--check")
     assert proc.returncode == 0, proc.stderr
     assert "tiny_int8.tflite loads and runs with ai_edge_litert" in proc.stdout
@@ -261,7 +261,7 @@ def test_classify_checks_the_model_before_its_runtime_loads_it(models, tmp_path,
 
 
 def test_classify_bad_image_is_one_line(models, tmp_path):
-    out = export_bundle([models["fp32"]], LABELS, tmp_path / "b")
+    out = export_bundle([models["fp32"]], LABELS, out_dir=tmp_path / "b")
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
     proc = run_classify(out, str(bad))
@@ -273,11 +273,11 @@ def test_classify_bad_image_is_one_line(models, tmp_path):
 
 def test_refuses_non_empty_folder_unless_overwrite(models, tmp_path):
     target = tmp_path / "b"
-    export_bundle(models, LABELS, target)
+    export_bundle(models, LABELS, out_dir=target)
     with pytest.raises(ConfigError, match="not empty"):
-        export_bundle(models, LABELS, target)
+        export_bundle(models, LABELS, out_dir=target)
     (target / "notes.txt").write_text("mine")
-    export_bundle([models["int8"]], LABELS, target, overwrite=True)
+    export_bundle([models["int8"]], LABELS, out_dir=target, overwrite=True)
     names = {p.name for p in target.iterdir()}
     assert "tiny_fp32.tflite" not in names  # the earlier bundle's model is replaced
     assert "notes.txt" in names  # files the bundle did not write stay
@@ -286,39 +286,39 @@ def test_refuses_non_empty_folder_unless_overwrite(models, tmp_path):
 
 def test_label_count_must_match_model_output(models, tmp_path):
     with pytest.raises(ConfigError, match="3 labels|4 labels"):
-        export_bundle([models["fp32"]], LABELS + ["street"], tmp_path / "b")
+        export_bundle([models["fp32"]], LABELS + ["street"], out_dir=tmp_path / "b")
     assert not (tmp_path / "b" / "bundle.json").exists()
 
 
 @pytest.mark.parametrize("size", [(0, 16), (16,), "16x16"])
 def test_bad_image_size_is_echoed(models, tmp_path, size):
     with pytest.raises(ConfigError, match=re.escape(f"image_size={size!r}")):
-        export_bundle([models["fp32"]], LABELS, tmp_path / "b", image_size=size)
+        export_bundle([models["fp32"]], LABELS, out_dir=tmp_path / "b", image_size=size)
 
 
 def test_image_size_must_match_the_model(models, tmp_path):
     with pytest.raises(ConfigError, match="image_size=\\(32, 32\\)"):
-        export_bundle([models["fp32"]], LABELS, tmp_path / "b", image_size=(32, 32))
+        export_bundle([models["fp32"]], LABELS, out_dir=tmp_path / "b", image_size=(32, 32))
 
 
 def test_missing_or_non_tflite_model(tmp_path):
     with pytest.raises(ModelFileError, match="nope.tflite") as info:
-        export_bundle([tmp_path / "nope.tflite"], LABELS, tmp_path / "b")
+        export_bundle([tmp_path / "nope.tflite"], LABELS, out_dir=tmp_path / "b")
     assert "for the bundle" in str(info.value)
     text = tmp_path / "x.tflite"
     text.write_text("hello")
     with pytest.raises(ModelFileError, match="TFL3") as info:
-        export_bundle([text], LABELS, tmp_path / "b")
+        export_bundle([text], LABELS, out_dir=tmp_path / "b")
     assert "for the bundle" in str(info.value)
 
 
 def test_labels_from_file_and_empty_labels(models, tmp_path):
     labels_file = tmp_path / "labels.txt"
     labels_file.write_text("\n".join(LABELS) + "\n\n")
-    out = export_bundle([models["fp32"]], labels_file, tmp_path / "b")
+    out = export_bundle([models["fp32"]], labels_file, out_dir=tmp_path / "b")
     assert (out / "labels.txt").read_text().splitlines() == LABELS
     with pytest.raises(ConfigError, match="labels"):
-        export_bundle([models["fp32"]], [], tmp_path / "c")
+        export_bundle([models["fp32"]], [], out_dir=tmp_path / "c")
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def bundle(tiny_models, tmp_path_factory) -> Path:
-    return export_bundle(tiny_models, LABELS, tmp_path_factory.mktemp("b") / "my bundle")
+    return export_bundle(tiny_models, LABELS, out_dir=tmp_path_factory.mktemp("b") / "my bundle")
 
 
 @pytest.fixture(scope="module")
@@ -292,14 +292,14 @@ def _links(app: Path) -> list[str]:
 
 
 def test_deploy_update_rollback_and_a_kill_in_the_middle(tiny_models, device, tmp_path, capsys):
-    v1 = export_bundle({"int8": tiny_models["int8"]}, LABELS, tmp_path / "scenes")
+    v1 = export_bundle({"int8": tiny_models["int8"]}, LABELS, out_dir=tmp_path / "scenes")
     code, first, err = _deploy(capsys, device, str(v1))
     assert code == 0, err
     app = device["remote"] / "deploy" / "scenes"
     assert _links(app) == ["current"] and first["previous"] is None
     assert os.readlink(app / "current") == f"versions/{first['current']}"
 
-    v2 = export_bundle(tiny_models, LABELS, tmp_path / "v2" / "scenes")
+    v2 = export_bundle(tiny_models, LABELS, out_dir=tmp_path / "v2" / "scenes")
     code, second, err = _deploy(capsys, device, str(v2))
     assert code == 0, err
     assert _links(app) == ["current"] and (second["previous"], second["current"]) == (
@@ -313,14 +313,14 @@ def test_deploy_update_rollback_and_a_kill_in_the_middle(tiny_models, device, tm
     assert _links(app) == ["current"] and (back["current"], back["previous"]) == (first["current"], second["current"])
 
     # A smoke test that fails on the device (a model the runtime cannot load) leaves the running version.
-    v3 = export_bundle({"int8": tiny_models["int8"]}, LABELS, tmp_path / "v3" / "scenes")
+    v3 = export_bundle({"int8": tiny_models["int8"]}, LABELS, out_dir=tmp_path / "v3" / "scenes")
     (v3 / "tiny_int8.tflite").write_bytes(b"TFL3" + b"\0" * 64)
     code, _, err = _deploy(capsys, device, str(v3))
     assert code == 2 and "smoke test" in one_error_line(err) and "untouched" in err
     assert os.readlink(app / "current") == f"versions/{first['current']}"
 
     # A kill in the middle of the copy of a new version: the edgelab process dies, the old version still runs.
-    v4 = export_bundle({"fp32": tiny_models["fp32"]}, LABELS, tmp_path / "v4" / "scenes")
+    v4 = export_bundle({"fp32": tiny_models["fp32"]}, LABELS, out_dir=tmp_path / "v4" / "scenes")
     env = _fake_scp(tmp_path, "kill")
     command = [
         sys.executable,

@@ -66,7 +66,7 @@ def test_flags_map_to_compiler_options(fake_compiler, model, tmp_path):
         delegate_search_step=10,
         num_segments=2,
         enable_multiple_subgraphs=True,
-        timeout=60,
+        timeout_s=60,
         show_operations=False,
     )
     argv = json.loads(argv_file.read_text())
@@ -166,7 +166,7 @@ def test_timeout_kills_the_compiler(fake_compiler, model, tmp_path, monkeypatch)
     monkeypatch.setattr(compiler_mod, "KILL_GRACE_SECONDS", 0.2)
     # The fake prints its header at once, then sleeps 120 s; 2 s leaves a Python start-up many
     # times over to print it. A wrapper that waited for the fake would find it finished, not killed.
-    result = compile_edgetpu(model, out_dir=tmp_path / "out", timeout=2)
+    result = compile_edgetpu(model, out_dir=tmp_path / "out", timeout_s=2)
     assert not Path(f"{pidfile}.finished").exists()  # stopped, not waited for
     assert result.status == "timeout" and not result.ok
     assert "within 2 s" in result.reason
@@ -222,7 +222,7 @@ def test_non_tflite_input_is_a_model_error(no_compiler, tmp_path):
         ({"min_runtime_version": 9}, "min_runtime_version=9"),
         ({"delegate_search_step": 5}, "delegate_search_step=5"),
         ({"num_segments": 0}, "num_segments=0"),
-        ({"timeout": 0}, "timeout=0"),
+        ({"timeout_s": 0}, "timeout_s=0"),
         ({"missing": "ignore"}, "missing='ignore'"),
     ],
 )

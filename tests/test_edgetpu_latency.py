@@ -69,7 +69,7 @@ def test_activations_spill_only_when_the_cache_leaves_too_little_sram():
     assert 0 < tight.spilled_bytes < tighter.spilled_bytes
     assert tight.streamed_bytes == f.streamed_bytes and tight.macs_edgetpu == f.macs_edgetpu
     c = lat.load_benchmarks()["constants"]
-    slow = lat._link_latency(Link.USB3, tight, c)
+    slow = lat.link_latency("usb3", tight)
     assert slow.streaming_ms == round(tight.spilled_bytes / c["links"]["usb3"]["spill_bytes_per_ms"], 2)
     assert slow.total_ms > estimate_latency(MOBILENET)["usb3"].total_ms
 
@@ -119,7 +119,8 @@ def test_fit_recovers_known_constants_and_reports_leave_one_out():
             transfer_bytes=150_000,
             spilled_bytes=0 if i == 0 else int(rng.integers(0, 5e7)),
         )
-        x = lat._design(f)
+        # the model as edgelab.edgetpu.latency states it: ops, MACs, streamed + transferred bytes, FC bytes, spills
+        x = [f.ops_edgetpu, f.macs_edgetpu, f.streamed_bytes + f.transfer_bytes, f.streamed_fc_bytes, f.spilled_bytes]
 
         def ms(c, x=x):
             return (

@@ -42,7 +42,7 @@ def test_a_cell_ending_in_plot_tradeoff_shows_a_png_without_matplotlib_inline(tm
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
     )
     nbformat.write(nb, path)
-    execute_notebook(path, timeout=120)
+    execute_notebook(path, timeout_s=120)
     cells = nbformat.read(path, as_version=4).cells
     results = [o for o in cells[0].outputs if o["output_type"] == "execute_result"]
     assert len(results) == 1, cells[0].outputs

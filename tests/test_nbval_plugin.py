@@ -130,9 +130,9 @@ def test_failing_cell_leaves_the_notebook_unchanged_unless_errors_are_allowed(tm
     with pytest.raises(
         NotebookError, match=r"cell 1 raised ZeroDivisionError: division by zero\. The file was left unchanged"
     ):
-        execute_notebook(path, timeout=60)
+        execute_notebook(path, timeout_s=60)
     assert path.read_bytes() == before
-    run = execute_notebook(path, timeout=60, allow_errors=True)
+    run = execute_notebook(path, timeout_s=60, allow_errors=True)
     assert run.code_cells == 2
     stored = nbformat.read(path, as_version=4)
     assert stored.cells[1].outputs[0]["ename"] == "ZeroDivisionError"

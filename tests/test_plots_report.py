@@ -386,8 +386,8 @@ def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     parameters = {"per_class": _tiny.PER_CLASS, "image_size": _tiny.SIZE, "epochs": 1}
     path = write_report(
-        out,
         failed,
+        out_dir=out,
         history=pipe.history,
         qat_history=pipe.qat_history,
         parameters=parameters,

@@ -26,7 +26,7 @@ def test_finished_bars_leave_text_and_no_widget_behind(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     path = tmp_path / "bars.ipynb"
     nbformat.write(nb, path)
-    execute_notebook(path, timeout=120)
+    execute_notebook(path, timeout_s=120)
     stored = json.loads(path.read_text())
     outputs = [cell["outputs"] for cell in stored["cells"]]
     for cell in outputs:
@@ -48,7 +48,7 @@ def test_stored_widget_state_is_what_the_stored_views_show(tmp_path):
     ]
     path = tmp_path / "state.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), path)
-    execute_notebook(path, timeout=120)
+    execute_notebook(path, timeout_s=120)
     stored = nbformat.read(path, as_version=4)
     state = stored.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     from edgelab.nbval import shown_widget_ids

@@ -86,7 +86,7 @@ def test_comparison_flags_a_chance_level_float_model(tmp_path):
     assert "predicts class 0 for 100%" in _text(shown)  # shown where it is found, not only stored
     assert result.table.attrs["sanity"] == list(result.sanity)
     assert "sanity_warnings=1" in repr(result)
-    out = el.write_report(tmp_path / "report", result)
+    out = el.write_report(result, out_dir=tmp_path / "report")
     markdown = (out if out.suffix == ".md" else out / "report.md").read_text()
     assert "**Warning:**" in markdown and "predicts class 0" in markdown
 
@@ -108,41 +108,39 @@ def test_a_mostly_frozen_model_is_named_as_a_likely_cause():
     assert cause is not None and "frozen layers: 512 of 563 weights have trainable=False" in cause
 
 
-def test_progress_switches(monkeypatch):
-    from edgelab import _log
-
-    monkeypatch.delenv("EDGELAB_PROGRESS", raising=False)
-    monkeypatch.setattr(_log, "_someone_watches", lambda: False)
-    assert _log.progress_enabled(None) is False  # nobody watches: no bars by default
-    monkeypatch.setattr(_log, "_someone_watches", lambda: True)
-    assert _log.progress_enabled(None) is True
-    monkeypatch.setenv("EDGELAB_PROGRESS", "0")
-    assert _log.progress_enabled(None) is False
-    monkeypatch.setenv("EDGELAB_PROGRESS", "1")
-    with _log.progress_scope(False):  # train(progress=False) reaches the dataset's loading bars
-        assert _log.progress_enabled(None) is False
-        assert _log.progress_enabled(True) is True
-    assert _log.progress_enabled(None) is True
-
-
-def test_headless_kernel_is_not_someone_watching(monkeypatch):
+def _jupyter_kernel(monkeypatch, front_end: bool) -> None:
+    """This process looks like a Jupyter kernel, with a front end a person looks at or headless."""
+    import os
     import sys
     import types
-
-    from edgelab import _log
 
     class ZMQInteractiveShell:
         pass
 
-    fake = types.SimpleNamespace(get_ipython=lambda: ZMQInteractiveShell())
-    monkeypatch.setitem(sys.modules, "IPython", fake)
-    for key in [
-        k for k in list(__import__("os").environ) if k == "JPY_SESSION_NAME" or k.startswith(("VSCODE_", "COLAB_"))
-    ]:
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: ZMQInteractiveShell()))
+    for key in [k for k in list(os.environ) if k == "JPY_SESSION_NAME" or k.startswith(("VSCODE_", "COLAB_"))]:
         monkeypatch.delenv(key)
-    assert _log._someone_watches() is False  # nbclient / nbval / papermill
-    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/notebook.ipynb")
-    assert _log._someone_watches() is True  # JupyterLab
+    if front_end:
+        monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/notebook.ipynb")  # JupyterLab names the session
+
+
+def test_progress_switches(monkeypatch):
+    from edgelab._log import progress_enabled, progress_scope
+
+    monkeypatch.delenv("EDGELAB_PROGRESS", raising=False)
+    _jupyter_kernel(monkeypatch, front_end=False)
+    assert progress_enabled(None) is False  # nobody watches (nbclient / nbval / papermill): no bars by default
+    _jupyter_kernel(monkeypatch, front_end=True)
+    assert progress_enabled(None) is True  # JupyterLab
+    monkeypatch.setenv("EDGELAB_PROGRESS", "0")
+    assert progress_enabled(None) is False
+    monkeypatch.setenv("EDGELAB_PROGRESS", "1")
+    _jupyter_kernel(monkeypatch, front_end=False)
+    assert progress_enabled(None) is True
+    with progress_scope(False):  # train(progress=False) reaches the dataset's loading bars
+        assert progress_enabled(None) is False
+        assert progress_enabled(True) is True
+    assert progress_enabled(None) is True
 
 
 def test_train_progress_false_silences_the_loading_bars(capsys, monkeypatch, tmp_path):

@@ -147,7 +147,11 @@ def test_classes_are_not_separable_by_colour_alone(sample):
     feats = images.reshape(len(images), -1, 3).astype(np.float64).mean(axis=1)
     centres = np.stack([feats[labels == i].mean(axis=0) for i in range(6)])
     pred = np.argmin(((feats[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
-    assert 0.3 < (pred == labels).mean() < 0.9
+    # 144 images, chance 1/6 (24): colour carries the signal real photographs have (more than 0.3, 43
+    # images, 4.3 standard deviations of a guesser's count above chance) but not the whole task (at
+    # least 15 images, 10%, wrong).
+    right = int((pred == labels).sum())
+    assert len(labels) == 144 and 0.3 * 144 < right < 0.9 * 144
 
 
 # ----------------------------------------------------------------------------- make_scenes
@@ -267,7 +271,7 @@ def test_bad_per_class(per_class, tmp_path):
     with pytest.raises(ConfigError, match=r"Expected per_class to be a positive int\. Received: per_class="):
         generate_scenes(per_class, 16, progress=False)
     with pytest.raises(ConfigError, match="per_class"):
-        make_scenes(tmp_path / "x", per_class, 16, progress=False)
+        make_scenes(tmp_path / "x", per_class, image_size=16, progress=False)
     assert not (tmp_path / "x").exists()
 
 
@@ -294,7 +298,7 @@ def test_unknown_class_names_suggest_the_right_one():
 )
 def test_bad_make_scenes_arguments(tmp_path, kwargs, match):
     with pytest.raises(ConfigError, match=match):
-        make_scenes(tmp_path / "x", 2, 16, progress=False, **kwargs)
+        make_scenes(tmp_path / "x", 2, image_size=16, progress=False, **kwargs)
     assert not (tmp_path / "x").exists()
 
 

@@ -134,7 +134,7 @@ def _compile(args: argparse.Namespace) -> int:
         search_delegate=args.search_delegate,
         delegate_search_step=args.delegate_search_step,
         num_segments=args.num_segments,
-        timeout=args.timeout,
+        timeout_s=args.timeout,
         missing="status",
     )
     if args.json:
@@ -170,7 +170,7 @@ def _export_bundle(args: argparse.Namespace) -> int:
     out = export_bundle(
         args.model,
         args.labels,
-        args.out,
+        out_dir=args.out,
         image_size=tuple(args.image_size) if args.image_size else None,
         overwrite=args.overwrite,
         reference=args.reference,

@@ -49,7 +49,7 @@ def execute_command(args: argparse.Namespace) -> int:
     for path in args.paths:
         print(f"{path} ...", end=" ", flush=True)
         try:
-            run = execute_notebook(path, timeout=args.timeout, allow_errors=args.allow_errors)
+            run = execute_notebook(path, timeout_s=args.timeout, allow_errors=args.allow_errors)
         except BaseException:
             print("failed", flush=True)
             raise

@@ -19,11 +19,12 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import ModelFileError, check_int, check_number
+from ..records import SKIP, Record
 from ..tflite import runtime
 from ..tflite.inspection import EDGETPU_CUSTOM_OP, inspect_model, load_model_bytes
 from ..tflite.interpreter import compiled_for_edgetpu, describe
@@ -37,7 +38,7 @@ _MS_DIGITS = 4
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class LatencyResult:
+class LatencyResult(Record):
     """Latency of one model on this machine, in milliseconds.
 
     Attributes:
@@ -75,22 +76,15 @@ class LatencyResult:
     min_ms: float
     max_ms: float
     total_s: float
-    times_ms: np.ndarray = dataclasses.field(repr=False)
+    times_ms: np.ndarray = dataclasses.field(repr=False, metadata=SKIP)
+
+    #: ``to_dict`` rounds times (the per-run samples are left out)
+    RECORD_DIGITS: ClassVar[int | None] = _MS_DIGITS
 
     @property
     def throughput(self) -> float:
         """Images per second at the median latency (one image per invoke)."""
         return 1000.0 / self.p50_ms if self.p50_ms > 0 else math.inf
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-friendly values, times rounded (the per-run samples left out)."""
-        out: dict[str, Any] = {}
-        for field in dataclasses.fields(self):
-            if field.name == "times_ms":
-                continue
-            value = getattr(self, field.name)
-            out[field.name] = round(value, _MS_DIGITS) if isinstance(value, float) else value
-        return out
 
     def __repr__(self) -> str:
         return (
@@ -160,6 +154,7 @@ def _custom_op_error(source: str | Path | bytes, exc: ModelFileError) -> ModelFi
 
 def measure_latency(
     model: TFLiteModel | str | Path | bytes,
+    *,
     num_threads: int = 1,
     warmup: int = 5,
     min_time_s: float = 1.0,

@@ -17,15 +17,16 @@ import numpy as np
 import pandas as pd
 
 from .._keras import check_keras2_model
-from .._log import logger, progress_scope, tqdm
+from .._log import logger, progress_scope, tqdm, warn_user_fmt
 from ..edgetpu.energy import estimate_energy
 from ..edgetpu.latency import estimate_latency
 from ..edgetpu.verdict import edgetpu_verdict
 from ..enums import StrEnum
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError, PartialResultWarning, check_int, check_number, did_you_mean
 from ..metrics import classification_metrics
 from ..precision import REPAIRED, Precision
 from ..preprocess import set_input_range
+from ..tflite.config import ConversionConfig
 from ..tflite.inspection import inspect_model
 from ..training.range_probe import probe_input_range
 from ..training.sanity import check_float_model
@@ -150,7 +151,7 @@ def _edgetpu_estimates(path: Path) -> tuple[float | None, float | None]:
         latency = estimate_latency(path)
         return latency.ms["usb3"], estimate_energy(latency).mj["usb3"]
     except Exception as exc:  # advisory columns: never lose the row for them
-        logger.warning("Edge TPU latency estimate of %s failed: %s", Path(path).name, exc)
+        warn_user_fmt(PartialResultWarning, "Edge TPU latency estimate of %s failed: %s", Path(path).name, exc)
         return None, None
 
 
@@ -164,7 +165,7 @@ def _measure(
     try:
         verdict = _edgetpu_verdict(variant_model.path)
     except Exception as exc:  # the Edge TPU column is advisory: never lose the row for it
-        logger.warning("Edge TPU analysis of %s failed: %s", variant_model.path.name, exc)
+        warn_user_fmt(PartialResultWarning, "Edge TPU analysis of %s failed: %s", variant_model.path.name, exc)
         verdict = None
     return VariantResult(precision, VariantStatus.OK, None, variant_model, evaluation, latency, macs, verdict)
 
@@ -181,20 +182,17 @@ def run_comparison(
     *,
     out_dir: str | Path,
     qat_model: keras.Model | None = None,
-    precisions: Sequence[Precision | str] | None = None,
     test_data: Any = None,
     calibration: Any = None,
     class_names: Sequence[str] | None = None,
+    config: ConversionConfig | None = None,
     num_threads: int = 1,
     min_time_s: float = 0.5,
-    io_dtype: str = "uint8",
-    calibration_samples: int = 200,
-    reuse: bool = False,
     progress: bool | None = None,
     input_range: Any = None,
-    keep_float: Sequence[str] = (),
     repair: Sequence[str] = (),
     device: Any = None,
+    **options: Any,
 ) -> Comparison:
     """Convert, evaluate and benchmark every precision of ``model``; keep the details.
 
@@ -204,18 +202,17 @@ def run_comparison(
             ``test_data`` and ``calibration`` given, anything else.
         out_dir: Where the .tflite files and ``labels.txt`` go.
         qat_model: The quantization-aware model, adding the ``qat_int8`` row.
-        precisions: Which precisions (default: all convertible ones).
         test_data: ``(images, labels)`` to evaluate on (default: the Dataset's test split).
         calibration: Representative data (default: the Dataset).
         class_names: Class names (default: the Dataset's).
+        config: A :class:`edgelab.tflite.ConversionConfig`: which precisions (default: all convertible
+            ones), I/O type of integer models, calibration samples, ``keep_float`` (layers kept in float,
+            adding the ``mixed_int8`` row, see :mod:`edgelab.diagnose`), reuse of the .tflite files in
+            ``out_dir`` (an interrupted run resumes).
         num_threads: Interpreter threads for evaluation and latency.
         min_time_s: Minimum timed duration per latency measurement.
-        io_dtype: ``"uint8"`` or ``"int8"`` I/O for integer models.
-        calibration_samples: Number of calibration images.
-        reuse: Reuse existing .tflite files in ``out_dir`` (an interrupted run resumes).
         progress: Show progress bars.
         input_range: The pixels ``model`` takes, e.g. ``(0, 255)``; default: detected (see :mod:`edgelab.preprocess`).
-        keep_float: Layers to keep in float, adding the ``mixed_int8`` row (see :mod:`edgelab.diagnose`).
         repair: Repairs of the float model (``"equalize"``, ``"bias_correction"``; see
             :mod:`edgelab.training.equalize`), each adding an int8 row of the repaired model, cumulatively
             (``["equalize", "bias_correction"]`` adds ``int8+eq`` and ``int8+eq+bc``), measured like any
@@ -223,6 +220,8 @@ def run_comparison(
         device: An :class:`edgelab.device.Device` (``el.device.Device("pi@raspberrypi")``): every converted
             file also runs there on the same test images, adding the :data:`DEVICE_COLUMNS` (latency p50 on
             the device, accuracy there, top-1 agreement with this machine's run of the same file).
+        **options: Fields of :class:`edgelab.tflite.ConversionConfig` (``precisions=["int8"]``,
+            ``reuse=True``, ...), replacing the config's.
 
     The float model is checked first (:mod:`edgelab.training.sanity`): chance-level accuracy or one
     dominant class is warned about, with likely causes, and kept in ``Comparison.sanity``.
@@ -231,6 +230,9 @@ def run_comparison(
     from ..tflite.conversion import ConversionFailure, convert_all
     from ..training.fit import predict_keras
 
+    cfg = ConversionConfig.resolve(config, options)
+    num_threads = check_int("num_threads", num_threads)
+    min_time_s = check_number("min_time_s", min_time_s, minimum=0, unit="seconds")
     names = tuple(class_names if class_names is not None else getattr(data, "class_names", ()))
     if not names:
         raise ConfigError("Expected class_names (or a Dataset that has them). Received: none.")
@@ -253,13 +255,9 @@ def run_comparison(
             out_dir=out_dir,
             calibration=calibration if calibration is not None else data,
             labels=names,
-            precisions=precisions,
             qat_model=qat_model,
-            io_dtype=io_dtype,
-            calibration_samples=calibration_samples,
-            reuse=reuse,
+            config=cfg,
             progress=progress,
-            keep_float=keep_float,
         )
     repairs: dict[Precision, Any] = {}
     if repair:
@@ -270,9 +268,7 @@ def run_comparison(
                 calibration if calibration is not None else data,
                 out_dir=out_dir,
                 labels=names,
-                io_dtype=io_dtype,
-                calibration_samples=calibration_samples,
-                reuse=reuse,
+                config=cfg,
             )
         converted = {**converted, **extra}
     variants: dict[Precision, VariantResult] = {}
@@ -336,16 +332,14 @@ def _repaired(
     *,
     out_dir: str | Path,
     labels: Sequence[str],
-    io_dtype: str,
-    calibration_samples: int,
-    reuse: bool,
+    config: ConversionConfig,
 ) -> tuple[dict, dict]:
     """``({row: ConvertedModel or ConversionFailure}, {row: Repair})`` for each cumulative repair."""
     # deferred: TensorFlow (converting and repairing need it)
     from ..tflite.conversion import ConversionFailure, ConvertedModel, convert
     from ..training.equalize import REPAIRS, repair_model
 
-    images = _calibration_images(calibration, calibration_samples)
+    images = _calibration_images(calibration, config.calibration_samples)
     converted: dict[Precision, Any] = {}
     done: dict[Precision, Any] = {}
     for steps in repair_steps(repair):
@@ -356,7 +350,7 @@ def _repaired(
             done[row] = fixed
             logger.info("%s: %s", row.value, fixed.summary())
             path = Path(out_dir) / f"{name}_int8.tflite"
-            if reuse and path.exists():
+            if config.reuse and path.exists():
                 converted[row] = ConvertedModel.from_file(path, Precision.INT8, labels)
                 continue
             converted[row] = convert(
@@ -365,9 +359,7 @@ def _repaired(
                 out_dir=out_dir,
                 calibration=calibration,  # the same images the int8 row calibrates on
                 labels=labels,
-                io_dtype=io_dtype,
-                calibration_samples=calibration_samples,
-                name=name,
+                config=config.replace(name=name, precisions=None, keep_float=(), reuse=False),
             )
         except Exception as exc:  # one failed repair is a row, the others go on
             logger.warning("%s: %s", row.value, exc)

@@ -163,9 +163,9 @@ def int8_speed(table: pd.DataFrame) -> str:
 
 
 def write_report(
-    out_dir: str | Path,
     comparison: Comparison,
     *,
+    out_dir: str | Path,
     history: pd.DataFrame | None = None,
     qat_history: pd.DataFrame | None = None,
     parameters: Mapping[str, Any] | None = None,

@@ -27,7 +27,7 @@ import numpy as np
 
 from .._files import not_a_regular_file, write_atomic
 from .._log import logger, tqdm
-from .decoding import _resolve, check_file, parallel_map, threaded, try_load
+from .decoding import check_file, parallel_map, resolve, threaded, try_load
 from .skips import SkippedFile, SkipReason
 
 __all__ = ["CACHE_DIR_ENV", "ImageCache", "ScanDecoder", "cache_dir"]
@@ -264,7 +264,7 @@ class ScanDecoder:
 
     def decode_all(self, paths: Sequence[Path], progress: bool | None = None) -> list[SkippedFile | None]:
         """Per path, None when it decoded, else why not (from the record when nothing changed)."""
-        pool = ImageCache(paths, self.image_size, f"{self.name} {_resolve(self.max_pixels)}", folder=self.folder)
+        pool = ImageCache(paths, self.image_size, f"{self.name} {resolve(self.max_pixels)}", folder=self.folder)
         self._pool = pool
         try:
             recorded = json.loads(self._record(pool).read_text())

@@ -34,15 +34,15 @@ from .calibration import representative_dataset
 # Names that lived here before the package was split into modules (explicit re-exports).
 from .decoding import load_image as load_image
 from .decoding import parallel_map, try_load
-from .layouts import _EXPECTED_LAYOUTS, _LAYOUT_HINT, Layout
+from .layouts import EXPECTED_LAYOUTS, LAYOUT_HINT, Layout
 from .layouts import find_layout as find_layout
 from .pipeline import array_batches
 from .scanning import ScanResult as ScanResult
-from .scanning import _select_classes, scan
+from .scanning import scan, select_classes
 from .scenes import CLASS_NAMES, generate_scenes
 from .skips import DatasetWarning, SkippedFile, SkippedReport
 from .skips import SkipReason as SkipReason
-from .splits import SPLITS, _cap_per_class, _check_fractions, stratified_split
+from .splits import SPLITS, cap_per_class, check_fractions, stratified_split
 from .splits import balanced_indices as balanced_indices
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -304,6 +304,7 @@ class Dataset:
 
 def load_dataset(
     root: str | os.PathLike,
+    *,
     image_size: int | Sequence[int] = 96,
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
@@ -349,7 +350,7 @@ def load_dataset(
         ConfigError: A wrong argument (the message echoes it).
     """
     size = parse_image_size(image_size)
-    val_fraction, test_fraction = _check_fractions(val_fraction, test_fraction)
+    val_fraction, test_fraction = check_fractions(val_fraction, test_fraction)
     seed = check_int("seed", seed, minimum=0)
     max_per_class = check_int("max_per_class", max_per_class, allow_none=True)
 
@@ -390,7 +391,7 @@ def _split_dataset(
         found = f" {result.skipped.summary()}." if len(result.skipped) else ""
         raise DatasetError(
             f"No usable images in {result.root} (layout: {result.layout.kind}).{found} "
-            f"{_LAYOUT_HINT}\n{_EXPECTED_LAYOUTS}"
+            f"{LAYOUT_HINT}\n{EXPECTED_LAYOUTS}"
         )
     if result.skipped:
         for s in result.skipped:
@@ -403,7 +404,7 @@ def _split_dataset(
 
     def pool(origin: str) -> np.ndarray:
         where = np.flatnonzero(origins == origin)
-        return where[_cap_per_class(labels[where], max_per_class, seed)]
+        return where[cap_per_class(labels[where], max_per_class, seed)]
 
     if result.layout.kind == "intel" and "test" in set(result.origins):
         train_pool, test_idx = pool("train"), pool("test")
@@ -457,11 +458,11 @@ def synthetic_dataset(
             snow, channel_swap, noise, jpeg) applied to every image; None: none.
     """
 
-    _check_fractions(val_fraction, test_fraction)
+    check_fractions(val_fraction, test_fraction)
     names = (
         list(CLASS_NAMES)
         if classes is None
-        else _select_classes(CLASS_NAMES, classes, "edgelab.data.scenes.CLASS_NAMES")
+        else select_classes(CLASS_NAMES, classes, "edgelab.data.scenes.CLASS_NAMES")
     )
     images, labels = generate_scenes(
         per_class,

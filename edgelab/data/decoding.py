@@ -187,7 +187,7 @@ def load_image(
         OSError: (including ``PIL.UnidentifiedImageError``) when the file cannot be read or decoded.
     """
     size = None if image_size is None else parse_image_size(image_size)
-    limit = _resolve(max_pixels)
+    limit = resolve(max_pixels)
     _check_file_kind(path)
     with Image.open(path) as im:
         if size is not None and im.format == "JPEG":
@@ -204,7 +204,7 @@ def load_image(
 
 
 # max_pixels() is shadowed by load_image's argument name; keep a handle on the function.
-_resolve = max_pixels
+resolve = max_pixels
 
 
 def classify_error(exc: BaseException) -> tuple[str, str]:
@@ -233,7 +233,7 @@ def check_file(path: Path, verify: bool, max_pixels: int | None = None) -> Skipp
         _check_file_kind(path)
         if path.stat().st_size == 0:
             return SkippedFile(path, SkipReason.ZERO_BYTE, "0 bytes")
-        limit = _resolve(max_pixels)
+        limit = resolve(max_pixels)
         with Image.open(path) as im:
             _check_budget(im, path, limit)
             _check_pixel_format(im, path)

@@ -26,12 +26,12 @@ __all__ = ["IMAGE_EXTENSIONS", "Layout", "find_layout"]
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
 # Folder names of Intel's Kaggle download; each usually holds a folder of the same name.
-_INTEL_TRAIN, _INTEL_TEST, _INTEL_PRED = "seg_train", "seg_test", "seg_pred"
+INTEL_TRAIN, _INTEL_TEST, _INTEL_PRED = "seg_train", "seg_test", "seg_pred"
 
 # Folders that archive tools leave behind; never a class.
-_METADATA_DIRS = frozenset({"__MACOSX"})
+METADATA_DIRS = frozenset({"__MACOSX"})
 
-_EXPECTED_LAYOUTS = """Expected one of these layouts:
+EXPECTED_LAYOUTS = """Expected one of these layouts:
   Intel Image Classification (Kaggle download):
     root/seg_train/seg_train/<class>/*.jpg
     root/seg_test/seg_test/<class>/*.jpg
@@ -39,7 +39,7 @@ _EXPECTED_LAYOUTS = """Expected one of these layouts:
   One folder per class:
     root/<class>/*.jpg                      (sub-folders inside a class folder are walked)"""
 
-_LAYOUT_HINT = "Expected Intel's layout (root/seg_train/seg_train/<class>/) or one folder per class (root/<class>/)."
+LAYOUT_HINT = "Expected Intel's layout (root/seg_train/seg_train/<class>/) or one folder per class (root/<class>/)."
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Layout:
         )
 
 
-def _is_hidden(name: str) -> bool:
+def is_hidden(name: str) -> bool:
     # ".DS_Store", "._photo.jpg" (macOS AppleDouble), ".ipynb_checkpoints", editors' temp files.
     return name.startswith(".")
 
@@ -102,7 +102,7 @@ def _unwrap(root: Path) -> Path:
     """Step into ``root/<root.name>`` when that is all root holds (``seg_train/seg_train`` given as root)."""
     inner = root / root.name
     if inner.is_dir():
-        others = [p for p in root.iterdir() if p.name != root.name and not _is_hidden(p.name)]
+        others = [p for p in root.iterdir() if p.name != root.name and not is_hidden(p.name)]
         if not others:
             return inner
     return root
@@ -123,12 +123,12 @@ def find_layout(root: str | os.PathLike) -> Layout:
     """
     root = Path(root).expanduser()
     if not root.exists() and not_a_regular_file(root) is None:
-        raise DatasetError(f"Dataset folder not found: {root}. {_LAYOUT_HINT}\n{_EXPECTED_LAYOUTS}")
+        raise DatasetError(f"Dataset folder not found: {root}. {LAYOUT_HINT}\n{EXPECTED_LAYOUTS}")
     if not root.is_dir():
         kind = not_a_regular_file(root) or "a file"
-        raise DatasetError(f"Expected a dataset folder, not {kind}: {root}. {_LAYOUT_HINT}\n{_EXPECTED_LAYOUTS}")
+        raise DatasetError(f"Expected a dataset folder, not {kind}: {root}. {LAYOUT_HINT}\n{EXPECTED_LAYOUTS}")
     root = _unwrap(root)
-    train = _intel_dir(root, _INTEL_TRAIN)
+    train = _intel_dir(root, INTEL_TRAIN)
     if train is not None:
         return Layout(
             kind="intel",

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._log import logger
-from ..errors import ConfigError, DatasetError, did_you_mean
+from .._log import warn_user_fmt
+from ..errors import ConfigError, DatasetError, DatasetWarning, did_you_mean
 from .cache import ScanDecoder
 from .decoding import check_file, parallel_map
 from .decoding import max_pixels as max_pixels_budget
-from .layouts import _INTEL_TRAIN, _METADATA_DIRS, IMAGE_EXTENSIONS, Layout, _is_hidden, find_layout
+from .layouts import IMAGE_EXTENSIONS, INTEL_TRAIN, METADATA_DIRS, Layout, find_layout, is_hidden
 from .skips import SkippedFile, SkippedReport, SkipReason
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -103,10 +103,10 @@ def _class_dirs(parent: Path, skipped: list[SkippedFile]) -> dict[str, Path]:
     """Class folders directly under ``parent``; anything else there is reported."""
     dirs: dict[str, Path] = {}
     for entry in sorted(parent.iterdir(), key=lambda p: p.name):
-        if _is_hidden(entry.name):
+        if is_hidden(entry.name):
             kind = "folder" if entry.is_dir() else "file"
             skipped.append(SkippedFile(entry, SkipReason.HIDDEN, f"hidden {kind}"))
-        elif entry.is_dir() and entry.name in _METADATA_DIRS:
+        elif entry.is_dir() and entry.name in METADATA_DIRS:
             skipped.append(SkippedFile(entry, SkipReason.HIDDEN, "archive metadata folder"))
         elif entry.is_dir():
             _check_class_name(entry)
@@ -174,7 +174,7 @@ class _Walker:
                 is_dir = entry.is_dir()
             except OSError:
                 is_dir = False
-            if _is_hidden(entry.name):
+            if is_hidden(entry.name):
                 kind = "folder" if is_dir else "file"
                 self.skipped.append(SkippedFile(path, SkipReason.HIDDEN, f"hidden {kind}"))
             elif is_dir:
@@ -218,7 +218,7 @@ def _own_class_dirs(dirs: dict[str, Path], seen: dict[str, Path], skipped: list[
     return kept
 
 
-def _select_classes(available: Sequence[str], classes: Iterable[str] | None, source: str) -> list[str]:
+def select_classes(available: Sequence[str], classes: Iterable[str] | None, source: str) -> list[str]:
     if classes is None:
         return list(available)
     if isinstance(classes, str):
@@ -273,7 +273,7 @@ def scan(
     skipped: list[SkippedFile] = []
     seen = {os.path.realpath(d): d for d in (layout.train_dir, layout.test_dir, layout.pred_dir) if d is not None}
     train_dirs = _own_class_dirs(_class_dirs(layout.train_dir, skipped), seen, skipped)  # type: ignore[arg-type]
-    names = _select_classes(sorted(train_dirs), classes, f"the class folders in {layout.train_dir}")
+    names = select_classes(sorted(train_dirs), classes, f"the class folders in {layout.train_dir}")
     explicit = classes is not None
 
     pools: list[tuple[str, dict[str, Path]]] = []
@@ -284,7 +284,7 @@ def scan(
             for name, folder in test_dirs.items():
                 if name not in train_dirs:
                     skipped.append(
-                        SkippedFile(folder, SkipReason.UNKNOWN_CLASS, f"no {_INTEL_TRAIN} folder for class {name!r}")
+                        SkippedFile(folder, SkipReason.UNKNOWN_CLASS, f"no {INTEL_TRAIN} folder for class {name!r}")
                     )
             pools.append(("test", test_dirs))
     else:
@@ -295,7 +295,7 @@ def scan(
     for origin, dirs in pools:
         for label, name in enumerate(names):
             if name not in dirs:
-                logger.warning("class %r has no folder in %s", name, layout.test_dir)
+                warn_user_fmt(DatasetWarning, "class %r has no folder in %s", name, layout.test_dir)
                 continue
             for path in walker.walk(dirs[name]):
                 candidates.append((path, label, origin))
@@ -326,9 +326,9 @@ def scan(
                 skipped.append(SkippedFile(folder, SkipReason.EMPTY_FOLDER, "no usable images"))
             for origin, dirs in pools:  # its seg_test images go too, and say why
                 if origin != train_origin and names[i] in dirs and any(lab == i and o == origin for _, lab, o in kept):
-                    detail = f"class {names[i]!r} has no usable images in {_INTEL_TRAIN}"
+                    detail = f"class {names[i]!r} has no usable images in {INTEL_TRAIN}"
                     skipped.append(SkippedFile(dirs[names[i]], SkipReason.UNKNOWN_CLASS, detail))
-        logger.warning("dropped classes without usable images: %s", [names[i] for i in missing])
+        warn_user_fmt(DatasetWarning, "dropped classes without usable images: %s", [names[i] for i in missing])
         remap = {old: new for new, old in enumerate(i for i in range(len(names)) if i not in missing)}
         names = [n for i, n in enumerate(names) if i not in missing]
         kept = [(p, remap[label], origin) for p, label, origin in kept if label in remap]

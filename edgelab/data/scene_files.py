@@ -17,7 +17,7 @@ from .._files import write_atomic
 from .._log import logger, tqdm
 from ..errors import ConfigError, check_int, check_number
 from ..preprocess import parse_image_size
-from .scenes import CLASS_NAMES, _check_classes, _image_rng, render_scene
+from .scenes import CLASS_NAMES, check_classes, image_rng, render_scene
 from .shifts import apply_shift, check_shift
 
 __all__ = ["MARKER_NAME", "make_scenes"]
@@ -64,7 +64,7 @@ def _clear_previous(root: Path) -> None:
         old = json.loads(marker.read_text(encoding="utf-8"))
         # Known class names only: a hand-edited marker must not point outside the folder.
         files = _planned_files(
-            int(old["per_class"]), float(old["test_fraction"]), int(old["pred_count"]), _check_classes(old["classes"])
+            int(old["per_class"]), float(old["test_fraction"]), int(old["pred_count"]), check_classes(old["classes"])
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(
@@ -89,6 +89,7 @@ def _clear_previous(root: Path) -> None:
 def make_scenes(
     out_dir: str | os.PathLike,
     per_class: int,
+    *,
     image_size: int | tuple[int, int] = 150,
     seed: int = 0,
     test_fraction: float = 0.2,
@@ -126,7 +127,7 @@ def make_scenes(
     per_class = check_int("per_class", per_class)
     pred_count = check_int("pred_count", pred_count, minimum=0)
     seed = check_int("seed", seed, minimum=0)
-    names = _check_classes(classes)
+    names = check_classes(classes)
     shift = check_shift(shift)
     h, w = parse_image_size(image_size)
     test_fraction = check_number("test_fraction", test_fraction, minimum=0, maximum=1, max_open=True)
@@ -165,7 +166,7 @@ def make_scenes(
     for folder in sorted({path.parent for path, *_ in jobs}):
         folder.mkdir(parents=True, exist_ok=True)
     for path, name, stream, k in tqdm(jobs, desc="scenes", unit="img", progress=progress):
-        rng = _image_rng(seed, stream, k)
+        rng = image_rng(seed, stream, k)
         if not name:  # unlabelled: the stream also picks the class
             name = names[int(rng.integers(len(names)))]
         _write_jpeg(path, apply_shift(render_scene(name, rng, (h, w)), shift, rng))

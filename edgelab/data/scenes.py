@@ -28,22 +28,22 @@ from .._log import logger, tqdm
 from ..errors import ConfigError, check_int, did_you_mean
 from ..preprocess import parse_image_size  # re-exported: part of scenes.__all__
 from ._painting import (
-    _building_palette,
-    _facade_row,
-    _grid,
-    _ice_field,
-    _jitter,
-    _mountains,
-    _noise,
-    _noise1d,
-    _pick,
-    _put,
-    _rgb,
-    _road_strip,
-    _sky,
-    _trees,
-    _water,
-    _windows,
+    building_palette,
+    facade_row,
+    ice_field,
+    jitter,
+    noise1d,
+    paint_mountains,
+    paint_sky,
+    paint_trees,
+    paint_water,
+    pick,
+    put,
+    rgb,
+    road_strip,
+    unit_grid,
+    value_noise,
+    window_grid,
 )
 from .shifts import apply_shift, check_shift
 
@@ -85,7 +85,7 @@ _BRIDGES = {
 # --------------------------------------------------------------------------------------------
 
 
-def _check_classes(classes: Iterable[str]) -> tuple[str, ...]:
+def check_classes(classes: Iterable[str]) -> tuple[str, ...]:
     if isinstance(classes, str):
         classes = (classes,)
     names = tuple(classes)
@@ -107,40 +107,40 @@ def _check_classes(classes: Iterable[str]) -> tuple[str, ...]:
 
 
 def _paint_buildings(img, rng, y, x) -> None:
-    sky_col = _sky(img, rng, y, x, rng.uniform(0.3, 0.6))
+    sky_col = paint_sky(img, rng, y, x, rng.uniform(0.3, 0.6))
     ground = 1.02 if rng.random() >= _MIX["buildings_road"] else rng.uniform(0.72, 0.88)
-    _facade_row(img, rng, y, x, (-0.05, 0.25), ground, haze_col=sky_col)  # back row
-    _facade_row(img, rng, y, x, (0.1, 0.5), ground)  # front row
+    facade_row(img, rng, y, x, (-0.05, 0.25), ground, haze_col=sky_col)  # back row
+    facade_row(img, rng, y, x, (0.1, 0.5), ground)  # front row
     if ground < 1.0:
-        _road_strip(img, rng, y, x, ground)
+        road_strip(img, rng, y, x, ground)
     if rng.random() < _MIX["buildings_trees"]:
         g = min(ground, 1.0)
-        _trees(img, rng, y, x, int(rng.integers(3, 9)), (g - 0.25, g), (0.05, 0.12), True)
+        paint_trees(img, rng, y, x, int(rng.integers(3, 9)), (g - 0.25, g), (0.05, 0.12), True)
 
 
 def _paint_forest(img, rng, y, x) -> None:
     h, w = img.shape[1:]
     sky_line = rng.uniform(0.1, 0.45) if rng.random() < _MIX["forest_sky"] else -0.1
     if sky_line > 0:
-        _sky(img, rng, y, x, sky_line + 0.2)
+        paint_sky(img, rng, y, x, sky_line + 0.2)
     depth = np.clip((y - sky_line) * 2, 0, 1)
-    under = _jitter(rng, (26, 44, 24), 0.35, 6) * (0.7 + 0.3 * depth) * (1 + 0.3 * _noise(rng, h, w, (8, 8), 2))
-    _put(img, y >= sky_line, under)
+    under = jitter(rng, (26, 44, 24), 0.35, 6) * (0.7 + 0.3 * depth) * (1 + 0.3 * value_noise(rng, h, w, (8, 8), 2))
+    put(img, y >= sky_line, under)
     if rng.random() < 0.4:  # forest floor
         floor = int(rng.uniform(0.75, 0.9) * h)
-        img[:, floor:] = _jitter(rng, (88, 74, 44), 0.25, 8) * (1 + 0.25 * _noise(rng, h - floor, w, (3, 8), 2))
+        img[:, floor:] = jitter(rng, (88, 74, 44), 0.25, 8) * (1 + 0.25 * value_noise(rng, h - floor, w, (3, 8), 2))
     crowns_top = max(sky_line, 0.0)
-    _trees(img, rng, y, x, int(rng.integers(30, 70)), (crowns_top - 0.1, crowns_top + 0.5), (0.05, 0.16), True)
+    paint_trees(img, rng, y, x, int(rng.integers(30, 70)), (crowns_top - 0.1, crowns_top + 0.5), (0.05, 0.16), True)
     if rng.random() < 0.6:  # a nearer, larger layer of foliage
-        _trees(img, rng, y, x, int(rng.integers(8, 20)), (0.0, 1.0), (0.08, 0.2), False)
+        paint_trees(img, rng, y, x, int(rng.integers(8, 20)), (0.0, 1.0), (0.08, 0.2), False)
 
 
 def _paint_glacier(img, rng, y, x) -> None:
     ice_top = rng.uniform(0.3, 0.6)
-    sky_col = _sky(img, rng, y, x, ice_top, overcast=0.45)
+    sky_col = paint_sky(img, rng, y, x, ice_top, overcast=0.45)
     if rng.random() < _MIX["glacier_peaks"]:
-        rock = _jitter(rng, (110, 112, 118), 0.2, 8)
-        _mountains(
+        rock = jitter(rng, (110, 112, 118), 0.2, 8)
+        paint_mountains(
             img,
             rng,
             y,
@@ -152,44 +152,46 @@ def _paint_glacier(img, rng, y, x) -> None:
             sky_col,
             rng.uniform(0.0, 0.3),
         )
-    _ice_field(img, rng, y, x, ice_top)
+    ice_field(img, rng, y, x, ice_top)
     if rng.random() < _MIX["glacier_water"]:
         water_top = rng.uniform(max(ice_top + 0.1, 0.55), 0.85)
-        _water(img, rng, y, x, water_top, _jitter(rng, (110, 160, 180), 0.15, 8), sky_col, icy=True)
+        paint_water(img, rng, y, x, water_top, jitter(rng, (110, 160, 180), 0.15, 8), sky_col, icy=True)
 
 
 def _paint_mountain(img, rng, y, x) -> None:
     h, w = img.shape[1:]
     horizon = rng.uniform(0.45, 0.75)
-    sky_col = _sky(img, rng, y, x, horizon - 0.2)
+    sky_col = paint_sky(img, rng, y, x, horizon - 0.2)
     heavy = rng.random() < _MIX["mountain_heavy_snow"]
     snow = rng.uniform(0.5, 0.95) if heavy else (rng.uniform(0.1, 0.45) if rng.random() < 0.6 else 0.0)
     layers = int(rng.integers(1, 4))
     for i in range(layers):  # far ranges are hazier, near ranges darker and more textured
         far = (layers - 1 - i) / (layers - 1) if layers > 1 else 0.0
         height = rng.uniform(0.25, 0.5) * (1 - 0.3 * far)
-        rock = _jitter(rng, _pick(rng, ((120, 110, 100), (95, 100, 105), (110, 95, 80))), 0.25, 10)
-        _mountains(img, rng, y, x, horizon + 0.12 * i, height, rock, snow * (1 - 0.3 * i / layers), sky_col, 0.45 * far)
+        rock = jitter(rng, pick(rng, ((120, 110, 100), (95, 100, 105), (110, 95, 80))), 0.25, 10)
+        paint_mountains(
+            img, rng, y, x, horizon + 0.12 * i, height, rock, snow * (1 - 0.3 * i / layers), sky_col, 0.45 * far
+        )
     p = rng.random()
     fg_top = horizon + 0.12 * (layers - 1) + rng.uniform(0.02, 0.1)
     if p < _MIX["mountain_ice"]:
-        _ice_field(img, rng, y, x, fg_top)
+        ice_field(img, rng, y, x, fg_top)
     elif p < _MIX["mountain_ice"] + _MIX["mountain_lake"]:
-        _water(img, rng, y, x, fg_top, _jitter(rng, (60, 100, 120), 0.2, 10), sky_col)
+        paint_water(img, rng, y, x, fg_top, jitter(rng, (60, 100, 120), 0.2, 10), sky_col)
     else:  # grassy or rocky foothills
-        edge = fg_top + 0.05 * _noise1d(rng, x, 3, 3)
-        ground = _jitter(rng, _pick(rng, ((70, 100, 50), (110, 100, 80), (90, 110, 70))), 0.25, 10)
-        _put(img, y >= edge, ground * (1 + 0.2 * _noise(rng, h, w, (6, 10), 3)))
+        edge = fg_top + 0.05 * noise1d(rng, x, 3, 3)
+        ground = jitter(rng, pick(rng, ((70, 100, 50), (110, 100, 80), (90, 110, 70))), 0.25, 10)
+        put(img, y >= edge, ground * (1 + 0.2 * value_noise(rng, h, w, (6, 10), 3)))
 
 
 def _paint_sea(img, rng, y, x) -> None:
     h, w = img.shape[1:]
     horizon = rng.uniform(0.3, 0.6)
-    sky_col = _sky(img, rng, y, x, horizon)
+    sky_col = paint_sky(img, rng, y, x, horizon)
     icy = rng.random() < _MIX["sea_ice"]
     if rng.random() < _MIX["sea_land"]:
-        land = _jitter(rng, _pick(rng, ((70, 90, 70), (100, 105, 115), (120, 110, 95))), 0.2, 8)
-        _mountains(
+        land = jitter(rng, pick(rng, ((70, 90, 70), (100, 105, 115), (120, 110, 95))), 0.2, 8)
+        paint_mountains(
             img,
             rng,
             y,
@@ -202,27 +204,27 @@ def _paint_sea(img, rng, y, x) -> None:
             rng.uniform(0.2, 0.6),
         )
     if icy:
-        color = _jitter(rng, (130, 170, 195), 0.12, 8)
+        color = jitter(rng, (130, 170, 195), 0.12, 8)
     else:
-        color = _jitter(rng, _pick(rng, ((24, 66, 118), (36, 130, 150), (80, 104, 126), (20, 90, 130))), 0.2, 8)
-    _water(img, rng, y, x, horizon, color, sky_col, icy=icy)
+        color = jitter(rng, pick(rng, ((24, 66, 118), (36, 130, 150), (80, 104, 126), (20, 90, 130))), 0.2, 8)
+    paint_water(img, rng, y, x, horizon, color, sky_col, icy=icy)
     if rng.random() < 0.35:  # beach with a foam line
-        shore = rng.uniform(0.72, 0.92) + 0.05 * _noise1d(rng, x, 2, 3)
-        _put(img, y >= shore, _jitter(rng, (204, 184, 146), 0.15, 8) * (1 + 0.08 * _noise(rng, h, w, (8, 12), 2)))
-        _put(img, np.abs(y - shore) < 0.01, _rgb(238, 240, 240))
+        shore = rng.uniform(0.72, 0.92) + 0.05 * noise1d(rng, x, 2, 3)
+        put(img, y >= shore, jitter(rng, (204, 184, 146), 0.15, 8) * (1 + 0.08 * value_noise(rng, h, w, (8, 12), 2)))
+        put(img, np.abs(y - shore) < 0.01, rgb(238, 240, 240))
 
 
 def _paint_street(img, rng, y, x) -> None:
     if rng.random() < _MIX["street_frontal"]:
         # Seen across the road: shop fronts over a wide band of street.
-        _sky(img, rng, y, x, rng.uniform(0.2, 0.5))
+        paint_sky(img, rng, y, x, rng.uniform(0.2, 0.5))
         ground = rng.uniform(0.55, 0.7)
-        _facade_row(img, rng, y, x, (0.0, 0.35), ground)
-        _road_strip(img, rng, y, x, ground)
+        facade_row(img, rng, y, x, (0.0, 0.35), ground)
+        road_strip(img, rng, y, x, ground)
         return
     h, w = img.shape[1:]
     vx, vy = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.5)
-    _sky(img, rng, y, x, vy)
+    paint_sky(img, rng, y, x, vy)
     dy = y - np.float32(vy)
     spread = np.float32(rng.uniform(0.6, 1.4))
     dx = np.abs(x - np.float32(vx)) + np.float32(1e-4)
@@ -240,21 +242,21 @@ def _paint_street(img, rng, y, x) -> None:
     one_side = (x < vx) if rng.random() < 0.5 else (x >= vx)
     sides = one_side if rng.random() < 0.2 else True  # sometimes one side only
     facade = sides & (up < top_slope) & (up > -bottom) & (dx > rng.uniform(0.03, 0.1))
-    wall_a, wall_b = _building_palette(rng), _building_palette(rng)
+    wall_a, wall_b = building_palette(rng), building_palette(rng)
     wall = wall_a + (wall_b - wall_a) * seg_rand
-    win, lit = _windows(rng, depth, up, rng.uniform(1.5, 4.0), rng.uniform(5, 10), rng.uniform(0.4, 0.7), 0.3)
+    win, lit = window_grid(rng, depth, up, rng.uniform(1.5, 4.0), rng.uniform(5, 10), rng.uniform(0.4, 0.7), 0.3)
     win &= (up > -bottom * 0.6) & (depth < 12)
-    glass = np.where(lit, _rgb(200, 200, 190), _jitter(rng, (45, 55, 70), 0.3, 8))
-    _put(img, facade, np.where(win, glass, wall))
+    glass = np.where(lit, rgb(200, 200, 190), jitter(rng, (45, 55, 70), 0.3, 8))
+    put(img, facade, np.where(win, glass, wall))
     # Sidewalk, road, kerb lines, lane marks.
     ground = dy > 0
-    _put(img, ground & (dx < walk_w) & ~facade, _jitter(rng, (160, 158, 150), 0.12, 6))
-    asphalt = _jitter(rng, (90, 90, 94), 0.2, 5) * (1 + 0.08 * _noise(rng, h, w, (4, 12), 2))
-    _put(img, ground & (dx < road_w), asphalt)
-    _put(img, ground & (np.abs(dx - road_w) < 0.012 * dy + 0.002), _jitter(rng, (190, 188, 180), 0.1))
+    put(img, ground & (dx < walk_w) & ~facade, jitter(rng, (160, 158, 150), 0.12, 6))
+    asphalt = jitter(rng, (90, 90, 94), 0.2, 5) * (1 + 0.08 * value_noise(rng, h, w, (4, 12), 2))
+    put(img, ground & (dx < road_w), asphalt)
+    put(img, ground & (np.abs(dx - road_w) < 0.012 * dy + 0.002), jitter(rng, (190, 188, 180), 0.1))
     dash = np.mod(np.float32(rng.uniform(0.08, 0.2)) / (dy + np.float32(1e-3)) + np.float32(rng.uniform(0, 1)), 1) < 0.5
-    lane_col = _rgb(232, 230, 220) if rng.random() < 0.7 else _rgb(230, 190, 60)
-    _put(img, ground & (np.abs(x - vx) < 0.02 * dy + 0.002) & dash, lane_col)
+    lane_col = rgb(232, 230, 220) if rng.random() < 0.7 else rgb(230, 190, 60)
+    put(img, ground & (np.abs(x - vx) < 0.02 * dy + 0.002) & dash, lane_col)
     if rng.random() < 0.5:  # a few cars
         for _ in range(int(rng.integers(1, 4))):
             cy = vy + rng.uniform(0.08, 0.5)
@@ -262,10 +264,10 @@ def _paint_street(img, rng, y, x) -> None:
             cx = vx + rng.uniform(-0.8, 0.8) * (cy - vy) * float(spread)
             r0, r1 = int((cy - size * 0.6) * h), int(cy * h)
             c0, c1 = max(0, int((cx - size / 2) * w)), int((cx + size / 2) * w)
-            paint = _pick(rng, ((160, 30, 30), (30, 40, 60), (200, 200, 205), (40, 40, 40)))
-            img[:, max(0, r0) : max(0, r1), c0 : max(c0, c1)] = _jitter(rng, paint, 0.2)
+            paint = pick(rng, ((160, 30, 30), (30, 40, 60), (200, 200, 205), (40, 40, 40)))
+            img[:, max(0, r0) : max(0, r1), c0 : max(c0, c1)] = jitter(rng, paint, 0.2)
     if rng.random() < 0.3:
-        _trees(img, rng, y, x, int(rng.integers(3, 8)), (vy - 0.15, vy + 0.15), (0.04, 0.1), True)
+        paint_trees(img, rng, y, x, int(rng.integers(3, 8)), (vy - 0.15, vy + 0.15), (0.04, 0.1), True)
 
 
 # Bridge scenes (see _BRIDGES): each is drawn the same way whichever class asked for it.
@@ -273,38 +275,38 @@ def _paint_street(img, rng, y, x) -> None:
 
 def _bridge_city(img, rng, y, x) -> None:
     """Buildings seen from across the street: facades over a strip of road."""
-    sky_col = _sky(img, rng, y, x, rng.uniform(0.2, 0.5))
+    sky_col = paint_sky(img, rng, y, x, rng.uniform(0.2, 0.5))
     ground = rng.uniform(0.6, 0.85)
     if rng.random() < 0.5:
-        _facade_row(img, rng, y, x, (-0.05, 0.2), ground, haze_col=sky_col)
-    _facade_row(img, rng, y, x, (0.05, 0.4), ground)
-    _road_strip(img, rng, y, x, ground)
+        facade_row(img, rng, y, x, (-0.05, 0.2), ground, haze_col=sky_col)
+    facade_row(img, rng, y, x, (0.05, 0.4), ground)
+    road_strip(img, rng, y, x, ground)
 
 
 def _bridge_snowfield(img, rng, y, x) -> None:
     """Snow-covered peaks over a plain of ice or snow."""
     h, w = img.shape[1:]
     horizon = rng.uniform(0.4, 0.65)
-    sky_col = _sky(img, rng, y, x, horizon - 0.1, overcast=0.45)
-    rock = _jitter(rng, (105, 105, 112), 0.2, 8)
-    _mountains(
+    sky_col = paint_sky(img, rng, y, x, horizon - 0.1, overcast=0.45)
+    rock = jitter(rng, (105, 105, 112), 0.2, 8)
+    paint_mountains(
         img, rng, y, x, horizon, rng.uniform(0.2, 0.45), rock, rng.uniform(0.5, 0.95), sky_col, rng.uniform(0.0, 0.3)
     )
     plain_top = horizon + rng.uniform(0.0, 0.08)
     if rng.random() < 0.5:
-        _ice_field(img, rng, y, x, plain_top)
+        ice_field(img, rng, y, x, plain_top)
     else:
-        edge = plain_top + 0.04 * _noise1d(rng, x, 3, 3)
-        snow = _jitter(rng, (228, 234, 242), 0.08, 5) * (1 + 0.06 * _noise(rng, h, w, (4, 8), 3))
-        _put(img, y >= edge, snow)
+        edge = plain_top + 0.04 * noise1d(rng, x, 3, 3)
+        snow = jitter(rng, (228, 234, 242), 0.08, 5) * (1 + 0.06 * value_noise(rng, h, w, (4, 8), 3))
+        put(img, y >= edge, snow)
 
 
 def _bridge_icy_water(img, rng, y, x) -> None:
     """Pale water with ice floes under low white hills."""
     horizon = rng.uniform(0.35, 0.6)
-    sky_col = _sky(img, rng, y, x, horizon, overcast=0.45)
-    rock = _jitter(rng, (110, 112, 118), 0.2, 8)
-    _mountains(
+    sky_col = paint_sky(img, rng, y, x, horizon, overcast=0.45)
+    rock = jitter(rng, (110, 112, 118), 0.2, 8)
+    paint_mountains(
         img,
         rng,
         y,
@@ -316,7 +318,7 @@ def _bridge_icy_water(img, rng, y, x) -> None:
         sky_col,
         rng.uniform(0.1, 0.4),
     )
-    _water(img, rng, y, x, horizon, _jitter(rng, (120, 165, 190), 0.12, 8), sky_col, icy=True)
+    paint_water(img, rng, y, x, horizon, jitter(rng, (120, 165, 190), 0.12, 8), sky_col, icy=True)
 
 
 _BRIDGE_PAINTERS: dict[str, Callable[..., None]] = {
@@ -406,17 +408,17 @@ def render_scene(
     Returns:
         uint8 array of shape (height, width, 3).
     """
-    (name,) = _check_classes((class_name,))
+    (name,) = check_classes((class_name,))
     h, w = parse_image_size(image_size)
     if not isinstance(rng, np.random.Generator):
         raise ConfigError(f"Expected rng to be a numpy Generator, e.g. np.random.default_rng(0). Received: rng={rng!r}")
-    y, x = _grid(h, w)
+    y, x = unit_grid(h, w)
     img = np.empty((3, h, w), np.float32)
     _paint(name, img, rng, y, x)
     return _finish(img, rng)
 
 
-def _image_rng(seed: int, stream: str, index: int) -> np.random.Generator:
+def image_rng(seed: int, stream: str, index: int) -> np.random.Generator:
     """The random stream of one image: a function of (seed, stream name, index) only."""
     return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(stream.encode()), index]))
 
@@ -449,7 +451,7 @@ def generate_scenes(
     """
     per_class = check_int("per_class", per_class)
     seed = check_int("seed", seed, minimum=0)
-    names = _check_classes(classes)
+    names = check_classes(classes)
     shift = check_shift(shift)
     h, w = parse_image_size(image_size)
     n = per_class * len(names)
@@ -457,7 +459,7 @@ def generate_scenes(
     labels = np.tile(np.arange(len(names), dtype=np.int64), per_class)
     for i in tqdm(range(n), desc="scenes", unit="img", progress=progress):
         name = names[int(labels[i])]
-        rng = _image_rng(seed, name, i // len(names))
+        rng = image_rng(seed, name, i // len(names))
         images[i] = apply_shift(render_scene(name, rng, (h, w)), shift, rng)
     logger.info("generated %d synthetic scenes (%dx%d, seed %d, shift %s)", n, h, w, seed, shift)
     return images, labels

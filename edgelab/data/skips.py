@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ..errors import (
     DatasetWarning,  # re-exported: every error class lives in edgelab.errors
 )
+from ..records import Record
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -57,15 +58,12 @@ class SkipReason:
 
 
 @dataclass(frozen=True)
-class SkippedFile:
+class SkippedFile(Record):
     """One file or folder that was not used, with a reason from :class:`SkipReason` and a detail."""
 
     path: Path
     reason: str
     detail: str = ""
-
-    def to_dict(self) -> dict[str, str]:
-        return {"path": str(self.path), "reason": self.reason, "detail": self.detail}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ __all__ = ["SPLITS", "balanced_indices", "stratified_split"]
 SPLITS = ("train", "val", "test")
 
 
-def _check_fractions(val_fraction: object, test_fraction: object) -> tuple[float, float]:
+def check_fractions(val_fraction: object, test_fraction: object) -> tuple[float, float]:
     val = check_number("val_fraction", val_fraction, minimum=0, maximum=1, max_open=True)
     test = check_number("test_fraction", test_fraction, minimum=0, maximum=1, max_open=True)
     if val + test >= 1:
@@ -61,7 +61,7 @@ def stratified_split(
     Returns:
         ``(train, val, test)``: sorted int64 index arrays, disjoint, covering every sample.
     """
-    val_fraction, test_fraction = _check_fractions(val_fraction, test_fraction)
+    val_fraction, test_fraction = check_fractions(val_fraction, test_fraction)
     seed = check_int("seed", seed, minimum=0)
     labels = np.asarray(labels)
     if labels.ndim != 1 or (labels.size and not np.issubdtype(labels.dtype, np.integer)):
@@ -90,7 +90,7 @@ def stratified_split(
     )
 
 
-def _cap_per_class(labels: np.ndarray, max_per_class: int | None, seed: int) -> np.ndarray:
+def cap_per_class(labels: np.ndarray, max_per_class: int | None, seed: int) -> np.ndarray:
     """Indices of a seeded random subset with at most ``max_per_class`` per class (sorted)."""
     if max_per_class is None:
         return np.arange(len(labels), dtype=np.int64)

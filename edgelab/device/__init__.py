@@ -14,10 +14,9 @@ the bundle's own code (``classify.py`` and its sibling modules: numpy, Pillow an
 
 from __future__ import annotations
 
-from .bench import DeviceBench, bench, labelled_images
+from .bench import Device, DeviceBench, bench, labelled_images
 from .deploy import DeployResult, bundle_version, deploy, deployed, rollback
 from .info import Check, DeviceInfo, DoctorReport, device_doctor, local_doctor, probe
-from .ssh import Device
 
 __all__ = [
     "Check",

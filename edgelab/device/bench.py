@@ -22,11 +22,19 @@ import numpy as np
 from PIL import Image
 
 from .._files import read_labels, sha256_file
-from .._log import logger
+from .._log import warn_user_fmt
 from ..bundle import export_bundle
 from ..data.decoding import load_image
 from ..data.scanning import scan
-from ..errors import ConfigError, DatasetError, DeviceError, DeviceRuntimeError, DeviceTimeoutError, check_int
+from ..errors import (
+    ConfigError,
+    DatasetError,
+    DeviceError,
+    DeviceRuntimeError,
+    DeviceTimeoutError,
+    PartialResultWarning,
+    check_int,
+)
 from ..tflite.runtime import TFLiteModel
 from . import ssh, sync
 from .info import DeviceInfo, probe
@@ -166,7 +174,7 @@ def labelled_images(data: str | Path, labels: Sequence[str], max_images: int | N
     return TestImages(tuple(paths), mapped)
 
 
-def _bundle_meta(bundle: Path) -> tuple[dict[str, Any], list[str]]:
+def bundle_meta(bundle: Path) -> tuple[dict[str, Any], list[str]]:
     if not (bundle / "bundle.json").is_file():
         raise ConfigError(
             f"Expected a bundle folder (with bundle.json, from edgelab export-bundle). Received: {str(bundle)!r}"
@@ -206,7 +214,7 @@ def _host_predictions(model_path: Path, images: TestImages) -> tuple[np.ndarray,
 
 def bench(
     bundle: str | Path,
-    host: str | ssh.Device,
+    host: str | ssh.SSHTarget,
     *,
     data: str | Path | None = None,
     models: Sequence[str] | None = None,
@@ -249,7 +257,7 @@ def bench(
         DeviceDiskFullError, DeviceFileConflictError, DeviceTimeoutError, DeviceError: see the message.
     """
     started = time.perf_counter()
-    device = host if isinstance(host, ssh.Device) else ssh.Device(str(host), ssh_config, python)
+    device = host if isinstance(host, ssh.SSHTarget) else ssh.SSHTarget(str(host), ssh_config, python)
     warmup = check_int("warmup", warmup, minimum=0)
     runs = check_int("runs", runs)
     threads = check_int("threads", threads, allow_none=True)
@@ -257,7 +265,7 @@ def bench(
     if not (min_time_s >= 0 and timeout_s > 0):
         raise ConfigError(f"Expected min_time_s >= 0 and timeout_s > 0. Received: {min_time_s!r}, {timeout_s!r}")
     folder = Path(bundle).expanduser()
-    meta, labels = _bundle_meta(folder)
+    meta, labels = bundle_meta(folder)
     names = {m.get("name") for m in meta.get("models", [])} | {m.get("file") for m in meta.get("models", [])}
     if models:
         unknown = [m for m in models if m not in names]
@@ -322,7 +330,9 @@ def bench(
                 row["near_ties"] = ties
                 row["host_accuracy"] = float(np.mean(host_pred == images.labels))
             if row.get("unreadable"):
-                logger.warning("%d test image(s) could not be read on the device", len(row["unreadable"]))
+                warn_user_fmt(
+                    PartialResultWarning, "%d test image(s) could not be read on the device", len(row["unreadable"])
+                )
         row.pop("predictions", None)
         rows.append(row)
     cleaned = sync.remove(device, target) if cleanup else False
@@ -339,7 +349,7 @@ def bench(
 
 
 def bench_arrays(
-    device: ssh.Device,
+    device: ssh.SSHTarget,
     models: dict[str, Path],
     class_names: Sequence[str],
     images: np.ndarray,
@@ -360,10 +370,43 @@ def bench_arrays(
             f"Expected uint8 images (N, H, W, 3) and N labels. Received: {pixels.dtype} {pixels.shape}, {len(labels)} labels"
         )
     with tempfile.TemporaryDirectory(prefix="edgelab-device-") as tmp:
-        bundle = export_bundle(models, list(class_names), Path(tmp, folder_name))
+        bundle = export_bundle(models, list(class_names), out_dir=Path(tmp, folder_name))
         data = Path(tmp, "data")
         for k, (image, label) in enumerate(zip(pixels, np.asarray(labels))):
             target = data / str(class_names[int(label)]) / f"{k:05d}.png"
             target.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image).save(target)
         return bench(bundle, device, data=data, **kwargs)
+
+
+@dataclass(frozen=True)
+class Device(ssh.SSHTarget):
+    """One device reached over OpenSSH: ``host`` is an ssh_config alias or ``user@host[:port]``.
+
+    Attributes:
+        host: What the user gave.
+        ssh_config: A client config file passed with ``ssh -F`` (None: ``~/.ssh/config``).
+        python: The device's interpreter (a command on its PATH or a path).
+        connect_timeout_s: Seconds to open the connection.
+    """
+
+    def bench_variants(
+        self, models: dict[str, Path], class_names: Sequence[str], images: Any, labels: Any, *, progress: Any = None
+    ) -> dict[str, Any]:
+        """For ``run_comparison(..., device=...)``: ``{"device": summary, "models": {name: columns}}``.
+
+        The columns are ``device_p50_ms``, ``device_accuracy`` and ``device_agreement``.
+        """
+        result = bench_arrays(self, models, class_names, images, labels, progress=progress)
+        return {
+            "device": {"host": self.host, **result.device.summary(), "wall_s": round(result.wall_s, 2)},
+            "models": {
+                str(row.get("model")): {
+                    "device_p50_ms": row.get("p50_ms"),
+                    "device_accuracy": row.get("accuracy"),
+                    "device_agreement": row.get("agreement"),
+                }
+                for row in result.rows
+                if row.get("status") == "ok"
+            },
+        }

@@ -23,12 +23,13 @@ from typing import Any
 
 from .._files import sha256_file
 from ..errors import ConfigError, DeviceError
+from ..records import Record
 from . import ssh, sync
-from .bench import REMOTE_DIR, _bundle_meta, bundle_folder_name
+from .bench import REMOTE_DIR, bundle_folder_name, bundle_meta
 
 
 @dataclass(frozen=True)
-class DeployResult:
+class DeployResult(Record):
     """Where the device's ``current`` and ``previous`` links point after a deploy or rollback."""
 
     host: str
@@ -38,17 +39,6 @@ class DeployResult:
     changed: bool
     copied: int = 0
     reused: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "app": self.app,
-            "current": self.current,
-            "previous": self.previous,
-            "changed": self.changed,
-            "copied": self.copied,
-            "reused": self.reused,
-        }
 
 
 def bundle_version(bundle: str | Path) -> str:
@@ -60,8 +50,8 @@ def bundle_version(bundle: str | Path) -> str:
     return "v-" + digest.hexdigest()[:12]
 
 
-def _device(host: str | ssh.Device, ssh_config: Any, python: str) -> ssh.Device:
-    return host if isinstance(host, ssh.Device) else ssh.Device(str(host), ssh_config, python)
+def _device(host: str | ssh.SSHTarget, ssh_config: Any, python: str) -> ssh.SSHTarget:
+    return host if isinstance(host, ssh.SSHTarget) else ssh.SSHTarget(str(host), ssh_config, python)
 
 
 def _check_app(app: str) -> str:
@@ -72,7 +62,7 @@ def _check_app(app: str) -> str:
 
 def deploy(
     bundle: str | Path,
-    host: str | ssh.Device,
+    host: str | ssh.SSHTarget,
     *,
     app: str | None = None,
     ssh_config: str | Path | None = None,
@@ -100,7 +90,7 @@ def deploy(
     """
     device = _device(host, ssh_config, python)
     folder = Path(bundle).expanduser()
-    _bundle_meta(folder)
+    bundle_meta(folder)
     name = _check_app(app or bundle_folder_name(folder))
     version = bundle_version(folder)
     app_dir = ssh.remote_path(remote_dir, "deploy", name)
@@ -150,7 +140,7 @@ def deploy(
     )
 
 
-def _status(device: ssh.Device, app_dir: str) -> dict[str, Any]:
+def _status(device: ssh.SSHTarget, app_dir: str) -> dict[str, Any]:
     answer = ssh.run_helper(device, {"action": "status", "app": app_dir}, what="reading the installed versions")
     if not answer.get("ok"):
         raise DeviceError(f"reading {app_dir} on {device.host} failed: {answer.get('error')}")
@@ -158,7 +148,7 @@ def _status(device: ssh.Device, app_dir: str) -> dict[str, Any]:
 
 
 def rollback(
-    host: str | ssh.Device,
+    host: str | ssh.SSHTarget,
     app: str,
     *,
     ssh_config: str | Path | None = None,
@@ -176,7 +166,7 @@ def rollback(
 
 
 def deployed(
-    host: str | ssh.Device,
+    host: str | ssh.SSHTarget,
     app: str,
     *,
     ssh_config: str | Path | None = None,

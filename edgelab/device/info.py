@@ -111,7 +111,7 @@ class DeviceInfo:
         }
 
 
-def probe(device: ssh.Device, path: str = ".") -> DeviceInfo:
+def probe(device: ssh.SSHTarget, path: str = ".") -> DeviceInfo:
     """Ask the device what it has (device_info.py over ssh, nothing copied)."""
     raw = ssh.run_helper(device, {"action": "info", "path": path}, what="asking the device what it has")
     if raw.get("ok") is False:
@@ -311,14 +311,14 @@ def doctor_checks(info: DeviceInfo) -> list[Check]:
 
 
 def device_doctor(
-    host: str | ssh.Device,
+    host: str | ssh.SSHTarget,
     *,
     ssh_config: str | Path | None = None,
     python: str = "python3",
     remote_dir: str = "edgelab",
 ) -> DoctorReport:
     """Check that a device can run a bundle: per item what is missing and the one command that fixes it."""
-    device = host if isinstance(host, ssh.Device) else ssh.Device(str(host), ssh_config, python)
+    device = host if isinstance(host, ssh.SSHTarget) else ssh.SSHTarget(str(host), ssh_config, python)
     info = probe(device, remote_dir)
     return DoctorReport(device.host, tuple(doctor_checks(info)), info)
 

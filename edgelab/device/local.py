@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DeviceError
-from .ssh import Device
+from .bench import Device
 
 __all__ = ["HOST", "SshServer", "local_device", "missing", "start", "stop", "write_known_hosts"]
 

@@ -44,8 +44,10 @@ _HOST_RE = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\
 
 
 @dataclass(frozen=True)
-class Device:
+class SSHTarget:
     """How to reach one device: ``host`` is an ssh_config alias or ``user@host[:port]``.
+
+    :class:`edgelab.device.Device` is this plus what runs there (``bench_variants``).
 
     Attributes:
         host: What the user gave.
@@ -111,30 +113,6 @@ class Device:
         target = f"{self._scp_host()}:{scp_path(remote_dir.rstrip('/') + '/')}"
         return ["scp", "-q", *self.options(), *port, "--", *[str(s) for s in sources], target]
 
-    def bench_variants(
-        self, models: dict[str, Path], class_names: Sequence[str], images: Any, labels: Any, *, progress: Any = None
-    ) -> dict[str, Any]:
-        """For ``run_comparison(..., device=...)``: ``{"device": summary, "models": {name: columns}}``.
-
-        The columns are ``device_p50_ms``, ``device_accuracy`` and ``device_agreement``.
-        """
-        # deferred: not heavy: bench imports this module (a known circle, listed in pyproject's no-circles contract)
-        from .bench import bench_arrays
-
-        result = bench_arrays(self, models, class_names, images, labels, progress=progress)
-        return {
-            "device": {"host": self.host, **result.device.summary(), "wall_s": round(result.wall_s, 2)},
-            "models": {
-                str(row.get("model")): {
-                    "device_p50_ms": row.get("p50_ms"),
-                    "device_accuracy": row.get("accuracy"),
-                    "device_agreement": row.get("agreement"),
-                }
-                for row in result.rows
-                if row.get("status") == "ok"
-            },
-        }
-
     def _scp_host(self) -> str:
         m = _HOST_RE.match(self.host)
         assert m is not None
@@ -174,7 +152,7 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def resolved(device: Device) -> dict[str, str]:
+def resolved(device: SSHTarget) -> dict[str, str]:
     """What ssh makes of the host (``ssh -G``: hostname, port, known_hosts files), without connecting."""
     port = ["-p", str(device.port)] if device.port else []
     try:
@@ -194,7 +172,7 @@ def resolved(device: Device) -> dict[str, str]:
     return out
 
 
-def _known_host_hints(device: Device) -> tuple[str, str, str]:
+def _known_host_hints(device: SSHTarget) -> tuple[str, str, str]:
     """(hostname, port, the known_hosts file) as ssh resolves them for the device."""
     config = resolved(device)
     host = config.get("hostname") or device.destination.rpartition("@")[2]
@@ -203,7 +181,7 @@ def _known_host_hints(device: Device) -> tuple[str, str, str]:
     return host, port, files[0] if files else "~/.ssh/known_hosts"
 
 
-def ssh_failure(device: Device, stderr: str, what: str) -> DeviceError:
+def ssh_failure(device: SSHTarget, stderr: str, what: str) -> DeviceError:
     """The typed error for a failed ssh/scp call (exit 255 or scp's exit 1)."""
     text = stderr or ""
     host = device.host
@@ -248,7 +226,7 @@ def ssh_failure(device: Device, stderr: str, what: str) -> DeviceError:
 
 
 def run(
-    device: Device,
+    device: SSHTarget,
     remote: str,
     *,
     what: str,
@@ -278,7 +256,7 @@ def run(
     return done
 
 
-def copy(device: Device, sources: Sequence[str | os.PathLike], remote_dir: str, *, timeout_s: float) -> None:
+def copy(device: SSHTarget, sources: Sequence[str | os.PathLike], remote_dir: str, *, timeout_s: float) -> None:
     """scp ``sources`` into ``remote_dir`` (which exists) on the device."""
     check_clients()
     command = device.scp_command(sources, remote_dir)
@@ -310,7 +288,7 @@ def parse_result(stdout: bytes) -> dict[str, Any] | None:
     return None
 
 
-def no_python(device: Device, done: subprocess.CompletedProcess) -> DeviceRuntimeError | None:
+def no_python(device: SSHTarget, done: subprocess.CompletedProcess) -> DeviceRuntimeError | None:
     """The error when the device's shell found no ``--python`` interpreter (exit 126/127)."""
     if done.returncode in (126, 127):
         return DeviceRuntimeError(
@@ -321,7 +299,7 @@ def no_python(device: Device, done: subprocess.CompletedProcess) -> DeviceRuntim
 
 
 def run_helper(
-    device: Device, request: dict[str, Any], *, what: str, timeout_s: float = SHORT_TIMEOUT_S
+    device: SSHTarget, request: dict[str, Any], *, what: str, timeout_s: float = SHORT_TIMEOUT_S
 ) -> dict[str, Any]:
     """Run device_info.py (sent on stdin, nothing copied first) with one request; its JSON answer."""
     source = template_source("device_info.py")

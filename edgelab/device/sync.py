@@ -49,7 +49,7 @@ def local_files(folder: Path) -> dict[str, Path]:
 
 
 def push(
-    device: ssh.Device,
+    device: ssh.SSHTarget,
     files: Mapping[str, Path],
     remote_dir: str,
     *,
@@ -135,7 +135,7 @@ def push(
     return SyncResult(len(needed), len(wanted) - len(needed), size, tuple(result.get("removed", ())))
 
 
-def remove(device: ssh.Device, remote_dir: str) -> bool:
+def remove(device: ssh.SSHTarget, remote_dir: str) -> bool:
     """Delete a folder edgelab made on the device (it holds .edgelab-files.json); True if it existed."""
     result = ssh.run_helper(device, {"action": "remove", "root": remote_dir}, what="cleaning up")
     if not result.get("ok"):

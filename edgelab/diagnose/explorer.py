@@ -58,7 +58,7 @@ def placement_node_data(model: str | os.PathLike, runtime_version: int = 14) -> 
     return {"name": "edgelab Edge TPU placement", "results": results}
 
 
-def write_node_data(report: Any, out_dir: str | os.PathLike, *, placement: bool = True) -> dict[str, Path]:
+def write_node_data(report: Any, *, out_dir: str | os.PathLike, placement: bool = True) -> dict[str, Path]:
     """Write ``<model>.added_error.json`` (and ``<model>.placement.json``) for Model Explorer.
 
     Args:

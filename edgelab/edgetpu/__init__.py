@@ -9,7 +9,14 @@ device with only numpy and a TFLite runtime.
 """
 
 from .analyze import EdgeTPUReport, OpVerdict, analyze_edgetpu
-from .compiler import CompileResult, compile_edgetpu, compiler_version, find_compiler, install_instructions
+from .compiler import (
+    CompileOptions,
+    CompileResult,
+    compile_edgetpu,
+    compiler_version,
+    find_compiler,
+    install_instructions,
+)
 from .convert import convert_for_edgetpu
 from .delegate import (
     delegate_library_name,
@@ -26,6 +33,7 @@ from .memory import MemoryPlan, SegmentMemory, co_compiled_memory, format_bytes,
 from .verdict import edgetpu_verdict
 
 __all__ = [
+    "CompileOptions",
     "CompileResult",
     "CompileStatus",
     "CompilerReport",

@@ -46,7 +46,7 @@ from .ops import (
     STATUS_SUBGRAPH,
     STATUS_VERSION,
 )
-from .rules import LIMITS, _activations, _inputs, version_refused
+from .rules import LIMITS, op_activations, op_inputs, version_refused
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -313,7 +313,7 @@ def _quantization_failure(info: ModelInfo, runtime: int) -> EdgeTPUReport | None
         )
         return _whole_model(info, runtime, Verdict.NOT_QUANTIZED, MSG_NOT_QUANTIZED, hints)
     if not any(_works_in_8bit(op, info) for op in info.ops):
-        kinds = sorted({t.dtype for op in info.ops for t in _activations(op, info)} - set(_EIGHT_BIT))
+        kinds = sorted({t.dtype for op in info.ops for t in op_activations(op, info)} - set(_EIGHT_BIT))
         hints = (
             f"No operation works on 8-bit quantized tensors (activations are {', '.join(kinds) or 'unquantized'}). "
             "Convert with full-integer quantization: optimizations=[tf.lite.Optimize.DEFAULT], "
@@ -409,7 +409,7 @@ def _own_reason(op: OpInfo, info: ModelInfo, runtime: int) -> str | None:
     if op.is_custom:
         return STATUS_NOT_SUPPORTED
     row = table.support_for(op.op)
-    if op.op == "QUANTIZE" and any(t.dtype in _FLOAT for t in _inputs(op, info)):
+    if op.op == "QUANTIZE" and any(t.dtype in _FLOAT for t in op_inputs(op, info)):
         # A float->int8 Quantize at the graph input: logged as an unspecified limitation.
         return STATUS_LIMITATION
     if not _types_ok(op, info):
@@ -418,7 +418,7 @@ def _own_reason(op: OpInfo, info: ModelInfo, runtime: int) -> str | None:
         return STATUS_NOT_SUPPORTED
     if version_refused(op):
         return STATUS_VERSION
-    if any(_rank_too_high(t) for t in _activations(op, info)):
+    if any(_rank_too_high(t) for t in op_activations(op, info)):
         return STATUS_RANK
     check = LIMITS.get(op.op)
     if check is not None and not check(op, info, runtime):
@@ -427,7 +427,7 @@ def _own_reason(op: OpInfo, info: ModelInfo, runtime: int) -> str | None:
 
 
 def _works_in_8bit(op: OpInfo, info: ModelInfo) -> bool:
-    acts = _activations(op, info)
+    acts = op_activations(op, info)
     if op.op in _LSTM_OPS:  # the int16 cell state is by design (rules._lstm_ok checks it)
         acts = [t for t in acts if not t.is_variable]
     return bool(acts) and all(t.dtype in _EIGHT_BIT and t.quantized for t in acts)
@@ -436,7 +436,7 @@ def _works_in_8bit(op: OpInfo, info: ModelInfo) -> bool:
 def _types_ok(op: OpInfo, info: ModelInfo) -> bool:
     if not _works_in_8bit(op, info):
         return False
-    for t in _inputs(op, info) if op.op not in _LSTM_OPS else ():  # LSTM: int16 layer-norm weights
+    for t in op_inputs(op, info) if op.op not in _LSTM_OPS else ():  # LSTM: int16 layer-norm weights
         if t.has_buffer and not (t.dtype in _EIGHT_BIT or t.dtype in _PARAM_TYPES):
             return False  # float or int16 weights
     return True

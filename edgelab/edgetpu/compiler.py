@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .._config import Options, check_bool, set_field
 from .._log import logger
 from ..errors import CompilerNotFoundError, ConfigError, check_int, check_number
 from ..tflite.delegate import coral_apt_commands
@@ -177,37 +178,24 @@ class CompileResult:
         )
 
 
-def _build_command(
-    path: Path,
-    version: str | None,
-    model: Path,
-    out_dir: Path,
-    *,
-    min_runtime_version,
-    search_delegate,
-    delegate_search_step,
-    num_segments,
-    enable_multiple_subgraphs,
-    show_operations,
-    timeout,
-) -> list[str]:
+def _build_command(path: Path, version: str | None, model: Path, out_dir: Path, opts: CompileOptions) -> list[str]:
     cmd = [str(path), "--out_dir", str(out_dir)]
-    if show_operations:
+    if opts.show_operations:
         cmd.append("--show_operations")
-    if min_runtime_version is not None:
-        cmd += ["--min_runtime_version", str(min_runtime_version)]
-    if enable_multiple_subgraphs:
+    if opts.min_runtime_version is not None:
+        cmd += ["--min_runtime_version", str(opts.min_runtime_version)]
+    if opts.enable_multiple_subgraphs:
         cmd.append("--enable_multiple_subgraphs")
-    if search_delegate:
+    if opts.search_delegate:
         cmd.append("--search_delegate")
-    if delegate_search_step is not None:
-        cmd += ["--delegate_search_step", str(delegate_search_step)]
-    if num_segments is not None:
-        cmd += ["--num_segments", str(num_segments)]
+    if opts.delegate_search_step is not None:
+        cmd += ["--delegate_search_step", str(opts.delegate_search_step)]
+    if opts.num_segments is not None:
+        cmd += ["--num_segments", str(opts.num_segments)]
     major = _major(version)
     if major is not None and major >= 16:
         # v16 has its own 180 s default timer; make it agree with ours.
-        cmd += ["--timeout_sec", str(max(1, math.ceil(timeout)))]
+        cmd += ["--timeout_sec", str(max(1, math.ceil(opts.timeout_s)))]
     cmd.append(str(model))
     return cmd
 
@@ -253,19 +241,59 @@ def _cpu_reason(report: CompilerReport) -> str:
     return f"{report.ops_cpu} of {report.ops_total} ops run on the CPU{detail}"
 
 
+@dataclass(frozen=True)
+class CompileOptions(Options):
+    """The ``edgetpu_compiler`` flags :func:`compile_edgetpu` passes; checked once, when made.
+
+    Args:
+        min_runtime_version: Oldest Edge TPU runtime the output must run on (``-m``, 10-14;
+            compiler 16 defaults to 14, use 13 for libedgetpu older than 16.0).
+        search_delegate: Retry with earlier stop points when compilation fails (``-d``, v16).
+        delegate_search_step: Ops to step back per retry (``-k``, needs ``search_delegate``).
+        num_segments: Split into this many segments for pipelining (``-n``).
+        timeout_s: Seconds before the compiler is stopped (status ``timeout``).
+        enable_multiple_subgraphs: The experimental ``-a`` flag (ops after a CPU op may map again).
+        show_operations: Pass ``-s`` so stdout carries the operator table too.
+    """
+
+    min_runtime_version: int | None = None
+    search_delegate: bool = False
+    delegate_search_step: int | None = None
+    num_segments: int | None = None
+    timeout_s: float = 180.0
+    enable_multiple_subgraphs: bool = False
+    show_operations: bool = True
+
+    def __post_init__(self) -> None:
+        set_field(
+            self, "timeout_s", check_number("timeout_s", self.timeout_s, minimum=0, min_open=True, unit="seconds")
+        )
+        # libedgetpu: kMinValidRuntimeVersion = 10, kCurrent = 14 (the last release).
+        set_field(
+            self,
+            "min_runtime_version",
+            check_int("min_runtime_version", self.min_runtime_version, minimum=10, maximum=14, allow_none=True),
+        )
+        for name in ("search_delegate", "enable_multiple_subgraphs", "show_operations"):
+            set_field(self, name, check_bool(name, getattr(self, name)))
+        step = check_int("delegate_search_step", self.delegate_search_step, allow_none=True)
+        if step is not None and not self.search_delegate:
+            raise ConfigError(
+                "Expected search_delegate=True with delegate_search_step (it sets the step of that "
+                f"search). Received: search_delegate={self.search_delegate!r}, delegate_search_step={step!r}"
+            )
+        set_field(self, "delegate_search_step", step)
+        set_field(self, "num_segments", check_int("num_segments", self.num_segments, allow_none=True))
+
+
 def compile_edgetpu(
     model: str | os.PathLike,
-    out_dir: str | os.PathLike | None = None,
-    min_runtime_version: int | None = None,
-    search_delegate: bool = False,
-    delegate_search_step: int | None = None,
-    num_segments: int | None = None,
-    timeout: float = 180,
-    compiler: str | os.PathLike = "edgetpu_compiler",
     *,
-    enable_multiple_subgraphs: bool = False,
-    show_operations: bool = True,
+    out_dir: str | os.PathLike | None = None,
+    config: CompileOptions | None = None,
+    compiler: str | os.PathLike = "edgetpu_compiler",
     missing: Literal["raise", "status"] = "raise",
+    **options: Any,
 ) -> CompileResult:
     """Compile a fully int8 ``.tflite`` for the Edge TPU with the real ``edgetpu_compiler``.
 
@@ -273,17 +301,12 @@ def compile_edgetpu(
         model: the quantized ``.tflite`` file.
         out_dir: where ``<name>_edgetpu.tflite`` and ``<name>_edgetpu.log`` go (``-o``); default:
             the model's own folder. Created if missing.
-        min_runtime_version: oldest Edge TPU runtime the output must run on (``-m``, 10-14;
-            compiler 16 defaults to 14, use 13 for libedgetpu older than 16.0).
-        search_delegate: retry with earlier stop points when compilation fails (``-d``, v16).
-        delegate_search_step: ops to step back per retry (``-k``, needs ``search_delegate``).
-        num_segments: split into this many segments for pipelining (``-n``).
-        timeout: seconds before the compiler is stopped (status ``timeout``).
+        config: the compiler's flags and time limit, a :class:`CompileOptions`; default: ``CompileOptions()``.
         compiler: the compiler's name on PATH or its path.
-        enable_multiple_subgraphs: the experimental ``-a`` flag (ops after a CPU op may map again).
-        show_operations: pass ``-s`` so stdout carries the operator table too.
         missing: ``"raise"`` (CompilerNotFoundError) or ``"status"`` (status ``not_installed``)
             when the compiler is not installed.
+        **options: fields of :class:`CompileOptions` (``timeout_s=60``, ``num_segments=2``, ...),
+            replacing the config's.
 
     Returns:
         A CompileResult with status, output paths and the parsed CompilerReport.
@@ -295,17 +318,13 @@ def compile_edgetpu(
     """
     if missing not in ("raise", "status"):
         raise ConfigError(f"Expected missing to be 'raise' or 'status'. Received: missing={missing!r}")
-    timeout = check_number("timeout", timeout, minimum=0, min_open=True, unit="seconds")
-    # libedgetpu: kMinValidRuntimeVersion = 10, kCurrent = 14 (the last release).
-    min_runtime_version = check_int("min_runtime_version", min_runtime_version, minimum=10, maximum=14, allow_none=True)
-    delegate_search_step = check_int("delegate_search_step", delegate_search_step, allow_none=True)
-    if delegate_search_step is not None and not search_delegate:
-        raise ConfigError(
-            "Expected search_delegate=True with delegate_search_step (it sets the step of that "
-            f"search). Received: search_delegate={search_delegate!r}, "
-            f"delegate_search_step={delegate_search_step!r}"
-        )
-    num_segments = check_int("num_segments", num_segments, allow_none=True)
+    opts = CompileOptions.resolve(config, options)
+    search_delegate, delegate_search_step, num_segments = (
+        opts.search_delegate,
+        opts.delegate_search_step,
+        opts.num_segments,
+    )
+    timeout = opts.timeout_s
 
     model_path = Path(model).expanduser()
     load_model_bytes(model_path, purpose="to compile")
@@ -337,19 +356,7 @@ def compile_edgetpu(
     segment_glob = f"{stem}_segment_*_of_{num_segments}_edgetpu.tflite"
     watched = [compiled_path, log_path, *(out.glob(segment_glob) if num_segments else ())]
     before = {p: _signature(p) for p in watched}
-    cmd = _build_command(
-        path,
-        version,
-        model_path,
-        out,
-        min_runtime_version=min_runtime_version,
-        search_delegate=search_delegate,
-        delegate_search_step=delegate_search_step,
-        num_segments=num_segments,
-        enable_multiple_subgraphs=enable_multiple_subgraphs,
-        show_operations=show_operations,
-        timeout=timeout,
-    )
+    cmd = _build_command(path, version, model_path, out, opts)
     logger.info("Running %s", " ".join(cmd))
     start = time.perf_counter()
     returncode, stdout, stderr, killed = _run(cmd, cwd=out, kill_after=timeout + KILL_GRACE_SECONDS)

@@ -48,6 +48,7 @@ import numpy as np
 
 from ..enums import StrEnum
 from ..errors import ConfigError
+from ..records import Record
 from ..tflite.inspection import ModelInfo, inspect_model
 from .analyze import TARGET_EDGETPU, analyze_edgetpu
 from .memory import cached_flags, parameter_bytes, require_uncompiled
@@ -62,6 +63,7 @@ __all__ = [
     "features",
     "fit_constants",
     "format_fit_report",
+    "link_latency",
     "load_benchmarks",
 ]
 
@@ -83,7 +85,7 @@ class Link(StrEnum):
 
 
 @dataclass(frozen=True)
-class LatencyFeatures:
+class LatencyFeatures(Record):
     """What the estimate reads from a ``.tflite`` (all integers, deterministic).
 
     Attributes:
@@ -112,12 +114,9 @@ class LatencyFeatures:
     transfer_bytes: int
     spilled_bytes: int = 0
 
-    def to_dict(self) -> dict[str, int]:
-        return dict(vars(self))
-
 
 @dataclass(frozen=True)
-class LinkLatency:
+class LinkLatency(Record):
     """The estimate for one link, with its parts (milliseconds, rounded to 0.01)."""
 
     link: Link
@@ -128,18 +127,6 @@ class LinkLatency:
     transfer_ms: float
     cpu_ms: float
     uncertainty: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "link": self.link.value,
-            "total_ms": self.total_ms,
-            "overhead_ms": self.overhead_ms,
-            "compute_ms": self.compute_ms,
-            "streaming_ms": self.streaming_ms,
-            "transfer_ms": self.transfer_ms,
-            "cpu_ms": self.cpu_ms,
-            "uncertainty": self.uncertainty,
-        }
 
 
 @dataclass(frozen=True)
@@ -280,7 +267,16 @@ def features(model: str | os.PathLike | bytes | ModelInfo, sram_bytes: int = SRA
     )
 
 
-def _link_latency(link: Link, f: LatencyFeatures, consts: Mapping[str, Any]) -> LinkLatency:
+def link_latency(link: str | Link, f: LatencyFeatures, consts: Mapping[str, Any] | None = None) -> LinkLatency:
+    """The estimate on one link from given features (for what-ifs: less SRAM, another link).
+
+    Args:
+        link: ``usb3``, ``usb2``, ``pcie`` or ``devboard``.
+        f: The model's features (see :func:`features`).
+        consts: The fitted constants (default: ``load_benchmarks()["constants"]``).
+    """
+    link = Link.parse(link, "link")
+    consts = consts if consts is not None else load_benchmarks()["constants"]
     tpu = consts["links"][link.value]
     cpu = consts["cpu"][tpu["cpu"]]
     overhead = f.ops_edgetpu * tpu["op_ms"]
@@ -327,7 +323,7 @@ def estimate_latency(
         return LatencyEstimate(info.path, (), None, f"{report.verdict.value}: {report.message}")
     feats = features(info)
     consts = load_benchmarks()["constants"]
-    return LatencyEstimate(info.path, tuple(_link_latency(k, feats, consts) for k in wanted), feats)
+    return LatencyEstimate(info.path, tuple(link_latency(k, feats, consts) for k in wanted), feats)
 
 
 # --- fitting (used by tools/fit_edgetpu_latency.py) ---------------------------------------------

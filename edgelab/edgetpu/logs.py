@@ -30,6 +30,7 @@ from typing import Any
 from .._log import logger
 from ..enums import StrEnum
 from ..errors import EdgeTPUError
+from ..records import Record
 from ..units import format_bytes
 from .mapping import CompileStatus, EdgeTPUMapping, Source
 from .ops import STATUS_MAPPED
@@ -75,7 +76,7 @@ FAILURE_HINTS = {
 
 
 @dataclass(frozen=True)
-class CompilerFailure:
+class CompilerFailure(Record):
     """A whole-model failure: its kind, the compiler's own line, and for op-version errors the op."""
 
     kind: FailureKind
@@ -88,17 +89,9 @@ class CompilerFailure:
         """What usually fixes this kind of failure."""
         return FAILURE_HINTS[self.kind]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "message": self.message,
-            "op": self.op,
-            "op_version": self.op_version,
-        }
-
 
 @dataclass(frozen=True)
-class OperatorRow:
+class OperatorRow(Record):
     """One row of the operator table: ``count`` ops of type ``op`` ended with ``status``."""
 
     op: str
@@ -109,9 +102,6 @@ class OperatorRow:
     def mapped(self) -> bool:
         """True when these ops run on the Edge TPU."""
         return self.status == STATUS_MAPPED
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"op": self.op, "count": self.count, "status": self.status}
 
 
 @dataclass(frozen=True)

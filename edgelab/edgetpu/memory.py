@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, check_int
+from ..records import Record
 from ..tflite.inspection import ModelInfo, OpInfo, inspect_model
 from ..units import format_bytes
 from .analyze import TARGET_EDGETPU, analyze_edgetpu
@@ -42,7 +43,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class SegmentMemory:
+class SegmentMemory(Record):
     """Parameter memory of one compiled model or one pipeline segment.
 
     Attributes:
@@ -61,14 +62,6 @@ class SegmentMemory:
     def fits(self) -> bool:
         """True when nothing is streamed."""
         return self.off_chip_bytes == 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "on_chip_bytes": self.on_chip_bytes,
-            "off_chip_bytes": self.off_chip_bytes,
-            "capacity_bytes": self.capacity_bytes,
-        }
 
     def __repr__(self) -> str:
         return (

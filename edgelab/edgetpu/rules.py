@@ -17,7 +17,7 @@ from ..tflite.inspection import ModelInfo, OpInfo, TensorInfo
 __all__ = ["LIMITS", "SOURCES", "version_refused"]
 
 
-def _inputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
+def op_inputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
     return [info.tensors[i] for i in op.inputs if i >= 0]
 
 
@@ -25,9 +25,9 @@ def _outputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
     return [info.tensors[i] for i in op.outputs if i >= 0]
 
 
-def _activations(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
+def op_activations(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
     """The op's non-constant inputs and its outputs (what flows through the Edge TPU)."""
-    return [t for t in _inputs(op, info) if not t.has_buffer] + _outputs(op, info)
+    return [t for t in op_inputs(op, info) if not t.has_buffer] + _outputs(op, info)
 
 
 def _opt(op: OpInfo, key: str, default: Any = 0) -> Any:
@@ -158,9 +158,12 @@ def _resize_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
     """Resize maps only on image tensors and at scales it can reproduce exactly.
 
     Coral: "I/O is a 3-D tensor; depending on sizes it may stay on the CPU to avoid precision
-    loss". Read here as: input and output are [1, H, W, C], and along H and W the sampling grid
-    is an exact integer ratio. With align_corners the grid spacing is (in-1)/(out-1), which has no
-    exact ratio when the input is a single pixel.
+    loss", and google-coral/edgetpu#31 (Coral): the compiler refuses the op when its loss of
+    precision is above a threshold it does not disclose. Read here as: input and output are
+    [1, H, W, C], and along H and W the sampling grid is an exact integer ratio. With align_corners
+    the grid spacing is (in-1)/(out-1), which has no exact ratio when the input is a single pixel
+    (the Coral deeplab pair's 1x1 -> 33x33 resize, left on the CPU). Where the threshold lies for
+    inexact ratios is not public: an inexact ratio is predicted on the CPU, which may be pessimistic.
     """
     src, dst = info.tensors[op.inputs[0]].shape, _outputs(op, info)[0].shape
     if len(src) != 4 or len(dst) != 4:
@@ -223,10 +226,12 @@ SOURCES: dict[str, str] = {
     "SOFTMAX": "Coral table: one-dimensional input, at most 16,000 elements",
     "STRIDED_SLICE": "Coral table: all strides 1; no ellipsis or new-axis mask",
     "RESIZE_BILINEAR": (
-        "Coral table (3-D I/O; may stay on the CPU to avoid precision loss), read as exact integer scales: "
-        "Coral pair deeplabv3_mnv2_dm05_pascal_quant (align_corners 1x1 -> 33x33 left on the CPU, exact "
-        "ratios mapped); half_pixel_centers maps with compiler 16 (a public compiler-16 model: three 2x "
-        "half-pixel upsamplings mapped)"
+        "Coral table (3-D I/O; may stay on the CPU to avoid precision loss) and Coral's reason "
+        "(google-coral/edgetpu#31: the compiler refuses a resize whose precision loss is above a threshold), "
+        "read as exact integer scales; Coral pair deeplabv3_mnv2_dm05_pascal_quant: its align_corners "
+        "1x1 -> 33x33 resize stays on the CPU (the 33 -> 33 and 33 -> 513 resizes after it follow it "
+        "there, one subgraph only, so they prove nothing either way); half_pixel_centers maps with "
+        "compiler 16 (a public compiler-16 model: three 2x half-pixel upsamplings mapped)"
     ),
     "RESIZE_NEAREST_NEIGHBOR": (
         "Coral table (as RESIZE_BILINEAR); half_pixel_centers (version 3) refused: compiler 14.1 log "
@@ -243,8 +248,8 @@ def _lstm_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
     integer LSTM is int16 by TFLite's design, so it is not held against the op; every other
     activation must be 8-bit, and the weights constant. BIDIRECTIONAL_SEQUENCE_LSTM, GRU and RNN
     cells are not in the table at all (``Operation not supported``)."""
-    acts = [t for t in _activations(op, info) if not t.is_variable]
-    states = [t for t in _activations(op, info) if t.is_variable]
+    acts = [t for t in op_activations(op, info) if not t.is_variable]
+    states = [t for t in op_activations(op, info) if t.is_variable]
     weights = [info.tensors[i] for i in op.inputs[1:9] if i >= 0]
     return (
         all(t.dtype in ("int8", "uint8") for t in acts)

@@ -18,6 +18,7 @@ _EXPORTS = {
     "ExportedModel": "conversion",
     "convert": "conversion",
     "convert_all": "conversion",
+    "ConversionConfig": "config",
     "representative_dataset": "conversion",
     "TFLiteModel": "runtime",
     "PredictOutput": "runtime",

@@ -67,7 +67,13 @@ def run_child(
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
             proc = subprocess.run(
-                [sys.executable, "-X", "faulthandler", "-c", "from edgelab.tflite.isolation import _child; _child()"],
+                [
+                    sys.executable,
+                    "-X",
+                    "faulthandler",
+                    "-c",
+                    "from edgelab.tflite.isolation import child_entry; child_entry()",
+                ],
                 input=request,
                 capture_output=True,
                 text=True,

@@ -30,6 +30,7 @@ from ..errors import ConfigError, ConversionError
 from ..metrics import EvalResult
 from ..precision import CONVERTIBLE, Precision
 from ..training.flatten import serving_function
+from .config import ConversionConfig
 from .inspection import inspect_model
 from .mixed import quantize_except
 from .runtime import TFLiteModel
@@ -92,8 +93,6 @@ RECIPES: dict[Precision, Recipe] = {
         integer_io=True,
     ),
 }
-
-IO_DTYPES = ("uint8", "int8")
 
 
 @dataclass(frozen=True)
@@ -303,39 +302,36 @@ def convert(
     out_dir: str | Path,
     calibration: Any = None,
     labels: Sequence[str] = (),
-    io_dtype: str = "uint8",
-    calibration_samples: int = 200,
-    name: str = "model",
-    seed: int = 0,
-    keep_float: Sequence[str] = (),
+    config: ConversionConfig | None = None,
+    **options: Any,
 ) -> ConvertedModel:
     """Convert one model to one precision and write ``<out_dir>/<name>_<precision>.tflite``.
 
     Args:
         model: A tf_keras model, or an :class:`ExportedModel` to reuse one export for many precisions.
             For ``qat_int8`` this must be the quantization-aware model (see :mod:`edgelab.training.qat`).
-        precision: One of ``fp32, fp16, dynamic, int8, int16x8, qat_int8``.
+        precision: One of ``fp32, fp16, dynamic, int8, int16x8, qat_int8, mixed_int8``.
         out_dir: Folder for the .tflite and ``labels.txt``.
         calibration: Representative data for int8/int16x8 (see :func:`representative_dataset`).
         labels: Class names, written to ``labels.txt``.
-        io_dtype: Input/output type of integer models: ``"uint8"`` (Edge TPU, pycoral) or ``"int8"``.
-        calibration_samples: Number of calibration images.
-        name: File name stem.
-        seed: Which calibration images are drawn.
-        keep_float: For ``mixed_int8``: layer or tensor names kept in float (see
-            :func:`edgelab.tflite.mixed.keep_float_names`).
+        config: A :class:`ConversionConfig` (I/O type, calibration samples and seed, ``keep_float``,
+            file name stem, reuse); default: ``ConversionConfig()``.
+        **options: Fields of :class:`ConversionConfig` (``name="m"``, ``io_dtype="int8"``, ...),
+            replacing the config's.
 
     Raises:
+        ConfigError: an option is unknown or out of range, or the precision needs what is missing.
         ConversionError: The converter failed; the message names the precision and the cause.
     """
+    cfg = ConversionConfig.resolve(config, options)
+    io_dtype, calibration_samples, seed = cfg.io_dtype, cfg.calibration_samples, cfg.seed
+    keep_float, name = cfg.keep_float, cfg.name
     precision = Precision.parse(precision)
     if precision not in RECIPES:
         raise ConfigError(
             f"Expected a precision the converter produces, one of {[p.value for p in CONVERTIBLE]}. "
             f"Received: {precision.value!r} (edgetpu models come from edgelab.edgetpu.compile on an int8 file)."
         )
-    if io_dtype not in IO_DTYPES:
-        raise ConfigError(f"Expected io_dtype to be one of {IO_DTYPES}. Received: io_dtype={io_dtype!r}")
     recipe = RECIPES[precision]
     if precision is Precision.MIXED_INT8 and not keep_float:
         raise ConfigError(
@@ -346,6 +342,11 @@ def convert(
             f"Precision {precision.value!r} needs calibration data: pass calibration=dataset or (images, labels)."
         )
     out_path = Path(out_dir) / f"{name}_{precision.value}.tflite"
+    if cfg.reuse and _reusable(out_path, precision, keep_float):
+        try:
+            return ConvertedModel.from_file(out_path, precision, labels)
+        except Exception as exc:  # an unreadable leftover is converted again
+            logger.warning("re-converting %s: %s", out_path.name, exc)
     owns_export = not isinstance(model, ExportedModel)
     if owns_export:
         _check_keras_model(model)
@@ -433,14 +434,10 @@ def convert_all(
     out_dir: str | Path,
     calibration: Any,
     labels: Sequence[str] = (),
-    precisions: Iterable[Precision | str] | None = None,
     qat_model: keras.Model | None = None,
-    io_dtype: str = "uint8",
-    calibration_samples: int = 200,
-    name: str = "model",
-    reuse: bool = False,
+    config: ConversionConfig | None = None,
     progress: bool | None = None,
-    keep_float: Sequence[str] = (),
+    **options: Any,
 ) -> dict[Precision, ConvertedModel | ConversionFailure]:
     """Convert one model to several precisions from a single export; failures become entries.
 
@@ -449,26 +446,22 @@ def convert_all(
         out_dir: Folder for the .tflite files and ``labels.txt``.
         calibration: Representative data for the calibrated precisions.
         labels: Class names.
-        precisions: Which precisions (default: all; ``qat_int8`` only when ``qat_model`` is given).
         qat_model: The quantization-aware model, for ``qat_int8``.
-        io_dtype: ``"uint8"`` or ``"int8"`` for the integer models' I/O.
-        calibration_samples: Number of calibration images.
-        name: File name stem.
-        reuse: Keep an existing ``<name>_<precision>.tflite`` instead of converting again.
+        config: A :class:`ConversionConfig`: which precisions (default: all; ``qat_int8`` only when
+            ``qat_model`` is given, ``mixed_int8`` only with ``keep_float``), I/O type, calibration
+            samples, file name stem, reuse of existing files.
         progress: Show a progress bar.
-        keep_float: Layers kept in float by ``mixed_int8`` (which is converted only when given).
+        **options: Fields of :class:`ConversionConfig` (``precisions=["int8"]``, ``reuse=True``, ...),
+            replacing the config's.
     """
+    cfg = ConversionConfig.resolve(config, options)
+    keep_float, reuse, name = cfg.keep_float, cfg.reuse, cfg.name
     wanted = (
-        [Precision.parse(p) for p in precisions]
-        if precisions is not None
+        list(cfg.precisions)
+        if cfg.precisions is not None
         else [p for p in CONVERTIBLE if p is not Precision.QAT_INT8 or qat_model is not None]
         + ([Precision.MIXED_INT8] if keep_float else [])
     )
-    if keep_float and Precision.MIXED_INT8 not in wanted:
-        raise ConfigError(
-            "Expected 'mixed_int8' in precisions when keep_float is given (keep_float only shapes that row). "
-            f"Received: precisions={[p.value for p in wanted]}, keep_float={list(keep_float)}"
-        )
     results: dict[Precision, ConvertedModel | ConversionFailure] = {}
     exports: dict[int, ExportedModel] = {}
     try:
@@ -496,10 +489,7 @@ def convert_all(
                         out_dir=out_dir,
                         calibration=calibration,
                         labels=labels,
-                        io_dtype=io_dtype,
-                        calibration_samples=calibration_samples,
-                        name=name,
-                        keep_float=keep_float,
+                        config=cfg.replace(reuse=False),  # checked above, before the export
                     )
                 except (ConversionError, ConfigError) as exc:
                     logger.warning("%s", exc)
@@ -540,9 +530,14 @@ def convert_graph_int8(model: keras.Model, images: np.ndarray, io_dtype: str = "
             warnings.simplefilter("ignore", UserWarning)
 
             def run() -> bytes:
-                serve, _ = serving_function(model)
-                function = tf.function(serve, input_signature=[tf.TensorSpec(shape, tf.float32, name="image")])
-                converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()])
+                serve, variables = serving_function(model)
+                module = tf.Module()
+                module.variables_ = variables
+                module.serve = tf.function(serve, input_signature=[tf.TensorSpec(shape, tf.float32, name="image")])
+                converter = tf.lite.TFLiteConverter.from_concrete_functions(
+                    [module.serve.get_concrete_function()], module
+                )
+                converter.experimental_lower_to_saved_model = False  # freeze in memory: no SavedModel round trip
                 return _configure(converter, recipe, samples, io_dtype).convert()
 
             flatbuffer = call_interruptibly(run)

@@ -151,7 +151,7 @@ def check_model(
     )
 
 
-def _child() -> None:
+def child_entry() -> None:
     """Entry point of the check's child process: one JSON request on stdin, one JSON line out."""
     request = json.loads(sys.stdin.read())
     try:

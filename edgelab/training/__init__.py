@@ -13,6 +13,8 @@ _EXPORTS = {
     "build_mobilenetv2": "models",
     "edge_unfriendly_layers": "models",
     "TrainResult": "fit",
+    "TrainConfig": "config",
+    "QAT_CONFIG": "config",
     "train": "fit",
     "evaluate_keras": "fit",
     "predict_keras": "fit",

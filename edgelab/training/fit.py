@@ -20,11 +20,13 @@ import pandas as pd
 
 from .._files import atomic_folder, atomic_path, write_atomic
 from .._keras import check_keras2_model, keras, tf
-from .._log import logger, progress_scope, tqdm
+from .._log import logger, progress_scope, tqdm, warn_user_fmt
 from ..data.pipeline import array_batches
-from ..errors import ConfigError, check_int
+from ..errors import ConfigError, ResumeWarning, SetupWarning
 from ..metrics import EvalResult, classification_metrics
 from ..preprocess import RANGE_ATTRIBUTE, InputRange, model_input_range
+from ..records import SKIP, Record, rounded
+from .config import TrainConfig
 from .range_probe import probe_input_range
 from .sanity import check_training
 from .shapes import check_model_fits
@@ -42,7 +44,8 @@ def seed_everything(seed: int = 0, threads: int | None = None) -> None:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
         except RuntimeError:  # already initialised in this process: keep what is set
-            logger.warning(
+            warn_user_fmt(
+                SetupWarning,
                 "TensorFlow is already running in this process: its thread pools keep their size "
                 "(call seed_everything(threads=%d) before any TensorFlow work to pin them)",
                 threads,
@@ -55,13 +58,13 @@ def release_models() -> None:
 
 
 @dataclass(frozen=True)
-class TrainResult:
+class TrainResult(Record):
     """What ``train`` returns: the trained model (best weights), its history and where it was saved."""
 
-    model: Any = field(repr=False)
-    history: pd.DataFrame = field(repr=False)
+    model: Any = field(repr=False, metadata=SKIP)
+    history: pd.DataFrame = field(repr=False, metadata=SKIP)
     best_epoch: int
-    best_val_accuracy: float | None
+    best_val_accuracy: float | None = field(metadata=rounded(4))
     epochs_run: int
     stopped_early: bool
     resumed_from_epoch: int
@@ -73,16 +76,6 @@ class TrainResult:
             f"TrainResult(epochs_run={self.epochs_run}, best_epoch={self.best_epoch}, "
             f"best_val_accuracy={acc}, stopped_early={self.stopped_early})"
         )
-
-    def to_dict(self) -> dict:
-        return {
-            "best_epoch": self.best_epoch,
-            "best_val_accuracy": None if self.best_val_accuracy is None else round(self.best_val_accuracy, 4),
-            "epochs_run": self.epochs_run,
-            "stopped_early": self.stopped_early,
-            "resumed_from_epoch": self.resumed_from_epoch,
-            "run_dir": None if self.run_dir is None else str(self.run_dir),
-        }
 
 
 class _Progress(keras.callbacks.Callback):
@@ -198,9 +191,18 @@ def _load_weights(model, path: Path) -> bool:
     try:
         model.load_weights(str(path))
     except (OSError, ValueError, KeyError, IndexError) as exc:
-        logger.warning("%s is unreadable (%s); it is not used", path, " ".join(str(exc).split())[:200])
+        warn_user_fmt(ResumeWarning, "%s is unreadable (%s); it is not used", path, " ".join(str(exc).split())[:200])
         return False
     return True
+
+
+def _trained_before(model: Any) -> bool:
+    """The model went through Keras' ``fit`` already (its optimizer took steps)."""
+    iterations = getattr(getattr(model, "optimizer", None), "iterations", None)
+    try:
+        return iterations is not None and int(iterations) > 0
+    except (TypeError, ValueError):
+        return False
 
 
 def _checkpoint(model) -> tf.train.Checkpoint:
@@ -238,20 +240,11 @@ def train(
     data: Any,
     val_data: Any | None = None,
     *,
-    epochs: int = 15,
-    batch_size: int = 32,
-    learning_rate: float = 2e-3,
-    patience: int = 4,
-    seed: int = 0,
+    config: TrainConfig | None = None,
     run_dir: str | Path | None = None,
-    resume: bool = True,
-    compile_model: bool = True,
-    augment: bool = True,
     progress: bool | None = None,
-    desc: str = "train",
-    input_range: Any = None,
-    sanity: bool = True,
     on_epoch_end: Callable[[int, dict[str, float]], bool | None] | None = None,
+    **options: Any,
 ) -> TrainResult:
     """Fit ``model`` on uint8 images, fed in the range the model takes (see :mod:`edgelab.preprocess`).
 
@@ -260,33 +253,40 @@ def train(
         data: An edgelab Dataset (its train split is used, and its val split unless ``val_data`` is
             given) or an ``(images, labels)`` pair.
         val_data: ``(images, labels)`` for early stopping; ``None`` uses the Dataset's val split.
-        epochs: Maximum number of epochs.
-        batch_size: Batch size.
-        learning_rate: Adam learning rate (cosine-decayed over ``epochs``).
-        patience: Epochs without validation-loss improvement before stopping; 0 disables early stopping.
-            The weights of the epoch with the lowest validation loss are restored.
-        seed: Seed for weights init order, shuffling and dropout.
+        config: A :class:`TrainConfig` (epochs, batch size, learning rate, patience, seed, augmentation,
+            resume, compile, sanity check, input range); default: ``TrainConfig()``.
         run_dir: Where checkpoints, ``state.json`` and ``history.csv`` go; ``None`` keeps nothing on disk.
-        resume: Continue from the checkpoint in ``run_dir`` when one exists.
-        compile_model: Compile with Adam + sparse categorical cross-entropy (off to keep your own compile).
-        augment: Flip training images left-right at random (scenes look alike mirrored); done in the
-            input pipeline, so the model itself stays free of augmentation layers.
         progress: Show progress bars, including the dataset's loading bars (``None``: ``EDGELAB_PROGRESS``,
             else only in a terminal or an interactive Jupyter front end).
-        desc: Label of the progress bar.
-        input_range: The pixels the model takes, e.g. ``(0, 255)``; default: detected (see
-            :mod:`edgelab.preprocess`). Remembered on the model for evaluation and conversion.
-        sanity: After training, warn when the model looks broken (chance-level validation accuracy,
-            one class predicted, validation loss stuck at chance) and name the likely causes.
         on_epoch_end: Called as ``on_epoch_end(epoch, metrics)`` after each epoch (1-based; ``loss``,
             ``accuracy``, ``val_loss``, ``val_accuracy``); returning True stops training after that
             epoch (how :func:`edgelab.tune.tune` prunes hopeless trials).
+        **options: Fields of :class:`TrainConfig` (``epochs=5``, ``seed=1``, ...), replacing the config's.
+
+    Raises:
+        ConfigError: an option is unknown or out of range, or the model does not fit the data.
     """
+    cfg = TrainConfig.resolve(config, options)
+    return run_training(model, data, val_data, cfg, run_dir=run_dir, progress=progress, on_epoch_end=on_epoch_end)
+
+
+def run_training(
+    model: keras.Model,
+    data: Any,
+    val_data: Any | None,
+    config: TrainConfig,
+    *,
+    run_dir: str | Path | None = None,
+    progress: bool | None = None,
+    on_epoch_end: Callable[[int, dict[str, float]], bool | None] | None = None,
+    desc: str = "train",
+) -> TrainResult:
+    """:func:`train` with a checked ``config``, and ``desc`` as the progress bar's label."""
+    epochs, batch_size, learning_rate = config.epochs, config.batch_size, config.learning_rate
+    patience, seed, resume, augment = config.patience, config.seed, config.resume, config.augment
+    input_range = config.input_range
     check_keras2_model(model)
-    epochs = check_int("epochs", epochs)
-    batch_size = check_int("batch_size", batch_size)
     contract = model_input_range(model, input_range)
-    setattr(model, RANGE_ATTRIBUTE, contract)
     with progress_scope(progress):  # the dataset's "loading" bars follow this call's progress=
         x_train, y_train = _as_arrays(data, "train")
         _check_fits(model, data, x_train, y_train)
@@ -297,8 +297,14 @@ def train(
             val_arrays = _as_arrays(val_data, "val")
             # uint8 images scaled to the model's range batch by batch: no float copy of the split
             validation = array_batches(*val_arrays, batch_size, input_range=contract)
+    if input_range is None and _trained_before(model):
+        # Before the weights move and before the range is remembered: a model the user trained on
+        # [0, 1] or [0, 255] shows it on a few labelled images (validation, else training). A model
+        # never fitted is not probed: random weights can "prefer" a range by chance.
+        probe_input_range(model, *(val_arrays if val_arrays is not None else (x_train, y_train)))
+    setattr(model, RANGE_ATTRIBUTE, contract)
     seed_everything(seed)
-    if compile_model:
+    if config.compile_model:
         steps = epochs * math.ceil(len(x_train) / batch_size)
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps))
         model.compile(
@@ -322,7 +328,8 @@ def train(
                 start_epoch, best, best_epoch, wait = state["epoch"], state["best"], state["best_epoch"], state["wait"]
                 history = state["history"]
             except (ValueError, KeyError, TypeError, OSError, tf.errors.OpError) as exc:  # torn by an older run
-                logger.warning(
+                warn_user_fmt(
+                    ResumeWarning,
                     "%s holds an unreadable training state (%s); training starts over",
                     run_path,
                     " ".join(str(exc).split())[:200] or type(exc).__name__,
@@ -364,7 +371,7 @@ def train(
     best_accuracy = (
         float(best_rows[accuracy_column].iloc[0]) if len(best_rows) and accuracy_column in best_rows else None
     )
-    if sanity and not frame.empty:
+    if config.sanity and not frame.empty:
         check_training(model, frame, x_train, y_train, val_arrays, batch_size=batch_size)
     return TrainResult(
         model=model,

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from .._keras import check_keras2_model, is_qat_model, keras, tf
-from .._log import logger
+from .._log import logger, warn_user_fmt
 from .._text import LOG_WIDTH, wrap
-from ..errors import EdgelabError
+from ..errors import EdgelabError, InputRangeWarning
 from ..preprocess import (
     EDGELAB_RANGE,
     RANGE_ATTRIBUTE,
@@ -161,6 +161,7 @@ def flatten_model(
             )
             flat = _rebuilt(flat, skip={id(layer) for layer in chain})
             names = [f"{layer.name} ({type(layer).__name__})" for layer in chain]
+            # On the log, not a warning: edgelab feeds and remembers the new range itself, nothing is wrong.
             remembered = "" if flat_range == EDGELAB_RANGE else " (edgelab remembers this range on the flat model)"
             logger.warning(
                 "%s",
@@ -171,14 +172,12 @@ def flatten_model(
                 ),
             )
         elif chain:
-            logger.warning(
-                "%s",
-                wrap(
-                    f"flatten_model: kept the preprocessing layer(s) {[layer.name for layer in chain]} of "
-                    f"{model.name!r}: they scale channels differently, which no single input range expresses; "
-                    "tfmot cannot quantize them, so QAT will refuse the model.",
-                    LOG_WIDTH,
-                ),
+            warn_user_fmt(
+                InputRangeWarning,
+                "flatten_model: kept the preprocessing layer(s) %s of %r: they scale channels differently, which "
+                "no single input range expresses; tfmot cannot quantize them, so QAT will refuse the model.",
+                [layer.name for layer in chain],
+                model.name,
             )
     setattr(flat, RANGE_ATTRIBUTE, flat_range)
     if check and flat is not model:

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._config import check_bool
 from .._keras import check_keras2_model, is_keras3_model, keras
 from .._keras import is_qat_model as is_qat_model  # re-exported: its home is edgelab._keras
 from .._log import logger
 from ..errors import QATError
 from ..preprocess import RANGE_ATTRIBUTE, leading_preprocessing, model_input_range
-from .fit import train
+from .config import QAT_CONFIG, TrainConfig
+from .fit import run_training
 from .flatten import flatten_model, is_flat
 from .shapes import check_model_fits
 
@@ -149,14 +151,11 @@ def quantize_aware(
     data: Any,
     val_data: Any | None = None,
     *,
-    epochs: int = 3,
-    learning_rate: float = 2e-5,
-    batch_size: int = 32,
-    patience: int = 2,
-    seed: int = 0,
+    config: TrainConfig | None = None,
     run_dir: str | Path | None = None,
-    freeze_batchnorm: bool = True,
     progress: bool | None = None,
+    freeze_batchnorm: bool = True,
+    **options: Any,
 ) -> TrainResult:
     """Quantization-aware fine-tuning of a trained float model with edgelab's training loop.
 
@@ -164,20 +163,21 @@ def quantize_aware(
         model: The trained float tf_keras model (left unchanged).
         data: An edgelab Dataset or an ``(images, labels)`` pair.
         val_data: Validation data (default: the Dataset's val split).
-        epochs: Fine-tuning epochs (a few are enough: the weights start trained).
-        learning_rate: A small learning rate, so fine-tuning does not undo training.
-        batch_size: Batch size.
-        patience: Early stopping patience on validation accuracy.
-        seed: Random seed.
+        config: A :class:`edgelab.training.TrainConfig`; default :data:`QAT_CONFIG`: a few epochs
+            (``epochs=3``) at a small learning rate (``2e-5``, so fine-tuning does not undo training),
+            ``patience=2``.
         run_dir: Checkpoint folder (resumable), or None.
+        progress: Show a progress bar.
         freeze_batchnorm: Keep BatchNormalization in inference mode with its trained statistics
             (the usual practice for QAT fine-tuning: batch statistics of a few epochs only add noise
             to the folded weights the converter quantizes).
-        progress: Show a progress bar.
+        **options: Fields of :class:`edgelab.training.TrainConfig` (``epochs=5``, ...), replacing the config's.
 
     Returns:
         A :class:`edgelab.training.TrainResult` whose ``model`` is the quantization-aware model.
     """
+    cfg = TrainConfig.resolve(config, options, default=QAT_CONFIG)
+    freeze_batchnorm = check_bool("freeze_batchnorm", freeze_batchnorm)
     if hasattr(data, "image_size") and hasattr(data, "num_classes"):  # a Dataset: no need to load it for this
         check_model_fits(model, (0, *data.image_size, 3), num_classes=data.num_classes)
     elif isinstance(data, (tuple, list)) and len(data) == 2 and len(data[1]):
@@ -191,19 +191,7 @@ def quantize_aware(
                 layer.trainable = False
                 frozen.append(layer)
     try:
-        return train(
-            qat_model,
-            data,
-            val_data,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            patience=patience,
-            seed=seed,
-            run_dir=run_dir,
-            progress=progress,
-            desc="qat",
-        )
+        return run_training(qat_model, data, val_data, cfg, run_dir=run_dir, progress=progress, desc="qat")
     finally:
         # Freezing is a training-time choice; a frozen wrapper also breaks saving to .h5 (duplicate weight names).
         for layer in frozen:

@@ -24,6 +24,7 @@ from ..edgetpu.analyze import analyze_edgetpu
 from ..edgetpu.latency import Link, estimate_latency
 from ..edgetpu.memory import format_bytes
 from ..errors import ConfigError, ConversionError, check_int
+from ..records import Record
 
 #: Random images used to calibrate an untrained graph: enough for the converter to set every
 #: tensor's range; the analysis reads the graph, not the ranges' values (1 or 4 images cost the
@@ -32,7 +33,7 @@ CALIBRATION_IMAGES = 4
 
 
 @dataclass(frozen=True)
-class Constraints:
+class Constraints(Record):
     """What a candidate must satisfy to be trained.
 
     Attributes:
@@ -62,15 +63,6 @@ class Constraints:
         check_int("max_cpu_ops", self.max_cpu_ops, minimum=0)
         check_int("max_off_chip_bytes", self.max_off_chip_bytes, minimum=0)
         check_int("max_size_bytes", self.max_size_bytes, minimum=1, allow_none=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "budget_ms": self.budget_ms,
-            "link": str(self.link),
-            "max_cpu_ops": self.max_cpu_ops,
-            "max_off_chip_bytes": self.max_off_chip_bytes,
-            "max_size_bytes": self.max_size_bytes,
-        }
 
 
 @dataclass(frozen=True)
@@ -155,7 +147,7 @@ def screen_file(path: str | Path, constraints: Constraints, seconds: float = 0.0
     )
 
 
-def prescreen(model: Any, constraints: Constraints, out_dir: str | Path, seed: int = 0) -> Screen:
+def prescreen(model: Any, constraints: Constraints, *, out_dir: str | Path, seed: int = 0) -> Screen:
     """Convert the untrained ``model`` to int8 with random calibration and screen the file.
 
     The graph is converted from its traced function in memory

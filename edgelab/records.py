@@ -1,0 +1,88 @@
+"""Result objects as plain data: one ``to_dict``/``to_frame`` for edgelab's result dataclasses.
+
+A result class derives from :class:`Record`; its ``to_dict()`` holds every dataclass field in order,
+as JSON-friendly values (:func:`plain`: enums become their values, paths strings, numpy scalars
+Python numbers, arrays and tuples lists, nested records dicts). A field marked ``field(metadata=SKIP)``
+is left out (a model, a history frame, raw samples); ``metadata=rounded(4)`` rounds a float, and a
+class attribute ``RECORD_DIGITS`` rounds every float field. ``to_frame()`` is that dict as one row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["SKIP", "Record", "plain", "record_dict", "rounded"]
+
+#: ``field(metadata=SKIP)``: the field stays out of ``to_dict``.
+SKIP: Mapping[str, Any] = {"record": False}
+
+
+def rounded(digits: int) -> Mapping[str, Any]:
+    """``field(metadata=rounded(4))``: the float is rounded to ``digits`` decimals in ``to_dict``."""
+    return {"round": digits}
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON-friendly Python data (see the module's docstring)."""
+    if value is None or (isinstance(value, (bool, str, int, float)) and not isinstance(value, enum.Enum)):
+        return value
+    if isinstance(value, enum.Enum):
+        return plain(value.value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return value.to_dict() if hasattr(value, "to_dict") else record_dict(value)
+    if isinstance(value, Mapping):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    return value
+
+
+def _round(value: Any, digits: int | None) -> Any:
+    if digits is None or not isinstance(value, float) or not math.isfinite(value):
+        return value
+    return round(value, digits)
+
+
+def record_dict(obj: Any) -> dict[str, Any]:
+    """The fields of the dataclass ``obj`` as plain data, in definition order."""
+    default_digits = getattr(obj, "RECORD_DIGITS", None)
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        if f.metadata.get("record", True) is False:
+            continue
+        out[f.name] = _round(plain(getattr(obj, f.name)), f.metadata.get("round", default_digits))
+    return out
+
+
+class Record:
+    """Mixin of result dataclasses: ``to_dict()`` from the fields, ``to_frame()`` as one row."""
+
+    #: Decimals every float field is rounded to in ``to_dict`` (None: as is).
+    RECORD_DIGITS: ClassVar[int | None] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field (but those marked ``SKIP``) as JSON-friendly values."""
+        return record_dict(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """``to_dict()`` as a one-row DataFrame."""
+        # deferred: pandas (the records of the device-side modules are used without it)
+        import pandas as pd
+
+        return pd.DataFrame([self.to_dict()])

@@ -1,0 +1,88 @@
+"""One to_dict/to_frame for result dataclasses: plain JSON values, keys in field order, skipped fields."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edgelab.compare.benchmark import LatencyResult
+from edgelab.data.skips import SkippedFile
+from edgelab.edgetpu.latency import Link, LinkLatency
+from edgelab.edgetpu.logs import CompilerFailure, FailureKind
+from edgelab.precision import Precision
+from edgelab.records import plain
+
+
+def test_plain_turns_enums_paths_and_numpy_values_into_json_data():
+    value = {
+        "precision": Precision.INT8,
+        "path": Path("runs") / "m.tflite",
+        "count": np.int64(3),
+        "ratio": np.float32(0.5),
+        "rows": (np.arange(2), [Link.USB3]),
+    }
+    assert plain(value) == {
+        "precision": "int8",
+        "path": "runs/m.tflite",
+        "count": 3,
+        "ratio": 0.5,
+        "rows": [[0, 1], ["usb3"]],
+    }
+    assert type(plain(np.int64(3))) is int
+    json.dumps(plain(value))  # no TypeError
+
+
+def test_latency_result_rounds_times_and_leaves_the_samples_out():
+    times = np.array([1.23456789, 2.0])
+    result = LatencyResult(
+        model="m.tflite",
+        runtime="litert",
+        xnnpack=True,
+        num_threads=1,
+        delegate=None,
+        size_bytes=10,
+        load_ms=1.234567,
+        cold_ms=2.0,
+        warmup=1,
+        runs=2,
+        p50_ms=np.float64(1.23456789),
+        p90_ms=2.0,
+        p99_ms=2.0,
+        mean_ms=1.6,
+        std_ms=0.4,
+        min_ms=1.2,
+        max_ms=2.0,
+        total_s=0.01,
+        times_ms=times,
+    )
+    out = result.to_dict()
+    assert "times_ms" not in out
+    assert list(out)[:3] == ["model", "runtime", "xnnpack"]
+    assert out["p50_ms"] == 1.2346 and out["load_ms"] == 1.2346  # 4 decimals: 0.1 us
+    assert json.loads(json.dumps(out)) == out
+    frame = result.to_frame()
+    assert frame.shape == (1, len(out)) and frame.loc[0, "runs"] == 2
+
+
+def test_nested_enums_and_paths_come_out_as_before():
+    assert LinkLatency(Link.USB3, 1.0, 0.1, 0.5, 0.2, 0.2, 0.0, 0.3).to_dict() == {
+        "link": "usb3",
+        "total_ms": 1.0,
+        "overhead_ms": 0.1,
+        "compute_ms": 0.5,
+        "streaming_ms": 0.2,
+        "transfer_ms": 0.2,
+        "cpu_ms": 0.0,
+        "uncertainty": 0.3,
+    }
+    failure = CompilerFailure(FailureKind.TIMEOUT, "too slow", None, None)
+    assert failure.to_dict() == {
+        "kind": FailureKind.TIMEOUT.value,
+        "message": "too slow",
+        "op": None,
+        "op_version": None,
+    }
+    skipped = SkippedFile(Path("data") / "a.jpg", "unreadable", "truncated")
+    assert skipped.to_dict() == {"path": "data/a.jpg", "reason": "unreadable", "detail": "truncated"}
