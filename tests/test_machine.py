@@ -120,3 +120,18 @@ def test_machine_module_imports_no_tensorflow():
     code = "import sys, edgelab._machine as m; m.machine_info(); print('tensorflow' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_int8_speed_is_the_measured_line_wrapped_for_a_notebook():
+    import pandas as pd
+
+    from edgelab._text import WIDTH
+    from edgelab.compare import int8_speed
+
+    table = pd.DataFrame(
+        {"precision": ["fp32", "int8"], "status": ["ok", "ok"], "p50_ms": [0.1, 0.2], "latency_ratio": [1.0, 2.0]}
+    )
+    text = int8_speed(table)
+    assert text.split() == int8_measured(2.0).split()  # the same words, for the int8 row's measured ratio
+    assert "int8 ran slower than float32 here" in " ".join(text.split())
+    assert max(len(line) for line in text.splitlines()) <= WIDTH
