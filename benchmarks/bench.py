@@ -7,6 +7,7 @@ Ratios (each measured in this one run, same files, same machine):
                                   not predicted: it differs by CPU (machine.cpu_model and machine.isa name it)
   harness_overhead_ratio          edgelab.measure_latency p50 / bare interpreter.invoke() loop p50 (same file)
   convert_all_vs_one_ratio        time of convert_all (every precision incl. qat_int8) / one fp32 from_keras_model
+  convert_all_vs_one_cpu_ratio    the same ratio in CPU seconds (user + system, every thread): steadier under load
   eval_vs_keras_throughput_ratio  images/s of edgelab evaluating the fp32 .tflite / images/s of Keras predict
                                   (both with every core of the machine)
 
@@ -126,18 +127,23 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, object] = {}
 
     # Conversion: every precision from one export vs one plain from_keras_model conversion.
-    start = time.perf_counter()
+    # CPU seconds beside the wall seconds: on a shared machine the wall ratio moves with the load.
+    start, cpu = time.perf_counter(), _cpu_seconds()
     tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    one_s = time.perf_counter() - start
-    start = time.perf_counter()
+    one_s, one_cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    start, cpu = time.perf_counter(), _cpu_seconds()
     converted = el.convert_all(model, out_dir=work, calibration=data, labels=data.class_names, qat_model=qat_model)
-    all_s = time.perf_counter() - start
+    all_s, all_cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     failed = {p.value: v.reason for p, v in converted.items() if isinstance(v, el.tflite.ConversionFailure)}
     results["convert_one_fp32_from_keras_s"] = round(one_s, 2)
     results["convert_all_s"] = round(all_s, 2)
     results["convert_all_precisions"] = [p.value for p in converted]
     results["convert_failures"] = failed
     results["convert_all_vs_one_ratio"] = round(all_s / one_s, 3)
+    results["convert_one_fp32_from_keras_cpu_s"] = round(one_cpu, 2)
+    results["convert_all_cpu_s"] = round(all_cpu, 2)
+    results["convert_all_vs_one_cpu_ratio"] = round(all_cpu / one_cpu, 3)
+    results["convert_load_average"] = round(os.getloadavg()[0], 2)
 
     fp32 = converted[el.Precision.FP32].path
     int8 = converted[el.Precision.INT8].path
@@ -200,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     ):
         print(f"{key:32s} {results[key]}")
     print(
-        f"p50 ms (medians): {results['p50_ms']}  convert: all {all_s:.1f} s vs one {one_s:.1f} s  "
+        f"p50 ms (medians): {results['p50_ms']}  convert: all {all_s:.1f} s vs one {one_s:.1f} s "
+        f"(CPU {all_cpu:.1f} s vs {one_cpu:.1f} s, ratio {results['convert_all_vs_one_cpu_ratio']})  "
         f"eval: {eval_ips:.0f} vs keras {keras_ips:.0f} images/s"
     )
     sc = results["scale"]

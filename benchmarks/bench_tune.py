@@ -88,6 +88,9 @@ def main() -> None:
         "rejected_before_training": len(rejected),
         "rejected_share": round(len(rejected) / max(1, len(finished)), 3),
         "seconds_per_rejection": [round(r.seconds or 0.0, 2) for r in distinct],
+        "cpu_seconds_per_rejection": [r.prescreen_cpu_seconds for r in distinct],
+        "rejected": [f"{r.label}: {r.reason}" for r in distinct],
+        "prescreen_seconds_of_trained": [r.prescreen_seconds for _, r in finished if r.state in ("complete", "pruned")],
         "wall_seconds": round(wall, 1),
         "states": {s: result.count(s) for s in ("complete", "pruned", "infeasible", "failed")},
         "best": None
@@ -98,6 +101,14 @@ def main() -> None:
             "accuracy_val": best.accuracy,
             "accuracy_test": best_test,
             "usb3_ms": best.latency_ms,
+            "rule": "the fastest complete trial within one validation image of the top accuracy",
+        },
+        "best_vs_baseline": None
+        if best is None or best_test is None
+        else {
+            "accuracy_points": round(100 * (best_test - baseline["accuracy_test"]), 2),
+            "test_images": len(y_test),
+            "latency_change": round(best.latency_ms / baseline["usb3_ms"] - 1, 4),
         },
         "table": result.to_frame().drop(columns=["model"]).to_dict(orient="records"),
     }

@@ -14,8 +14,8 @@ import os
 import sys
 from typing import Any
 
-from ._log import captured_native_output, logger
-from .errors import ConfigError, Keras3ModelError
+from ._log import captured_native_output, warn_user_fmt
+from .errors import ConfigError, Keras3ModelError, SetupWarning
 
 
 def _legacy_keras_too_late() -> bool:
@@ -42,13 +42,15 @@ def prepare_environment() -> None:
     if os.environ.get("TF_USE_LEGACY_KERAS") is None:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
     if _legacy_keras_too_late():
-        logger.warning(
+        warn_user_fmt(
+            SetupWarning,
             "tf.keras already resolved to Keras 3 in this process (TensorFlow was used before edgelab was "
             "imported), so models built with tf.keras are Keras 3 models, which edgelab refuses. Restart the "
-            "kernel and `import edgelab` first, or build models with `import tf_keras as keras`."
+            "kernel and `import edgelab` first, or build models with `import tf_keras as keras`.",
         )
     elif os.environ.get("TF_USE_LEGACY_KERAS") not in ("1", "true", "True"):
-        logger.warning(
+        warn_user_fmt(
+            SetupWarning,
             "TF_USE_LEGACY_KERAS=%s: tf.keras will be Keras 3, which edgelab refuses; build models with "
             "`import tf_keras as keras`.",
             os.environ.get("TF_USE_LEGACY_KERAS"),

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import tempfile
+import types
 import warnings
 
 logger = logging.getLogger("edgelab")
@@ -23,6 +24,17 @@ def warn_user(message: str, category: type[Warning], stacklevel: int = 2) -> Non
 
     logger.debug("%s: %s", category.__name__, message)
     warnings.warn(message, category, stacklevel=stacklevel + 1)
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning raised by the caller of this function at the first
+    frame outside edgelab (the user's line), however many edgelab calls lie between."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 #: A ``progress=`` given to an outer call (``train``, ``run_comparison``) reaches the bars drawn by
@@ -186,3 +198,8 @@ def _restore_faulthandler(was_enabled: bool) -> None:
         faulthandler.enable(file=sys.__stderr__ or sys.stderr)
     except (AttributeError, ValueError, OSError):  # a stderr without a descriptor (some notebooks)
         faulthandler.disable()
+
+
+def warn_user_fmt(category: type[Warning], message: str, *args: object, stacklevel: int = 2) -> None:
+    """:func:`warn_user` with logging-style ``%`` arguments."""
+    warn_user(message % args if args else message, category, stacklevel=stacklevel + 1)

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._log import logger
+from ._log import warn_user_fmt
 from .compare.benchmark import measure_latency
 from .data.scanning import scan
 from .drift.check import load_window, read_bundle
 from .edgetpu.latency import estimate_latency
-from .errors import ConfigError, DatasetError
+from .errors import ConfigError, DatasetError, PartialResultWarning
 from .tflite.runtime import TFLiteModel
 
 #: significance level of the update decision (McNemar's exact test, two-sided)
@@ -185,7 +185,7 @@ def _side(bundle: str | os.PathLike, source: Any, num_threads: int, latency: boo
     try:
         tpu = estimate_latency(path).ms.get("usb3")
     except Exception as exc:  # an estimate is advisory: never lose the comparison for it
-        logger.warning("Edge TPU estimate of %s failed: %s", path.name, exc)
+        warn_user_fmt(PartialResultWarning, "Edge TPU estimate of %s failed: %s", path.name, exc)
         tpu = None
     side = BundleSide(
         bundle=str(root),

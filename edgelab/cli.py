@@ -13,7 +13,7 @@ import logging
 import sys
 
 from . import __version__
-from ._cli.args import OneLineParser, report_interrupt, run_command
+from ._cli.args import OneLineParser, one_line_warnings, report_interrupt, run_command
 from ._interrupt import install_counting_handler, interrupt_count, was_interrupted
 
 #: Modules under edgelab._cli that contribute subcommands, in help order.
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     exit_fast = argv is None  # the real command line
     if exit_fast:
         install_counting_handler()
+        one_line_warnings()
     # Building the parser imports the command's module (every one for help): a Ctrl-C there ends
     # the run with the same line as one during the command, also when an extension module's import
     # turned it into its own ImportError.

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._files import atomic_path, run_lock, sha256_file, write_atomic
-from ._log import logger
+from ._log import logger, warn_user_fmt
 from .bundle import export_bundle
 from .data.datasets import load_dataset, synthetic_dataset
-from .errors import ConfigError, DriftError, check_int, did_you_mean
+from .errors import ConfigError, DriftError, ResumeWarning, check_int, did_you_mean
 from .precision import Precision
 
 if TYPE_CHECKING:  # Keras is imported only when a model is trained or loaded
@@ -392,7 +392,7 @@ def _read_history(run_dir: Path) -> pd.DataFrame | None:
     try:
         return pd.read_csv(path) if path.exists() else None
     except (OSError, ValueError) as exc:  # a torn file from an older run: the history is only shown
-        logger.warning("%s is unreadable (%s); no history shown", path, exc)
+        warn_user_fmt(ResumeWarning, "%s is unreadable (%s); no history shown", path, exc)
         return None
 
 
@@ -400,7 +400,7 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        logger.warning("%s is unreadable (%s); it is written again", path, exc)
+        warn_user_fmt(ResumeWarning, "%s is unreadable (%s); it is written again", path, exc)
         return None
 
 
@@ -409,6 +409,8 @@ def _reuse(path: Path, load: Any) -> Any:
     try:
         return load(path)
     except (OSError, ValueError, KeyError, IndexError) as exc:
-        logger.warning("%s is unreadable (%s); this step runs again", path, " ".join(str(exc).split())[:200])
+        warn_user_fmt(
+            ResumeWarning, "%s is unreadable (%s); this step runs again", path, " ".join(str(exc).split())[:200]
+        )
         path.unlink(missing_ok=True)
         return None

@@ -172,6 +172,19 @@ class CalibrationWarning(EdgelabWarning):
     """Calibration images unlike the data the model sees: int8 ranges will clip real inputs."""
 
 
+class SetupWarning(EdgelabWarning):
+    """A setting did not take effect: TensorFlow's thread pools already sized, tf.keras already Keras 3."""
+
+
+class ResumeWarning(EdgelabWarning):
+    """Saved work (a checkpoint, a training state, a stage's file) was unreadable: that step runs again."""
+
+
+class PartialResultWarning(EdgelabWarning):
+    """Part of a result is missing or replaced: an Edge TPU estimate that failed, compiler counts replaced by
+    the offline prediction, a bundle or drift reference not written, images a device could not read."""
+
+
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """A ' Did you mean ...?' hint for a misspelt option, or '' when nothing is close."""
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)

@@ -358,6 +358,10 @@ class Outcome:
         )
 
 
+#: Seconds a fresh worker may take to import edgelab and a runtime (a bound on a broken start only).
+STARTUP_TIMEOUT_S = 600.0
+
+
 def run(paths: list[Path], timeout_s: float = 60.0, budget_s: float | None = None) -> Outcome:
     """Push every file through the worker (a fresh one after a crash or hang). ``timeout_s`` is how
     long one file may take before it counts as a hang; ``budget_s`` (command-line campaigns only)
@@ -379,6 +383,12 @@ def run(paths: list[Path], timeout_s: float = 60.0, budget_s: float | None = Non
         sel.register(proc.stdout, selectors.EVENT_READ)
         current = None
         try:
+            # A file's timeout starts once the worker has imported everything: a slow start on a
+            # busy machine is not a hang of the file it would have read first.
+            if not sel.select(STARTUP_TIMEOUT_S) or not proc.stdout.readline().startswith('{"ready"'):
+                raise RuntimeError(
+                    f"the fuzz worker did not start within {STARTUP_TIMEOUT_S:g} s (exit code {proc.poll()})"
+                )
             while todo or current is not None:
                 if current is None:
                     if budget_s is not None and time.monotonic() - began > budget_s:
@@ -399,8 +409,6 @@ def run(paths: list[Path], timeout_s: float = 60.0, budget_s: float | None = Non
                         outcome.signals.append((str(current), code))
                     else:  # exited: an uncaught error at import or exit, as bad as a traceback
                         outcome.tracebacks.append((str(current), f"worker exited with code {code}"))
-                        if outcome.done == 0:
-                            raise RuntimeError(f"the fuzz worker cannot start (exit code {code})")
                     current = None
                     break
                 reply = json.loads(line)
@@ -446,6 +454,8 @@ def _worker() -> None:
         return allocate(self, *args, **kwargs)
 
     interpreter_cls.allocate_tensors = counted
+    sys.stdout.write('{"ready": true}\n')
+    sys.stdout.flush()
 
     for line in sys.stdin:
         path = line.strip()

@@ -27,6 +27,24 @@ COLOURS = ((220, 40, 40), (40, 200, 40), (40, 40, 220), (220, 220, 40))
 
 _CACHE: dict[str, object] = {}
 
+#: Two float32 runs of one small model (Keras and its fp32 TFLite file, another batch size, another
+#: CPU's vector width) give each probability within this: a sum of n terms moves by at most
+#: n * 2**-24 of the terms' absolute sum; the longest sum here is edgecnn's last 3x3x64 conv
+#: (576 terms) of activations of a few units: 576 * 6e-8 * 3 = 1e-4, and softmax halves a logit's change.
+FLOAT32_PROB = 1e-4
+
+
+def near_ties(probs: np.ndarray, margin: float = 2 * FLOAT32_PROB) -> int:
+    """Images whose two best probabilities are within ``margin``: two float32 runs of the model may
+    pick either class there (each probability moves by :data:`FLOAT32_PROB` at most)."""
+    top = np.sort(np.asarray(probs, np.float64), axis=1)[:, -2:]
+    return int(np.sum(top[:, 1] - top[:, 0] <= margin))
+
+
+def correct(probs: np.ndarray, labels: np.ndarray) -> int:
+    """Images whose top class is the label."""
+    return int(np.sum(np.asarray(probs).argmax(axis=1) == np.asarray(labels)))
+
 
 def cached(key: str, build: Callable[[], object]) -> object:
     """``build()`` once per test session."""

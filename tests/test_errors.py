@@ -50,3 +50,21 @@ def test_every_edgelab_warning_category_derives_from_edgelabwarning():
     for category in (EdgeTPUWarning, DatasetWarning, CalibrationWarning):
         assert issubclass(category, EdgelabWarning), category
         assert issubclass(category, UserWarning), category  # shown by Python's default filters
+
+
+def test_the_command_line_shows_an_edgelab_warning_as_one_line_and_others_unchanged():
+    import subprocess
+    import sys
+
+    script = (
+        "import warnings\n"
+        "from edgelab._cli.args import one_line_warnings\n"
+        "from edgelab.errors import SanityWarning\n"
+        "one_line_warnings()\n"
+        "warnings.warn(SanityWarning('accuracy is at chance'))\n"
+        "warnings.warn(UserWarning('from another package'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    lines = done.stderr.splitlines()
+    assert lines[0] == "edgelab: warning: accuracy is at chance"
+    assert "UserWarning: from another package" in lines[1]  # Python's own form, with its source

@@ -325,8 +325,9 @@ def test_write_atomic_leaves_the_old_file_when_writing_fails(tmp_path, monkeypat
     assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["params.json"]
 
 
-def test_torn_demo_files_are_redone_with_a_note(tmp_path, caplog):
+def test_torn_demo_files_are_redone_with_a_note(tmp_path, recwarn):
     from edgelab import demo
+    from edgelab.errors import ResumeWarning
 
     config = demo.DemoConfig(out_dir=str(tmp_path / "run"), per_class=3, image_size=16, epochs=1, qat_epochs=0)
     out = demo.prepare_out_dir(config)
@@ -339,7 +340,10 @@ def test_torn_demo_files_are_redone_with_a_note(tmp_path, caplog):
     torn_model.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 20)
     assert demo._reuse(torn_model, lambda p: __import__("h5py").File(p, "r")) is None
     assert not torn_model.exists()
-    assert "unreadable" in caplog.text
+    notes = [str(w.message) for w in recwarn if issubclass(w.category, ResumeWarning)]
+    assert any("params.json is unreadable" in n for n in notes) and any(
+        "float_model.h5 is unreadable" in n for n in notes
+    )
 
 
 def test_a_second_run_into_a_locked_folder_says_who_holds_it(tmp_path):

@@ -99,3 +99,87 @@ def test_no_warning_when_the_range_is_known_or_nothing_is_clearly_better():
     flat = el._keras.keras.Model(inputs, zero(el._keras.keras.layers.GlobalAveragePooling2D()(inputs)), name="flat")
     assert probe_input_range(flat, x, y, warn=False) is None
     assert np.isfinite(len(y))
+
+
+def _trained_on_0_1():
+    """The script's model and data, in this process."""
+    import numpy as np
+
+    scope: dict = {}
+    exec(SCRIPT.split("assumed = ")[0], scope)  # the model and its images, not the evaluation
+    return scope["model"], scope["images"], scope["labels"].astype(np.int64)
+
+
+def test_train_warns_once_and_run_comparison_does_not_repeat_it(tmp_path):
+    import numpy as np
+
+    import edgelab as el
+    from edgelab._keras import keras
+    from edgelab.errors import InputRangeWarning
+
+    model, images, labels = _trained_on_0_1()
+    # The user fitted it on pixels / 255 (a zero learning rate keeps the exact weights above).
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    model.fit(images / np.float32(255), labels, epochs=1, verbose=0)
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        el.train(model, (images, labels), epochs=1, patience=0, progress=False, sanity=False)
+        el.run_comparison(
+            model,
+            (images, labels),
+            test_data=(images, labels),
+            class_names=[str(k) for k in range(6)],
+            out_dir=tmp_path,
+            precisions=["fp32"],
+            min_time_s=0.01,
+            progress=False,
+        )
+    found = [str(w.message) for w in shown if issubclass(w.category, InputRangeWarning) and MESSAGE in str(w.message)]
+    assert len(found) == 1, [str(w.message) for w in shown]
+    assert "scores 1.0000 on 48 labelled images fed pixels in [0, 1]" in found[0]  # probed before training
+    assert shown[[str(w.message) for w in shown].index(found[0])].filename == __file__  # points at the user's call
+
+
+def test_imbalanced_labels_alone_are_not_a_better_range():
+    """An untrained-looking model answering class 0 on pixels >= 0 and class 1 on negative ones: with 40 of
+    50 labels class 0, [0, 1] "scores" 0.8 against 0.2 in [-1, 1], only by the labels' imbalance."""
+    import numpy as np
+
+    from edgelab._keras import keras
+    from edgelab.errors import InputRangeWarning
+    from edgelab.training.range_probe import probe_input_range
+
+    inputs = keras.Input((8, 8, 3))
+    sign = keras.layers.Dense(3, activation="softmax")
+    model = keras.Model(inputs, sign(keras.layers.GlobalAveragePooling2D()(inputs)), name="sign")
+    sign.set_weights([np.array([[10, -10, 0]] * 3, np.float32), np.zeros(3, np.float32)])
+    images = np.full((50, 8, 8, 3), 60, np.uint8)  # -0.53 in [-1, 1], 0.24 in [0, 1]
+    labels = np.array([0] * 40 + [1] * 10)
+    assert model.predict(images / np.float32(255), verbose=0).argmax(axis=1).tolist() == [0] * 50
+    assert model.predict(images / np.float32(127.5) - 1, verbose=0).argmax(axis=1).tolist() == [1] * 50
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        assert probe_input_range(model, images, labels) is None
+    assert not [w for w in shown if issubclass(w.category, InputRangeWarning) and "scores" in str(w.message)]
+
+
+def test_train_does_not_probe_a_model_never_fitted():
+    """Random weights may score better in one range by chance; train only probes a model fitted before."""
+    import _tiny
+
+    import edgelab as el
+    from edgelab.errors import InputRangeWarning
+    from edgelab.training.range_probe import probe_input_range
+
+    def fresh():
+        el.seed_everything(5)
+        return _tiny.small_cnn(8, 3, name="fresh")
+
+    x, y = _tiny.colour_task(12, size=8, num_classes=3, seed=3)
+    # These random weights do "prefer" another range than [-1, 1] on these images...
+    assert probe_input_range(fresh(), x, y, warn=False) is not None
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        el.train(fresh(), (x, y), epochs=1, patience=0, progress=False, sanity=False)
+    # ...but train does not tell the user to declare it.
+    assert not [w for w in shown if issubclass(w.category, InputRangeWarning) and "scores" in str(w.message)]

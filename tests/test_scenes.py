@@ -147,7 +147,11 @@ def test_classes_are_not_separable_by_colour_alone(sample):
     feats = images.reshape(len(images), -1, 3).astype(np.float64).mean(axis=1)
     centres = np.stack([feats[labels == i].mean(axis=0) for i in range(6)])
     pred = np.argmin(((feats[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
-    assert 0.3 < (pred == labels).mean() < 0.9
+    # 144 images, chance 1/6 (24): colour carries the signal real photographs have (more than 0.3, 43
+    # images, 4.3 standard deviations of a guesser's count above chance) but not the whole task (at
+    # least 15 images, 10%, wrong).
+    right = int((pred == labels).sum())
+    assert len(labels) == 144 and 0.3 * 144 < right < 0.9 * 144
 
 
 # ----------------------------------------------------------------------------- make_scenes

@@ -27,6 +27,18 @@ def val_loss_and_accuracy(model, images, labels, batch_size: int) -> tuple[float
     return loss, accuracy
 
 
+#: The same weights evaluated in other batch groupings (training's batches vs 8 here): the float32 mean
+#: of 16 per-image losses and each image's sums (at most 27 terms in the conv) round in another order,
+#: (16 + 27) * 2**-24 = 2.6e-6 relative; 1e-4 relative and 1e-5 absolute bound it with room.
+LOSS = {"rel": 1e-4, "abs": 1e-5}
+
+
+def same_accuracy(model, images, labels, accuracy: float, reference: float) -> bool:
+    """Two evaluations of one model agree, but for images at a float32 near tie (see _tiny.near_ties)."""
+    probs = model.predict(normalize(images), verbose=0)
+    return abs(round((accuracy - reference) * len(labels))) <= _tiny.near_ties(probs)
+
+
 @pytest.fixture(scope="module")
 def flipped():
     """Two colours; validation labels are swapped, so the validation loss only rises as the model learns."""
@@ -53,7 +65,7 @@ def test_tiny_run_learns_an_easy_task_well_above_chance():
 
     test_images, test_labels = data.arrays("test")
     evaluation = evaluate_keras(result.model, test_images, test_labels, data.class_names)
-    assert evaluation.accuracy >= 0.9  # chance is 1/3
+    assert evaluation.accuracy >= 0.9  # chance is 1/3; the colours (noise +-40) are separable: 10% wrong at most
     assert evaluation.confusion.shape == (3, 3)
     assert evaluation.confusion.sum() == len(test_labels)
 
@@ -75,8 +87,8 @@ def test_early_stopping_restores_the_best_weights(flipped):
     last = history.iloc[-1]
     assert abs(last["val_loss"] - best["val_loss"]) > 1e-3, "weights did not change after the best epoch"
     loss, accuracy = val_loss_and_accuracy(result.model, *val_data, batch_size=8)
-    assert loss == pytest.approx(best["val_loss"], rel=1e-4, abs=1e-5)
-    assert accuracy == pytest.approx(best["val_accuracy"])
+    assert loss == pytest.approx(best["val_loss"], **LOSS)
+    assert same_accuracy(result.model, *val_data, accuracy, best["val_accuracy"])
 
 
 def test_resume_after_interruption_continues_from_the_checkpoint(flipped, tmp_path):
@@ -107,13 +119,13 @@ def test_resume_after_interruption_continues_from_the_checkpoint(flipped, tmp_pa
     best = second.history.iloc[0]
     loss, _ = val_loss_and_accuracy(second.model, *val_data, batch_size=8)
     assert abs(second.history.iloc[1]["val_loss"] - best["val_loss"]) > 1e-3
-    assert loss == pytest.approx(best["val_loss"], rel=1e-4, abs=1e-5)
+    assert loss == pytest.approx(best["val_loss"], **LOSS)
 
     # Calling again once finished trains nothing and still returns the best weights.
     third = train(fresh_model(9), train_data, val_data, epochs=4, **kwargs)
     assert third.resumed_from_epoch == 4 and third.epochs_run == 4
     loss, _ = val_loss_and_accuracy(third.model, *val_data, batch_size=8)
-    assert loss == pytest.approx(best["val_loss"], rel=1e-4, abs=1e-5)
+    assert loss == pytest.approx(best["val_loss"], **LOSS)
 
     # resume=False starts over in the same folder.
     again = train(fresh_model(), train_data, val_data, epochs=1, resume=False, **kwargs)

@@ -252,36 +252,16 @@ def _numbers(stdout: str) -> list[int]:
     return [int(line.split()[1]) for line in stdout.splitlines() if line.startswith("trial ")]
 
 
-def test_two_workers_share_a_journal_without_sharing_files(tmp_path, scene_folder):
-    a, b = _worker(tmp_path, scene_folder, 2), _worker(tmp_path, scene_folder, 2)
-    out_a, err_a = a.communicate(timeout=900)
-    out_b, err_b = b.communicate(timeout=900)
-    assert a.returncode == 0 and b.returncode == 0, err_a + err_b
-    mine_a, mine_b = _numbers(out_a), _numbers(out_b)
-    assert len(mine_a) == len(mine_b) == 2
-    assert sorted(mine_a + mine_b) == [0, 1, 2, 3], "distinct trial numbers, 2 x N trials"
-    run = tmp_path / "run" / "shared"
-    folders = sorted(p.name for p in run.iterdir())
-    for name in folders:  # every folder belongs to one trial; duplicates of a finished candidate write none
-        assert name in {f"trial_{n:04d}" for n in mine_a + mine_b}
-        assert not (run / name / ".running").exists()
-    report = subprocess.run(
-        [sys.executable, "-c", "import sys; from edgelab.cli import main; sys.exit(main())", "tune", "--trials", "0"]
-        + ["--storage", f"journal:{tmp_path / 'shared.journal'}", "--study", "shared", "--json"],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert report.returncode == 0, report.stderr
-    doc = json.loads(report.stdout)
-    assert [t["number"] for t in doc["trials"]] == [0, 1, 2, 3]
-    assert {t["state"] for t in doc["trials"]} == {"infeasible"} and doc["best"] is None
+def _lines(proc: subprocess.Popen) -> tuple[list[int], str]:
+    out, err = proc.communicate(timeout=900)
+    return _numbers(out), err
 
 
-def test_a_killed_worker_leaves_the_other_and_a_rerun_working(tmp_path, scene_folder):
+def test_workers_share_a_journal_and_survive_a_killed_one(tmp_path, scene_folder):
+    """Two workers finish 2 x N trials with distinct numbers and their own files while a third is
+    killed mid-trial; a rerun then finds that trial failed and goes on (one study, one journal)."""
     victim = _worker(tmp_path, scene_folder, 50)
-    survivor = _worker(tmp_path, scene_folder, 2)
+    a, b = _worker(tmp_path, scene_folder, 2), _worker(tmp_path, scene_folder, 2)
     run = tmp_path / "run" / "shared"
     killed_in = None
     while killed_in is None:  # wait for the victim to hold a trial, then kill it there
@@ -296,17 +276,25 @@ def test_a_killed_worker_leaves_the_other_and_a_rerun_working(tmp_path, scene_fo
         if killed_in is None:
             time.sleep(0.05)  # polling interval only; nothing is asserted on time
     os.kill(victim.pid, signal.SIGKILL)
-    victim.communicate(timeout=60)
-    out, err = survivor.communicate(timeout=900)
-    assert survivor.returncode == 0, err
-    assert len(_numbers(out)) == 2
+    done_by_victim, _ = _lines(victim)  # the trials it finished before the kill
+    (mine_a, log_a), (mine_b, log_b) = _lines(a), _lines(b)
+    assert a.returncode == 0 and b.returncode == 0, log_a + log_b
+    assert len(mine_a) == len(mine_b) == 2
+    assert len(set(mine_a + mine_b)) == 4, "2 x N trials, distinct numbers"
+    assert not set(mine_a + mine_b) & set(done_by_victim)
     rerun = _worker(tmp_path, scene_folder, 1, "--json")
     out, err = rerun.communicate(timeout=900)
     assert rerun.returncode == 0, err
     doc = json.loads(out)
-    states = {t["number"]: t for t in doc["trials"]}
-    failed = [t for t in doc["trials"] if t["state"] == "failed"]
+    (mine_r,) = _numbers(err)
+    failed = [t["number"] for t in doc["trials"] if t["state"] == "failed"]
     assert len(failed) == 1, "exactly the killed worker's trial failed"
-    assert "worker stopped mid-trial" in failed[0]["reason"]
-    assert all(t["state"] in ("infeasible", "failed") for t in states.values())
+    assert failed[0] >= killed_in and failed[0] not in {*mine_a, *mine_b, *done_by_victim, mine_r}
+    (reason,) = [t["reason"] for t in doc["trials"] if t["state"] == "failed"]
+    assert "worker stopped mid-trial" in reason
+    numbers = sorted([*mine_a, *mine_b, *done_by_victim, *failed, mine_r])
+    assert [t["number"] for t in doc["trials"]] == numbers == list(range(len(numbers)))
+    assert {t["state"] for t in doc["trials"] if t["number"] != failed[0]} == {"infeasible"} and doc["best"] is None
+    for folder in run.iterdir():  # every folder belongs to one trial; duplicates of a finished candidate write none
+        assert folder.name in {f"trial_{n:04d}" for n in numbers}
     assert not any(run.glob("trial_*/.running"))

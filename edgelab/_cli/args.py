@@ -13,12 +13,13 @@ import logging
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 from .._files import disk_full_error, quiet_finalizers
 from .._interrupt import interrupt_count, was_interrupted
-from ..errors import EdgelabError
+from ..errors import EdgelabError, EdgelabWarning
 
 #: Limits shared by several commands.
 MAX_THREADS = 256
@@ -75,6 +76,22 @@ _DISK_ERRORS = {
     errno.EROFS: "the file system is read-only",
     errno.EDQUOT: "the disk quota is exceeded",
 }
+
+
+def one_line_warnings() -> None:
+    """On the command line, an edgelab warning is one ``edgelab: warning: ...`` line on stderr.
+
+    Python's default form repeats the warning's source file, line number and code line, which mean
+    nothing to a user of the command; other packages' warnings keep that form.
+    """
+    default = warnings.formatwarning
+
+    def format_warning(message, category, filename, lineno, line=None):  # type: ignore[no-untyped-def]
+        if issubclass(category, EdgelabWarning):
+            return f"edgelab: warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = format_warning
 
 
 def _os_error_line(exc: OSError) -> str:

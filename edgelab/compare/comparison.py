@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from .._keras import check_keras2_model
-from .._log import logger, progress_scope, tqdm
+from .._log import logger, progress_scope, tqdm, warn_user_fmt
 from ..edgetpu.energy import estimate_energy
 from ..edgetpu.latency import estimate_latency
 from ..edgetpu.verdict import edgetpu_verdict
 from ..enums import StrEnum
-from ..errors import ConfigError, check_int, check_number, did_you_mean
+from ..errors import ConfigError, PartialResultWarning, check_int, check_number, did_you_mean
 from ..metrics import classification_metrics
 from ..precision import REPAIRED, Precision
 from ..preprocess import set_input_range
@@ -151,7 +151,7 @@ def _edgetpu_estimates(path: Path) -> tuple[float | None, float | None]:
         latency = estimate_latency(path)
         return latency.ms["usb3"], estimate_energy(latency).mj["usb3"]
     except Exception as exc:  # advisory columns: never lose the row for them
-        logger.warning("Edge TPU latency estimate of %s failed: %s", Path(path).name, exc)
+        warn_user_fmt(PartialResultWarning, "Edge TPU latency estimate of %s failed: %s", Path(path).name, exc)
         return None, None
 
 
@@ -165,7 +165,7 @@ def _measure(
     try:
         verdict = _edgetpu_verdict(variant_model.path)
     except Exception as exc:  # the Edge TPU column is advisory: never lose the row for it
-        logger.warning("Edge TPU analysis of %s failed: %s", variant_model.path.name, exc)
+        warn_user_fmt(PartialResultWarning, "Edge TPU analysis of %s failed: %s", variant_model.path.name, exc)
         verdict = None
     return VariantResult(precision, VariantStatus.OK, None, variant_model, evaluation, latency, macs, verdict)
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._log import logger
-from ..errors import ConfigError, DatasetError, did_you_mean
+from .._log import warn_user_fmt
+from ..errors import ConfigError, DatasetError, DatasetWarning, did_you_mean
 from .cache import ScanDecoder
 from .decoding import check_file, parallel_map
 from .decoding import max_pixels as max_pixels_budget
@@ -295,7 +295,7 @@ def scan(
     for origin, dirs in pools:
         for label, name in enumerate(names):
             if name not in dirs:
-                logger.warning("class %r has no folder in %s", name, layout.test_dir)
+                warn_user_fmt(DatasetWarning, "class %r has no folder in %s", name, layout.test_dir)
                 continue
             for path in walker.walk(dirs[name]):
                 candidates.append((path, label, origin))
@@ -328,7 +328,7 @@ def scan(
                 if origin != train_origin and names[i] in dirs and any(lab == i and o == origin for _, lab, o in kept):
                     detail = f"class {names[i]!r} has no usable images in {INTEL_TRAIN}"
                     skipped.append(SkippedFile(dirs[names[i]], SkipReason.UNKNOWN_CLASS, detail))
-        logger.warning("dropped classes without usable images: %s", [names[i] for i in missing])
+        warn_user_fmt(DatasetWarning, "dropped classes without usable images: %s", [names[i] for i in missing])
         remap = {old: new for new, old in enumerate(i for i in range(len(names)) if i not in missing)}
         names = [n for i, n in enumerate(names) if i not in missing]
         kept = [(p, remap[label], origin) for p, label, origin in kept if label in remap]

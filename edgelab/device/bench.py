@@ -22,11 +22,19 @@ import numpy as np
 from PIL import Image
 
 from .._files import read_labels, sha256_file
-from .._log import logger
+from .._log import warn_user_fmt
 from ..bundle import export_bundle
 from ..data.decoding import load_image
 from ..data.scanning import scan
-from ..errors import ConfigError, DatasetError, DeviceError, DeviceRuntimeError, DeviceTimeoutError, check_int
+from ..errors import (
+    ConfigError,
+    DatasetError,
+    DeviceError,
+    DeviceRuntimeError,
+    DeviceTimeoutError,
+    PartialResultWarning,
+    check_int,
+)
 from ..tflite.runtime import TFLiteModel
 from . import ssh, sync
 from .info import DeviceInfo, probe
@@ -322,7 +330,9 @@ def bench(
                 row["near_ties"] = ties
                 row["host_accuracy"] = float(np.mean(host_pred == images.labels))
             if row.get("unreadable"):
-                logger.warning("%d test image(s) could not be read on the device", len(row["unreadable"]))
+                warn_user_fmt(
+                    PartialResultWarning, "%d test image(s) could not be read on the device", len(row["unreadable"])
+                )
         row.pop("predictions", None)
         rows.append(row)
     cleaned = sync.remove(device, target) if cleanup else False

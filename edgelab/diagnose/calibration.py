@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._log import logger, tqdm
+from .._log import tqdm, warn_user_fmt
 from ..errors import (
     CalibrationWarning,  # re-exported: every error class lives in edgelab.errors
     ConfigError,
@@ -49,7 +49,7 @@ def calibration_balance(labels: Any, class_names: Sequence[str] | None = None) -
     frame["vs_even"] = (frame.share * n).round(3)
     weak = frame[frame.vs_even < 0.5]
     if len(weak):
-        logger.warning("calibration set under-represents %s", ", ".join(weak["class"]))
+        warn_user_fmt(CalibrationWarning, "calibration set under-represents %s", ", ".join(weak["class"]))
     return frame
 
 

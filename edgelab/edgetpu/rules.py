@@ -158,9 +158,12 @@ def _resize_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
     """Resize maps only on image tensors and at scales it can reproduce exactly.
 
     Coral: "I/O is a 3-D tensor; depending on sizes it may stay on the CPU to avoid precision
-    loss". Read here as: input and output are [1, H, W, C], and along H and W the sampling grid
-    is an exact integer ratio. With align_corners the grid spacing is (in-1)/(out-1), which has no
-    exact ratio when the input is a single pixel.
+    loss", and google-coral/edgetpu#31 (Coral): the compiler refuses the op when its loss of
+    precision is above a threshold it does not disclose. Read here as: input and output are
+    [1, H, W, C], and along H and W the sampling grid is an exact integer ratio. With align_corners
+    the grid spacing is (in-1)/(out-1), which has no exact ratio when the input is a single pixel
+    (the Coral deeplab pair's 1x1 -> 33x33 resize, left on the CPU). Where the threshold lies for
+    inexact ratios is not public: an inexact ratio is predicted on the CPU, which may be pessimistic.
     """
     src, dst = info.tensors[op.inputs[0]].shape, _outputs(op, info)[0].shape
     if len(src) != 4 or len(dst) != 4:
@@ -223,10 +226,12 @@ SOURCES: dict[str, str] = {
     "SOFTMAX": "Coral table: one-dimensional input, at most 16,000 elements",
     "STRIDED_SLICE": "Coral table: all strides 1; no ellipsis or new-axis mask",
     "RESIZE_BILINEAR": (
-        "Coral table (3-D I/O; may stay on the CPU to avoid precision loss), read as exact integer scales: "
-        "Coral pair deeplabv3_mnv2_dm05_pascal_quant (align_corners 1x1 -> 33x33 left on the CPU, exact "
-        "ratios mapped); half_pixel_centers maps with compiler 16 (a public compiler-16 model: three 2x "
-        "half-pixel upsamplings mapped)"
+        "Coral table (3-D I/O; may stay on the CPU to avoid precision loss) and Coral's reason "
+        "(google-coral/edgetpu#31: the compiler refuses a resize whose precision loss is above a threshold), "
+        "read as exact integer scales; Coral pair deeplabv3_mnv2_dm05_pascal_quant: its align_corners "
+        "1x1 -> 33x33 resize stays on the CPU (the 33 -> 33 and 33 -> 513 resizes after it follow it "
+        "there, one subgraph only, so they prove nothing either way); half_pixel_centers maps with "
+        "compiler 16 (a public compiler-16 model: three 2x half-pixel upsamplings mapped)"
     ),
     "RESIZE_NEAREST_NEIGHBOR": (
         "Coral table (as RESIZE_BILINEAR); half_pixel_centers (version 3) refused: compiler 14.1 log "

@@ -6,7 +6,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from .._log import logger
+from .._log import warn_user_fmt
+from ..errors import PartialResultWarning
 from .analyze import analyze_edgetpu
 from .compiler import compile_edgetpu, find_compiler
 from .mapping import EdgeTPUMapping
@@ -25,7 +26,8 @@ def edgetpu_verdict(model: str | Path, use_compiler: bool = True, *, timeout_s: 
         mapping = result.mapping
         if result.ok and mapping.ops_edgetpu is not None and mapping.ops_total is not None:
             return replace(mapping, report=report)
-        logger.warning(
+        warn_user_fmt(
+            PartialResultWarning,
             "edgetpu_compiler gave no op counts for %s (%s); using the offline prediction",
             Path(model).name,
             result.reason or result.status,

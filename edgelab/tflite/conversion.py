@@ -530,9 +530,14 @@ def convert_graph_int8(model: keras.Model, images: np.ndarray, io_dtype: str = "
             warnings.simplefilter("ignore", UserWarning)
 
             def run() -> bytes:
-                serve, _ = serving_function(model)
-                function = tf.function(serve, input_signature=[tf.TensorSpec(shape, tf.float32, name="image")])
-                converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()])
+                serve, variables = serving_function(model)
+                module = tf.Module()
+                module.variables_ = variables
+                module.serve = tf.function(serve, input_signature=[tf.TensorSpec(shape, tf.float32, name="image")])
+                converter = tf.lite.TFLiteConverter.from_concrete_functions(
+                    [module.serve.get_concrete_function()], module
+                )
+                converter.experimental_lower_to_saved_model = False  # freeze in memory: no SavedModel round trip
                 return _configure(converter, recipe, samples, io_dtype).convert()
 
             flatbuffer = call_interruptibly(run)

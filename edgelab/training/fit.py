@@ -20,9 +20,9 @@ import pandas as pd
 
 from .._files import atomic_folder, atomic_path, write_atomic
 from .._keras import check_keras2_model, keras, tf
-from .._log import logger, progress_scope, tqdm
+from .._log import logger, progress_scope, tqdm, warn_user_fmt
 from ..data.pipeline import array_batches
-from ..errors import ConfigError
+from ..errors import ConfigError, ResumeWarning, SetupWarning
 from ..metrics import EvalResult, classification_metrics
 from ..preprocess import RANGE_ATTRIBUTE, InputRange, model_input_range
 from ..records import SKIP, Record, rounded
@@ -44,7 +44,8 @@ def seed_everything(seed: int = 0, threads: int | None = None) -> None:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
         except RuntimeError:  # already initialised in this process: keep what is set
-            logger.warning(
+            warn_user_fmt(
+                SetupWarning,
                 "TensorFlow is already running in this process: its thread pools keep their size "
                 "(call seed_everything(threads=%d) before any TensorFlow work to pin them)",
                 threads,
@@ -190,9 +191,18 @@ def _load_weights(model, path: Path) -> bool:
     try:
         model.load_weights(str(path))
     except (OSError, ValueError, KeyError, IndexError) as exc:
-        logger.warning("%s is unreadable (%s); it is not used", path, " ".join(str(exc).split())[:200])
+        warn_user_fmt(ResumeWarning, "%s is unreadable (%s); it is not used", path, " ".join(str(exc).split())[:200])
         return False
     return True
+
+
+def _trained_before(model: Any) -> bool:
+    """The model went through Keras' ``fit`` already (its optimizer took steps)."""
+    iterations = getattr(getattr(model, "optimizer", None), "iterations", None)
+    try:
+        return iterations is not None and int(iterations) > 0
+    except (TypeError, ValueError):
+        return False
 
 
 def _checkpoint(model) -> tf.train.Checkpoint:
@@ -277,7 +287,6 @@ def run_training(
     input_range = config.input_range
     check_keras2_model(model)
     contract = model_input_range(model, input_range)
-    setattr(model, RANGE_ATTRIBUTE, contract)
     with progress_scope(progress):  # the dataset's "loading" bars follow this call's progress=
         x_train, y_train = _as_arrays(data, "train")
         _check_fits(model, data, x_train, y_train)
@@ -288,6 +297,12 @@ def run_training(
             val_arrays = _as_arrays(val_data, "val")
             # uint8 images scaled to the model's range batch by batch: no float copy of the split
             validation = array_batches(*val_arrays, batch_size, input_range=contract)
+    if input_range is None and _trained_before(model):
+        # Before the weights move and before the range is remembered: a model the user trained on
+        # [0, 1] or [0, 255] shows it on a few labelled images (validation, else training). A model
+        # never fitted is not probed: random weights can "prefer" a range by chance.
+        probe_input_range(model, *(val_arrays if val_arrays is not None else (x_train, y_train)))
+    setattr(model, RANGE_ATTRIBUTE, contract)
     seed_everything(seed)
     if config.compile_model:
         steps = epochs * math.ceil(len(x_train) / batch_size)
@@ -313,7 +328,8 @@ def run_training(
                 start_epoch, best, best_epoch, wait = state["epoch"], state["best"], state["best_epoch"], state["wait"]
                 history = state["history"]
             except (ValueError, KeyError, TypeError, OSError, tf.errors.OpError) as exc:  # torn by an older run
-                logger.warning(
+                warn_user_fmt(
+                    ResumeWarning,
                     "%s holds an unreadable training state (%s); training starts over",
                     run_path,
                     " ".join(str(exc).split())[:200] or type(exc).__name__,

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from .._keras import check_keras2_model, is_qat_model, keras, tf
-from .._log import logger
-from ..errors import EdgelabError
+from .._log import logger, warn_user_fmt
+from ..errors import EdgelabError, InputRangeWarning
 from ..preprocess import (
     EDGELAB_RANGE,
     RANGE_ATTRIBUTE,
@@ -160,6 +160,7 @@ def flatten_model(
             )
             flat = _rebuilt(flat, skip={id(layer) for layer in chain})
             names = [f"{layer.name} ({type(layer).__name__})" for layer in chain]
+            # On the log, not a warning: edgelab feeds and remembers the new range itself, nothing is wrong.
             logger.warning(
                 "flatten_model: removed the preprocessing layer(s) %s of %r: they map pixels to %s, which edgelab "
                 "now feeds the model directly%s.",
@@ -169,7 +170,8 @@ def flatten_model(
                 "" if flat_range == EDGELAB_RANGE else " (edgelab remembers this range on the flat model)",
             )
         elif chain:
-            logger.warning(
+            warn_user_fmt(
+                InputRangeWarning,
                 "flatten_model: kept the preprocessing layer(s) %s of %r: they scale channels differently, which "
                 "no single input range expresses; tfmot cannot quantize them, so QAT will refuse the model.",
                 [layer.name for layer in chain],

@@ -39,6 +39,8 @@ class TrialRecord:
         model: The trained int8 file (None unless complete).
         epochs_run: Epochs trained.
         val_images: Validation images the accuracy was measured on (its resolution is 1/val_images).
+        prescreen_seconds, prescreen_cpu_seconds: Wall and CPU time (all of the process's threads)
+            of building, converting and analysing the untrained candidate.
     """
 
     number: int
@@ -54,6 +56,8 @@ class TrialRecord:
     model: str | None
     epochs_run: int | None = None
     val_images: int | None = None
+    prescreen_seconds: float | None = None
+    prescreen_cpu_seconds: float | None = None
 
     def correct(self) -> int | None:
         """Validation images classified right (None when unknown): ``accuracy * val_images``."""
@@ -80,6 +84,8 @@ class TrialRecord:
             "model": self.model,
             "epochs_run": self.epochs_run,
             "val_images": self.val_images,
+            "prescreen_seconds": self.prescreen_seconds,
+            "prescreen_cpu_seconds": self.prescreen_cpu_seconds,
         }
 
     def __repr__(self) -> str:
@@ -121,6 +127,8 @@ def record_from_trial(trial: Any) -> TrialRecord:
         model=attrs.get("model") if state == "complete" else None,
         epochs_run=attrs.get("epochs_run"),
         val_images=attrs.get("val_images"),
+        prescreen_seconds=attrs.get("prescreen_seconds"),
+        prescreen_cpu_seconds=attrs.get("prescreen_cpu_seconds"),
     )
 
 

@@ -343,7 +343,7 @@ class _Search:
         self.pruner = pruner
         self.on_trial = on_trial
         self.bar: Any = None
-        self.floors: dict[str, Screen] | None = None
+        self.floors: dict[str, float] | None = None
         self.impossible: str | None = None
 
     def trial_folder(self, number: int) -> Path:
@@ -408,6 +408,7 @@ class _Search:
         from ..training.fit import train
 
         num_classes = len(self.data.class_names)
+        cpu_start = time.process_time()
         try:
             model = self.space.build(params, num_classes, trial)
             if self.space.builder is not None:  # the builder's own suggestions belong to the candidate
@@ -421,6 +422,7 @@ class _Search:
         for key, value in sorted(screen.violations.items()):  # Optuna's constrained TPE and best_trials read these
             trial.set_constraint(key, value)
         trial.set_user_attr("prescreen_seconds", round(screen_seconds, 3))
+        trial.set_user_attr("prescreen_cpu_seconds", round(time.process_time() - cpu_start, 3))
         if not screen.feasible:
             trial.set_user_attr("infeasible", True)
             trial.set_user_attr("reason", screen.reason)
@@ -536,26 +538,35 @@ class _Search:
         return float(source.values[0]), float(source.values[1])
 
     def _check_floor(self) -> None:
-        """After a latency rejection: can the space's fastest candidates meet the budget at all?"""
+        """After a latency rejection: can the space's fastest candidates meet the budget at all?
+
+        A fastest candidate the study already screened is not converted again: its trial holds the estimate.
+        """
         if self.floors is not None or self.constraints.budget_ms is None:
             return
         smallest = self.space.smallest()
         if not smallest:
             self.floors = {}
             return
-        floors: dict[str, Screen] = {}
+        screened = {
+            _params_key(t.user_attrs.get("params") or {}): float(t.user_attrs["latency_ms"])
+            for t in self.study.get_trials(deepcopy=False)
+            if t.user_attrs.get("latency_ms") is not None
+        }
+        floors: dict[str, float] = {}
         with tempfile.TemporaryDirectory(prefix="edgelab-tune-floor-") as tmp:
             for params in smallest:
-                model = self.space.build(params, len(self.data.class_names))
-                floors[describe(params)] = prescreen(
-                    model, self.constraints, out_dir=Path(tmp) / params["architecture"]
-                )
+                known = screened.get(_params_key(params))
+                if known is None:
+                    model = self.space.build(params, len(self.data.class_names))
+                    known = prescreen(model, self.constraints, out_dir=Path(tmp) / params["architecture"]).latency_ms
+                floors[describe(params)] = known
         self.floors = floors
-        if floors and all((s.violations.get("latency_ms") or 0.0) > 0 for s in floors.values()):
-            name, best = min(floors.items(), key=lambda kv: kv[1].latency_ms)
+        if floors and all(latency > self.constraints.budget_ms for latency in floors.values()):
+            name, best = min(floors.items(), key=lambda kv: kv[1])
             self.impossible = (
                 f"no candidate can meet the budget of {self.constraints.budget_ms:g} ms on {self.constraints.link}: "
-                f"the fastest of the space, {name}, is estimated at {best.latency_ms:.2f} ms. Raise --budget-ms, "
+                f"the fastest of the space, {name}, is estimated at {best:.2f} ms. Raise --budget-ms, "
                 "choose a faster link, or search smaller widths or input sizes."
             )
 
