@@ -87,7 +87,7 @@ lab: $(STAMP)
 	$(PY) tools/lab_setup.py
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# The browser test on the whole series (make test opens 00, 04, 07 and 08); screenshots in runs/browser/.
+# The browser test on the whole series (make test opens 00 and 01; .ci/run runs this target too); screenshots in runs/browser/.
 browser: $(STAMP)
 	EDGELAB_BROWSER_NOTEBOOKS=all $(PY) -m pytest tests/test_browser.py -q -p no:cacheprovider -m browser
 

@@ -207,6 +207,31 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def shared_output(folder: Path) -> Iterator[None]:
+    """Wait for, then hold, an exclusive lock on ``folder`` (an output folder whose files are reused).
+
+    Two processes that fill the same cache (e.g. two notebook runs sharing ``runs-cache/``) then
+    make each file once: the second waits and finds the first's files. The lock is on the folder
+    itself, so no lock file is left behind; the operating system drops it when the holder exits.
+    Without ``fcntl`` (Windows) nothing is locked.
+    """
+    try:
+        # deferred: fcntl is POSIX-only (Windows has none)
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextlib.contextmanager
 def run_lock(folder: Path, command: str = "edgelab") -> Iterator[None]:
     """Hold an exclusive lock on an output folder while a run writes it.
 

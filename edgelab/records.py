@@ -34,14 +34,14 @@ def rounded(digits: int) -> Mapping[str, Any]:
 
 def plain(value: Any) -> Any:
     """``value`` as JSON-friendly Python data (see the module's docstring)."""
-    if value is None or (isinstance(value, (bool, str, int, float)) and not isinstance(value, enum.Enum)):
-        return value
+    if isinstance(value, np.generic):  # before float: numpy's float64 is a float
+        return value.item()
     if isinstance(value, enum.Enum):
         return plain(value.value)
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return value
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

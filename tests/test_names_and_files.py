@@ -149,3 +149,31 @@ def test_pixels_without_a_fixed_range_are_reported_not_darkened(tmp_path):
     gray16 = tmp_path / "gray16.pgm"
     Image.fromarray(np.full((8, 8), 65535, np.uint16)).save(gray16)  # opens as mode I, stored as I;16B
     assert load_image(gray16).min() == 255
+
+
+def test_a_reused_output_folder_is_held_by_one_process_at_a_time(tmp_path):
+    """Two runs filling one cache folder (convert_all(reuse=True)) take turns: while one holds the folder,
+    another process cannot take it; once released, it can."""
+    from edgelab._files import shared_output
+
+    probe = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+        "try:\n"
+        "    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except BlockingIOError:\n"
+        "    print('held')\n"
+        "else:\n"
+        "    print('free')\n"
+    )
+    folder = tmp_path / "runs-cache"
+
+    def other_process() -> str:
+        done = subprocess.run([sys.executable, "-c", probe, str(folder)], capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    with shared_output(folder):
+        assert folder.is_dir()
+        assert other_process() == "held"
+    assert other_process() == "free"
+    assert list(folder.iterdir()) == []  # no lock file left behind

@@ -86,3 +86,15 @@ def test_nested_enums_and_paths_come_out_as_before():
     }
     skipped = SkippedFile(Path("data") / "a.jpg", "unreadable", "truncated")
     assert skipped.to_dict() == {"path": "data/a.jpg", "reason": "unreadable", "detail": "truncated"}
+
+
+def test_a_prescreen_keeps_its_keys_and_rounds_its_time():
+    from edgelab.tune.prescreen import Screen
+
+    screen = Screen(1.5, 30, 31, 0, 1000, {"budget_ms": np.float64(0.5)}, None, seconds=2.123456)
+    out = screen.to_dict()
+    assert list(out) == [
+        "latency_ms", "ops_edgetpu", "ops_total", "off_chip_bytes", "size_bytes", "violations", "reason", "seconds"
+    ]  # fmt: skip
+    assert out["seconds"] == 2.123 and out["violations"] == {"budget_ms": 0.5}
+    assert type(out["violations"]["budget_ms"]) is float

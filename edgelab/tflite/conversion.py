@@ -8,6 +8,7 @@ SavedModel dominates conversion time, a bare function loads in a fraction of a s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import write_atomic, write_labels, writing
+from .._files import shared_output, write_atomic, write_labels, writing
 from .._interrupt import call_interruptibly, interrupts_surface
 from .._keras import check_keras2_model, is_qat_model, keras, tf
 from .._log import captured_native_output, logger, tqdm
@@ -464,39 +465,41 @@ def convert_all(
     )
     results: dict[Precision, ConvertedModel | ConversionFailure] = {}
     exports: dict[int, ExportedModel] = {}
-    try:
-        for precision in tqdm(wanted, desc="convert", unit="model", progress=progress):
-            with interrupts_surface():  # a Ctrl-C swallowed by TensorFlow's callbacks stops here
-                source = qat_model if precision is Precision.QAT_INT8 else model
-                path = Path(out_dir) / f"{name}_{precision.value}.tflite"
-                if reuse and _reusable(path, precision, keep_float):
-                    try:
-                        results[precision] = ConvertedModel.from_file(path, precision, labels)
+    # With reuse, another process filling the same folder finishes first and its files are reused.
+    with shared_output(Path(out_dir)) if reuse else contextlib.nullcontext():
+        try:
+            for precision in tqdm(wanted, desc="convert", unit="model", progress=progress):
+                with interrupts_surface():  # a Ctrl-C swallowed by TensorFlow's callbacks stops here
+                    source = qat_model if precision is Precision.QAT_INT8 else model
+                    path = Path(out_dir) / f"{name}_{precision.value}.tflite"
+                    if reuse and _reusable(path, precision, keep_float):
+                        try:
+                            results[precision] = ConvertedModel.from_file(path, precision, labels)
+                            continue
+                        except Exception as exc:  # an unreadable leftover is converted again
+                            logger.warning("re-converting %s: %s", path.name, exc)
+                    if source is None:
+                        results[precision] = ConversionFailure(
+                            precision, "no quantization-aware model given (qat_model=None)"
+                        )
                         continue
-                    except Exception as exc:  # an unreadable leftover is converted again
-                        logger.warning("re-converting %s: %s", path.name, exc)
-                if source is None:
-                    results[precision] = ConversionFailure(
-                        precision, "no quantization-aware model given (qat_model=None)"
-                    )
-                    continue
-                try:
-                    if id(source) not in exports:
-                        exports[id(source)] = ExportedModel(source)
-                    results[precision] = convert(
-                        exports[id(source)],
-                        precision,
-                        out_dir=out_dir,
-                        calibration=calibration,
-                        labels=labels,
-                        config=cfg.replace(reuse=False),  # checked above, before the export
-                    )
-                except (ConversionError, ConfigError) as exc:
-                    logger.warning("%s", exc)
-                    results[precision] = ConversionFailure(precision, str(exc))
-    finally:
-        for exported in exports.values():
-            exported.cleanup()
+                    try:
+                        if id(source) not in exports:
+                            exports[id(source)] = ExportedModel(source)
+                        results[precision] = convert(
+                            exports[id(source)],
+                            precision,
+                            out_dir=out_dir,
+                            calibration=calibration,
+                            labels=labels,
+                            config=cfg.replace(reuse=False),  # checked above, before the export
+                        )
+                    except (ConversionError, ConfigError) as exc:
+                        logger.warning("%s", exc)
+                        results[precision] = ConversionFailure(precision, str(exc))
+        finally:
+            for exported in exports.values():
+                exported.cleanup()
     if labels:
         write_labels(Path(out_dir), labels)
     return results

@@ -12,7 +12,7 @@ with the reason and never trained.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from ..edgetpu.analyze import analyze_edgetpu
 from ..edgetpu.latency import Link, estimate_latency
 from ..edgetpu.memory import format_bytes
 from ..errors import ConfigError, ConversionError, check_int
-from ..records import Record
+from ..records import Record, rounded
 
 #: Random images used to calibrate an untrained graph: enough for the converter to set every
 #: tensor's range; the analysis reads the graph, not the ranges' values (1 or 4 images cost the
@@ -66,7 +66,7 @@ class Constraints(Record):
 
 
 @dataclass(frozen=True)
-class Screen:
+class Screen(Record):
     """The analysis of one int8 file against the constraints.
 
     Attributes:
@@ -86,23 +86,11 @@ class Screen:
     size_bytes: int
     violations: dict[str, float]
     reason: str | None
-    seconds: float
+    seconds: float = field(metadata=rounded(3))
 
     @property
     def feasible(self) -> bool:
         return self.reason is None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "latency_ms": self.latency_ms,
-            "ops_edgetpu": self.ops_edgetpu,
-            "ops_total": self.ops_total,
-            "off_chip_bytes": self.off_chip_bytes,
-            "size_bytes": self.size_bytes,
-            "violations": self.violations,
-            "reason": self.reason,
-            "seconds": round(self.seconds, 3),
-        }
 
 
 def screen_file(path: str | Path, constraints: Constraints, seconds: float = 0.0) -> Screen:
