@@ -17,6 +17,7 @@ skipped with one line saying what is missing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -49,8 +50,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-#: Seconds for running one notebook in the browser (9-75 s on 2 cores; 01 trains, 08 fine-tunes).
-RUN_TIMEOUT_S = 600
+#: A deadline for running one notebook in the browser, not a measurement: 9-130 s on 2 quiet cores
+#: (01 trains, 08 fine-tunes); on a machine shared with other work 08 was seen to take 670 s.
+RUN_TIMEOUT_S = 1800
 
 pytestmark = pytest.mark.browser
 
@@ -223,6 +225,16 @@ def running_kernels(url: str, token: str, name: str) -> list:
     return [s["kernel"] for s in sessions if s.get("path", "").endswith(name) and s.get("kernel")]
 
 
+def end_sessions(url: str, token: str) -> None:
+    """Shut down every session (and its kernel) of the server, as closing the notebooks would."""
+    with urllib.request.urlopen(f"{url}/api/sessions?token={token}", timeout=10) as response:
+        sessions = json.loads(response.read())
+    for session in sessions:
+        request = urllib.request.Request(f"{url}/api/sessions/{session['id']}?token={token}", method="DELETE")
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+
+
 def open_notebook(page, url: str, token: str, name: str) -> None:
     page.goto(f"{url}/lab/tree/notebooks/{name}?token={token}&reset")
     page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=60_000)
@@ -331,6 +343,8 @@ def test_notebook_reopens_with_its_explorers_after_run_click_save(lab, name):
             raise
         finally:
             browser.close()
+            with contextlib.suppress(OSError):  # a lost server is reported by the failure above
+                end_sessions(url, token)  # the reopened notebook's kernel: the next notebook starts with none
     assert (SCREENSHOTS / f"{stem}-reopened.png").stat().st_size > 10_000
 
 
