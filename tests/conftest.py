@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import stat
 import sys
 import tempfile
@@ -19,6 +20,10 @@ if "EDGELAB_CACHE_DIR" not in os.environ:
     _cache_dir = tempfile.mkdtemp(prefix="edgelab-test-cache-")
     os.environ["EDGELAB_CACHE_DIR"] = _cache_dir
     atexit.register(shutil.rmtree, _cache_dir, ignore_errors=True)
+# A shell without job control starts background commands (`make test &`, some CI runners) with Ctrl-C
+# ignored, and child processes inherit that: the Ctrl-C tests need it delivered as a user's terminal does.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import numpy as np
 import pytest

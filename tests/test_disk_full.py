@@ -112,7 +112,9 @@ def test_report_bundle_and_conversion_outputs_on_a_full_disk(full_disk):
 
     folder = full_disk(free=4 * 1024)
     coral = ROOT / "tests" / "data" / "coral" / "mobilenet_v1_0.25_128_quant.tflite"  # 480 KB
-    code, lines = run_cli_line(export_bundle, [coral], [f"c{i}" for i in range(1001)], folder / "bundle")
+    code, lines = run_cli_line(
+        lambda: export_bundle([coral], [f"c{i}" for i in range(1001)], out_dir=folder / "bundle")
+    )
     assert code == 2 and len(lines) == 1 and lines[0].startswith("edgelab: error: the disk is full"), lines
     assert not (folder / "bundle" / coral.name).exists()
     code, lines = run_cli_line(write_atomic, folder / "model_int8.tflite", coral.read_bytes())
