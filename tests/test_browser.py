@@ -101,6 +101,8 @@ def lab(tmp_path_factory):
     for path in [*(REPO / "notebooks").glob("*.ipynb"), REPO / "notebooks" / "params.json"]:  # the series' settings
         shutil.copy(path, root / "notebooks" / path.name)
     (root / "datasets").symlink_to(REPO / "datasets")  # the notebooks read ../datasets/sample
+    if (REPO / ".venv-device").is_dir():  # 09 runs bundles with ../.venv-device (make device-venv)
+        (root / ".venv-device").symlink_to(REPO / ".venv-device")
     cache = (
         REPO / "notebooks" / "runs-cache"
     )  # files that depend only on a graph (04's MobileNets), as nbtest shares them
@@ -301,8 +303,11 @@ def test_notebook_reopens_with_its_explorers_after_run_click_save(lab, name):
                 timeout=30_000,
             )
             try:
+                # Done when every cell ran, or as soon as one failed (Run All stops there).
                 page.wait_for_function(
-                    f"() => [...document.querySelectorAll('{prompts}')].every(p => /\\[\\d+\\]/.test(p.textContent))",
+                    f"() => [...document.querySelectorAll('{prompts}')].every(p => /\\[\\d+\\]/.test(p.textContent))"
+                    ' || document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output'
+                    "[data-mime-type='application/vnd.jupyter.error']\")",
                     timeout=RUN_TIMEOUT_S * 1000,
                 )
             except sync_api.TimeoutError:
