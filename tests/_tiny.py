@@ -149,6 +149,20 @@ def comparison(tmp_path_factory):
     return pipeline(tmp_path_factory).comparison
 
 
+def conv_bn_architecture(size: int = 16, name: str = "tiny", input_name: str = "image"):
+    """Two Conv-BN-ReLU6 blocks (``conv1_*``, ``conv2_*``), pool, softmax over 3 classes; untrained."""
+    from edgelab._keras import keras
+
+    inputs = keras.Input((size, size, 3), name=input_name)
+    x = inputs
+    for i, filters in enumerate((8, 16)):
+        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False, name=f"conv{i + 1}_conv")(x)
+        x = keras.layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
+        x = keras.layers.ReLU(6.0, name=f"conv{i + 1}_relu")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="classifier")(x), name=name)
+
+
 def conv_bn_model(size: int = 16):
     """Two Conv-BN-ReLU6 blocks (``conv1_*``, ``conv2_*``), pool, softmax over 3 colours, fitted for 8 epochs
     on ``colour_task(40)`` with input range [-1, 1] declared; built once per session (treat as read-only)."""
@@ -158,15 +172,7 @@ def conv_bn_model(size: int = 16):
         from edgelab.preprocess import normalize, set_input_range
 
         keras.utils.set_random_seed(0)
-        inputs = keras.Input((size, size, 3), name="image")
-        x = inputs
-        for i, filters in enumerate((8, 16)):
-            x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False, name=f"conv{i + 1}_conv")(x)
-            x = keras.layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
-            x = keras.layers.ReLU(6.0, name=f"conv{i + 1}_relu")(x)
-        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-        outputs = keras.layers.Dense(3, activation="softmax", name="classifier")(x)
-        model = keras.Model(inputs, outputs, name="tiny")
+        model = conv_bn_architecture(size)
         images, labels = colour_task(40, size=size)
         model.compile("adam", "sparse_categorical_crossentropy")
         model.fit(normalize(images), labels, epochs=8, verbose=0, batch_size=16)

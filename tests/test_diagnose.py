@@ -11,22 +11,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _tiny import cached, colour_task, conv_bn_model
+from _tiny import cached, colour_task, conv_bn_architecture, conv_bn_model
 
 SIZE = 16
 
 
 def _untrained(name="custom", input_name="pixels"):
-    from edgelab._keras import keras
-
-    inputs = keras.Input((SIZE, SIZE, 3), name=input_name)
-    x = inputs
-    for i, filters in enumerate((8, 16)):
-        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False, name=f"conv{i + 1}_conv")(x)
-        x = keras.layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
-        x = keras.layers.ReLU(6.0, name=f"conv{i + 1}_relu")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="classifier")(x), name=name)
+    return conv_bn_architecture(SIZE, name=name, input_name=input_name)
 
 
 def _built(tmp_path_factory):
