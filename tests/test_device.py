@@ -408,16 +408,18 @@ def test_device_side_modules_are_python37_and_need_only_the_device_stack(name):
     assert "edgelab" not in imported and "tensorflow" not in imported
 
 
-def test_comparison_device_columns_come_from_the_device(tiny_models, sshd, device_python):
+def test_comparison_device_columns_come_from_the_device(tiny_models, sshd, device_python, tmp_path):
     """What run_comparison(..., device=...) calls: the files run there on in-memory test images (as PNG)."""
     from edgelab.device import Device
 
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, (9, SIZE, SIZE, 3), dtype=np.uint8)
     labels = np.arange(9) % len(LABELS)
+    remote = tmp_path / "remote"
     measured = Device(sshd.host, sshd.ssh_config, str(device_python)).bench_variants(
-        {"int8": tiny_models["int8"], "fp32": tiny_models["fp32"]}, LABELS, images, labels
+        {"int8": tiny_models["int8"], "fp32": tiny_models["fp32"]}, LABELS, images, labels, remote_dir=str(remote)
     )
+    assert (remote / "bench" / "edgelab-comparison" / "classify.py").exists()  # there, not in the login's home
     assert measured["device"]["runtime"] == "tflite_runtime" and measured["device"]["host"] == sshd.host
     assert set(measured["models"]) == {"int8", "fp32"}
     for columns in measured["models"].values():

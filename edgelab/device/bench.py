@@ -391,13 +391,21 @@ class Device(ssh.SSHTarget):
     """
 
     def bench_variants(
-        self, models: dict[str, Path], class_names: Sequence[str], images: Any, labels: Any, *, progress: Any = None
+        self,
+        models: dict[str, Path],
+        class_names: Sequence[str],
+        images: Any,
+        labels: Any,
+        *,
+        remote_dir: str = REMOTE_DIR,
+        progress: Any = None,
     ) -> dict[str, Any]:
         """For ``run_comparison(..., device=...)``: ``{"device": summary, "models": {name: columns}}``.
 
-        The columns are ``device_p50_ms``, ``device_accuracy`` and ``device_agreement``.
+        The columns are ``device_p50_ms``, ``device_accuracy`` and ``device_agreement``; the files go to
+        ``remote_dir`` on the device (relative to the login's home unless absolute).
         """
-        result = bench_arrays(self, models, class_names, images, labels, progress=progress)
+        result = bench_arrays(self, models, class_names, images, labels, remote_dir=remote_dir, progress=progress)
         return {
             "device": {"host": self.host, **result.device.summary(), "wall_s": round(result.wall_s, 2)},
             "models": {
