@@ -644,12 +644,15 @@ def test_uint8_tf_dataset_matches_the_arrays(intel_layout, tmp_path):
 
 @pytest.fixture
 def worker_processes(monkeypatch):
-    """Loads decode in worker processes from the first image (large loads only, by default);
-    returns the list of worker processes started."""
+    """Loads decode in worker processes only (not in the loading thread too), from the first image
+    (large loads only, by default); returns the list of worker processes started."""
+    import edgelab.data.cache as cache_module
     import edgelab.data.workers as workers
 
     monkeypatch.setattr(workers, "PROCESS_MIN_IMAGES", 1)
     monkeypatch.setattr(workers, "WORKERS", 2)
+    only_workers = lambda *args: workers.decode_in_processes(*args[:6], None)  # noqa: E731 (args, local)
+    monkeypatch.setattr(cache_module, "decode_in_processes", only_workers)
     started: list[subprocess.Popen] = []
     real = workers._start_worker
 
@@ -669,7 +672,7 @@ def test_worker_processes_decode_the_pixels_and_skips_of_threads(bad_corpus, tmp
     with pytest.warns(DatasetWarning), caplog.at_level("INFO", logger="edgelab"):
         in_workers = load_dataset(bad_corpus.root, image_size=16, seed=0, cache_dir=tmp_path / "cache")
     assert "decoded on processes" in caplog.text and worker_processes
-    assert all(proc.returncode == 0 for proc in worker_processes)  # finished, and waited for
+    assert all(proc.returncode is not None for proc in worker_processes)  # finished, and waited for
     with pytest.warns(DatasetWarning):
         on_threads = load_dataset(bad_corpus.root, image_size=16, seed=0, cache_dir=False)
     assert in_workers.skipped.to_list() == on_threads.skipped.to_list()  # same reasons, details, order
@@ -677,26 +680,36 @@ def test_worker_processes_decode_the_pixels_and_skips_of_threads(bad_corpus, tmp
         np.testing.assert_array_equal(got, want)
 
 
-def test_ctrl_c_stops_the_worker_processes_and_the_cache_resumes(intel_layout, tmp_path, worker_processes, monkeypatch):
-    root = intel_layout(train=20, test=5)  # 75 images: the first 32 go to the worker, this process takes the rest
-    cache = tmp_path / "cache"
+def test_ctrl_c_stops_the_worker_processes_and_the_cache_resumes(
+    intel_layout, tmp_path, worker_processes, monkeypatch, caplog
+):
     import edgelab.data.cache as cache_module
+    import edgelab.data.workers as workers
 
-    real = cache_module.try_load
-    here: list[Path] = []
+    root = intel_layout(train=20, test=5)
+    cache = tmp_path / "cache"
 
-    def interrupted(path, *args, **kwargs):
-        here.append(Path(path))
-        if len(here) == 3:
-            raise KeyboardInterrupt
-        return real(path, *args, **kwargs)
+    def interrupted(*args):
+        reported = 0
+        on_row = args[5]
 
-    monkeypatch.setattr(cache_module, "try_load", interrupted)
+        def report(i, why):
+            nonlocal reported
+            reported += 1
+            if reported == 5:  # Ctrl-C while the worker holds more rows (two messages of 16)
+                raise KeyboardInterrupt
+            on_row(i, why)
+
+        return workers.decode_in_processes(*args[:5], report, local=None)
+
+    monkeypatch.setattr(cache_module, "decode_in_processes", interrupted)
     with pytest.raises(KeyboardInterrupt):
         load_dataset(root, image_size=24, progress=False, cache_dir=cache)
     assert worker_processes and all(proc.returncode is not None for proc in worker_processes)  # none left running
-    monkeypatch.setattr(cache_module, "try_load", real)
-    resumed = load_dataset(root, image_size=24, progress=False, cache_dir=cache)
+    monkeypatch.setattr(cache_module, "decode_in_processes", workers.decode_in_processes)
+    with caplog.at_level("INFO", logger="edgelab"):
+        resumed = load_dataset(root, image_size=24, progress=False, cache_dir=cache)
+    assert "resuming, 4 of 75 images already decoded" in caplog.text  # the rows reported before Ctrl-C
     reference = load_dataset(root, image_size=24, progress=False, cache_dir=False)
     for got, want in zip(_splits(resumed), _splits(reference)):
         np.testing.assert_array_equal(got, want)

@@ -197,7 +197,8 @@ class ImageCache:
         progress: bool | None,
         max_pixels: int | None,
     ) -> list[SkippedFile]:
-        """Decode rows ``todo`` into ``pixels`` on a few threads (Pillow releases the GIL)."""
+        """Decode rows ``todo`` into ``pixels``: a large batch in worker processes and this thread
+        (:mod:`edgelab.data.workers`), a small one on a few threads (Pillow releases the GIL)."""
         failures: dict[int, SkippedFile] = {}
         row_bytes = int(np.prod(pixels.shape[1:]))
         # Rows are written with pwrite, not through the memory map: decoding a large split adds
@@ -264,7 +265,7 @@ class ScanDecoder:
     """Decodes every image once, while the dataset is scanned, at model size, for the split caches.
 
     :func:`edgelab.data.scanning.scan` hands it the candidate files (:meth:`decode_all`); they are
-    decoded into an :class:`ImageCache` of their own (memory-mapped, on a few threads, resumable
+    decoded into an :class:`ImageCache` of their own (memory-mapped, on every core, resumable
     after an interrupt), so a file that cannot be decoded is found, and reported, before the splits
     are drawn. Once the splits are known, :meth:`fill` copies each split's rows into its
     :class:`ImageCache` file, and :meth:`finish` keeps only the list of failures (a small record

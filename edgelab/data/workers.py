@@ -123,14 +123,15 @@ def decode_in_processes(
     image_size: tuple[int, int],
     max_pixels: int,
     on_row: Callable[[int, SkippedFile | None], None],
-    local: Callable[[int], None],
+    local: Callable[[int], None] | None,
     processes: int = max(1, WORKERS - 1),
 ) -> None:
     """Decode ``paths[i]`` for each ``i`` in ``rows`` into row ``i`` of ``pixels_file`` (uint8,
     ``image_size`` x 3 per row): ``processes`` worker processes, and this thread too.
 
-    This thread decodes rows itself with ``local(i)`` (from the start, so the workers' start-up
-    costs no wall time) and hands the others to the workers, a few files at a time as each asks.
+    This thread decodes rows itself with ``local(i)`` (unless None) from the start, and hands rows to each
+    worker once it has started (so the workers' start-up costs no wall time), a few files at a
+    time as it asks; a worker that starts after the last row was taken is stopped unused.
     ``on_row(i, None)`` is called (in this thread) once a worker has written row ``i``'s pixels,
     and ``on_row(i, why)`` for a file it could not use.
 
@@ -141,6 +142,7 @@ def decode_in_processes(
     header = _header(pixels_file, image_size, max_pixels)
     procs: list[subprocess.Popen] = []
     pending: dict[int, int] = {}  # rows sent to each worker and not reported yet, by worker pid
+    ready: dict[int, bool] = {}  # whether each worker has started (imported what it decodes with)
     with tempfile.TemporaryFile() as errors, selectors.DefaultSelector() as selector:
 
         def failed(what: str) -> WorkerError:
@@ -171,6 +173,11 @@ def decode_in_processes(
             for line in lines:
                 try:
                     message = json.loads(line)
+                    if message == {"ready": True}:  # imports done: work from now on
+                        ready[proc.pid] = True
+                        feed(proc)
+                        feed(proc)
+                        continue
                     if isinstance(message, dict):
                         raise WorkerError(f"a decoding worker failed: {message.get('error')}")
                     row = int(message[0])
@@ -179,7 +186,7 @@ def decode_in_processes(
                     raise failed(f"a decoding worker sent {bytes(line)[:200]!r} ({exc})") from None
                 pending[proc.pid] -= 1
                 on_row(row, why)
-            if pending[proc.pid] <= CHUNK:
+            if ready[proc.pid] and pending[proc.pid] <= CHUNK:
                 feed(proc)
 
         try:
@@ -189,14 +196,12 @@ def decode_in_processes(
                 except OSError as exc:
                     raise failed(f"cannot start a decoding worker ({exc})") from None
                 procs.append(proc)
-                pending[proc.pid] = 0
+                pending[proc.pid], ready[proc.pid] = 0, False
                 selector.register(proc.stdout, selectors.EVENT_READ, (proc, bytearray()))  # type: ignore[arg-type]
-                feed(proc)
-                feed(proc)
-            while selector.get_map():
-                for key, _ in selector.select(timeout=0 if queue else None):
+            while queue or any(pending.values()):  # then workers still starting are stopped unused
+                for key, _ in selector.select(timeout=0 if queue and local else None):
                     replies(key)
-                if queue:
+                if queue and local:
                     local(queue.pop())  # this thread works from the other end of the queue
         finally:
             _stop(procs)
@@ -225,8 +230,9 @@ def _decode_rows(header: dict, lines: Iterator[bytes], reply: Callable[[list], N
 
 
 def main() -> None:
-    """A worker: a header line, then lines of ``[[row, path], ...]`` on stdin; one line per file
-    on stdout (``[row]`` done, ``[row, reason, detail]`` skipped, ``{"error": ...}`` failed)."""
+    """A worker: says ``{"ready": true}`` once imported, then reads a header line and lines of
+    ``[[row, path], ...]`` on stdin and replies one line per file on stdout (``[row]`` done,
+    ``[row, reason, detail]`` skipped, ``{"error": ...}`` failed) until its input ends."""
     out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # anything a library prints goes to stderr, not into the replies
 
@@ -234,6 +240,7 @@ def main() -> None:
         out.write(json.dumps(message).encode() + b"\n")
 
     try:
+        reply({"ready": True})
         lines = iter(sys.stdin.buffer)
         header = json.loads(next(lines, b"null"))
         if header is None:
