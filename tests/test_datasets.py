@@ -654,13 +654,13 @@ def worker_processes(monkeypatch):
     only_workers = lambda *args: workers.decode_in_processes(*args[:6], None)  # noqa: E731 (args, local)
     monkeypatch.setattr(cache_module, "decode_in_processes", only_workers)
     started: list[subprocess.Popen] = []
-    real = workers._start_worker
+    real = workers.start_worker
 
     def start(*args, **kwargs):
         started.append(real(*args, **kwargs))
         return started[-1]
 
-    monkeypatch.setattr(workers, "_start_worker", start)
+    monkeypatch.setattr(workers, "start_worker", start)
     return started
 
 

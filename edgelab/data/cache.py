@@ -27,9 +27,10 @@ import numpy as np
 
 from .._files import write_atomic
 from .._log import logger, tqdm
+from ..errors import DecodeWorkerError
 from .decoding import check_file, parallel_map, resolve, threaded, try_load, zero_byte
 from .skips import SkippedFile
-from .workers import WorkerError, decode_in_processes, use_processes
+from .workers import decode_in_processes, use_processes
 
 __all__ = ["CACHE_DIR_ENV", "ImageCache", "ScanDecoder", "cache_dir"]
 
@@ -243,7 +244,7 @@ class ImageCache:
                             self.paths, rows, self.pixels_file, self.image_size, resolve(max_pixels), report, local
                         )
                         rows = []
-                    except WorkerError as exc:
+                    except DecodeWorkerError as exc:
                         rows = [i for i in rows if i not in reported]
                         method = "threads"
                         logger.warning("%s; decoding the other %d images on threads", exc, len(rows))

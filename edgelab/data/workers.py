@@ -32,10 +32,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from ..errors import DecodeWorkerError
 from .decoding import WORKERS, try_load, zero_byte
 from .skips import SkippedFile
 
-__all__ = ["PROCESS_MIN_IMAGES", "WorkerError", "decode_in_processes", "use_processes"]
+__all__ = ["PROCESS_MIN_IMAGES", "decode_in_processes", "start_worker", "use_processes", "worker_command"]
 
 #: Fewest images a load decodes in worker processes; fewer go to threads. Starting a worker costs
 #: about 0.3 CPU seconds (a fresh interpreter importing numpy and Pillow), which threads win back
@@ -44,11 +45,6 @@ PROCESS_MIN_IMAGES = 400
 
 #: Files per message to a worker; two messages are in flight per worker, so none waits for work.
 CHUNK = 16
-
-
-class WorkerError(RuntimeError):
-    """A worker process failed (could not start, died, or reported an error); the caller decodes
-    the rows not yet reported on threads instead."""
 
 
 def use_processes(count: int) -> bool:
@@ -72,7 +68,9 @@ def worker_command() -> list[str]:
     return [sys.executable, "-c", code, root or ""]
 
 
-def _start_worker(header: bytes, errors: IO[bytes]) -> subprocess.Popen:
+def start_worker(header: bytes, errors: IO[bytes]) -> subprocess.Popen:
+    """One worker process (:func:`worker_command`) in its own session, sent the job's ``header``;
+    its stderr goes to ``errors``."""
     proc = subprocess.Popen(
         worker_command(),
         stdin=subprocess.PIPE,
@@ -136,7 +134,7 @@ def decode_in_processes(
     and ``on_row(i, why)`` for a file it could not use.
 
     Raises:
-        WorkerError: a worker failed; rows not yet passed to ``on_row`` or ``local`` were not decoded.
+        DecodeWorkerError: a worker failed; rows not yet passed to ``on_row`` or ``local`` were not decoded.
     """
     queue = deque(int(i) for i in rows)
     header = _header(pixels_file, image_size, max_pixels)
@@ -145,8 +143,8 @@ def decode_in_processes(
     ready: dict[int, bool] = {}  # whether each worker has started (imported what it decodes with)
     with tempfile.TemporaryFile() as errors, selectors.DefaultSelector() as selector:
 
-        def failed(what: str) -> WorkerError:
-            return WorkerError(f"{what}: {_tail(errors)}")
+        def failed(what: str) -> DecodeWorkerError:
+            return DecodeWorkerError(f"{what}: {_tail(errors)}")
 
         def feed(proc: subprocess.Popen) -> None:
             chunk = [queue.popleft() for _ in range(min(CHUNK, len(queue)))]
@@ -179,7 +177,7 @@ def decode_in_processes(
                         feed(proc)
                         continue
                     if isinstance(message, dict):
-                        raise WorkerError(f"a decoding worker failed: {message.get('error')}")
+                        raise DecodeWorkerError(f"a decoding worker failed: {message.get('error')}")
                     row = int(message[0])
                     why = None if len(message) == 1 else SkippedFile(paths[row], str(message[1]), str(message[2]))
                 except (ValueError, TypeError, IndexError, KeyError) as exc:
@@ -192,7 +190,7 @@ def decode_in_processes(
         try:
             for _ in range(processes):
                 try:
-                    proc = _start_worker(header, errors)
+                    proc = start_worker(header, errors)
                 except OSError as exc:
                     raise failed(f"cannot start a decoding worker ({exc})") from None
                 procs.append(proc)
