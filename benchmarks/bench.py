@@ -1,7 +1,7 @@
 """edgelab benchmarks: measured ratios on this machine, written to runs/bench/bench.json.
 
     make bench            # or: python benchmarks/bench.py --out runs/bench
-    python benchmarks/bench.py --decode-only    # only the scale.decode_* figures
+    python benchmarks/bench.py --decode-only [--work DIR]   # only the scale.decode_* figures
 
 Ratios (each measured in this one run, same files, same machine):
   int8_fp32_p50_ratio             int8 p50 latency / fp32 p50 latency (default model, 1 thread); measured,
@@ -82,10 +82,25 @@ class _DecodeMethods(logging.Handler):
 
 def decode_figures(work: Path, images: int) -> dict[str, object]:
     """First load of an on-disk folder into a cold cache: images per second and CPU utilisation."""
-    from edgelab.data.scene_files import make_scenes
+    from edgelab.data.scene_files import MARKER_NAME, make_scenes
 
     root = work / "decode-scenes"
-    make_scenes(root, max(1, images // 6), image_size=150, progress=False)
+    per_class = max(1, images // 6)
+    try:  # scenes an earlier --decode-only --work run wrote are reused (the figures time the load only)
+        marker = json.loads((root / MARKER_NAME).read_text())
+        reuse = marker.get("complete") and marker.get("per_class") == per_class
+    except (OSError, ValueError):
+        reuse = False
+    if not reuse:
+        make_scenes(root, per_class, image_size=150, progress=False)
+    shutil.rmtree(work / "decode-cache", ignore_errors=True)  # a cold cache
+    # Warm-up: a 12-image load first, so the first use of what a load imports (tqdm, numpy.ma) is not
+    # timed with --decode-only either (the full run has imported them before it gets here).
+    warm = work / "decode-warm-up"
+    if not (warm / MARKER_NAME).is_file():
+        make_scenes(warm, 2, image_size=150, progress=False)
+    el.load_dataset(warm, image_size=96, progress=False, cache_dir=work / "decode-warm-cache").arrays("train")
+    shutil.rmtree(work / "decode-warm-cache", ignore_errors=True)
     logger = logging.getLogger("edgelab")
     methods, level = _DecodeMethods(), logger.level
     logger.addHandler(methods)
@@ -137,13 +152,13 @@ def _print_decode(sc: dict[str, object]) -> None:
     )
 
 
-def decode_only(out: Path, images: int) -> int:
+def decode_only(out: Path, images: int, work: str | None) -> int:
     """``--decode-only``: the decode figures alone, merged into ``out/bench.json``'s ``scale``."""
-    work = Path(tempfile.mkdtemp(prefix="edgelab-bench-"))
+    folder = Path(work) if work else Path(tempfile.mkdtemp(prefix="edgelab-bench-"))
     try:
-        figures = decode_figures(work, images)
+        figures = decode_figures(folder, images)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(folder / "decode-cache" if work else folder, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "bench.json"
     earlier = json.loads(path.read_text()) if path.is_file() else {}
@@ -169,9 +184,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure only the decode figures (scale.decode_*), merged into an existing bench.json",
     )
+    parser.add_argument(
+        "--work",
+        default=None,
+        help="with --decode-only: keep the scenes here and reuse them (default: a temporary folder)",
+    )
     args = parser.parse_args(argv)
     if args.decode_only:
-        return decode_only(Path(args.out), args.decode_images)
+        return decode_only(Path(args.out), args.decode_images, args.work)
 
     from edgelab._keras import tf
 
