@@ -1,7 +1,8 @@
 """edgelab benchmarks: measured ratios on this machine, written to runs/bench/bench.json.
 
     make bench            # or: python benchmarks/bench.py --out runs/bench
-    python benchmarks/bench.py --decode-only [--work DIR]   # only the scale.decode_* figures
+    python benchmarks/bench.py --decode-only [--work DIR] [--decode-method threads|processes]
+                          # only the scale.decode_* figures (auto: the method the cache picks by size)
 
 Ratios (each measured in this one run, same files, same machine):
   int8_fp32_p50_ratio             int8 p50 latency / fp32 p50 latency (default model, 1 thread); measured,
@@ -185,12 +186,23 @@ def main(argv: list[str] | None = None) -> int:
         help="measure only the decode figures (scale.decode_*), merged into an existing bench.json",
     )
     parser.add_argument(
+        "--decode-method",
+        choices=("auto", "threads", "processes"),
+        default="auto",
+        help="with --decode-only: how the cache decodes (auto: processes from "
+        "edgelab.data.workers.PROCESS_MIN_IMAGES images on), to compare the two on one folder",
+    )
+    parser.add_argument(
         "--work",
         default=None,
         help="with --decode-only: keep the scenes here and reuse them (default: a temporary folder)",
     )
     args = parser.parse_args(argv)
     if args.decode_only:
+        if args.decode_method != "auto":
+            import edgelab.data.workers
+
+            edgelab.data.workers.PROCESS_MIN_IMAGES = 1 if args.decode_method == "processes" else sys.maxsize
         return decode_only(Path(args.out), args.decode_images, args.work)
 
     from edgelab._keras import tf

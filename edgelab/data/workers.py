@@ -39,9 +39,12 @@ from .skips import SkippedFile
 __all__ = ["PROCESS_MIN_IMAGES", "decode_in_processes", "start_worker", "use_processes", "worker_command"]
 
 #: Fewest images a load decodes in worker processes; fewer go to threads. Starting a worker costs
-#: about 0.3 CPU seconds (a fresh interpreter importing numpy and Pillow), which threads win back
-#: on small batches (measured on 150x150 JPEGs: see benchmarks/bench.py --decode-only).
-PROCESS_MIN_IMAGES = 400
+#: 0.2-0.4 CPU seconds (a fresh interpreter importing numpy and Pillow). Measured on a shared 2-core
+#: machine (load average 4.4-8; 150x150 JPEGs decoded at 96x96; the same folder, threads and
+#: processes alternating, ``benchmarks/bench.py --decode-only --decode-method``): threads as fast or
+#: faster up to 1,000 images, processes faster in 4 of 5 runs at 2,000 and 4,000 (up to 37% more
+#: images/s). The crossover lies between: processes start at 1,500.
+PROCESS_MIN_IMAGES = 1500
 
 #: Files per message to a worker; two messages are in flight per worker, so none waits for work.
 CHUNK = 16
