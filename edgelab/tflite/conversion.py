@@ -119,8 +119,7 @@ class ConvertedModel:
             ("precision", self.precision.value),
             ("path", self.path.name),
             f"size_kib={self.size_bytes / 1024:.1f}",
-            f"input={self.input_dtype}",
-            f"output={self.output_dtype}",
+            f"input={self.input_dtype}, output={self.output_dtype}",  # kept together on one line
         )
 
     @classmethod
