@@ -1,6 +1,7 @@
 """edgelab benchmarks: measured ratios on this machine, written to runs/bench/bench.json.
 
     make bench            # or: python benchmarks/bench.py --out runs/bench
+    python benchmarks/bench.py --decode-only [--work DIR]   # only the scale.decode_* figures
 
 Ratios (each measured in this one run, same files, same machine):
   int8_fp32_p50_ratio             int8 p50 latency / fp32 p50 latency (default model, 1 thread); measured,
@@ -17,6 +18,7 @@ Rates and shares (measured in this run; on a shared machine they depend on its l
   scale.decode_cpu_utilisation    that load's CPU time (user + system, os.times) / wall time, in % of one core
                                   (200% = both cores of a 2-core machine busy)
   scale.decode_cpu_s_per_1k_images  that load's CPU seconds per 1,000 images (less sensitive to other load)
+  scale.decode_method             how the image cache decoded them: "processes" (worker processes) or "threads"
   demo_stage_s                    the demo's per-stage seconds (data, train, qat, convert_and_measure, bundle)
                                   from a fresh run_demo (skip with --no-demo), with demo_wall_s and its accuracy
 """
@@ -25,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -63,19 +67,56 @@ def _cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def decode_figures(work: Path, images: int) -> dict[str, float]:
+class _DecodeMethods(logging.Handler):
+    """Collects how the image cache decoded (``decode_method`` on its log records)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.methods: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        method = getattr(record, "decode_method", None)
+        if method is not None:
+            self.methods.append(method)
+
+
+def decode_figures(work: Path, images: int) -> dict[str, object]:
     """First load of an on-disk folder into a cold cache: images per second and CPU utilisation."""
-    from edgelab.data.scene_files import make_scenes
+    from edgelab.data.scene_files import MARKER_NAME, make_scenes
 
     root = work / "decode-scenes"
-    make_scenes(root, max(1, images // 6), image_size=150, progress=False)
-    load = os.getloadavg()[0]
-    start, cpu = time.perf_counter(), _cpu_seconds()
-    ds = el.load_dataset(root, image_size=96, progress=False, cache_dir=work / "decode-cache")
-    count = sum(len(ds.arrays(split)[1]) for split in ("train", "val", "test"))
-    wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    per_class = max(1, images // 6)
+    try:  # scenes an earlier --decode-only --work run wrote are reused (the figures time the load only)
+        marker = json.loads((root / MARKER_NAME).read_text())
+        reuse = marker.get("complete") and marker.get("per_class") == per_class
+    except (OSError, ValueError):
+        reuse = False
+    if not reuse:
+        make_scenes(root, per_class, image_size=150, progress=False)
+    shutil.rmtree(work / "decode-cache", ignore_errors=True)  # a cold cache
+    # Warm-up: a 12-image load first, so the first use of what a load imports (tqdm, numpy.ma) is not
+    # timed with --decode-only either (the full run has imported them before it gets here).
+    warm = work / "decode-warm-up"
+    if not (warm / MARKER_NAME).is_file():
+        make_scenes(warm, 2, image_size=150, progress=False)
+    el.load_dataset(warm, image_size=96, progress=False, cache_dir=work / "decode-warm-cache").arrays("train")
+    shutil.rmtree(work / "decode-warm-cache", ignore_errors=True)
+    logger = logging.getLogger("edgelab")
+    methods, level = _DecodeMethods(), logger.level
+    logger.addHandler(methods)
+    logger.setLevel(logging.INFO)
+    try:
+        load = os.getloadavg()[0]
+        start, cpu = time.perf_counter(), _cpu_seconds()
+        ds = el.load_dataset(root, image_size=96, progress=False, cache_dir=work / "decode-cache")
+        count = sum(len(ds.arrays(split)[1]) for split in ("train", "val", "test"))
+        wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    finally:
+        logger.removeHandler(methods)
+        logger.setLevel(level)
     return {
         "decode_images": count,
+        "decode_method": "+".join(dict.fromkeys(methods.methods)) or "none",  # processes or threads
         "decode_wall_s": round(wall, 3),
         "decode_images_per_s": round(count / wall, 1),
         "decode_cpu_utilisation": round(100 * cpu / wall, 1),
@@ -102,6 +143,31 @@ def demo_figures(work: Path) -> dict[str, object]:
     }
 
 
+def _print_decode(sc: dict[str, object]) -> None:
+    print(
+        f"scale.decode_images_per_s {sc['decode_images_per_s']}  scale.decode_cpu_utilisation "
+        f"{sc['decode_cpu_utilisation']}% of one core, decoded on {sc['decode_method']} "
+        f"({sc['cpus']} CPUs, load average {sc['decode_load_average']}, "
+        f"{sc['decode_cpu_s_per_1k_images']} CPU s per 1,000 images)"
+    )
+
+
+def decode_only(out: Path, images: int, work: str | None) -> int:
+    """``--decode-only``: the decode figures alone, merged into ``out/bench.json``'s ``scale``."""
+    folder = Path(work) if work else Path(tempfile.mkdtemp(prefix="edgelab-bench-"))
+    try:
+        figures = decode_figures(folder, images)
+    finally:
+        shutil.rmtree(folder / "decode-cache" if work else folder, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "bench.json"
+    earlier = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**earlier, "scale": {**earlier.get("scale", {}), **figures}}, indent=2))
+    _print_decode(figures)
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/bench", help="output folder for bench.json")
@@ -113,7 +179,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds per latency measurement")
     parser.add_argument("--decode-images", type=int, default=1000, help="images on disk for the decode figures")
     parser.add_argument("--no-demo", action="store_true", help="skip the fresh demo run (its per-stage seconds)")
+    parser.add_argument(
+        "--decode-only",
+        action="store_true",
+        help="measure only the decode figures (scale.decode_*), merged into an existing bench.json",
+    )
+    parser.add_argument(
+        "--work",
+        default=None,
+        help="with --decode-only: keep the scenes here and reuse them (default: a temporary folder)",
+    )
     args = parser.parse_args(argv)
+    if args.decode_only:
+        return decode_only(Path(args.out), args.decode_images, args.work)
 
     from edgelab._keras import tf
 
@@ -210,11 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(CPU {all_cpu:.1f} s vs {one_cpu:.1f} s, ratio {results['convert_all_vs_one_cpu_ratio']})  "
         f"eval: {eval_ips:.0f} vs keras {keras_ips:.0f} images/s"
     )
-    sc = results["scale"]
-    print(
-        f"scale.decode_images_per_s {sc['decode_images_per_s']}  scale.decode_cpu_utilisation "
-        f"{sc['decode_cpu_utilisation']}% of one core ({sc['cpus']} CPUs, load average {sc['decode_load_average']})"
-    )
+    _print_decode(results["scale"])  # type: ignore[arg-type]
     if "demo_stage_s" in results:
         print(
             f"demo: {results['demo_wall_s']} s wall, {results['demo_cpu_utilisation']}% CPU, stages "

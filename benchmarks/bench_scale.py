@@ -8,7 +8,8 @@ VmHWM):
   check   edgelab data check's scan: every image decoded once to verify it
   load    load_dataset at 96x96 and every split's arrays, from a cold decoded-image cache
   epoch   one training epoch of the default model on the train split (cache warm)
-and its CPU utilisation (user + system time of every thread / wall time, in % of one core), and
+and its CPU utilisation (user + system time of every thread and of the decoding worker processes /
+wall time, in % of one core; the workers' own peak memory is workers_peak_mb), and
 fits a line through the three sizes. The slopes go to bench.json under ``scale``:
 ``seconds_per_1k_images`` and ``peak_mb_per_1k_images`` per step (merged into an existing
 bench.json). The load average is recorded too: on a shared machine the times are noisy.
@@ -45,8 +46,17 @@ def _peak_mb() -> float:
 
 
 def _cpu_seconds() -> float:
+    """User + system time of this process (every thread) and of its waited-for children (the
+    image cache's decoding workers)."""
     t = os.times()
-    return t.user + t.system
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _workers_peak_mb() -> float:
+    """Peak resident memory of the largest waited-for child process (a decoding worker), 0 without one."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def child(step: str, root: str, cache: str) -> dict:
@@ -76,6 +86,7 @@ def child(step: str, root: str, cache: str) -> dict:
     return {
         "seconds": round(seconds, 3),
         "peak_mb": round(_peak_mb(), 1),
+        "workers_peak_mb": round(_workers_peak_mb(), 1),
         "images": images,
         "cpu_utilisation": round(100 * cpu / seconds, 1) if seconds else 0.0,
     }

@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "evaluate_model": "compare.evaluate",
     "EvalResult": "compare.evaluate",
     "measure_latency": "compare.benchmark",
+    "TimingOptions": "compare.timing",
     "LatencyResult": "compare.benchmark",
     "plot_tradeoff": "compare.plots",
     "plot_confusions": "compare.plots",
@@ -77,6 +78,8 @@ _EXPORTS: dict[str, str] = {
     # search
     "tune": "tune.search",
     "SearchSpace": "tune.space",
+    "TuneConfig": "tune.config",
+    "Constraints": "tune.prescreen",
     "TuneResult": "tune.result",
     # errors (the typed hierarchy lives in edgelab.errors)
     "EdgelabError": "errors",

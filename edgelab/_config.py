@@ -46,6 +46,26 @@ class Options:
         return dataclasses.replace(base, **options)  # type: ignore[type-var]
 
 
+def split_options(options: Mapping[str, Any], *classes: type) -> list[dict[str, Any]]:
+    """``options`` shared out among the option ``classes`` by field name (one dict per class, in order).
+
+    Raises:
+        ConfigError: an option is a field of none of them (with a did-you-mean hint).
+    """
+    names = [[f.name for f in dataclasses.fields(cls)] for cls in classes]
+    parts: list[dict[str, Any]] = [{} for _ in classes]
+    for key, value in options.items():
+        owner = next((i for i, fields in enumerate(names) if key in fields), None)
+        if owner is None:
+            known = sorted({n for fields in names for n in fields})
+            what = " or ".join(cls.__name__ for cls in classes)
+            raise ConfigError(
+                f"Expected options of {what}, one of {known}. Received: {key}={value!r}.{did_you_mean(key, known)}"
+            )
+        parts[owner][key] = value
+    return parts
+
+
 def set_field(config: Any, name: str, value: Any) -> None:
     """Store a checked value on a frozen dataclass from its ``__post_init__``."""
     object.__setattr__(config, name, value)

@@ -145,6 +145,11 @@ class PixelFormatError(DatasetError):
     """An image's pixels (signed or 32-bit integers, floats) have no faithful 8-bit RGB form."""
 
 
+class DecodeWorkerError(EdgelabError):
+    """A worker process decoding images failed (could not start, died, or reported an error); the
+    image cache catches it and decodes the rest on threads (see :mod:`edgelab.data.workers`)."""
+
+
 class ModelValidationError(ModelFileError):
     """A ``.tflite`` file breaks a structural rule the interpreter would trust.
 

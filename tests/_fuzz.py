@@ -469,7 +469,7 @@ def _worker() -> None:
                     json.dumps(analyze(path).to_dict(), allow_nan=False, default=str)
                 elif step == "benchmark":
                     json.dumps(
-                        measure_latency(path, warmup=1, min_time_s=0.0, min_runs=2, max_runs=2, trusted=True).to_dict(),
+                        measure_latency(path, warmup=1, min_time_s=0.0, runs=2, max_runs=2, trusted=True).to_dict(),
                         allow_nan=False,
                     )
                 else:

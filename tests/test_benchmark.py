@@ -32,7 +32,7 @@ def tiny_path(tmp_path_factory) -> Path:
 
 
 def test_latency_fields_and_invariants(tiny_path):
-    result = measure_latency(tiny_path, min_time_s=0.05, min_runs=20, max_runs=1_000_000)
+    result = measure_latency(tiny_path, min_time_s=0.05, runs=20, max_runs=1_000_000)
     assert isinstance(result, LatencyResult)
     assert result.runs >= 20 and len(result.times_ms) == result.runs
     assert 0 < result.min_ms <= result.p50_ms <= result.p90_ms <= result.p99_ms <= result.max_ms
@@ -46,7 +46,7 @@ def test_latency_fields_and_invariants(tiny_path):
 
 
 def test_to_dict_and_repr_are_rounded(tiny_path):
-    result = measure_latency(tiny_path, min_time_s=0.0, min_runs=20, warmup=1)
+    result = measure_latency(tiny_path, min_time_s=0.0, runs=20, warmup=1)
     data = json.loads(json.dumps(result.to_dict()))
     assert "times_ms" not in data and data["runs"] == result.runs == 20
     assert data["p50_ms"] == round(result.p50_ms, 4)
@@ -59,10 +59,10 @@ def test_to_dict_and_repr_are_rounded(tiny_path):
 
 def test_run_count_is_sized_by_min_time_and_capped(tiny_path):
     # 40 runs of a 16x16 model cannot fill an hour: the cap, not the time, ends the run.
-    capped = measure_latency(tiny_path, min_time_s=3600.0, min_runs=5, max_runs=40)
+    capped = measure_latency(tiny_path, min_time_s=3600.0, runs=5, max_runs=40)
     assert capped.runs == 40 == len(capped.times_ms)
-    # With no cap in reach, the timed runs last at least min_time_s (at any speed), and min_runs at least.
-    sized = measure_latency(tiny_path, min_time_s=0.1, min_runs=5, max_runs=1_000_000)
+    # With no cap in reach, the timed runs last at least min_time_s (at any speed), and runs at least.
+    sized = measure_latency(tiny_path, min_time_s=0.1, runs=5, max_runs=1_000_000)
     assert sized.total_s >= 0.1 and sized.runs >= 5 and len(sized.times_ms) == sized.runs
 
 
@@ -81,8 +81,8 @@ def test_threads_xnnpack_and_model_object(tiny_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(min_runs=0), "min_runs=0"),
-        (dict(min_runs=10, max_runs=5), "max_runs=5"),
+        (dict(runs=0), "runs=0"),
+        (dict(runs=10, max_runs=5), "max_runs=5"),
         (dict(warmup=-1), "warmup=-1"),
         (dict(min_time_s=-1.0), "min_time_s=-1.0"),
         (dict(input=np.zeros((8, 8, 3), np.uint8)), r"Received: shape=\(8, 8, 3\)"),

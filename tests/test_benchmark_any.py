@@ -39,12 +39,12 @@ def odd_models(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("name", ["lstm", "raw_uint8", "multi_io"])
 def test_models_that_are_not_image_classifiers_are_timed(odd_models, name):
-    result = measure_latency(odd_models[name], min_time_s=0.0, min_runs=5, warmup=1)
+    result = measure_latency(odd_models[name], min_time_s=0.0, runs=5, warmup=1)
     assert result.runs == 5 and result.p50_ms > 0 and result.runtime.startswith("litert")
 
 
 def test_coral_split_concat_is_timed():
-    result = measure_latency(CORAL / "split_concat.tflite", min_time_s=0.0, min_runs=3, warmup=0)
+    result = measure_latency(CORAL / "split_concat.tflite", min_time_s=0.0, runs=3, warmup=0)
     assert result.model == "split_concat.tflite" and result.runs == 3
 
 

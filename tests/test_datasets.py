@@ -635,3 +635,113 @@ def test_uint8_tf_dataset_matches_the_arrays(intel_layout, tmp_path):
     two = [b[1] for b in ds.tf_dataset("train", batch_size=5, shuffle=True, seed=3).as_numpy_iterator()]
     np.testing.assert_array_equal(np.concatenate(one), np.concatenate(two))
     assert sorted(np.concatenate(one).tolist()) == sorted(labels.tolist())
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding in worker processes (large loads)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def worker_processes(monkeypatch):
+    """Loads decode in worker processes only (not in the loading thread too), from the first image
+    (large loads only, by default); returns the list of worker processes started."""
+    import edgelab.data.cache as cache_module
+    import edgelab.data.workers as workers
+
+    monkeypatch.setattr(workers, "PROCESS_MIN_IMAGES", 1)
+    monkeypatch.setattr(workers, "WORKERS", 2)
+    only_workers = lambda *args: workers.decode_in_processes(*args[:6], None)  # noqa: E731 (args, local)
+    monkeypatch.setattr(cache_module, "decode_in_processes", only_workers)
+    started: list[subprocess.Popen] = []
+    real = workers.start_worker
+
+    def start(*args, **kwargs):
+        started.append(real(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(workers, "start_worker", start)
+    return started
+
+
+def _splits(ds) -> list[np.ndarray]:
+    return [ds.arrays(split)[0] for split in ("train", "val", "test")]
+
+
+def test_worker_processes_decode_the_pixels_and_skips_of_threads(bad_corpus, tmp_path, worker_processes, caplog):
+    with pytest.warns(DatasetWarning), caplog.at_level("INFO", logger="edgelab"):
+        in_workers = load_dataset(bad_corpus.root, image_size=16, seed=0, cache_dir=tmp_path / "cache")
+    assert "decoded on processes" in caplog.text and worker_processes
+    assert all(proc.returncode is not None for proc in worker_processes)  # finished, and waited for
+    with pytest.warns(DatasetWarning):
+        on_threads = load_dataset(bad_corpus.root, image_size=16, seed=0, cache_dir=False)
+    assert in_workers.skipped.to_list() == on_threads.skipped.to_list()  # same reasons, details, order
+    for got, want in zip(_splits(in_workers), _splits(on_threads)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_ctrl_c_stops_the_worker_processes_and_the_cache_resumes(
+    intel_layout, tmp_path, worker_processes, monkeypatch, caplog
+):
+    import edgelab.data.cache as cache_module
+    import edgelab.data.workers as workers
+
+    root = intel_layout(train=20, test=5)
+    cache = tmp_path / "cache"
+
+    def interrupted(*args):
+        reported = 0
+        on_row = args[5]
+
+        def report(i, why):
+            nonlocal reported
+            reported += 1
+            if reported == 5:  # Ctrl-C while the worker holds more rows (two messages of 16)
+                raise KeyboardInterrupt
+            on_row(i, why)
+
+        return workers.decode_in_processes(*args[:5], report, local=None)
+
+    monkeypatch.setattr(cache_module, "decode_in_processes", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_dataset(root, image_size=24, progress=False, cache_dir=cache)
+    assert worker_processes and all(proc.returncode is not None for proc in worker_processes)  # none left running
+    monkeypatch.setattr(cache_module, "decode_in_processes", workers.decode_in_processes)
+    with caplog.at_level("INFO", logger="edgelab"):
+        resumed = load_dataset(root, image_size=24, progress=False, cache_dir=cache)
+    assert "resuming, 4 of 75 images already decoded" in caplog.text  # the rows reported before Ctrl-C
+    reference = load_dataset(root, image_size=24, progress=False, cache_dir=False)
+    for got, want in zip(_splits(resumed), _splits(reference)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_failing_worker_process_leaves_the_work_to_threads(
+    intel_layout, tmp_path, worker_processes, monkeypatch, caplog
+):
+    import edgelab.data.workers as workers
+
+    root = intel_layout()
+    monkeypatch.setattr(
+        workers,
+        "worker_command",
+        lambda: [sys.executable, "-c", "import sys; sys.stderr.write('no luck'); sys.exit(3)"],
+    )
+    with caplog.at_level("INFO", logger="edgelab"):
+        ds = load_dataset(root, image_size=24, progress=False, cache_dir=tmp_path / "cache")
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "decoding worker" in warned[0] and "on threads" in warned[0], warned
+    assert "decoded on threads" in caplog.text
+    reference = load_dataset(root, image_size=24, progress=False, cache_dir=False)
+    for got, want in zip(_splits(ds), _splits(reference)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_worker_process_imports_no_tensorflow():
+    from edgelab.data.workers import worker_command
+
+    command = worker_command()
+    done = subprocess.run([command[0], "-X", "importtime", *command[1:]], input=b"", capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    imported = {line.rpartition("|")[2].strip() for line in done.stderr.decode().splitlines() if "import time:" in line}
+    assert {"edgelab.data.decoding", "PIL.Image"} <= imported  # what a worker decodes with
+    assert not {m for m in imported if m.split(".")[0] in ("tensorflow", "tf_keras", "keras", "pandas", "scipy")}

@@ -140,7 +140,7 @@ def test_bench_round_trip_on_the_device_stack(bundle, test_images, device, capsy
 def test_wrong_host_key_is_refused_and_nothing_runs(bundle, sshd, device_python, tmp_path, capsys):
     import _sshd
 
-    wrong = _sshd.write_known_hosts(tmp_path / "known_hosts", sshd.port, _sshd._keygen(tmp_path / "other"))
+    wrong = _sshd.write_known_hosts(tmp_path / "known_hosts", sshd.port, _sshd.keygen(tmp_path / "other"))
     config = sshd.client_config(tmp_path / "ssh_config", known_hosts=wrong)
     remote = tmp_path / "never made"
     argv = ["--host", sshd.host, "--ssh-config", str(config), "--python", str(device_python)]
@@ -177,7 +177,7 @@ def test_unreachable_host_and_refused_login_are_one_line(sshd, device_python, tm
     config.write_text(sshd.ssh_config.read_text().replace(str(sshd.identity), str(tmp_path / "nokey")))
     import _sshd
 
-    _sshd._keygen(tmp_path / "nokey")
+    _sshd.keygen(tmp_path / "nokey")
     with pytest.raises(errors.DeviceAuthError, match="refused the login"):
         import edgelab.device as eld
 

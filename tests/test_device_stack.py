@@ -49,7 +49,7 @@ def test_sshd_runs_commands_and_copies_files_with_strict_host_keys(sshd, tmp_pat
 def test_sshd_refuses_a_client_that_expects_another_host_key(sshd, tmp_path):
     import _sshd
 
-    other = _sshd._keygen(tmp_path / "other_host_key")
+    other = _sshd.keygen(tmp_path / "other_host_key")
     wrong = _sshd.write_known_hosts(tmp_path / "known_hosts", sshd.port, other)
     config = sshd.client_config(tmp_path / "ssh_config", known_hosts=wrong)
     marker = tmp_path / "ran"

@@ -57,20 +57,23 @@ def test_h5_save_on_a_full_disk_is_enospc_and_leaves_nothing(full_disk, recwarn)
     """h5py reports a full disk as "Slist already enabled?" and its finalizers print tracebacks."""
     from _tiny import small_cnn
 
-    from edgelab.demo import _save_h5
+    from edgelab.demo import DemoConfig, Workspace
 
-    folder = full_disk(free=8 * 1024)
+    folder = full_disk(free=1 << 40)  # nothing taken yet: the workspace's folder and params.json fit
+    workspace = Workspace(DemoConfig(out_dir=str(folder / "run")), progress=False)
+    out = workspace.path()
+    full_disk(free=8 * 1024)
     model = small_cnn(size=32, num_classes=3)
-    code, lines = run_cli_line(_save_h5, model, folder / "model.h5")
+    code, lines = run_cli_line(workspace.save_float_model, model)
     assert code == 2 and len(lines) == 1
-    assert lines[0] == f"edgelab: error: the disk is full ({folder / 'model.h5'}); finished steps are kept"
+    assert lines[0] == f"edgelab: error: the disk is full ({out / 'float_model.h5'}); finished steps are kept"
     gc.collect()
-    assert sorted(p.name for p in folder.iterdir()) == ["filler"]  # no temporary file, no half model
+    assert sorted(p.name for p in out.iterdir()) == ["params.json"]  # no temporary file, no half model
     unraisable = [w for w in recwarn if "Unraisable" in type(w.message).__name__]
     assert not unraisable, [str(w.message) for w in unraisable]
     (folder / "filler").unlink()  # space freed: the same save now works
-    _save_h5(model, folder / "model.h5")
-    assert (folder / "model.h5").stat().st_size > 0
+    workspace.save_float_model(model)
+    assert (out / "float_model.h5").stat().st_size > 0
 
 
 def test_savedmodel_export_on_a_full_disk_is_enospc(full_disk, monkeypatch):

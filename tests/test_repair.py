@@ -170,8 +170,31 @@ def _mobilenet_blocks():
     return model
 
 
+def _bn_factor(model, name: str) -> np.ndarray:
+    """|gamma / sqrt(var + eps)| of the BatchNormalization ``<name>_bn`` right after layer ``name``."""
+    bn = model.get_layer(f"{name}_bn")
+    gamma, _beta, _mean, variance = (np.asarray(w, np.float64) for w in bn.get_weights())
+    return np.abs(gamma / np.sqrt(variance + bn.epsilon))
+
+
+def _channel_ranges(model, first: str, second: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel between ``first`` and ``second``: max |weight| of the output channel of ``first`` and
+    of the input channel of ``second``, each with its own BatchNorm folded in (the paper's r1_i, r2_i)."""
+    k1 = np.abs(np.asarray(model.get_layer(first).get_weights()[0], np.float64))
+    k2 = np.abs(np.asarray(model.get_layer(second).get_weights()[0], np.float64))
+    depthwise1 = type(model.get_layer(first)).__name__ == "DepthwiseConv2D"
+    depthwise2 = type(model.get_layer(second)).__name__ == "DepthwiseConv2D"
+    out = (k1[..., 0] if depthwise1 else k1).reshape(-1, k1.shape[-2 if depthwise1 else -1]).max(axis=0)
+    out = out * _bn_factor(model, first)
+    if depthwise2:  # (kh, kw, channels, 1): input channel i is output channel i, scaled by BN channel i
+        into = (k2[..., 0] * _bn_factor(model, second)).reshape(-1, k2.shape[-2]).max(axis=0)
+    else:  # (kh, kw, in, out): BN scales the output channels
+        into = np.moveaxis(k2 * _bn_factor(model, second), -2, 0).reshape(k2.shape[-2], -1).max(axis=1)
+    return out, into
+
+
 def test_mobilenet_style_blocks_equalize_exactly_and_skip_relu6():
-    from edgelab.training.equalize import _find_pairs, _Graph, _in_ranges, _out_ranges, _Weights, equalize
+    from edgelab.training.equalize import equalize
 
     model = _mobilenet_blocks()
     images = np.random.default_rng(3).integers(0, 256, (16, 12, 12, 3), dtype=np.uint8)
@@ -184,15 +207,12 @@ def test_mobilenet_style_blocks_equalize_exactly_and_skip_relu6():
     assert [(a, b) for a, b, _ in fixed.absorbed] == [("b1_dw", "b1_pw")], fixed.absorbed
     assert fixed.max_abs_difference <= _bound(fixed.model, fixed.output_magnitude), fixed
     assert [layer.name for layer in fixed.model.layers] == [layer.name for layer in model.layers]
-    # Equalized: each pair's channel ranges now match (r1_i == r2_i, the paper's fixed point)
-    graph = _Graph(fixed.model)
-    pairs, _ = _find_pairs(graph)
-    weights = _Weights(fixed.model)
-    before = _Weights(model)
-    for pair in pairs:
-        r1, r2 = _out_ranges(weights, graph, pair), _in_ranges(weights, graph, pair.second)
+    # Equalized: each pair's channel ranges now match (r1_i == r2_i, the paper's fixed point), and the
+    # first layer's output ranges are closer together than before
+    for first, second in fixed.equalized:
+        r1, r2 = _channel_ranges(fixed.model, first, second)
         np.testing.assert_allclose(r1, r2, rtol=1e-2)  # the sweeps stop within 0.1% per pair; chains compound
-        r1_before = _out_ranges(before, _Graph(model), pair)
+        r1_before, _ = _channel_ranges(model, first, second)
         assert r1.max() / r1.min() < r1_before.max() / r1_before.min()
 
 
@@ -216,21 +236,35 @@ def test_a_nested_backbone_is_flattened_first():
     assert fixed.max_abs_difference <= _bound(fixed.model, fixed.output_magnitude), fixed
 
 
+def _int8_rounded(kernel: np.ndarray) -> np.ndarray:
+    """A Conv2D kernel after TFLite's int8 weight rounding: symmetric, one scale per output channel
+    (max |w| / 127), as the int8 converter stores it."""
+    limit = np.abs(kernel).reshape(-1, kernel.shape[-1]).max(axis=0)
+    scale = np.where(limit > 0, limit / 127, 1.0)
+    return np.round(kernel / scale) * scale
+
+
 def test_bias_correction_removes_the_mean_shift_of_int8_weights(outlier):
-    from edgelab.training.equalize import _inputs, _outputs_of, _quantized_kernel, correct_bias
+    from edgelab._keras import keras
+    from edgelab.preprocess import model_input_range
+    from edgelab.training.equalize import correct_bias
 
     model, train = outlier["fixed"].model, outlier["train"]
     fixed = correct_bias(model, train)
     assert fixed.corrected == ("conv1_conv", "conv2_conv")  # the classifier's softmax is not linear
-    x = _inputs(model, train)
+    x = np.asarray(model_input_range(model)(train[0]), np.float32)  # the float inputs of the images
     quant = type(fixed.model).from_config(fixed.model.get_config())
     quant.set_weights(fixed.model.get_weights())
     for name in fixed.corrected:
         layer = quant.get_layer(name)
         w = layer.get_weights()
-        layer.set_weights([_quantized_kernel(type(layer).__name__, w[0].astype(np.float64)).astype("f"), *w[1:]])
+        layer.set_weights([_int8_rounded(w[0].astype(np.float64)).astype("f"), *w[1:]])
     names = ["conv1_bn", "conv2_bn"]  # the corrected layers' outputs, after the BatchNorm that took the fix
-    for name, got, want in zip(names, _outputs_of(quant, names, x), _outputs_of(model, names, x)):
+
+    def outputs(m):
+        return [np.asarray(o, np.float64) for o in keras.Model(m.inputs, [m.get_layer(n).output for n in names])(x)]
+
+    for name, got, want in zip(names, outputs(quant), outputs(model)):
         shift = np.abs(got.reshape(-1, got.shape[-1]).mean(0) - want.reshape(-1, want.shape[-1]).mean(0))
         before = np.abs(got - want).max()  # what int8 weight rounding does per value
         # The per-channel means agree to float32 accumulation over the images (eps32 x count x magnitude).

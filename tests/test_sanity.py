@@ -93,19 +93,29 @@ def test_comparison_flags_a_chance_level_float_model(tmp_path):
 
 def test_a_mostly_frozen_model_is_named_as_a_likely_cause():
     """A head trained on a frozen backbone: the finding says most weights were frozen; a trainable model has no such cause."""
+    import _tiny
+
     from edgelab._keras import keras
-    from edgelab.training.sanity import _frozen_cause
+    from edgelab.preprocess import set_input_range
+    from edgelab.training.sanity import check_float_model
 
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(16, 3, name="backbone_conv")(inputs)
     x = keras.layers.BatchNormalization(name="backbone_bn")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
-    assert _frozen_cause(model) is None  # BatchNormalization's moving statistics alone are not "frozen layers"
+    model = set_input_range(keras.Model(inputs, keras.layers.Dense(3, name="head")(x)), (0, 255))
+    images, labels = _tiny.colour_task(4, size=8, num_classes=3, seed=0)
+    one_class = np.eye(3, dtype=np.float32)[np.zeros(len(labels), int)]  # every image called class 0: a finding
+
+    def causes() -> list[str]:
+        (finding,) = check_float_model(model, images, labels, one_class, warn=False)
+        return [c for c in finding.causes if c.startswith("frozen layers")]
+
+    assert causes() == []  # BatchNormalization's moving statistics alone are not "frozen layers"
     for layer in model.layers:
         layer.trainable = layer.name == "head"
-    cause = _frozen_cause(model)
-    assert cause is not None and "frozen layers: 512 of 563 weights have trainable=False" in cause
+    (cause,) = causes()
+    assert "frozen layers: 512 of 563 weights have trainable=False" in cause
 
 
 def _jupyter_kernel(monkeypatch, front_end: bool) -> None:
@@ -161,24 +171,33 @@ def _text(shown: list) -> str:
     return "\n".join(str(w.message) for w in shown if issubclass(w.category, EdgelabWarning))
 
 
-def test_batchnorm_advice_lowers_the_momentum_only_when_it_is_above_0_9(monkeypatch):
-    """A BN finding on layers already at momentum 0.9 must not advise "use momentum=0.9"."""
+def test_batchnorm_advice_lowers_the_momentum_only_when_it_is_above_0_9():
+    """A BN finding on layers already at momentum 0.9 must not advise "use momentum=0.9".
+
+    The model is built by hand so that batch statistics classify the colour images and the moving ones
+    do not: BatchNormalization on the pixels, global pooling, an identity Dense. Normalized over a
+    batch, an image's dominant colour is its largest channel (every class is a third of the batch);
+    with moving statistics of variance 1 and a mean of -1000 on blue, blue always wins (1/3)
+    (the model takes raw pixels, 0..255)."""
     import _tiny
 
     from edgelab._keras import keras
-    from edgelab.training import sanity
+    from edgelab.preprocess import set_input_range
+    from edgelab.training.sanity import check_float_model
 
+    images, labels = _tiny.colour_task(8, size=8, num_classes=3, seed=0)
     for momentum, advised in ((0.9, False), (0.99, True)):
         inputs = keras.Input((8, 8, 3))
-        x = keras.layers.Conv2D(4, 3)(inputs)
-        x = keras.layers.BatchNormalization(momentum=momentum)(x)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
-        images, labels = _tiny.colour_task(8, size=8, num_classes=3, seed=0)
-        # Batch statistics score far above the moving ones: the finding fires whatever the momentum.
-        scores = iter([0.2, 0.9])
-        monkeypatch.setattr(sanity, "_accuracy", lambda *a, scores=scores, **k: next(scores))
-        text = sanity._batchnorm_cause(model, images.astype(np.float32), labels, steps=10)
-        assert text is not None and f"momentum [{momentum}]" in text
+        bn = keras.layers.BatchNormalization(momentum=momentum)
+        x = keras.layers.GlobalAveragePooling2D()(bn(inputs))
+        head = keras.layers.Dense(3, activation="softmax")
+        model = set_input_range(keras.Model(inputs, head(x)), (0, 255))
+        bn.set_weights([np.ones(3), np.zeros(3), np.array([0.0, 0.0, -1000.0]), np.ones(3)])
+        head.set_weights([np.eye(3), np.zeros(3)])
+        probabilities = np.asarray(model(images.astype(np.float32), training=False))
+        assert (probabilities.argmax(axis=1) == 2).all()  # the moving statistics: blue, always
+        (finding,) = check_float_model(model, images, labels, probabilities, warn=False)
+        (text,) = [c for c in finding.causes if c.startswith("BatchNormalization")]
+        assert f"momentum [{momentum}]" in text and "with batch statistics the model scores 1.000" in text, text
         assert ("use momentum=0.9" in text) is advised, text
         assert "train for more steps" in text

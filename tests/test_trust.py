@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +102,6 @@ def test_float_tensor_with_a_zero_point_is_refused(tmp_path):
 def child_calls(monkeypatch, tmp_path):
     """A fresh verdict cache, and a list that grows by one per child-process check."""
     monkeypatch.setenv("EDGELAB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(trust, "_MEMO", {})
     calls: list[str] = []
     real = child.run_child
 
@@ -112,10 +114,11 @@ def child_calls(monkeypatch, tmp_path):
 
 
 def foreign_copy(tmp_path: Path) -> Path:
-    """Bytes edgelab has not seen: the Coral model with one metadata byte changed."""
+    """Bytes edgelab has not seen: the Coral model with its description changed (to one of its own per
+    test, so no earlier test of this process has seen them either)."""
 
     def edit(model):
-        model.description = b"a foreign file"
+        model.description = f"a foreign file of {tmp_path.name}".encode()
 
     return mutate(MOBILENET, tmp_path / "foreign.tflite", edit)
 
@@ -127,9 +130,16 @@ def test_first_load_of_a_foreign_file_is_checked_once_in_a_child(tmp_path, child
     verdicts = list((tmp_path / "cache" / trust.FOLDER).glob("*.json"))
     assert [json.loads(v.read_text())["verdict"] for v in verdicts] == ["ok"]
     el.TFLiteModel(path)
-    trust._MEMO.clear()  # as in a new process: the verdict comes from disk
-    el.TFLiteModel(path.read_bytes())
     assert len(child_calls) == 1
+    # A new process loads the bytes without a child of its own: the verdict comes from disk.
+    code = (
+        "import sys\nfrom pathlib import Path\nimport edgelab as el\nfrom edgelab.tflite import child\n"
+        "def again(*args, **kwargs):\n    sys.exit('checked again in a child')\n"
+        f"child.run_child = again\nel.TFLiteModel(Path({str(path)!r}).read_bytes())\nprint('loaded')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "loaded", run.stderr
 
 
 def test_trusted_skips_the_child(tmp_path, child_calls):

@@ -114,7 +114,7 @@ def _bench(args) -> int:
         warmup=args.warmup,
         runs=args.runs,
         min_time_s=args.min_time,
-        threads=args.threads,
+        num_threads=args.threads,
         max_images=args.max_images,
         timeout_s=args.timeout,
         progress=False if args.no_progress or args.json else None,

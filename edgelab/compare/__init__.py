@@ -14,6 +14,7 @@ _EXPORTS = {
     "evaluate_model": "evaluate",
     "LatencyResult": "benchmark",
     "measure_latency": "benchmark",
+    "TimingOptions": "timing",
     "COLUMNS": "comparison",
     "Comparison": "comparison",
     "VariantResult": "comparison",

@@ -9,7 +9,7 @@ Only ``interpreter.invoke()`` is timed: the input is set once, and each timed ru
 ``time.perf_counter_ns()`` pair around one ``invoke()``, stored in preallocated lists, so the
 harness adds next to nothing over a bare ``invoke()`` loop. The first (cold) inference of a fresh
 interpreter is reported on its own, then warm-up runs are discarded, then the run count is sized
-so the timed runs last at least ``min_time_s`` (and at least ``min_runs``, at most ``max_runs``).
+so the timed runs last at least ``min_time_s`` (and at least ``runs``, at most ``max_runs``; see :class:`edgelab.TimingOptions`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ModelFileError, check_int, check_number
+from ..errors import ModelFileError
 from ..records import SKIP, Record
 from ..tflite import runtime
 from ..tflite.inspection import EDGETPU_CUSTOM_OP, inspect_model, load_model_bytes
@@ -31,6 +31,7 @@ from ..tflite.interpreter import compiled_for_edgetpu, describe
 from ..tflite.runtime import TFLiteModel
 from ..tflite.trust import ensure_checked
 from ..tflite.validate import validate_bytes
+from .timing import TimingOptions
 
 __all__ = ["LatencyResult", "measure_latency"]
 
@@ -155,30 +156,27 @@ def _custom_op_error(source: str | Path | bytes, exc: ModelFileError) -> ModelFi
 def measure_latency(
     model: TFLiteModel | str | Path | bytes,
     *,
-    num_threads: int = 1,
-    warmup: int = 5,
-    min_time_s: float = 1.0,
-    min_runs: int = 20,
-    max_runs: int = 10_000,
+    timing: TimingOptions | None = None,
     use_xnnpack: bool = True,
     input: np.ndarray | None = None,
     trusted: bool = False,
+    **options: Any,
 ) -> LatencyResult:
     """Time single-image ``invoke()`` on a fresh interpreter.
 
     Args:
         model: a :class:`edgelab.tflite.runtime.TFLiteModel` (its bytes and delegate are reused; its own
             interpreter is not touched) or the path/bytes of a .tflite file.
-        num_threads: interpreter threads.
-        warmup: runs after the cold one that are not timed.
-        min_time_s: the timed runs last at least this long...
-        min_runs: ...and are at least this many...
-        max_runs: ...and at most this many.
+        timing: a :class:`edgelab.TimingOptions`: ``warmup`` runs after the cold one that are not
+            timed; timed runs until ``min_time_s`` has passed and at least ``runs`` are done, at most
+            ``max_runs``; ``num_threads`` interpreter threads.
         use_xnnpack: allow LiteRT's XNNPACK delegate.
         input: one raw uint8 image ``(H, W, 3)`` to feed through the classifier input; default:
             fixed random values of each input's dtype and shape (any model).
         trusted: skip the one-time child-process load of a file edgelab has not seen before
             (:mod:`edgelab.tflite.trust`); it runs before the timed load either way.
+        **options: fields of :class:`edgelab.TimingOptions` (``min_time_s=0.2``, ``runs=50``,
+            ``num_threads=4``, ...), replacing ``timing``'s.
 
     Returns:
         A :class:`LatencyResult`.
@@ -186,10 +184,9 @@ def measure_latency(
     Raises:
         ConfigError: invalid counts or input. ModelFileError: the model cannot be loaded.
     """
-    warmup = check_int("warmup", warmup, minimum=0)
-    min_runs = check_int("min_runs", min_runs)
-    max_runs = check_int("max_runs", max_runs, minimum=min_runs)
-    min_time_s = check_number("min_time_s", min_time_s, minimum=0, unit="seconds")
+    opts = TimingOptions.resolve(timing, options)
+    warmup, min_runs, max_runs, min_time_s = opts.warmup, opts.runs, opts.run_cap, opts.min_time_s
+    num_threads = opts.num_threads if opts.num_threads is not None else 1
 
     source: str | Path | bytes
     if isinstance(model, TFLiteModel):

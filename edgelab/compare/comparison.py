@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .._config import split_options
 from .._keras import check_keras2_model
 from .._log import logger, progress_scope, tqdm, warn_user_fmt
 from ..edgetpu.energy import estimate_energy
 from ..edgetpu.latency import estimate_latency
 from ..edgetpu.verdict import edgetpu_verdict
 from ..enums import StrEnum
-from ..errors import ConfigError, PartialResultWarning, check_int, check_number, did_you_mean
+from ..errors import ConfigError, PartialResultWarning, did_you_mean
 from ..metrics import classification_metrics
 from ..precision import REPAIRED, Precision
 from ..preprocess import set_input_range
@@ -33,6 +34,7 @@ from ..training.sanity import check_float_model
 from ..training.shapes import check_model_fits
 from .benchmark import LatencyResult, measure_latency
 from .evaluate import EvalResult, evaluate_model
+from .timing import TimingOptions
 
 if TYPE_CHECKING:
     from .._keras import keras
@@ -71,6 +73,9 @@ COLUMNS = (
     "xnnpack",
     "path",
 )
+#: How :func:`run_comparison` times each file unless told otherwise.
+DEFAULT_TIMING = TimingOptions(min_time_s=0.5)
+
 #: Columns ``run_comparison(..., device=...)`` adds: the same files measured on a device (edgelab.device).
 DEVICE_COLUMNS = ("device_p50_ms", "device_accuracy", "device_agreement")
 
@@ -155,12 +160,10 @@ def _edgetpu_estimates(path: Path) -> tuple[float | None, float | None]:
         return None, None
 
 
-def _measure(
-    variant_model, precision, test_images, test_labels, class_names, reference, num_threads, min_time_s, progress
-):
-    runtime_model = variant_model.load(num_threads=num_threads)
+def _measure(variant_model, precision, test_images, test_labels, class_names, reference, timing, progress):
+    runtime_model = variant_model.load(num_threads=timing.num_threads or 1)
     evaluation = _evaluate(runtime_model, test_images, test_labels, class_names, reference, progress)
-    latency = measure_latency(runtime_model, num_threads=num_threads, min_time_s=min_time_s)
+    latency = measure_latency(runtime_model, timing=timing)
     macs = inspect_model(variant_model.path).macs
     try:
         verdict = _edgetpu_verdict(variant_model.path)
@@ -186,8 +189,7 @@ def run_comparison(
     calibration: Any = None,
     class_names: Sequence[str] | None = None,
     config: ConversionConfig | None = None,
-    num_threads: int = 1,
-    min_time_s: float = 0.5,
+    timing: TimingOptions | None = None,
     progress: bool | None = None,
     input_range: Any = None,
     repair: Sequence[str] = (),
@@ -209,8 +211,8 @@ def run_comparison(
             ones), I/O type of integer models, calibration samples, ``keep_float`` (layers kept in float,
             adding the ``mixed_int8`` row, see :mod:`edgelab.diagnose`), reuse of the .tflite files in
             ``out_dir`` (an interrupted run resumes).
-        num_threads: Interpreter threads for evaluation and latency.
-        min_time_s: Minimum timed duration per latency measurement.
+        timing: A :class:`edgelab.TimingOptions` for the latency of each file (default: at least 0.5 s
+            and 20 runs); its ``num_threads`` (default 1) also runs the evaluation.
         progress: Show progress bars.
         input_range: The pixels ``model`` takes, e.g. ``(0, 255)``; default: detected (see :mod:`edgelab.preprocess`).
         repair: Repairs of the float model (``"equalize"``, ``"bias_correction"``; see
@@ -221,7 +223,8 @@ def run_comparison(
             file also runs there on the same test images, adding the :data:`DEVICE_COLUMNS` (latency p50 on
             the device, accuracy there, top-1 agreement with this machine's run of the same file).
         **options: Fields of :class:`edgelab.tflite.ConversionConfig` (``precisions=["int8"]``,
-            ``reuse=True``, ...), replacing the config's.
+            ``reuse=True``, ...) and of :class:`edgelab.TimingOptions` (``num_threads=2``,
+            ``min_time_s=0.2``, ...), replacing ``config``'s and ``timing``'s.
 
     The float model is checked first (:mod:`edgelab.training.sanity`): chance-level accuracy or one
     dominant class is warned about, with likely causes, and kept in ``Comparison.sanity``.
@@ -230,9 +233,9 @@ def run_comparison(
     from ..tflite.conversion import ConversionFailure, convert_all
     from ..training.fit import predict_keras
 
-    cfg = ConversionConfig.resolve(config, options)
-    num_threads = check_int("num_threads", num_threads)
-    min_time_s = check_number("min_time_s", min_time_s, minimum=0, unit="seconds")
+    conversion_options, timing_options = split_options(options, ConversionConfig, TimingOptions)
+    cfg = ConversionConfig.resolve(config, conversion_options)
+    timed = TimingOptions.resolve(timing, timing_options, default=DEFAULT_TIMING)
     names = tuple(class_names if class_names is not None else getattr(data, "class_names", ()))
     if not names:
         raise ConfigError("Expected class_names (or a Dataset that has them). Received: none.")
@@ -277,9 +280,7 @@ def run_comparison(
             variants[precision] = VariantResult(precision, VariantStatus.FAILED, result.reason)
             continue
         try:
-            variants[precision] = _measure(
-                result, precision, test_images, test_labels, names, float_pred, num_threads, min_time_s, False
-            )
+            variants[precision] = _measure(result, precision, test_images, test_labels, names, float_pred, timed, False)
         except Exception as exc:  # one broken variant becomes a row, the others go on
             logger.warning("%s: %s", precision.value, exc)
             variants[precision] = VariantResult(

@@ -4,8 +4,9 @@ images, tf.data pipelines and calibration samples.
 
 Modules: ``layouts`` (folder layouts), ``decoding`` (one image, the pixel budget), ``skips``
 (reports of what was left out), ``scanning`` (usable files), ``splits`` (split arithmetic),
-``cache`` (decoded-image cache), ``datasets`` (the Dataset class), ``pipeline`` (tf.data),
-``calibration``, ``scenes`` (painting the scenes) and ``scene_files`` (writing them to disk).
+``cache`` (decoded-image cache), ``workers`` (decoding in worker processes), ``datasets`` (the
+Dataset class), ``pipeline`` (tf.data), ``calibration``, ``scenes`` (painting the scenes) and
+``scene_files`` (writing them to disk).
 Nothing here imports TensorFlow except :mod:`~edgelab.data.pipeline`.
 """
 

@@ -25,10 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import not_a_regular_file, write_atomic
+from .._files import write_atomic
 from .._log import logger, tqdm
-from .decoding import check_file, parallel_map, resolve, threaded, try_load
-from .skips import SkippedFile, SkipReason
+from ..errors import DecodeWorkerError
+from .decoding import check_file, parallel_map, resolve, threaded, try_load, zero_byte
+from .skips import SkippedFile
+from .workers import decode_in_processes, use_processes
 
 __all__ = ["CACHE_DIR_ENV", "ImageCache", "ScanDecoder", "cache_dir"]
 
@@ -58,12 +60,8 @@ def _stat(path: Path) -> tuple[int, int]:
 
 def _zero_byte(path: Path) -> tuple[None, SkippedFile] | None:
     """``(None, why)`` for an empty regular file (Pillow would call it "not an image")."""
-    try:
-        if not_a_regular_file(path) is None and os.stat(path).st_size == 0:
-            return None, SkippedFile(path, SkipReason.ZERO_BYTE, "0 bytes")
-    except OSError:
-        pass  # decoding says why
-    return None
+    why = zero_byte(path)
+    return None if why is None else (None, why)
 
 
 class ImageCache:
@@ -200,29 +198,67 @@ class ImageCache:
         progress: bool | None,
         max_pixels: int | None,
     ) -> list[SkippedFile]:
-        """Decode rows ``todo`` into ``pixels`` on a few threads (Pillow releases the GIL)."""
+        """Decode rows ``todo`` into ``pixels``: a large batch in worker processes and this thread
+        (:mod:`edgelab.data.workers`), a small one on a few threads (Pillow releases the GIL)."""
         failures: dict[int, SkippedFile] = {}
         row_bytes = int(np.prod(pixels.shape[1:]))
         # Rows are written with pwrite, not through the memory map: decoding a large split adds
         # nothing to resident memory (the pages stay in the page cache, shared with the map).
         out = open(self.pixels_file, "r+b")  # noqa: SIM115 (closed below, after the threads)
 
-        def one(i: int) -> None:
-            image, bad = _zero_byte(self.paths[i]) or try_load(self.paths[i], self.image_size, max_pixels)
-            if image is None:
-                failures[i] = bad  # type: ignore[assignment]
+        def note(i: int, bad: SkippedFile | None) -> None:
+            if bad is not None:
+                failures[i] = bad
                 state[i] = _FAILED
             else:
-                os.pwrite(out.fileno(), image.tobytes(), i * row_bytes)
                 state[i] = _OK  # after the pixels: a row marked done is complete
 
+        def one(i: int) -> None:
+            image, bad = _zero_byte(self.paths[i]) or try_load(self.paths[i], self.image_size, max_pixels)
+            if image is not None:
+                os.pwrite(out.fileno(), image.tobytes(), i * row_bytes)
+            note(i, bad)
+
         n = len(self.paths)
+        rows = todo.tolist()
+        method = "threads"
         try:
             with tqdm(total=n, initial=n - len(todo), desc=desc, unit="img", progress=progress) as bar:
-                for _ in threaded(one, todo.tolist()):
+                if use_processes(len(rows)):
+                    method = "processes"
+
+                    reported: set[int] = set()
+
+                    def report(i: int, bad: SkippedFile | None) -> None:
+                        note(i, bad)
+                        reported.add(i)
+                        bar.update()
+
+                    def local(i: int) -> None:
+                        one(i)
+                        reported.add(i)
+                        bar.update()
+
+                    try:
+                        decode_in_processes(
+                            self.paths, rows, self.pixels_file, self.image_size, resolve(max_pixels), report, local
+                        )
+                        rows = []
+                    except DecodeWorkerError as exc:
+                        rows = [i for i in rows if i not in reported]
+                        method = "threads"
+                        logger.warning("%s; decoding the other %d images on threads", exc, len(rows))
+                for _ in threaded(one, rows):
                     bar.update()
         finally:
             out.close()
+        logger.info(
+            "image cache %s: %d images decoded on %s",
+            self.pixels_file.name,
+            len(todo),
+            method,
+            extra={"decode_method": method},
+        )
         return [failures[i] for i in sorted(failures)]
 
 
@@ -230,7 +266,7 @@ class ScanDecoder:
     """Decodes every image once, while the dataset is scanned, at model size, for the split caches.
 
     :func:`edgelab.data.scanning.scan` hands it the candidate files (:meth:`decode_all`); they are
-    decoded into an :class:`ImageCache` of their own (memory-mapped, on a few threads, resumable
+    decoded into an :class:`ImageCache` of their own (memory-mapped, on every core, resumable
     after an interrupt), so a file that cannot be decoded is found, and reported, before the splits
     are drawn. Once the splits are known, :meth:`fill` copies each split's rows into its
     :class:`ImageCache` file, and :meth:`finish` keeps only the list of failures (a small record

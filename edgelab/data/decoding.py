@@ -246,6 +246,16 @@ def check_file(path: Path, verify: bool, max_pixels: int | None = None) -> Skipp
     return None
 
 
+def zero_byte(path: Path) -> SkippedFile | None:
+    """Why an empty regular file is left out (Pillow would call it "not an image"); else None."""
+    try:
+        if not_a_regular_file(path) is None and os.stat(path).st_size == 0:
+            return SkippedFile(path, SkipReason.ZERO_BYTE, "0 bytes")
+    except OSError:
+        pass  # decoding says why
+    return None
+
+
 def try_load(
     path: Path, size: tuple[int, int], max_pixels: int | None = None
 ) -> tuple[np.ndarray | None, SkippedFile | None]:

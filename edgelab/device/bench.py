@@ -24,6 +24,7 @@ from PIL import Image
 from .._files import read_labels, sha256_file
 from .._log import warn_user_fmt
 from ..bundle import export_bundle
+from ..compare.timing import TimingOptions
 from ..data.decoding import load_image
 from ..data.scanning import scan
 from ..errors import (
@@ -34,6 +35,7 @@ from ..errors import (
     DeviceTimeoutError,
     PartialResultWarning,
     check_int,
+    check_number,
 )
 from ..tflite.runtime import TFLiteModel
 from . import ssh, sync
@@ -44,6 +46,9 @@ if TYPE_CHECKING:
 
 #: The device folder everything goes under, relative to the login's home unless absolute.
 REMOTE_DIR = "edgelab"
+
+#: How :func:`bench` times each model on the device unless told otherwise (threads: the runtime's default).
+DEVICE_TIMING = TimingOptions(warmup=10, runs=50, min_time_s=0.5, num_threads=None)
 #: Columns of :meth:`DeviceBench.to_frame`, in order.
 ROW_KEYS = (
     "model",
@@ -223,13 +228,11 @@ def bench(
     remote_dir: str = REMOTE_DIR,
     cleanup: bool = False,
     overwrite: bool = False,
-    warmup: int = 10,
-    runs: int = 50,
-    min_time_s: float = 0.5,
-    threads: int | None = None,
+    timing: TimingOptions | None = None,
     max_images: int | None = None,
     timeout_s: float = 1800.0,
     progress: bool | None = None,
+    **options: Any,
 ) -> DeviceBench:
     """Copy ``bundle`` (and test images) to the device ``host``, run it there, and compare with this machine.
 
@@ -243,13 +246,13 @@ def bench(
         remote_dir: Folder on the device (relative to the login's home unless absolute).
         cleanup: Delete the per-bundle folder on the device afterwards.
         overwrite: Replace files that were changed on the device since edgelab copied them.
-        warmup: Untimed inferences before timing.
-        runs: Timed inferences per model, at least.
-        min_time_s: Seconds of timed inferences per model, at least.
-        threads: Interpreter threads on the device (None: the runtime's default).
+        timing: A :class:`edgelab.TimingOptions` for each model on the device (default: 10 untimed
+            inferences, then at least 50 timed ones and 0.5 s, on the runtime's default threads).
         max_images: Use at most this many test images (every class keeps its share).
         timeout_s: The device run's deadline; the device stops by itself after it.
         progress: Progress bars (None: where someone watches).
+        **options: Fields of :class:`edgelab.TimingOptions` (``runs=30``, ``min_time_s=0.2``,
+            ``num_threads=4``, ...), replacing ``timing``'s.
 
     Raises:
         HostKeyError, DeviceAuthError, DeviceUnreachableError: ssh could not get in (nothing ran there).
@@ -258,12 +261,9 @@ def bench(
     """
     started = time.perf_counter()
     device = host if isinstance(host, ssh.SSHTarget) else ssh.SSHTarget(str(host), ssh_config, python)
-    warmup = check_int("warmup", warmup, minimum=0)
-    runs = check_int("runs", runs)
-    threads = check_int("threads", threads, allow_none=True)
+    timed = TimingOptions.resolve(timing, options, default=DEVICE_TIMING)
     max_images = check_int("max_images", max_images, allow_none=True)
-    if not (min_time_s >= 0 and timeout_s > 0):
-        raise ConfigError(f"Expected min_time_s >= 0 and timeout_s > 0. Received: {min_time_s!r}, {timeout_s!r}")
+    timeout_s = check_number("timeout_s", timeout_s, minimum=0, min_open=True, unit="seconds")
     folder = Path(bundle).expanduser()
     meta, labels = bundle_meta(folder)
     names = {m.get("name") for m in meta.get("models", [])} | {m.get("file") for m in meta.get("models", [])}
@@ -292,12 +292,13 @@ def bench(
             files["bench-data/manifest.json"] = manifest
         copied = sync.push(device, files, target, overwrite=overwrite, progress=progress, timeout_s=timeout_s)
 
-    args = ["-B", "classify.py", "--bench", "--warmup", str(warmup), "--runs", str(runs), "--min-time", str(min_time_s)]
+    args = ["-B", "classify.py", "--bench", "--warmup", str(timed.warmup), "--runs", str(timed.runs)]
+    args += ["--max-runs", str(timed.run_cap), "--min-time", str(timed.min_time_s)]
     args += ["--deadline", str(timeout_s)]
     if models:
         args += ["--models", ",".join(models)]
-    if threads:
-        args += ["--threads", str(threads)]
+    if timed.num_threads:
+        args += ["--threads", str(timed.num_threads)]
     if images is not None:
         args += ["--manifest", "bench-data/manifest.json"]
     # $PPID: the ssh session; the device side stops as soon as it is gone (Ctrl-C here), even before it started

@@ -1,6 +1,6 @@
 """Find the model that fits: an Edge TPU-aware search on Optuna.
 
-``tune(data, budget_ms=..., link="usb3")`` samples candidates (architecture, width, input size,
+``tune(data, budget_ms=..., link="usb3")`` (or ``tune(data, Constraints(...), config=TuneConfig(...))``) samples candidates (architecture, width, input size,
 optionally learning rate and epochs, or your own builder), rejects before training those that
 cannot fit the Edge TPU (every op mapped or at most K on the CPU, parameters on chip, file size,
 latency budget: :mod:`edgelab.tune.prescreen`), trains the rest with pruning, and scores the int8
@@ -12,6 +12,7 @@ import sys
 import types
 from typing import Any
 
+from .config import TuneConfig
 from .prescreen import Constraints, Screen, prescreen, screen_file
 from .result import TrialRecord, TuneResult
 from .search import collect, resize_images, tune
@@ -23,6 +24,7 @@ __all__ = [
     "Screen",
     "SearchSpace",
     "TrialRecord",
+    "TuneConfig",
     "TuneResult",
     "collect",
     "describe",

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._config import Options
 from .._files import write_atomic
 from .._log import logger
 from ..edgetpu.analyze import analyze_edgetpu
@@ -33,7 +34,7 @@ CALIBRATION_IMAGES = 4
 
 
 @dataclass(frozen=True)
-class Constraints(Record):
+class Constraints(Options, Record):
     """What a candidate must satisfy to be trained.
 
     Attributes:

@@ -37,8 +37,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .._config import split_options
 from .._log import logger, tqdm
-from ..errors import BudgetError, ConfigError, ConversionError, EdgelabError, StudyMismatchError, check_int
+from ..errors import BudgetError, ConfigError, ConversionError, EdgelabError, StudyMismatchError
+from .config import TuneConfig
 from .prescreen import Constraints, Screen, prescreen, screen_file
 from .result import TrialRecord, TuneResult, record_from_trial, trials_sorted
 from .space import SearchSpace, describe
@@ -175,70 +177,61 @@ def _params_key(params: Mapping[str, Any]) -> str:
 
 def tune(
     data: Any,
-    budget_ms: float | None = None,
-    link: str = "usb3",
+    constraints: Constraints | None = None,
     *,
-    trials: int = 20,
-    epochs: int = 6,
+    config: TuneConfig | None = None,
     space: SearchSpace | None = None,
     builder: Callable[..., Any] | None = None,
-    storage: str | None = None,
-    study: str | None = None,
-    run_dir: str | os.PathLike = "runs/tune",
-    max_cpu_ops: int = 0,
-    max_off_chip_bytes: int = 0,
-    max_size_bytes: int | None = None,
-    pruner: Any = None,
-    batch_size: int = 32,
-    seed: int | None = 0,
     progress: bool | None = None,
     on_trial: Callable[[TrialRecord], None] | None = None,
+    **options: Any,
 ) -> TuneResult:
     """Search for the most accurate int8 model that fits the Edge TPU within a latency budget.
+
+    ``tune(data, budget_ms=1.0, link="usb3", trials=20)`` is
+    ``tune(data, Constraints(budget_ms=1.0, link="usb3"), config=TuneConfig(trials=20))``.
 
     Args:
         data: An edgelab Dataset; trials train on its train split and are scored on its val split
             (the test split stays untouched for the final comparison).
-        budget_ms: Estimated Edge TPU latency per inference on ``link``, at most (None: no limit).
-        link: ``usb3``, ``usb2``, ``pcie`` or ``devboard`` (see :mod:`edgelab.edgetpu.latency`).
-        trials: Trials this call runs (0: only report the study). With a shared storage each worker
-            runs its own ``trials``.
-        epochs: Maximum training epochs per trial (unless the space searches epochs).
+        constraints: What a candidate must satisfy to be trained, a :class:`Constraints`:
+            ``budget_ms`` (estimated Edge TPU latency per inference on ``link``, at most; None: no
+            limit), ``link`` (``usb3``, ``usb2``, ``pcie`` or ``devboard``, see
+            :mod:`edgelab.edgetpu.latency`), ``max_cpu_ops`` (ops allowed on the CPU; 0: all mapped to
+            the Edge TPU), ``max_off_chip_bytes`` (parameter bytes allowed outside the on-chip memory),
+            ``max_size_bytes`` (largest int8 file; None: no limit).
+        config: How the search runs, a :class:`TuneConfig`: ``trials``, ``epochs`` per trial,
+            ``batch_size``, ``seed``, the Optuna ``storage`` and ``study``, the ``run_dir`` and the
+            ``pruner``.
         space: The :class:`SearchSpace` (default: edgecnn and MobileNetV2 at their default widths,
             input sizes two thirds of the dataset's and the dataset's).
         builder: Your own model builder (see :class:`SearchSpace`); replaces the architectures.
-        storage: ``None`` (a journal file in ``run_dir``), ``journal:PATH``, ``sqlite:///PATH``,
-            ``postgresql://...`` or ``mysql://...`` (see :mod:`edgelab.tune.storage`).
-        study: The study name (default ``edgelab``); an existing study is continued.
-        run_dir: The run folder: the default storage and every trial's files.
-        max_cpu_ops: Ops allowed on the CPU (0: all mapped to the Edge TPU).
-        max_off_chip_bytes: Parameter bytes allowed outside the on-chip memory.
-        max_size_bytes: Largest int8 file (None: no limit).
-        pruner: An Optuna pruner that reads intermediate values (default
-            ``MedianPruner(n_startup_trials=2, n_warmup_steps=2)``); ``optuna.pruners.NopPruner()`` disables pruning.
-        batch_size: Training batch size.
-        seed: Seeds the sampler and training (None: a fresh random seed per worker).
         progress: Show a tqdm bar over the trials (None: where someone watches).
         on_trial: Called with each finished trial's :class:`TrialRecord` (the CLI prints a line).
+        **options: Fields of :class:`Constraints` and of :class:`TuneConfig` (``budget_ms=1.0``,
+            ``trials=20``, ``run_dir="runs/tune"``, ...), replacing ``constraints``' and ``config``'s.
 
     Raises:
         StorageError: the storage cannot be reached. StudyMismatchError: the study was created with
         another space or constraints. BudgetError: no candidate of the space can meet the budget.
+        ConfigError: an option is out of range or not one of those above.
     """
+    tuning, limits = split_options(options, TuneConfig, Constraints)
+    cfg = TuneConfig.resolve(config, tuning)
+    constraints = Constraints.resolve(constraints, limits)
+    trials, epochs, batch_size, seed, storage, pruner = (
+        cfg.trials,
+        cfg.epochs,
+        cfg.batch_size,
+        cfg.seed,
+        cfg.storage,
+        cfg.pruner,
+    )
     # deferred: optuna (about a second to import)
     import optuna
 
-    trials = check_int("trials", trials, minimum=0)
-    epochs = check_int("epochs", epochs)
-    constraints = Constraints(
-        budget_ms=budget_ms,
-        link=link,
-        max_cpu_ops=max_cpu_ops,
-        max_off_chip_bytes=max_off_chip_bytes,
-        max_size_bytes=max_size_bytes,
-    )
-    run_path = Path(run_dir)
-    study_name = study or DEFAULT_STUDY
+    run_path = Path(cfg.run_dir)
+    study_name = cfg.study or DEFAULT_STUDY
     url = storage if storage is not None else default_storage_url(run_path)
     store = open_storage(url, run_path)  # first: an unreachable database fails before any data is loaded
     prepared = _Data(data)
