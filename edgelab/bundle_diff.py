@@ -24,6 +24,7 @@ from .data.scanning import scan
 from .drift.check import load_window, read_bundle
 from .edgetpu.latency import estimate_latency
 from .errors import ConfigError, DatasetError, PartialResultWarning
+from .records import Record
 from .tflite.runtime import TFLiteModel
 
 #: significance level of the update decision (McNemar's exact test, two-sided)
@@ -31,7 +32,7 @@ ALPHA = 0.05
 
 
 @dataclass(frozen=True)
-class BundleSide:
+class BundleSide(Record):
     """One bundle's numbers in a :class:`BundleDiff`."""
 
     bundle: str
@@ -42,9 +43,6 @@ class BundleSide:
     size_bytes: int
     host_p50_ms: float | None
     edgetpu_usb3_ms: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)

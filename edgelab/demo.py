@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from .bundle import export_bundle
 from .data.datasets import load_dataset, synthetic_dataset
 from .errors import ConfigError, DriftError, ResumeWarning, check_int, did_you_mean
 from .precision import Precision
+from .records import Record
 
 if TYPE_CHECKING:  # Keras is imported only when a model is trained or loaded
     import pandas as pd
@@ -35,7 +36,7 @@ __all__ = ["DemoConfig", "DemoResult", "Workspace", "prepare_out_dir", "run_demo
 
 
 @dataclass(frozen=True)
-class DemoConfig:
+class DemoConfig(Record):
     """Parameters of the demo. The defaults run in a few minutes on a 2-core CPU."""
 
     out_dir: str = "runs/demo"
@@ -67,9 +68,6 @@ class DemoConfig:
             object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=minimum))
         if not self.min_time_s > 0:
             raise ConfigError(f"Expected min_time_s to be > 0. Received: min_time_s={self.min_time_s!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

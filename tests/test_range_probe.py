@@ -94,9 +94,11 @@ def test_no_warning_when_the_range_is_known_or_nothing_is_clearly_better():
         assert probe_input_range(model, x, y) is None  # declared: nothing to probe
     assert not [w for w in shown if issubclass(w.category, InputRangeWarning)]
     # An undeclared model that predicts one class whatever it is fed: every range scores the same.
-    inputs = el._keras.keras.Input((8, 8, 3))
-    zero = el._keras.keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros")
-    flat = el._keras.keras.Model(inputs, zero(el._keras.keras.layers.GlobalAveragePooling2D()(inputs)), name="flat")
+    from edgelab._keras import keras
+
+    inputs = keras.Input((8, 8, 3))
+    zero = keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros")
+    flat = keras.Model(inputs, zero(keras.layers.GlobalAveragePooling2D()(inputs)), name="flat")
     assert probe_input_range(flat, x, y, warn=False) is None
     assert np.isfinite(len(y))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ import numpy as np
 
 from .._log import tqdm
 from ..errors import ConfigError, DatasetError, DriftError
+from ..records import SKIP, Record
 from ..tflite.runtime import TFLiteModel
 from ._device import device_module
 
@@ -23,7 +24,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 
 @dataclass(frozen=True)
-class SignalResult:
+class SignalResult(Record):
     """One signal of a drift check: its score (PSI over its calibrated threshold) and whether it moved."""
 
     name: str
@@ -32,7 +33,7 @@ class SignalResult:
 
 
 @dataclass(frozen=True)
-class DriftResult:
+class DriftResult(Record):
     """The verdict of :func:`check_drift` on one window of images.
 
     Attributes:
@@ -48,17 +49,7 @@ class DriftResult:
     threshold: float
     images: int
     signals: tuple[SignalResult, ...]
-    messages: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON of ``edgelab drift --json`` (and ``classify.py --drift --json``)."""
-        return {
-            "drift": self.drift,
-            "score": self.score,
-            "threshold": self.threshold,
-            "images": self.images,
-            "signals": [{"name": s.name, "score": s.score, "drift": s.drift} for s in self.signals],
-        }
+    messages: tuple[str, ...] = field(metadata=SKIP)  # to_dict: the JSON of ``edgelab drift --json``
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd  # deferred: pandas, only for this table (edgelab drift starts without it)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from .._log import logger
 from .._text import hanging
 from ..errors import ConfigError
+from ..records import Record
 from ..tflite.inspection import ModelInfo, OpInfo, TensorInfo, inspect_model
 from ..units import MIB, format_bytes
 from . import ops as table
@@ -67,7 +68,7 @@ _FLOAT = ("float32", "float16", "float64", "bfloat16")
 
 
 @dataclass(frozen=True)
-class OpVerdict:
+class OpVerdict(Record):
     """Where one op runs after compilation, and why.
 
     Attributes:
@@ -86,15 +87,6 @@ class OpVerdict:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target", Target(self.target))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "op": self.op,
-            "version": self.version,
-            "target": self.target.value,
-            "reason": self.reason,
-        }
 
 
 @dataclass(frozen=True)

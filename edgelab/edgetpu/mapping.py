@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..enums import StrEnum
+from ..records import SKIP, Record
 from ..units import format_bytes
 
 __all__ = ["CompileStatus", "EdgeTPUMapping", "Source", "Target", "Verdict"]
@@ -58,7 +59,7 @@ class CompileStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class EdgeTPUMapping:
+class EdgeTPUMapping(Record):
     """How many ops of a model run on the Edge TPU, and who said so. Unknown figures are None.
 
     Attributes:
@@ -84,7 +85,7 @@ class EdgeTPUMapping:
     on_chip_bytes: int | None = None
     off_chip_bytes: int | None = None
     compiler_version: str | None = None
-    report: Any = field(default=None, repr=False, compare=False)
+    report: Any = field(default=None, repr=False, compare=False, metadata=SKIP)
 
     @property
     def mapped(self) -> str:
@@ -92,19 +93,6 @@ class EdgeTPUMapping:
         if self.ops_edgetpu is None or self.ops_total is None:
             return "?"
         return f"{self.ops_edgetpu}/{self.ops_total}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source.value,
-            "status": str(self.status),
-            "ops_edgetpu": self.ops_edgetpu,
-            "ops_cpu": self.ops_cpu,
-            "ops_total": self.ops_total,
-            "subgraphs": self.subgraphs,
-            "on_chip_bytes": self.on_chip_bytes,
-            "off_chip_bytes": self.off_chip_bytes,
-            "compiler_version": self.compiler_version,
-        }
 
     def __repr__(self) -> str:
         return (

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from .._text import wrap
+from ..records import Record, rounded
 from .prescreen import Constraints
 from .space import describe
 
@@ -23,7 +24,7 @@ TIE_IMAGES = 1
 
 
 @dataclass(frozen=True)
-class TrialRecord:
+class TrialRecord(Record):
     """One trial of the study.
 
     Attributes:
@@ -52,7 +53,7 @@ class TrialRecord:
     ops_edgetpu: int | None
     ops_total: int | None
     size_bytes: int | None
-    seconds: float | None
+    seconds: float | None = field(metadata=rounded(2))
     reason: str | None
     model: str | None
     epochs_run: int | None = None
@@ -69,25 +70,6 @@ class TrialRecord:
     @property
     def label(self) -> str:
         return describe(self.params) if "input_size" in self.params else "?"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "state": self.state,
-            "params": self.params,
-            "accuracy": self.accuracy,
-            "latency_ms": self.latency_ms,
-            "ops_edgetpu": self.ops_edgetpu,
-            "ops_total": self.ops_total,
-            "size_bytes": self.size_bytes,
-            "seconds": None if self.seconds is None else round(self.seconds, 2),
-            "reason": self.reason,
-            "model": self.model,
-            "epochs_run": self.epochs_run,
-            "val_images": self.val_images,
-            "prescreen_seconds": self.prescreen_seconds,
-            "prescreen_cpu_seconds": self.prescreen_cpu_seconds,
-        }
 
     def __repr__(self) -> str:
         acc = "-" if self.accuracy is None else f"{self.accuracy:.4f}"
