@@ -246,7 +246,7 @@ class ImageCache:
                         rows = []
                     except DecodeWorkerError as exc:
                         rows = [i for i in rows if i not in reported]
-                        method = "threads"
+                        method = "processes, then threads"
                         logger.warning("%s; decoding the other %d images on threads", exc, len(rows))
                 for _ in threaded(one, rows):
                     bar.update()
