@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ._log import warn_user_fmt
+from ._text import wrap
 from .compare.benchmark import measure_latency
 from .data.scanning import scan
 from .drift.check import load_window, read_bundle
@@ -112,7 +113,7 @@ class BundleDiff:
             lines += [f"    {p}  {t}: {o} -> {n}" for p, t, o, n in self.changed[:max_changed]]
             if len(self.changed) > max_changed:
                 lines.append(f"    ... and {len(self.changed) - max_changed} more")
-        lines.append(f"ship {self.ship.upper()}: {self.reason}")
+        lines.append(wrap(f"ship {self.ship.upper()}: {self.reason}"))
         return "\n".join(lines)
 
     def __repr__(self) -> str:

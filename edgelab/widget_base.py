@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ._text import wrap
 from .explore import ImageGrid, html_frame, picture_bytes
 
 __all__ = ["Explorer", "button"]
@@ -56,7 +57,7 @@ class Explorer(w.VBox):
             first = self.summary().splitlines()[0]
         except Exception:  # not fully built yet
             first = ""
-        return f"{type(self).__name__}({first})"
+        return wrap(f"{type(self).__name__}({first})")
 
 
 def button(description: str, icon: str) -> w.Button:

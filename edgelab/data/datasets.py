@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._log import logger
+from .._text import LOG_WIDTH, wrap
 from ..errors import ConfigError, DatasetError, check_int, did_you_mean
 from ..preprocess import parse_image_size
 from .cache import ImageCache, ScanDecoder
@@ -396,7 +397,11 @@ def _split_dataset(
     if result.skipped:
         for s in result.skipped:
             logger.info("skipped %s: %s (%s)", s.path, s.reason, s.detail)
-        warnings.warn(f"{result.skipped.summary()} in {result.root}; see Dataset.skipped", DatasetWarning, stacklevel=3)
+        warnings.warn(
+            wrap(f"{result.skipped.summary()} in {result.root}; see Dataset.skipped", LOG_WIDTH),
+            DatasetWarning,
+            stacklevel=3,
+        )
 
     paths = np.asarray(result.paths, dtype=object)
     origins = np.asarray(result.origins)

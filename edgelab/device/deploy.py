@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .._files import sha256_file
+from .._text import dataclass_repr
 from ..errors import ConfigError, DeviceError
 from ..records import Record
 from . import ssh, sync
@@ -39,6 +40,9 @@ class DeployResult(Record):
     changed: bool
     copied: int = 0
     reused: int = 0
+
+    def __repr__(self) -> str:
+        return dataclass_repr(self)
 
 
 def bundle_version(bundle: str | Path) -> str:

@@ -17,6 +17,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._text import hanging
 from ..errors import DeviceError
 from . import ssh
 
@@ -148,8 +149,8 @@ class Check:
 
     def line(self) -> str:
         mark = "ok " if self.ok else ("-- " if not self.required else "NO ")
-        text = f"{mark} {self.item:<16} {self.found}"
-        return text + (f"\n    fix: {self.fix}" if self.fix and not self.ok else "")
+        text = hanging(f"{mark} {self.item:<16} {self.found}", 21)
+        return text + (f"\n{hanging(f'    fix: {self.fix}', 9)}" if self.fix and not self.ok else "")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._log import logger
+from .._text import hanging
 from ..errors import ConfigError
 from ..records import Record
 from ..tflite.inspection import ModelInfo, OpInfo, TensorInfo, inspect_model
@@ -212,13 +213,13 @@ class EdgeTPUReport:
         if self.ops and mapped_or_not:  # whole-model failures print no operator table
             lines += ["", f"{'Operator':<31}{'Count':<11}Status"]
             for row in self.operator_table().itertuples(index=False):
-                lines.append(f"{row.op:<31}{row.count:<11}{row.status}")
+                lines.append(hanging(f"{row.op:<31}{row.count:<11}{row.status}", 42))
         cpu = self.cpu_ops
         if cpu and mapped_or_not:
             lines += ["", "On the CPU:"]
-            lines += [f"  #{v.index:<4} {v.op:<28} v{v.version:<3} {v.reason}" for v in cpu]
+            lines += [hanging(f"  #{v.index:<4} {v.op:<28} v{v.version:<3} {v.reason}", 42) for v in cpu]
         if self.hints:
-            lines += ["", "Hints:"] + [f"  - {h}" for h in self.hints]
+            lines += ["", "Hints:"] + [hanging(f"  - {h}", 4) for h in self.hints]
         return "\n".join(lines)
 
     def __repr__(self) -> str:

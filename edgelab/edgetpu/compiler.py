@@ -62,7 +62,7 @@ def install_instructions(system: str | None = None, machine: str | None = None) 
     machine = (machine or platform.machine()).lower()
     x86_linux = system == "Linux" and machine in ("x86_64", "amd64")
     head = (
-        "edgetpu_compiler was not found on PATH. The Edge TPU Compiler runs only on x86-64 "
+        "edgetpu_compiler was not found on PATH. The Edge TPU Compiler runs only on x86-64\n"
         "Debian 6.0+/Ubuntu 10.0+ (no ARM builds since version 2.1, none for macOS or Windows)."
     )
     if x86_linux:

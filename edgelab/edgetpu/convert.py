@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._keras import is_qat_model
+from .._text import LOG_WIDTH, wrap
 from ..errors import EdgeTPUWarning
 from ..precision import Precision
 from .analyze import EdgeTPUReport, analyze_edgetpu
@@ -56,9 +57,12 @@ def convert_for_edgetpu(
     if report.ops_cpu:
         first = next(op for op in report.ops if op.target == "cpu")
         warnings.warn(
-            f"{converted.path.name}: {report.ops_cpu} of {report.ops_total} ops will run on the CPU, not the Edge TPU. "
-            f"The first is {first.op} (op {first.index}): {first.reason}. Every op after an unmappable one leaves "
-            "the Edge TPU too; replace or move that op to the end of the model.",
+            wrap(
+                f"{converted.path.name}: {report.ops_cpu} of {report.ops_total} ops will run on the CPU, not the "
+                f"Edge TPU. The first is {first.op} (op {first.index}): {first.reason}. Every op after an "
+                "unmappable one leaves the Edge TPU too; replace or move that op to the end of the model.",
+                LOG_WIDTH,
+            ),
             EdgeTPUWarning,
             stacklevel=2,
         )

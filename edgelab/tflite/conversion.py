@@ -26,6 +26,7 @@ from .._files import shared_output, write_atomic, write_labels, writing
 from .._interrupt import call_interruptibly, interrupts_surface
 from .._keras import check_keras2_model, is_qat_model, keras, tf
 from .._log import captured_native_output, logger, tqdm
+from .._text import fields_repr
 from ..data.calibration import representative_dataset  # calibration lives with the data
 from ..errors import ConfigError, ConversionError
 from ..metrics import EvalResult
@@ -113,9 +114,12 @@ class ConvertedModel:
     _loaded: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def __repr__(self) -> str:
-        return (
-            f"ConvertedModel(precision={self.precision.value!r}, path={self.path.name!r}, "
-            f"size_kib={self.size_bytes / 1024:.1f}, input={self.input_dtype}, output={self.output_dtype})"
+        return fields_repr(
+            "ConvertedModel",
+            ("precision", self.precision.value),
+            ("path", self.path.name),
+            f"size_kib={self.size_bytes / 1024:.1f}",
+            f"input={self.input_dtype}, output={self.output_dtype}",  # kept together on one line
         )
 
     @classmethod

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._log import logger
+from .._text import dataclass_repr, wrap
 from ..errors import ConfigError, DelegateError, RuntimeNotFoundError, did_you_mean
 from .discovery import get_runtime
 from .reader import EDGETPU_CUSTOM_OP, has_edgetpu_custom_op  # re-exported: detection reads the file
@@ -41,26 +42,30 @@ def coral_apt_commands(package: str) -> str:
     Coral's pages add the key with ``apt-key``, deprecated on current Debian/Ubuntu; these put it
     in ``/etc/apt/keyrings`` instead (as Ultralytics' exporter does).
     """
+    # Long commands continue with `` \`` (echo joins its two arguments with one space): each line fits
+    # a notebook's output area and the text still pastes into a shell as is.
     return (
         "  sudo mkdir -p /etc/apt/keyrings\n"
-        "  curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo gpg --dearmor -o /etc/apt/keyrings/google.gpg\n"
-        '  echo "deb [signed-by=/etc/apt/keyrings/google.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main"'
-        " | sudo tee /etc/apt/sources.list.d/coral-edgetpu.list\n"
+        "  curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg \\\n"
+        "    | sudo gpg --dearmor -o /etc/apt/keyrings/google.gpg\n"
+        '  echo "deb [signed-by=/etc/apt/keyrings/google.gpg]" \\\n'
+        '    "https://packages.cloud.google.com/apt coral-edgetpu-stable main" \\\n'
+        "    | sudo tee /etc/apt/sources.list.d/coral-edgetpu.list\n"
         "  sudo apt-get update\n"
         f"  sudo apt-get install {package}\n"
-        "(Coral's own page uses `curl https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key add -`\n"
-        "for the first two lines; apt-key is deprecated on current Debian/Ubuntu.)"
+        "(Coral's own page pipes the key to `sudo apt-key add -` instead of the first two lines;\n"
+        "apt-key is deprecated on current Debian/Ubuntu.)"
     )
 
 
-_INSTALL_RUNTIME = (
+_INSTALL_RUNTIME = wrap(
     "Install the Edge TPU runtime from Coral's apt repository (Debian/Ubuntu/Raspberry Pi OS):\n"
     + coral_apt_commands("libedgetpu1-std")
     + "\n(libedgetpu1-max runs at the maximum clock and gets hotter; the two packages conflict.) "
     "On macOS and Windows use the runtime archive from https://coral.ai/software/#edgetpu-runtime."
 )
 
-_NO_DEVICE = (
+_NO_DEVICE = wrap(
     "For the USB Accelerator: plug it into a USB 3 port, check `lsusb` lists 1a6e:089a (before its "
     "firmware loads) or 18d1:9302 (after), and give your user access (udev rules from the "
     "libedgetpu package, then unplug and replug, or run as root). For a PCIe/M.2 card: install the "
@@ -227,6 +232,9 @@ class DelegateStatus:
     runtime: str | None
     devices: tuple[dict[str, str], ...] = field(default=())
     reason: str | None = None
+
+    def __repr__(self) -> str:
+        return dataclass_repr(self)
 
     @property
     def usable(self) -> bool:

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._files import read_labels
 from .._log import tqdm
+from .._text import fields_repr
 from ..enums import StrEnum
 from ..errors import ConfigError, ModelFileError, check_int
 from ..metrics import EvalResult, check_class_names, classification_metrics
@@ -370,14 +371,19 @@ class TFLiteModel:
         name = self._path.name if self._path is not None else "<bytes>"
         io = self._io
         in_q = (
-            f", q=({io.input_quantization[0]:.6g}, {io.input_quantization[1]})" if io.input_dtype.kind in "iu" else ""
+            [f"q=({io.input_quantization[0]:.6g}, {io.input_quantization[1]})"] if io.input_dtype.kind in "iu" else []
         )
-        return (
-            f"TFLiteModel({name!r}, input={self.input_shape} {io.input_dtype}{in_q}, "
-            f"output={io.output_shape} {io.output_dtype}, size={self.size_bytes / 1024:.1f} KiB, "
-            f"runtime={self.runtime!r}, threads={self._num_threads}, xnnpack={self.xnnpack}"
-            + (f", delegate={self.delegate!r}" if self._device is not None else "")
-            + ")"
+        return fields_repr(
+            "TFLiteModel",
+            repr(name),
+            f"input={self.input_shape} {io.input_dtype}",
+            *in_q,
+            f"output={io.output_shape} {io.output_dtype}",
+            f"size={self.size_bytes / 1024:.1f} KiB",
+            ("runtime", self.runtime),
+            f"threads={self._num_threads}",
+            f"xnnpack={self.xnnpack}",
+            *([("delegate", self.delegate)] if self._device is not None else []),
         )
 
 

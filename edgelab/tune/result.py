@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from .._text import wrap
 from ..records import Record, rounded
 from .prescreen import Constraints
 from .space import describe
@@ -240,14 +241,14 @@ class TuneResult:
         if best is not None:
             lines.append(
                 f"best: trial {best.number}, {best.label}: int8 accuracy {best.accuracy:.4f}, "
-                f"{best.latency_ms:.2f} ms on {c.link}, {best.ops_edgetpu}/{best.ops_total} ops on the Edge TPU, "
-                f"{self.best_model}"
+                f"{best.latency_ms:.2f} ms on {c.link}, {best.ops_edgetpu}/{best.ops_total} ops on the Edge TPU"
             )
+            lines.append(f"  {self.best_model}")
         else:
             closest = self.closest()
             hint = f"; the closest: trial {closest.number}, {closest.label} ({closest.reason})" if closest else ""
             lines.append(f"best: none yet{hint}")
-        return "\n".join(lines)
+        return wrap("\n".join(lines))
 
     def __repr__(self) -> str:
         best = self.best

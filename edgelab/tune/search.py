@@ -524,7 +524,7 @@ class _Search:
             trial.set_constraint(key, value)
         original = source.user_attrs.get("duplicate_of", source.number)
         trial.set_user_attr("duplicate_of", original)
-        note = f"same candidate as trial {original}: its result is reused"
+        note = f"reused: same candidate as trial {original}"
         reason = source.user_attrs.get("reason")
         trial.set_user_attr("reason", f"{reason} ({note})" if reason else note)
         trial.set_user_attr("seconds", round(time.perf_counter() - start, 3))
