@@ -45,7 +45,9 @@ class Explorer(w.VBox):
         else:
             data, fmt = picture_bytes(picture)
             self.image.format, self.image.value, self.image.layout.display = fmt, data, None
-        self.label.value = f"<b>{html.escape(status)}</b>"
+        # the first line in bold, the rest as lines of their own (HTML would run them together)
+        first, *rest = status.split("\n")
+        self.label.value = "<br>".join([f"<b>{html.escape(first)}</b>", *map(html.escape, rest)])
         self.table.value = html_frame(table) if table is not None and len(table) else ""
 
     def summary(self) -> str:

@@ -188,6 +188,18 @@ def test_dataset_browser_pages_and_classes():
     assert browser.picture().count == len(browser.indices) == 4
 
 
+def test_status_lines_stay_lines_with_only_the_first_in_bold():
+    from edgelab.widget_base import Explorer
+
+    class TwoLines(Explorer):
+        def _render(self) -> None:
+            self._show(None, "op 3: rank 1 <of 9>\nop 3 CONV_2D: channel ranges differ")
+
+    explorer = TwoLines([])
+    explorer._render()
+    assert explorer.label.value == "<b>op 3: rank 1 &lt;of 9&gt;</b><br>op 3 CONV_2D: channel ranges differ"
+
+
 def test_precision_picker_on_test_images(comparison):
     picker = widgets.precision_picker(comparison)
     assert picker.slider.max == 11 and shown_png(picker)
