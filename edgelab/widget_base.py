@@ -45,9 +45,16 @@ class Explorer(w.VBox):
         else:
             data, fmt = picture_bytes(picture)
             self.image.format, self.image.value, self.image.layout.display = fmt, data, None
-        # the first line in bold, the rest as lines of their own (HTML would run them together)
-        first, *rest = status.split("\n")
-        self.label.value = "<br>".join([f"<b>{html.escape(first)}</b>", *map(html.escape, rest)])
+        # One paragraph per finding (HTML would run them together), the first in bold; an indented
+        # line continues the paragraph above it (edgelab's text is wrapped for plain output).
+        paragraphs: list[str] = []
+        for line in status.split("\n"):
+            if paragraphs and line[:1].isspace():
+                paragraphs[-1] += " " + line.strip()
+            else:
+                paragraphs.append(line)
+        first, *rest = map(html.escape, paragraphs)
+        self.label.value = "<br>".join([f"<b>{first}</b>", *rest])
         self.table.value = html_frame(table) if table is not None and len(table) else ""
 
     def summary(self) -> str:

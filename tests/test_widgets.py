@@ -193,11 +193,12 @@ def test_status_lines_stay_lines_with_only_the_first_in_bold():
 
     class TwoLines(Explorer):
         def _render(self) -> None:
-            self._show(None, "op 3: rank 1 <of 9>\nop 3 CONV_2D: channel ranges differ")
+            self._show(None, "op 3: rank 1 <of 9>,\n  33 levels used\nop 3 CONV_2D: channel ranges differ")
 
     explorer = TwoLines([])
     explorer._render()
-    assert explorer.label.value == "<b>op 3: rank 1 &lt;of 9&gt;</b><br>op 3 CONV_2D: channel ranges differ"
+    first = "<b>op 3: rank 1 &lt;of 9&gt;, 33 levels used</b>"  # a wrapped line joins its paragraph
+    assert explorer.label.value == first + "<br>op 3 CONV_2D: channel ranges differ"
 
 
 def test_precision_picker_on_test_images(comparison):
