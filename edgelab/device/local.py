@@ -31,7 +31,7 @@ from typing import Any
 from ..errors import DeviceError
 from .bench import Device
 
-__all__ = ["HOST", "SshServer", "local_device", "missing", "start", "stop", "write_known_hosts"]
+__all__ = ["HOST", "SshServer", "keygen", "local_device", "missing", "start", "stop", "write_known_hosts"]
 
 SSHD = Path(os.environ.get("EDGELAB_SSHD", "/usr/sbin/sshd"))
 SFTP_SERVER = Path("/usr/lib/openssh/sftp-server")
@@ -92,7 +92,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _keygen(path: Path) -> str:
+def keygen(path: Path) -> str:
+    """A new ed25519 key pair at ``path`` (and ``path.pub``), made by ssh-keygen; its public key line."""
     for old in (path, path.with_suffix(".pub")):  # a key from an earlier start: ssh-keygen would ask
         old.unlink(missing_ok=True)
     subprocess.run(
@@ -133,8 +134,8 @@ def start(root: Path, python: str = "python3") -> SshServer:
     root = Path(root).resolve()  # sshd re-executes itself from / for each connection: absolute paths only
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o700)
-    host_pub = _keygen(root / "host_ed25519")
-    client_pub = _keygen(root / "client_ed25519")
+    host_pub = keygen(root / "host_ed25519")
+    client_pub = keygen(root / "client_ed25519")
     (root / "authorized_keys").write_text(client_pub + "\n")
     os.chmod(root / "authorized_keys", 0o600)
     if os.geteuid() == 0:
