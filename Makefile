@@ -53,8 +53,12 @@ demo: $(STAMP)
 test: lint
 	$(MAKE) --no-print-directory -j3 --output-sync=target unit nbtest-stored nbtest-portable
 
+# UNIT_ARGS adds pytest options to the unit tests only, e.g. a random order (pytest-random-order):
+#   make test UNIT_ARGS="--random-order-bucket=global --random-order-seed=1234"
+# (the notebook passes keep their cell order: a notebook is a sequence).
+UNIT_ARGS ?=
 unit: $(STAMP) $(DEVICE_STAMP)
-	$(PY) -m pytest tests -q -p no:cacheprovider
+	$(PY) -m pytest tests -q -p no:cacheprovider $(UNIT_ARGS)
 
 # The series twice, each from an empty runs/ as on a fresh clone: as stored, and with the numerics
 # changed the way another CPU changes them (edgelab/nbval.py: PORTABLE_ENV), against the same outputs.
