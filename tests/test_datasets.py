@@ -543,6 +543,36 @@ def test_arrays_are_a_memory_mapped_cache_reused_by_the_next_load(intel_layout, 
     assert not isinstance(in_memory.arrays("train")[0], np.memmap)
 
 
+@pytest.mark.parametrize("max_per_class", [None, 4])
+def test_an_in_memory_load_decodes_each_image_once(intel_layout, tmp_path, monkeypatch, max_per_class):
+    """cache_dir=False: the scan's decode is the one the splits keep (each file opened once, pixels
+    and labels as the cached load gives them); with max_per_class the unused images are not kept."""
+    root = intel_layout(pred=2)
+    cached = load_dataset(
+        root, image_size=24, progress=False, cache_dir=tmp_path / "cache", max_per_class=max_per_class
+    )
+    expected = {split: cached.arrays(split) for split in ("train", "val", "test")}
+    opened: list[Path] = []
+    real_open = Image.open
+
+    def counting_open(fp, *args, **kwargs):
+        opened.append(Path(fp))
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", counting_open)
+    ds = load_dataset(root, image_size=24, progress=False, cache_dir=False, max_per_class=max_per_class)
+    got = {split: ds.arrays(split) for split in ("train", "val", "test")}
+    candidates = sorted(p for p in root.rglob("*.jpg") if "seg_pred" not in p.parts)
+    assert sorted(opened) == candidates  # every image decoded once, by the scan; none again
+    for split, (images, labels) in got.items():
+        np.testing.assert_array_equal(images, expected[split][0])
+        np.testing.assert_array_equal(labels, expected[split][1])
+        assert not images.flags.writeable and len(images) == len(ds.split(split))
+    used = sum(len(images) for images, _ in got.values())
+    base = got["train"][0].base if got["train"][0].base is not None else got["train"][0]
+    assert len(base) == used if max_per_class else len(base) == len(candidates)  # the unused rows are freed
+
+
 def test_cache_is_rebuilt_when_a_file_or_a_setting_changes(intel_layout, tmp_path):
     root = intel_layout()
     cache = tmp_path / "cache"

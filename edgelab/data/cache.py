@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import json
 import os
 from collections.abc import Sequence
@@ -356,3 +357,72 @@ class ScanDecoder:
         write_atomic(self._record(pool), json.dumps({"failures": meta["failures"]}))
         for path in (pool.pixels_file, pool.state_file, pool.meta_file):
             path.unlink(missing_ok=True)
+
+
+class MemoryScanDecoder:
+    """:class:`ScanDecoder` for a dataset kept in memory (``load_dataset(..., cache_dir=False)``).
+
+    The scan decodes each image once, at model size, into one array (on every core, like
+    :class:`ImageCache`); :meth:`take` then hands out each split's rows. The splits' rows are moved
+    into place inside that array, so the splits are views of it and no image is held twice: memory
+    is the usable images' pixels, as when each split decoded its own files. Only when many rows
+    are left unused (``max_per_class``) are the used ones copied out, so the rest can be freed.
+    """
+
+    def __init__(self, image_size: tuple[int, int], max_pixels: int | None = None):
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.max_pixels = max_pixels
+        self._images: np.ndarray | None = None
+        self._rows: dict[Path, int] = {}
+
+    def decode_all(self, paths: Sequence[Path], progress: bool | None = None) -> list[SkippedFile | None]:
+        """Per path, None when it decoded, else why not."""
+        h, w = self.image_size
+        images = np.empty((len(paths), h, w, 3), np.uint8)
+
+        def one(i: int) -> SkippedFile | None:
+            image, bad = _zero_byte(paths[i]) or try_load(paths[i], (h, w), self.max_pixels)
+            if image is not None:
+                images[i] = image
+            return bad
+
+        failures = parallel_map(one, range(len(paths)), "decoding images", progress)
+        self._images = images
+        self._rows = {Path(p): i for i, (p, bad) in enumerate(zip(paths, failures)) if bad is None}
+        return failures
+
+    def take(self, parts: Sequence[Sequence[Path]]) -> list[np.ndarray] | None:
+        """The pixels of each list of paths, in order (None when a path was not decoded here)."""
+        images = self._images
+        if images is None or any(Path(p) not in self._rows for part in parts for p in part):
+            return None
+        order = [self._rows[Path(p)] for part in parts for p in part]
+        used = len(order)
+        if len(set(order)) != used:  # a file in two splits: a copy each
+            return [images[[self._rows[Path(p)] for p in part]] for part in parts]
+        rest = sorted(set(range(len(images))) - set(order))
+        _permute_rows(images, np.asarray(order + rest, dtype=np.int64))
+        if len(rest) > len(images) // 8:  # mostly unused rows: keep only the used ones
+            images = images[:used].copy()
+        self._images, self._rows = None, {}
+        bounds = np.cumsum([0, *(len(part) for part in parts)])
+        return [images[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def _permute_rows(images: np.ndarray, perm: np.ndarray) -> None:
+    """``images[k] = old images[perm[k]]`` for every k, in place (one row of extra memory)."""
+    done = np.zeros(len(perm), dtype=bool)
+    spare = np.empty_like(images[0]) if len(images) else None
+    for start in range(len(perm)):
+        if done[start]:
+            continue
+        done[start] = True
+        if perm[start] == start:
+            continue
+        spare[...] = images[start]  # type: ignore[index]
+        k = start
+        while perm[k] != start:
+            images[k] = images[perm[k]]
+            k = int(perm[k])
+            done[k] = True
+        images[k] = spare

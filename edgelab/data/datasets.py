@@ -28,7 +28,7 @@ from .._log import logger
 from .._text import LOG_WIDTH, wrap
 from ..errors import ConfigError, DatasetError, check_int, did_you_mean
 from ..preprocess import parse_image_size
-from .cache import ImageCache, ScanDecoder
+from .cache import ImageCache, MemoryScanDecoder, ScanDecoder
 from .cache import cache_dir as cache_dir_default
 from .calibration import representative_dataset
 
@@ -357,8 +357,10 @@ def load_dataset(
 
     # With verify and a cache, the scan decodes each image once, at model size, and the split caches
     # are filled from that pass (see edgelab.data.cache.ScanDecoder): no second decode.
-    decoder = None
-    if verify and cache_dir is not False:
+    decoder: ScanDecoder | MemoryScanDecoder | None = None
+    if verify and cache_dir is False:  # the scan decodes each image once, into memory: the splits keep it
+        decoder = MemoryScanDecoder(size, max_pixels)
+    elif verify:
         folder = cache_dir if isinstance(cache_dir, (str, os.PathLike)) else cache_dir_default()
         try:
             decoder = ScanDecoder(folder, size, os.path.realpath(root), max_pixels)
@@ -366,7 +368,14 @@ def load_dataset(
             logger.warning("cannot use the image cache in %s (%s); decoding after the scan", folder, exc)
     result = scan(root, classes=classes, verify=verify, progress=progress, max_pixels=max_pixels, decoder=decoder)
     dataset = _split_dataset(result, size, val_fraction, test_fraction, seed, max_per_class, cache_dir, max_pixels)
-    if decoder is not None:
+    if isinstance(decoder, MemoryScanDecoder):
+        parts = [dataset.split(name) for name in SPLITS]
+        pixels = decoder.take([part.paths for part in parts])
+        if pixels is not None:  # else each split decodes its files on first use
+            for part, images in zip(parts, pixels):
+                images.flags.writeable = False
+                dataset._cache[part.name] = (images, part.labels)
+    elif decoder is not None:
         try:
             for name in SPLITS:
                 decoder.fill(dataset._image_cache(dataset.split(name)))

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._log import warn_user_fmt
 from ..errors import ConfigError, DatasetError, DatasetWarning, did_you_mean
-from .cache import ScanDecoder
+from .cache import MemoryScanDecoder, ScanDecoder
 from .decoding import check_file, parallel_map
 from .decoding import max_pixels as max_pixels_budget
 from .layouts import IMAGE_EXTENSIONS, INTEL_TRAIN, METADATA_DIRS, Layout, find_layout, is_hidden
@@ -243,7 +243,7 @@ def scan(
     verify: bool = True,
     progress: bool | None = None,
     max_pixels: int | None = None,
-    decoder: ScanDecoder | None = None,
+    decoder: ScanDecoder | MemoryScanDecoder | None = None,
 ) -> ScanResult:
     """Find a dataset's images and report every file that cannot be used.
 
@@ -261,7 +261,8 @@ def scan(
             header; larger images are skipped as "too large". None: ``EDGELAB_MAX_PIXELS`` or
             50 megapixels (see :func:`edgelab.data.decoding.max_pixels`); 0: no limit.
         decoder: With ``verify``, decode each image at model size into this
-            :class:`~edgelab.data.cache.ScanDecoder` instead of only checking it (its own
+            :class:`~edgelab.data.cache.ScanDecoder` (or, in memory, a
+            :class:`~edgelab.data.cache.MemoryScanDecoder`) instead of only checking it (its own
             ``max_pixels`` applies), so that :func:`~edgelab.data.datasets.load_dataset` decodes
             every image once.
 
