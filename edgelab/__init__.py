@@ -59,6 +59,7 @@ _EXPORTS: dict[str, str] = {
     # compare
     "run_comparison": "compare.comparison",
     "Comparison": "compare.comparison",
+    "ComparisonOptions": "compare.comparison",
     "VariantResult": "compare.comparison",
     "evaluate_model": "compare.evaluate",
     "EvalResult": "compare.evaluate",

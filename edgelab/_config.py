@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from .errors import ConfigError, did_you_mean
 
@@ -18,6 +18,9 @@ C = TypeVar("C", bound="Options")
 
 class Options:
     """Mixin of the frozen option dataclasses: building one from ``config=`` plus keyword arguments."""
+
+    #: The name errors give the option set (default: the class name).
+    options_name: ClassVar[str | None] = None
 
     def replace(self: C, **changes: Any) -> C:
         """A copy with ``changes`` applied, checked like a new one."""
@@ -32,13 +35,14 @@ class Options:
                 did-you-mean hint), or a value is out of range.
         """
         base = config if config is not None else default
+        label = cls.options_name or cls.__name__
         if base is not None and not isinstance(base, cls):
-            raise ConfigError(f"Expected config to be a {cls.__name__}. Received: {type(base).__name__}")
+            raise ConfigError(f"Expected config to be a {label}. Received: {type(base).__name__}")
         fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
         unknown = [name for name in options if name not in fields]
         if unknown:
             raise ConfigError(
-                f"Expected options of {cls.__name__}, one of {fields}. Received: {unknown[0]}="
+                f"Expected options of {label}, one of {fields}. Received: {unknown[0]}="
                 f"{options[unknown[0]]!r}.{did_you_mean(unknown[0], fields)}"
             )
         if base is None:
@@ -58,7 +62,7 @@ def split_options(options: Mapping[str, Any], *classes: type) -> list[dict[str, 
         owner = next((i for i, fields in enumerate(names) if key in fields), None)
         if owner is None:
             known = sorted({n for fields in names for n in fields})
-            what = " or ".join(cls.__name__ for cls in classes)
+            what = " or ".join(getattr(cls, "options_name", None) or cls.__name__ for cls in classes)
             raise ConfigError(
                 f"Expected options of {what}, one of {known}. Received: {key}={value!r}.{did_you_mean(key, known)}"
             )

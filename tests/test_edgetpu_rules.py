@@ -81,6 +81,47 @@ def test_tile_is_not_in_the_edge_tpu_op_set():
     report = analyze_edgetpu(build_tflite(tensors, [("TILE", 1, [0, 1], [2])], [0], [2]))
     assert report.ops[0].reason == table.STATUS_NOT_SUPPORTED
     assert report.verdict == "none_mapped"
+    # No public compiler log shows TILE either way: the report says so instead of guessing.
+    assert report.unverified == (0,) and report.to_dict()["unverified"] == [0]
+    (hint,) = report.hints
+    assert hint.startswith("Unverified: TILE (#0) is predicted on the CPU (Operation not supported)")
+    assert "no public compiler log" in hint and "Unverified: TILE" in report.summary()
+
+
+def _bilinear(src: int, dst: int, align: bool = False, half_pixel: bool = False):
+    from ai_edge_litert import schema_py_generated as s
+
+    opts = s.ResizeBilinearOptionsT()
+    opts.alignCorners, opts.halfPixelCenters = align, half_pixel
+    tensors = [act((1, src, src, 4)), const([dst, dst]), act((1, dst, dst, 4))]
+    ops = [("RESIZE_BILINEAR", 3 if half_pixel else 1, [0, 1], [2], s.BuiltinOptions.ResizeBilinearOptions, opts)]
+    return analyze_edgetpu(build_tflite(tensors, ops, [0], [2]))
+
+
+def test_align_corners_resize_from_more_than_one_pixel_is_reported_unverified():
+    # A deeplab decoder's 33 -> 65 upsampling: (65-1)/(33-1) = 2, predicted mapped, but no public
+    # compiler log shows an align_corners resize mapped (or refused) from more than one pixel.
+    exact = _bilinear(33, 65, align=True)
+    assert exact.ops[0].reason == table.STATUS_MAPPED and exact.unverified == (0,)
+    assert exact.hints[0].startswith("Unverified: RESIZE_BILINEAR (#0) is predicted on the Edge TPU")
+    inexact = _bilinear(3, 8, align=True)  # 7/2: no exact grid, predicted on the CPU
+    assert inexact.ops[0].reason == table.STATUS_LIMITATION and inexact.unverified == (0,)
+    # Pinned by public evidence, so not flagged: the Coral deeplab pair's 1x1 -> 33x33 (CPU), and
+    # the compiler-16 half-pixel 2x upsampling (mapped).
+    one_pixel = _bilinear(1, 33, align=True)
+    assert one_pixel.ops[0].reason == table.STATUS_LIMITATION and one_pixel.unverified == ()
+    half_pixel = _bilinear(6, 12, half_pixel=True)
+    assert half_pixel.ops[0].reason == table.STATUS_MAPPED and half_pixel.unverified == () and not half_pixel.hints
+
+
+def test_coral_deeplab_pair_has_no_unverified_verdict():
+    # Its align_corners 33 -> 33 and 33 -> 513 resizes stay on the CPU by the single partition,
+    # not by their own rule; the 1x1 -> 33x33 one is the pair's own evidence.
+    from test_edgetpu_analyze import CORAL
+
+    report = analyze_edgetpu(CORAL / "deeplabv3_mnv2_dm05_pascal_quant.tflite")
+    assert report.unverified == ()
+    assert not any(h.startswith("Unverified") for h in report.hints)
 
 
 def _lstm(cell_dtype: str = "int16", op: str = "UNIDIRECTIONAL_SEQUENCE_LSTM") -> bytes:

@@ -17,6 +17,7 @@ _EXPORTS = {
     "TimingOptions": "timing",
     "COLUMNS": "comparison",
     "Comparison": "comparison",
+    "ComparisonOptions": "comparison",
     "VariantResult": "comparison",
     "VariantStatus": "comparison",
     "run_comparison": "comparison",

@@ -8,6 +8,8 @@ compiler would map, and returns a pandas DataFrame. A variant that fails at any 
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._config import split_options
+from .._config import Options, set_field, split_options
 from .._keras import check_keras2_model
 from .._log import logger, progress_scope, tqdm, warn_user_fmt
 from ..edgetpu.energy import estimate_energy
@@ -26,9 +28,10 @@ from ..enums import StrEnum
 from ..errors import ConfigError, PartialResultWarning, did_you_mean
 from ..metrics import classification_metrics
 from ..precision import REPAIRED, Precision
-from ..preprocess import set_input_range
+from ..preprocess import as_input_range, set_input_range
 from ..tflite.config import ConversionConfig
 from ..tflite.inspection import inspect_model
+from ..tflite.runtime import TFLiteModel
 from ..training.range_probe import probe_input_range
 from ..training.sanity import check_float_model
 from ..training.shapes import check_model_fits
@@ -160,9 +163,12 @@ def _edgetpu_estimates(path: Path) -> tuple[float | None, float | None]:
         return None, None
 
 
-def _measure(variant_model, precision, test_images, test_labels, class_names, reference, timing, progress):
+def _measure(variant_model, precision, test_images, test_labels, class_names, reference, timing, progress, scores=None):
     runtime_model = variant_model.load(num_threads=timing.num_threads or 1)
-    evaluation = _evaluate(runtime_model, test_images, test_labels, class_names, reference, progress)
+    if scores is None:
+        evaluation = _evaluate(runtime_model, test_images, test_labels, class_names, reference, progress)
+    else:  # computed already (see _all_scores): the same interpreter settings, the same scores
+        evaluation = classification_metrics(test_labels, scores, class_names, reference, predictions=scores)
     latency = measure_latency(runtime_model, timing=timing)
     macs = inspect_model(variant_model.path).macs
     try:
@@ -173,10 +179,126 @@ def _measure(variant_model, precision, test_images, test_labels, class_names, re
     return VariantResult(precision, VariantStatus.OK, None, variant_model, evaluation, latency, macs, verdict)
 
 
+def _eval_workers() -> int:
+    """Interpreters that evaluate at the same time: one per CPU this process may use (at most 4)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def _all_scores(converted: dict, images: np.ndarray, num_threads: int, workers: int) -> dict:
+    """``{precision: scores}`` of every converted file on ``images``, several interpreters at once.
+
+    Each file's images are cut into ``workers`` runs of whole batches (multiples of the runner's 32),
+    each run on its own interpreter with the same settings, on a thread of its own: LiteRT releases
+    the GIL inside ``invoke()``, so the runs use as many cores. An image's scores do not depend on
+    which interpreter ran it (the same file, threads and batches), so the table is the one a single
+    interpreter gives; the latency is still timed alone, after this. A file that fails here is left
+    out and evaluated (and reported) the ordinary way.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    step = 32 * max(1, math.ceil(len(images) / (32 * workers)))
+    cuts = [(start, min(start + step, len(images))) for start in range(0, len(images), step)]
+    jobs = []
+    for precision, model in converted.items():
+        try:
+            first = model.load(num_threads=num_threads)  # kept for the latency; checks the file once
+            runners = [first] + [
+                TFLiteModel(model.path, labels=list(model.labels), num_threads=num_threads, trusted=True)
+                for _ in cuts[1:]
+            ]
+        except Exception as exc:
+            logger.debug("%s: evaluated on its own (%s)", precision.value, exc)
+            continue
+        jobs += [(precision, i, runner) for i, runner in enumerate(runners)]
+
+    def run(job):
+        _, i, runner = job
+        start, stop = cuts[i]
+        return runner.predict(images[start:stop], progress=False)
+
+    parts: dict = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [(job[0], pool.submit(run, job)) for job in jobs]
+        failed = set()
+        for precision, future in futures:
+            try:
+                parts.setdefault(precision, []).append(future.result())
+            except Exception as exc:
+                logger.debug("%s: evaluated on its own (%s)", precision.value, exc)
+                failed.add(precision)
+    return {p: np.concatenate(chunks) for p, chunks in parts.items() if p not in failed}
+
+
 def _evaluate(runtime_model, images, labels, class_names, reference, progress):
     return evaluate_model(
         runtime_model, images, labels, class_names=class_names, reference_pred=reference, progress=progress
     )
+
+
+def _data_summary(value: Any) -> str:
+    """A short stand-in for data in a repr: ``(images (N, H, W, 3), labels (N,))`` or the type's name."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return f"(images {np.shape(value[0])}, labels {np.shape(value[1])})"
+    if isinstance(value, np.ndarray):
+        return f"images {value.shape}"
+    return type(value).__name__
+
+
+@dataclass(frozen=True, repr=False)
+class ComparisonOptions(Options):
+    """What :func:`run_comparison` measures on and adds beside the conversion; checked once, when made.
+
+    ``run_comparison`` takes these as keyword arguments (``repair=["equalize"]``, ``test_data=(x, y)``).
+
+    Args:
+        test_data: ``(images, labels)`` or a Dataset to evaluate on (default: the Dataset's test split).
+        calibration: Representative data (default: the Dataset).
+        class_names: Class names (default: the Dataset's).
+        input_range: The pixels the model takes, e.g. ``(0, 255)``; default: detected (see
+            :mod:`edgelab.preprocess`).
+        repair: Repairs of the float model (``"equalize"``, ``"bias_correction"``; see
+            :mod:`edgelab.training.equalize`), each adding an int8 row of the repaired model, cumulatively.
+        device: An :class:`edgelab.device.Device`: every converted file also runs there.
+    """
+
+    test_data: Any = None
+    calibration: Any = None
+    class_names: Sequence[str] | None = None
+    input_range: Any = None
+    repair: Sequence[str] = ()
+    device: Any = None
+
+    def __post_init__(self) -> None:
+        if self.class_names is not None:
+            names = list(self.class_names)  # a string is its characters, as labels are elsewhere
+            if not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+                raise ConfigError(f"Expected class_names to be distinct strings. Received: class_names={names!r}")
+            set_field(self, "class_names", tuple(names))
+        if self.input_range is not None:
+            set_field(self, "input_range", as_input_range(self.input_range))
+        steps = [self.repair] if isinstance(self.repair, str) else list(self.repair)
+        if not all(isinstance(r, str) and r for r in steps):
+            raise ConfigError(f"Expected repair to be repair names, e.g. ['equalize']. Received: repair={steps!r}")
+        set_field(self, "repair", tuple(steps))
+        if self.device is not None and not hasattr(self.device, "bench_variants"):
+            raise ConfigError(
+                "Expected device to be an edgelab.device.Device (el.device.Device('user@host')). "
+                f"Received: device={self.device!r}"
+            )
+
+    def __repr__(self) -> str:
+        shown = [
+            f"{f}={_data_summary(getattr(self, f))}"
+            if f in ("test_data", "calibration")
+            else f"{f}={getattr(self, f)!r}"
+            for f in ("test_data", "calibration", "class_names", "input_range", "repair", "device")
+            if getattr(self, f) not in (None, ())
+        ]
+        return f"ComparisonOptions({', '.join(shown)})"
 
 
 def run_comparison(
@@ -185,15 +307,9 @@ def run_comparison(
     *,
     out_dir: str | Path,
     qat_model: keras.Model | None = None,
-    test_data: Any = None,
-    calibration: Any = None,
-    class_names: Sequence[str] | None = None,
     config: ConversionConfig | None = None,
     timing: TimingOptions | None = None,
     progress: bool | None = None,
-    input_range: Any = None,
-    repair: Sequence[str] = (),
-    device: Any = None,
     **options: Any,
 ) -> Comparison:
     """Convert, evaluate and benchmark every precision of ``model``; keep the details.
@@ -204,9 +320,6 @@ def run_comparison(
             ``test_data`` and ``calibration`` given, anything else.
         out_dir: Where the .tflite files and ``labels.txt`` go.
         qat_model: The quantization-aware model, adding the ``qat_int8`` row.
-        test_data: ``(images, labels)`` to evaluate on (default: the Dataset's test split).
-        calibration: Representative data (default: the Dataset).
-        class_names: Class names (default: the Dataset's).
         config: A :class:`edgelab.tflite.ConversionConfig`: which precisions (default: all convertible
             ones), I/O type of integer models, calibration samples, ``keep_float`` (layers kept in float,
             adding the ``mixed_int8`` row, see :mod:`edgelab.diagnose`), reuse of the .tflite files in
@@ -214,6 +327,15 @@ def run_comparison(
         timing: A :class:`edgelab.TimingOptions` for the latency of each file (default: at least 0.5 s
             and 20 runs); its ``num_threads`` (default 1) also runs the evaluation.
         progress: Show progress bars.
+        **options: Fields of :class:`edgelab.tflite.ConversionConfig` (``precisions=["int8"]``,
+            ``reuse=True``, ...) and of :class:`edgelab.TimingOptions` (``num_threads=2``,
+            ``min_time_s=0.2``, ...), replacing ``config``'s and ``timing``'s, and of
+            :class:`ComparisonOptions` (below).
+
+    Keyword options of :class:`ComparisonOptions`:
+        test_data: ``(images, labels)`` to evaluate on (default: the Dataset's test split).
+        calibration: Representative data (default: the Dataset).
+        class_names: Class names (default: the Dataset's).
         input_range: The pixels ``model`` takes, e.g. ``(0, 255)``; default: detected (see :mod:`edgelab.preprocess`).
         repair: Repairs of the float model (``"equalize"``, ``"bias_correction"``; see
             :mod:`edgelab.training.equalize`), each adding an int8 row of the repaired model, cumulatively
@@ -222,9 +344,6 @@ def run_comparison(
         device: An :class:`edgelab.device.Device` (``el.device.Device("pi@raspberrypi")``): every converted
             file also runs there on the same test images, adding the :data:`DEVICE_COLUMNS` (latency p50 on
             the device, accuracy there, top-1 agreement with this machine's run of the same file).
-        **options: Fields of :class:`edgelab.tflite.ConversionConfig` (``precisions=["int8"]``,
-            ``reuse=True``, ...) and of :class:`edgelab.TimingOptions` (``num_threads=2``,
-            ``min_time_s=0.2``, ...), replacing ``config``'s and ``timing``'s.
 
     The float model is checked first (:mod:`edgelab.training.sanity`): chance-level accuracy or one
     dominant class is warned about, with likely causes, and kept in ``Comparison.sanity``.
@@ -233,9 +352,14 @@ def run_comparison(
     from ..tflite.conversion import ConversionFailure, convert_all
     from ..training.fit import predict_keras
 
-    conversion_options, timing_options = split_options(options, ConversionConfig, TimingOptions)
+    conversion_options, timing_options, comparison_options = split_options(
+        options, ConversionConfig, TimingOptions, ComparisonOptions
+    )
     cfg = ConversionConfig.resolve(config, conversion_options)
     timed = TimingOptions.resolve(timing, timing_options, default=DEFAULT_TIMING)
+    more = ComparisonOptions.resolve(None, comparison_options)
+    test_data, calibration, class_names = more.test_data, more.calibration, more.class_names
+    input_range, repair, device = more.input_range, more.repair, more.device
     names = tuple(class_names if class_names is not None else getattr(data, "class_names", ()))
     if not names:
         raise ConfigError("Expected class_names (or a Dataset that has them). Received: none.")
@@ -275,12 +399,19 @@ def run_comparison(
             )
         converted = {**converted, **extra}
     variants: dict[Precision, VariantResult] = {}
+    workers = _eval_workers()
+    scores: dict = {}
+    if workers > 1 and len(test_images) > 32:
+        ready = {p: r for p, r in converted.items() if not isinstance(r, ConversionFailure)}
+        scores = _all_scores(ready, test_images, timed.num_threads or 1, workers)
     for precision, result in tqdm(list(converted.items()), desc="measure", unit="model", progress=progress):
         if isinstance(result, ConversionFailure):
             variants[precision] = VariantResult(precision, VariantStatus.FAILED, result.reason)
             continue
         try:
-            variants[precision] = _measure(result, precision, test_images, test_labels, names, float_pred, timed, False)
+            variants[precision] = _measure(
+                result, precision, test_images, test_labels, names, float_pred, timed, False, scores.get(precision)
+            )
         except Exception as exc:  # one broken variant becomes a row, the others go on
             logger.warning("%s: %s", precision.value, exc)
             variants[precision] = VariantResult(
@@ -375,10 +506,6 @@ def _add_device_columns(table, variants, device, names, images, labels, progress
         for p, v in variants.items()
         if v.status is VariantStatus.OK and v.model is not None and p is not Precision.EDGETPU
     }
-    if not hasattr(device, "bench_variants"):
-        raise ConfigError(
-            f"Expected device to be an edgelab.device.Device (el.device.Device('user@host')). Received: {device!r}"
-        )
     measured = device.bench_variants(files, names, images, labels, progress=progress)
     per_model = measured.get("models", {})
     table = table.copy()

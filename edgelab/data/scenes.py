@@ -21,6 +21,7 @@ import math
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -497,12 +498,31 @@ def generate_scenes(
     shift = check_shift(shift)
     h, w = parse_image_size(image_size)
     n = per_class * len(names)
-    images = np.empty((n, h, w, 3), np.uint8)
     labels = np.tile(np.arange(len(names), dtype=np.int64), per_class)
-    for i in tqdm(range(n), desc="scenes", unit="img", progress=progress):
-        name = names[int(labels[i])]
-        rng = image_rng(seed, name, i // len(names))
-        images[i] = apply_shift(render_scene(name, rng, (h, w)), shift, rng)
+    # deferred: subprocess machinery, only for large sets
+    from .scene_workers import draw_in_background, use_background
+
+    # A second process draws the second half (the same bytes: each image has its own stream).
+    split = n // 2 if use_background(n) else n
+    background = None
+    if split < n:
+        job = {"seed": seed, "classes": list(names), "size": [h, w], "shift": shift}
+        background = draw_in_background(job, split, n, (h, w, 3))
+    try:
+        with tqdm(total=n, desc="scenes", unit="img", progress=progress) as bar:
+            images = np.empty((n, h, w, 3), np.uint8)
+            draw_range(seed, names, (h, w), shift, 0, split, out=images[:split], bar=bar)
+            if background is not None:
+                tail = background.collect()
+                if tail is None:
+                    logger.debug("the scene worker failed: drawing images %d-%d here", split, n - 1)
+                    draw_range(seed, names, (h, w), shift, split, n, out=images[split:], bar=bar)
+                else:
+                    images[split:] = tail
+                    bar.update(n - split)
+    finally:
+        if background is not None:
+            background.close()
     logger.info("generated %d synthetic scenes (%dx%d, seed %d, shift %s)", n, h, w, seed, shift)
     return images, labels
 
@@ -557,3 +577,26 @@ def bridge_bounds(
         perfect *= (a**a * b**b) / (a + b) ** (a + b) if a + b else 1.0
     n = len(kinds)
     return BridgeBounds(n, int((kinds != "").sum()), right / n if n else 1.0, perfect)
+
+
+def draw_range(
+    seed: int,
+    classes: Sequence[str],
+    size: tuple[int, int],
+    shift: str | None,
+    start: int,
+    stop: int,
+    *,
+    out: np.ndarray | None = None,
+    bar: Any = None,
+) -> np.ndarray:
+    """Images ``start:stop`` of the interleaved set :func:`generate_scenes` draws (classes in turn)."""
+    h, w = size
+    images = out if out is not None else np.empty((stop - start, h, w, 3), np.uint8)
+    for i in range(start, stop):
+        name = classes[i % len(classes)]
+        rng = image_rng(seed, name, i // len(classes))
+        images[i - start] = apply_shift(render_scene(name, rng, (h, w)), shift, rng)
+        if bar is not None:
+            bar.update(1)
+    return images

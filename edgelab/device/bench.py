@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from .._config import Options, check_bool, set_field, split_options
 from .._files import read_labels, sha256_file
 from .._log import warn_user_fmt
 from ..bundle import export_bundle
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: The device folder everything goes under, relative to the login's home unless absolute.
-REMOTE_DIR = "edgelab"
+REMOTE_DIR = ssh.REMOTE_DIR
 
 #: How :func:`bench` times each model on the device unless told otherwise (threads: the runtime's default).
 DEVICE_TIMING = TimingOptions(warmup=10, runs=50, min_time_s=0.5, num_threads=None)
@@ -217,53 +218,77 @@ def _host_predictions(model_path: Path, images: TestImages) -> tuple[np.ndarray,
     return scores.argmax(axis=1), ties
 
 
+@dataclass(frozen=True)
+class BenchOptions(Options):
+    """How :func:`bench` runs a bundle on the device; checked once, when made.
+
+    Args:
+        max_images: Use at most this many test images (every class keeps its share; None: all).
+        overwrite: Replace files that were changed on the device since edgelab copied them.
+        cleanup: Delete the per-bundle folder on the device afterwards.
+        timeout_s: The device run's deadline; the device stops by itself after it.
+    """
+
+    max_images: int | None = None
+    overwrite: bool = False
+    cleanup: bool = False
+    timeout_s: float = 1800.0
+
+    def __post_init__(self) -> None:
+        set_field(self, "max_images", check_int("max_images", self.max_images, allow_none=True))
+        set_field(self, "overwrite", check_bool("overwrite", self.overwrite))
+        set_field(self, "cleanup", check_bool("cleanup", self.cleanup))
+        set_field(
+            self, "timeout_s", check_number("timeout_s", self.timeout_s, minimum=0, min_open=True, unit="seconds")
+        )
+
+
 def bench(
     bundle: str | Path,
     host: str | ssh.SSHTarget,
     *,
     data: str | Path | None = None,
     models: Sequence[str] | None = None,
-    ssh_config: str | Path | None = None,
-    python: str = "python3",
-    remote_dir: str = REMOTE_DIR,
-    cleanup: bool = False,
-    overwrite: bool = False,
+    config: BenchOptions | None = None,
     timing: TimingOptions | None = None,
-    max_images: int | None = None,
-    timeout_s: float = 1800.0,
     progress: bool | None = None,
     **options: Any,
 ) -> DeviceBench:
     """Copy ``bundle`` (and test images) to the device ``host``, run it there, and compare with this machine.
 
+    ``bench(bundle, "pi@raspberrypi", ssh_config="cfg", runs=30, cleanup=True)`` is
+    ``bench(bundle, Device("pi@raspberrypi", "cfg"), config=BenchOptions(cleanup=True), timing=TimingOptions(runs=30))``
+    (with :data:`DEVICE_TIMING`'s other values).
+
     Args:
         bundle: A bundle folder (:func:`edgelab.export_bundle`).
-        host: An ssh_config alias, ``user@host[:port]``, or a :class:`Device`.
+        host: An ssh_config alias, ``user@host[:port]``, or a :class:`Device` (which carries the
+            ``ssh_config``, the device's ``python`` and the ``remote_dir`` there).
         data: Labelled test images (Intel layout or class folders): accuracy and top-1 agreement.
         models: Model names or files of the bundle (default: every model).
-        ssh_config: Client config file for ``ssh -F`` (default: ``~/.ssh/config``).
-        python: The device's interpreter.
-        remote_dir: Folder on the device (relative to the login's home unless absolute).
-        cleanup: Delete the per-bundle folder on the device afterwards.
-        overwrite: Replace files that were changed on the device since edgelab copied them.
+        config: A :class:`BenchOptions`: ``max_images``, ``overwrite`` (replace files changed on the
+            device), ``cleanup`` (delete the per-bundle folder afterwards), ``timeout_s`` (the device
+            run's deadline).
         timing: A :class:`edgelab.TimingOptions` for each model on the device (default: 10 untimed
             inferences, then at least 50 timed ones and 0.5 s, on the runtime's default threads).
-        max_images: Use at most this many test images (every class keeps its share).
-        timeout_s: The device run's deadline; the device stops by itself after it.
         progress: Progress bars (None: where someone watches).
-        **options: Fields of :class:`edgelab.TimingOptions` (``runs=30``, ``min_time_s=0.2``,
-            ``num_threads=4``, ...), replacing ``timing``'s.
+        **options: Fields of :class:`Device` (``ssh_config``, ``python``, ``connect_timeout_s``,
+            ``remote_dir``), of :class:`BenchOptions` and of :class:`edgelab.TimingOptions`
+            (``runs=30``, ``min_time_s=0.2``, ``num_threads=4``, ...), replacing ``host``'s,
+            ``config``'s and ``timing``'s.
 
     Raises:
+        ConfigError: an option is out of range or not one of those above (with a did-you-mean hint).
         HostKeyError, DeviceAuthError, DeviceUnreachableError: ssh could not get in (nothing ran there).
         DeviceRuntimeError: the device has no usable TFLite runtime, numpy or Pillow.
         DeviceDiskFullError, DeviceFileConflictError, DeviceTimeoutError, DeviceError: see the message.
     """
     started = time.perf_counter()
-    device = host if isinstance(host, ssh.SSHTarget) else ssh.SSHTarget(str(host), ssh_config, python)
-    timed = TimingOptions.resolve(timing, options, default=DEVICE_TIMING)
-    max_images = check_int("max_images", max_images, allow_none=True)
-    timeout_s = check_number("timeout_s", timeout_s, minimum=0, min_open=True, unit="seconds")
+    connection, running, timing_options = split_options(options, Device, BenchOptions, TimingOptions)
+    device = ssh.as_target(host, connection, Device)
+    timed = TimingOptions.resolve(timing, timing_options, default=DEVICE_TIMING)
+    run = BenchOptions.resolve(config, running)
+    max_images, timeout_s, remote_dir = run.max_images, run.timeout_s, device.remote_dir
     folder = Path(bundle).expanduser()
     meta, labels = bundle_meta(folder)
     names = {m.get("name") for m in meta.get("models", [])} | {m.get("file") for m in meta.get("models", [])}
@@ -290,7 +315,7 @@ def bench(
             manifest = Path(tmp, "manifest.json")
             manifest.write_text(json.dumps(pairs), encoding="utf-8")
             files["bench-data/manifest.json"] = manifest
-        copied = sync.push(device, files, target, overwrite=overwrite, progress=progress, timeout_s=timeout_s)
+        copied = sync.push(device, files, target, overwrite=run.overwrite, progress=progress, timeout_s=timeout_s)
 
     args = ["-B", "classify.py", "--bench", "--warmup", str(timed.warmup), "--runs", str(timed.runs)]
     args += ["--max-runs", str(timed.run_cap), "--min-time", str(timed.min_time_s)]
@@ -336,7 +361,7 @@ def bench(
                 )
         row.pop("predictions", None)
         rows.append(row)
-    cleaned = sync.remove(device, target) if cleanup else False
+    cleaned = sync.remove(device, target) if run.cleanup else False
     return DeviceBench(
         info,
         tuple(rows),
@@ -384,11 +409,15 @@ def bench_arrays(
 class Device(ssh.SSHTarget):
     """One device reached over OpenSSH: ``host`` is an ssh_config alias or ``user@host[:port]``.
 
+    Checked once, when made; :func:`bench`, :func:`deploy`, :func:`rollback`, :func:`deployed` and
+    :func:`device_doctor` take it in place of a host name, or its fields as keyword arguments.
+
     Attributes:
         host: What the user gave.
         ssh_config: A client config file passed with ``ssh -F`` (None: ``~/.ssh/config``).
         python: The device's interpreter (a command on its PATH or a path).
         connect_timeout_s: Seconds to open the connection.
+        remote_dir: The folder edgelab works in on the device (relative to the login's home unless absolute).
     """
 
     def bench_variants(
@@ -398,15 +427,16 @@ class Device(ssh.SSHTarget):
         images: Any,
         labels: Any,
         *,
-        remote_dir: str = REMOTE_DIR,
+        remote_dir: str | None = None,
         progress: Any = None,
     ) -> dict[str, Any]:
         """For ``run_comparison(..., device=...)``: ``{"device": summary, "models": {name: columns}}``.
 
         The columns are ``device_p50_ms``, ``device_accuracy`` and ``device_agreement``; the files go to
-        ``remote_dir`` on the device (relative to the login's home unless absolute).
+        ``remote_dir`` on the device (None: the device's own ``remote_dir``).
         """
-        result = bench_arrays(self, models, class_names, images, labels, remote_dir=remote_dir, progress=progress)
+        where = {"remote_dir": remote_dir} if remote_dir is not None else {}
+        result = bench_arrays(self, models, class_names, images, labels, progress=progress, **where)
         return {
             "device": {"host": self.host, **result.device.summary(), "wall_s": round(result.wall_s, 2)},
             "models": {

@@ -26,7 +26,7 @@ from .._text import dataclass_repr
 from ..errors import ConfigError, DeviceError
 from ..records import Record
 from . import ssh, sync
-from .bench import REMOTE_DIR, bundle_folder_name, bundle_meta
+from .bench import Device, bundle_folder_name, bundle_meta
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,8 @@ def bundle_version(bundle: str | Path) -> str:
     return "v-" + digest.hexdigest()[:12]
 
 
-def _device(host: str | ssh.SSHTarget, ssh_config: Any, python: str) -> ssh.SSHTarget:
-    return host if isinstance(host, ssh.SSHTarget) else ssh.SSHTarget(str(host), ssh_config, python)
+def _device(host: str | ssh.SSHTarget, connection: dict[str, Any]) -> ssh.SSHTarget:
+    return ssh.as_target(host, connection, Device)
 
 
 def _check_app(app: str) -> str:
@@ -69,12 +69,10 @@ def deploy(
     host: str | ssh.SSHTarget,
     *,
     app: str | None = None,
-    ssh_config: str | Path | None = None,
-    python: str = "python3",
-    remote_dir: str = REMOTE_DIR,
     smoke_test: bool = True,
     progress: bool | None = None,
     timeout_s: float = 1800.0,
+    **connection: Any,
 ) -> DeployResult:
     """Install ``bundle`` on the device as a new version and make it ``current``.
 
@@ -82,17 +80,18 @@ def deploy(
         bundle: A bundle folder.
         host: An ssh_config alias, ``user@host[:port]``, or a :class:`Device`.
         app: The application folder on the device (default: the bundle folder's name).
-        ssh_config: Client config file for ``ssh -F``.
-        python: The device's interpreter (runs the smoke test).
-        remote_dir: Folder on the device holding ``deploy/<app>/``.
         smoke_test: Run every model once on the device before switching.
         progress: Progress bars.
         timeout_s: Seconds the copy may take.
+        **connection: Fields of :class:`Device`, replacing ``host``'s: ``ssh_config`` (client config
+            file for ``ssh -F``), ``python`` (the device's interpreter, runs the smoke test),
+            ``connect_timeout_s``, ``remote_dir`` (the folder on the device holding ``deploy/<app>/``).
 
     Raises:
         DeviceError: the copy or the smoke test failed (the running version is untouched), or ssh failed.
     """
-    device = _device(host, ssh_config, python)
+    device = _device(host, connection)
+    remote_dir = device.remote_dir
     folder = Path(bundle).expanduser()
     bundle_meta(folder)
     name = _check_app(app or bundle_folder_name(folder))
@@ -154,15 +153,15 @@ def _status(device: ssh.SSHTarget, app_dir: str) -> dict[str, Any]:
 def rollback(
     host: str | ssh.SSHTarget,
     app: str,
-    *,
-    ssh_config: str | Path | None = None,
-    python: str = "python3",
-    remote_dir: str = REMOTE_DIR,
+    **connection: Any,
 ) -> DeployResult:
-    """Switch ``current`` back to the previous version (and ``previous`` to the one that was current)."""
-    device = _device(host, ssh_config, python)
+    """Switch ``current`` back to the previous version (and ``previous`` to the one that was current).
+
+    ``connection``: fields of :class:`Device` (``ssh_config``, ``python``, ``remote_dir``, ...), replacing ``host``'s.
+    """
+    device = _device(host, connection)
     name = _check_app(app)
-    app_dir = ssh.remote_path(remote_dir, "deploy", name)
+    app_dir = ssh.remote_path(device.remote_dir, "deploy", name)
     answer = ssh.run_helper(device, {"action": "rollback", "app": app_dir}, what="rolling back")
     if not answer.get("ok"):
         raise DeviceError(f"rolling back {name} on {device.host} failed: {answer.get('error')}")
@@ -172,13 +171,13 @@ def rollback(
 def deployed(
     host: str | ssh.SSHTarget,
     app: str,
-    *,
-    ssh_config: str | Path | None = None,
-    python: str = "python3",
-    remote_dir: str = REMOTE_DIR,
+    **connection: Any,
 ) -> dict[str, Any]:
-    """The installed versions of ``app`` on the device, and where ``current``/``previous`` point."""
-    device = _device(host, ssh_config, python)
-    status = _status(device, ssh.remote_path(remote_dir, "deploy", _check_app(app)))
+    """The installed versions of ``app`` on the device, and where ``current``/``previous`` point.
+
+    ``connection``: fields of :class:`Device` (``ssh_config``, ``python``, ``remote_dir``, ...), replacing ``host``'s.
+    """
+    device = _device(host, connection)
+    status = _status(device, ssh.remote_path(device.remote_dir, "deploy", _check_app(app)))
     status.pop("ok", None)
     return status

@@ -14,7 +14,6 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata, resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._text import hanging
@@ -311,16 +310,15 @@ def doctor_checks(info: DeviceInfo) -> list[Check]:
     return checks
 
 
-def device_doctor(
-    host: str | ssh.SSHTarget,
-    *,
-    ssh_config: str | Path | None = None,
-    python: str = "python3",
-    remote_dir: str = "edgelab",
-) -> DoctorReport:
-    """Check that a device can run a bundle: per item what is missing and the one command that fixes it."""
-    device = host if isinstance(host, ssh.SSHTarget) else ssh.SSHTarget(str(host), ssh_config, python)
-    info = probe(device, remote_dir)
+def device_doctor(host: str | ssh.SSHTarget, **connection: Any) -> DoctorReport:
+    """Check that a device can run a bundle: per item what is missing and the one command that fixes it.
+
+    ``host``: an ssh_config alias, ``user@host[:port]`` or a :class:`edgelab.device.Device`;
+    ``connection``: its fields (``ssh_config``, ``python``, ``connect_timeout_s``, ``remote_dir``: the
+    folder whose free disk is checked), replacing ``host``'s.
+    """
+    device = ssh.as_target(host, connection)
+    info = probe(device, device.remote_dir)
     return DoctorReport(device.host, tuple(doctor_checks(info)), info)
 
 

@@ -16,12 +16,13 @@ import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from .._config import Options
 from .._log import logger
 from ..errors import (
     ConfigError,
@@ -39,27 +40,35 @@ RESULT_MARKER = "EDGELAB-RESULT "
 CONNECT_TIMEOUT_S = 10
 #: Seconds a short command (a probe, a file operation) may take in all.
 SHORT_TIMEOUT_S = 120
+#: The device folder edgelab works in, relative to the login's home unless absolute.
+REMOTE_DIR = "edgelab"
 
 _HOST_RE = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\s:\[\]]+)(?::(?P<port>\d{1,5}))?$")
 
 
 @dataclass(frozen=True)
-class SSHTarget:
+class SSHTarget(Options):
     """How to reach one device: ``host`` is an ssh_config alias or ``user@host[:port]``.
 
-    :class:`edgelab.device.Device` is this plus what runs there (``bench_variants``).
+    :class:`edgelab.device.Device` is this plus what runs there (``bench_variants``). Checked once,
+    when made; the device functions take its fields as keyword arguments too.
 
     Attributes:
         host: What the user gave.
         ssh_config: A client config file passed with ``ssh -F`` (None: ``~/.ssh/config``).
         python: The device's interpreter (a command on its PATH or a path).
         connect_timeout_s: Seconds to open the connection.
+        remote_dir: The folder edgelab works in on the device (relative to the login's home unless
+            absolute): ``bench/<bundle>/`` and ``deploy/<app>/`` go under it.
     """
+
+    options_name: ClassVar[str | None] = "Device"
 
     host: str
     ssh_config: str | os.PathLike | None = None
     python: str = "python3"
     connect_timeout_s: float = CONNECT_TIMEOUT_S
+    remote_dir: str = REMOTE_DIR
 
     def __post_init__(self) -> None:
         host = str(self.host).strip()
@@ -77,6 +86,10 @@ class SSHTarget:
             raise ConfigError(f"Expected --python to name the device's interpreter. Received: {self.python!r}")
         if not self.connect_timeout_s > 0:
             raise ConfigError(f"Expected connect_timeout_s > 0. Received: {self.connect_timeout_s!r}")
+        if not isinstance(self.remote_dir, str) or not self.remote_dir.strip():
+            raise ConfigError(
+                f"Expected --remote-dir to be a folder on the device. Received: remote_dir={self.remote_dir!r}"
+            )
 
     @property
     def destination(self) -> str:
@@ -120,6 +133,17 @@ class SSHTarget:
         if ":" in host.strip("[]") and not host.startswith("["):
             host = f"[{host}]"
         return f"{m.group('user')}@{host}" if m.group("user") else host
+
+
+def as_target(host: str | SSHTarget, options: Mapping[str, Any], kind: type[SSHTarget] = SSHTarget) -> SSHTarget:
+    """``host`` (a name, or a target kept with its own class) with the connection ``options`` applied.
+
+    Raises:
+        ConfigError: an option is not a connection setting (with a did-you-mean hint), or a value is wrong.
+    """
+    if isinstance(host, SSHTarget):
+        return host.replace(**options) if options else host
+    return kind.resolve(None, {**options, "host": str(host)})
 
 
 def check_clients() -> None:

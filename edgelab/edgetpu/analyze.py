@@ -48,7 +48,7 @@ from .ops import (
     STATUS_SUBGRAPH,
     STATUS_VERSION,
 )
-from .rules import LIMITS, op_activations, op_inputs, version_refused
+from .rules import LIMITS, op_activations, op_inputs, unverified_reason, version_refused
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -108,6 +108,8 @@ class EdgeTPUReport:
         off_chip_bytes: Estimated parameter bytes streamed from host memory (None if unknown).
         on_chip_capacity_bytes: Cache size the estimate assumes.
         hints: Advice on what keeps ops off the Edge TPU and how to fix it.
+        unverified: Indices of ops whose own verdict rests on a rule no public compiler output
+            confirms (``rules.UNVERIFIED``: TILE, align_corners RESIZE_BILINEAR); a hint names them.
     """
 
     path: str | None
@@ -124,6 +126,7 @@ class EdgeTPUReport:
     off_chip_bytes: int | None
     on_chip_capacity_bytes: int
     hints: tuple[str, ...] = ()
+    unverified: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdict", Verdict(self.verdict))
@@ -186,6 +189,7 @@ class EdgeTPUReport:
             "off_chip_bytes": self.off_chip_bytes,
             "on_chip_capacity_bytes": self.on_chip_capacity_bytes,
             "hints": list(self.hints),
+            "unverified": list(self.unverified),
             "ops": [v.to_dict() for v in self.ops],
         }
 
@@ -376,7 +380,15 @@ def _predict(info: ModelInfo, runtime: int, multiple_subgraphs: bool = False) ->
     else:
         verdict = Verdict.PARTIAL
         message = f"{n_tpu} of {len(verdicts)} operations map to the Edge TPU, {n_cpu} run on the CPU"
-    hints = _hints(info, verdicts, own, after_tpu, runtime, off_chip)
+    # Ops whose printed status comes from their own unverified rule (not from the partition, the
+    # data type or the rank, which stand on their own sources).
+    decided_by_rule = (STATUS_MAPPED, STATUS_LIMITATION, STATUS_NOT_SUPPORTED)
+    unverified = tuple(
+        op.index
+        for op in info.ops
+        if not op.is_custom and reasons[op.index] in decided_by_rule and unverified_reason(op, info) is not None
+    )
+    hints = _hints(info, verdicts, own, after_tpu, runtime, off_chip) + _unverified_hints(info, verdicts, unverified)
     report = EdgeTPUReport(
         path=info.path,
         ops=verdicts,
@@ -392,6 +404,7 @@ def _predict(info: ModelInfo, runtime: int, multiple_subgraphs: bool = False) ->
         off_chip_bytes=off_chip,
         on_chip_capacity_bytes=table.ON_CHIP_USABLE_BYTES,
         hints=hints,
+        unverified=unverified,
     )
     logger.info("Edge TPU analysis of %s: %s", info.path or "<bytes>", message)
     return report
@@ -476,6 +489,22 @@ def _hints(info, verdicts, own, after_tpu, runtime, off_chip) -> tuple[str, ...]
             f"About {format_bytes(off_chip)} of parameters do not fit in the on-chip cache and are "
             "streamed from host memory on every inference; a smaller model or segmenting it (-n) "
             "keeps them on chip."
+        )
+    return tuple(hints)
+
+
+def _unverified_hints(info: ModelInfo, verdicts: tuple[OpVerdict, ...], unverified: tuple[int, ...]) -> tuple[str, ...]:
+    """One hint per (op, status) whose verdict no public compiler output confirms."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i in unverified:
+        groups.setdefault((verdicts[i].op, verdicts[i].reason), []).append(i)
+    hints = []
+    for (op, reason), indices in groups.items():
+        where = "on the Edge TPU" if reason == STATUS_MAPPED else f"on the CPU ({reason})"
+        note = unverified_reason(info.ops[indices[0]], info)
+        hints.append(
+            f"Unverified: {op} ({', '.join(f'#{i}' for i in indices)}) is predicted {where}, by a rule no "
+            f"public compiler output confirms. {note} Compile with edgetpu_compiler to be sure."
         )
     return tuple(hints)
 

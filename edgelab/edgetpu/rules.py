@@ -14,7 +14,7 @@ from typing import Any
 
 from ..tflite.inspection import ModelInfo, OpInfo, TensorInfo
 
-__all__ = ["LIMITS", "SOURCES", "version_refused"]
+__all__ = ["LIMITS", "SOURCES", "UNVERIFIED", "unverified_reason", "version_refused"]
 
 
 def op_inputs(op: OpInfo, info: ModelInfo) -> list[TensorInfo]:
@@ -164,6 +164,9 @@ def _resize_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
     the grid spacing is (in-1)/(out-1), which has no exact ratio when the input is a single pixel
     (the Coral deeplab pair's 1x1 -> 33x33 resize, left on the CPU). Where the threshold lies for
     inexact ratios is not public: an inexact ratio is predicted on the CPU, which may be pessimistic.
+    No public log shows an align_corners resize from more than one pixel, mapped or refused (searched:
+    google-coral issues, CHANGES.md, coral.ai, public compiler logs), so those verdicts are reported
+    as unverified (:data:`UNVERIFIED`) rather than changed on a guess.
     """
     src, dst = info.tensors[op.inputs[0]].shape, _outputs(op, info)[0].shape
     if len(src) != 4 or len(dst) != 4:
@@ -227,11 +230,15 @@ SOURCES: dict[str, str] = {
     "STRIDED_SLICE": "Coral table: all strides 1; no ellipsis or new-axis mask",
     "RESIZE_BILINEAR": (
         "Coral table (3-D I/O; may stay on the CPU to avoid precision loss) and Coral's reason "
-        "(google-coral/edgetpu#31: the compiler refuses a resize whose precision loss is above a threshold), "
+        "(google-coral/edgetpu#31: the compiler refuses a resize whose precision loss is above a threshold; "
+        "#63: an earlier compiler logged 'Image-interpolation layer won't run precisely enough on Edge TPU'), "
         "read as exact integer scales; Coral pair deeplabv3_mnv2_dm05_pascal_quant: its align_corners "
         "1x1 -> 33x33 resize stays on the CPU (the 33 -> 33 and 33 -> 513 resizes after it follow it "
         "there, one subgraph only, so they prove nothing either way); half_pixel_centers maps with "
-        "compiler 16 (a public compiler-16 model: three 2x half-pixel upsamplings mapped)"
+        "compiler 16 (a public compiler-16 model: three 2x half-pixel upsamplings mapped); a compiler-15 "
+        "log of a BiSeNetV2 maps 2 RESIZE_BILINEAR (edgetpu#377; the public TF BiSeNetV2, "
+        "MaybeShewill-CV/bisenetv2-tensorflow, upsamples 4x without align_corners). align_corners from "
+        "more than one pixel: no public log either way (see UNVERIFIED)"
     ),
     "RESIZE_NEAREST_NEIGHBOR": (
         "Coral table (as RESIZE_BILINEAR); half_pixel_centers (version 3) refused: compiler 14.1 log "
@@ -241,6 +248,42 @@ SOURCES: dict[str, str] = {
     "UNIDIRECTIONAL_SEQUENCE_LSTM": "Coral table: unidirectional LSTM only, runtime 14 (CHANGES.md)",
     "RESHAPE": "Coral table: certain reshapes of large tensors may not map (no public size: rank rule only)",
 }
+
+
+#: Verdicts that no public compiler output confirms, per op: what was searched and found. The
+#: analyzer still predicts them (by Coral's table, or by the rule in :data:`LIMITS`) but names them
+#: as unverified in the report (``EdgeTPUReport.unverified`` and a hint). Searched: the issues of
+#: google-coral/edgetpu, pycoral and libedgetpu, edgetpu CHANGES.md, coral.ai's docs and model pages,
+#: and public repositories for compiler logs (``Operator  Count  Status`` tables) and compiled models.
+UNVERIFIED: dict[str, str] = {
+    "TILE": (
+        "TILE is not in Coral's supported-ops table, so it is predicted 'Operation not supported'; no "
+        "public compiler log, release note or compiled model shows TILE either mapped or refused, and the "
+        "one report of it mapping (a compiler-16 deeplab-slim count, 82 ops mapped where 76 are "
+        "predicted) comes without its log."
+    ),
+    "RESIZE_BILINEAR": (
+        "No public compiler log shows an align_corners RESIZE_BILINEAR except the Coral deeplab pair's "
+        "1x1 -> 33x33 (on the CPU); none of the mapped resizes in public logs (edgetpu#377, the "
+        "compiler-16 half-pixel upsamplings) is known to be align_corners, so the exact-scale rule on "
+        "(in-1)/(out-1) is unconfirmed for it either way."
+    ),
+}
+
+
+def unverified_reason(op: OpInfo, info: ModelInfo) -> str | None:
+    """What no public compiler output confirms about this op's own verdict, or None.
+
+    TILE, and RESIZE_BILINEAR with ``align_corners`` from an input larger than one pixel (the
+    single-pixel case is the Coral deeplab pair's, pinned on the CPU). See :data:`UNVERIFIED`.
+    """
+    if op.op == "TILE":
+        return UNVERIFIED["TILE"]
+    if op.op == "RESIZE_BILINEAR" and bool(_opt(op, "alignCorners", False)):
+        src = info.tensors[op.inputs[0]].shape
+        if len(src) == 4 and (src[1], src[2]) != (1, 1):
+            return UNVERIFIED["RESIZE_BILINEAR"]
+    return None
 
 
 def _lstm_ok(op: OpInfo, info: ModelInfo, runtime: int) -> bool:
