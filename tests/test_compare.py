@@ -152,3 +152,28 @@ def test_class_names_are_required(pipe, tmp_path):
     images, labels = pipe.data.arrays("test")
     with pytest.raises(ConfigError, match="class_names"):
         run_comparison(pipe.model, (images, labels), out_dir=tmp_path, calibration=(images, labels), progress=False)
+
+
+def test_every_test_image_is_scored_as_one_interpreter_scores_it(pipe):
+    """More test images than one batch: the files are evaluated by several interpreters at once (one per
+    CPU), each on a run of whole batches; every image's scores are the ones a single interpreter gives."""
+    images, labels = pipe.data.arrays("test")
+    reps = -(-100 // len(images))  # ~100 images: four batches of 32, so two or more runs
+    many = np.concatenate([images, images[:, :, ::-1]] * reps)[:100]
+    many_labels = np.concatenate([labels, labels] * reps)[:100]
+    precisions = ["fp32", "int8", "int16x8"]
+    result = run_comparison(
+        pipe.model,
+        pipe.data,
+        out_dir=pipe.out_dir,
+        test_data=(many, many_labels),
+        precisions=precisions,
+        min_time_s=0.01,
+        reuse=True,
+        progress=False,
+    )
+    for precision in precisions:
+        alone = pipe.converted[Precision(precision)].predict(many)
+        evaluation = result.evaluation(precision)
+        np.testing.assert_array_equal(evaluation.predictions, alone)
+        assert evaluation.accuracy == np.mean(alone.argmax(axis=1) == many_labels)

@@ -49,6 +49,34 @@ def test_an_image_does_not_depend_on_how_many_are_generated_or_which_classes():
     assert set(only_sea_labels.tolist()) == {0}
 
 
+def test_a_second_process_draws_the_same_bytes_and_a_failed_one_costs_nothing(monkeypatch):
+    """A large set is drawn half here, half in a worker process: the same images as drawn in order, a
+    shift included; a worker that fails leaves its half to be drawn here, with the same result."""
+    from edgelab.data import scene_workers
+
+    in_order, in_order_labels = generate_scenes(3, 24, seed=4, shift="fog", progress=False)
+    started = []
+    monkeypatch.setattr(scene_workers, "MIN_IMAGES", 2)
+    monkeypatch.setattr(scene_workers, "use_background", lambda count: True)  # on a 1-CPU machine too
+    start = scene_workers.draw_in_background
+
+    def spy(*args):
+        started.append(start(*args))
+        return started[-1]
+
+    monkeypatch.setattr(scene_workers, "draw_in_background", spy)
+    halves, halves_labels = generate_scenes(3, 24, seed=4, shift="fog", progress=False)
+    assert [(b.start, b.stop) for b in started] == [(9, 18)]  # images 9-17 came from the worker
+    np.testing.assert_array_equal(halves, in_order)
+    np.testing.assert_array_equal(halves_labels, in_order_labels)
+
+    monkeypatch.setattr(scene_workers, "worker_command", lambda module: [sys.executable, "-c", "raise SystemExit(3)"])
+    fallback, _ = generate_scenes(3, 24, seed=4, shift="fog", progress=False)
+    np.testing.assert_array_equal(fallback, in_order)
+    assert len(started) == 2 and started[1].proc is not None
+    assert not any(b.path.exists() for b in started)  # the workers' files are gone
+
+
 def test_render_scene_is_a_function_of_its_rng():
     a = render_scene("mountain", np.random.default_rng(5), (36, 52))
     b = render_scene("mountain", np.random.default_rng(5), (36, 52))

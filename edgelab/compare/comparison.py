@@ -8,6 +8,8 @@ compiler would map, and returns a pandas DataFrame. A variant that fails at any 
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,7 @@ from ..precision import REPAIRED, Precision
 from ..preprocess import as_input_range, set_input_range
 from ..tflite.config import ConversionConfig
 from ..tflite.inspection import inspect_model
+from ..tflite.runtime import TFLiteModel
 from ..training.range_probe import probe_input_range
 from ..training.sanity import check_float_model
 from ..training.shapes import check_model_fits
@@ -160,9 +163,12 @@ def _edgetpu_estimates(path: Path) -> tuple[float | None, float | None]:
         return None, None
 
 
-def _measure(variant_model, precision, test_images, test_labels, class_names, reference, timing, progress):
+def _measure(variant_model, precision, test_images, test_labels, class_names, reference, timing, progress, scores=None):
     runtime_model = variant_model.load(num_threads=timing.num_threads or 1)
-    evaluation = _evaluate(runtime_model, test_images, test_labels, class_names, reference, progress)
+    if scores is None:
+        evaluation = _evaluate(runtime_model, test_images, test_labels, class_names, reference, progress)
+    else:  # computed already (see _all_scores): the same interpreter settings, the same scores
+        evaluation = classification_metrics(test_labels, scores, class_names, reference, predictions=scores)
     latency = measure_latency(runtime_model, timing=timing)
     macs = inspect_model(variant_model.path).macs
     try:
@@ -171,6 +177,60 @@ def _measure(variant_model, precision, test_images, test_labels, class_names, re
         warn_user_fmt(PartialResultWarning, "Edge TPU analysis of %s failed: %s", variant_model.path.name, exc)
         verdict = None
     return VariantResult(precision, VariantStatus.OK, None, variant_model, evaluation, latency, macs, verdict)
+
+
+def _eval_workers() -> int:
+    """Interpreters that evaluate at the same time: one per CPU this process may use (at most 4)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def _all_scores(converted: dict, images: np.ndarray, num_threads: int, workers: int) -> dict:
+    """``{precision: scores}`` of every converted file on ``images``, several interpreters at once.
+
+    Each file's images are cut into ``workers`` runs of whole batches (multiples of the runner's 32),
+    each run on its own interpreter with the same settings, on a thread of its own: LiteRT releases
+    the GIL inside ``invoke()``, so the runs use as many cores. An image's scores do not depend on
+    which interpreter ran it (the same file, threads and batches), so the table is the one a single
+    interpreter gives; the latency is still timed alone, after this. A file that fails here is left
+    out and evaluated (and reported) the ordinary way.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    step = 32 * max(1, math.ceil(len(images) / (32 * workers)))
+    cuts = [(start, min(start + step, len(images))) for start in range(0, len(images), step)]
+    jobs = []
+    for precision, model in converted.items():
+        try:
+            first = model.load(num_threads=num_threads)  # kept for the latency; checks the file once
+            runners = [first] + [
+                TFLiteModel(model.path, labels=list(model.labels), num_threads=num_threads, trusted=True)
+                for _ in cuts[1:]
+            ]
+        except Exception as exc:
+            logger.debug("%s: evaluated on its own (%s)", precision.value, exc)
+            continue
+        jobs += [(precision, i, runner) for i, runner in enumerate(runners)]
+
+    def run(job):
+        _, i, runner = job
+        start, stop = cuts[i]
+        return runner.predict(images[start:stop], progress=False)
+
+    parts: dict = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [(job[0], pool.submit(run, job)) for job in jobs]
+        failed = set()
+        for precision, future in futures:
+            try:
+                parts.setdefault(precision, []).append(future.result())
+            except Exception as exc:
+                logger.debug("%s: evaluated on its own (%s)", precision.value, exc)
+                failed.add(precision)
+    return {p: np.concatenate(chunks) for p, chunks in parts.items() if p not in failed}
 
 
 def _evaluate(runtime_model, images, labels, class_names, reference, progress):
@@ -339,12 +399,19 @@ def run_comparison(
             )
         converted = {**converted, **extra}
     variants: dict[Precision, VariantResult] = {}
+    workers = _eval_workers()
+    scores: dict = {}
+    if workers > 1 and len(test_images) > 32:
+        ready = {p: r for p, r in converted.items() if not isinstance(r, ConversionFailure)}
+        scores = _all_scores(ready, test_images, timed.num_threads or 1, workers)
     for precision, result in tqdm(list(converted.items()), desc="measure", unit="model", progress=progress):
         if isinstance(result, ConversionFailure):
             variants[precision] = VariantResult(precision, VariantStatus.FAILED, result.reason)
             continue
         try:
-            variants[precision] = _measure(result, precision, test_images, test_labels, names, float_pred, timed, False)
+            variants[precision] = _measure(
+                result, precision, test_images, test_labels, names, float_pred, timed, False, scores.get(precision)
+            )
         except Exception as exc:  # one broken variant becomes a row, the others go on
             logger.warning("%s: %s", precision.value, exc)
             variants[precision] = VariantResult(

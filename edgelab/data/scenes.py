@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -47,7 +49,15 @@ from ._painting import (
 )
 from .shifts import apply_shift, check_shift
 
-__all__ = ["CLASS_NAMES", "generate_scenes", "parse_image_size", "render_scene"]
+__all__ = [
+    "CLASS_NAMES",
+    "BridgeBounds",
+    "bridge_bounds",
+    "bridge_scenes",
+    "generate_scenes",
+    "parse_image_size",
+    "render_scene",
+]
 
 #: Class names in the order of Intel Image Classification (label i is CLASS_NAMES[i]).
 CLASS_NAMES: tuple[str, ...] = ("buildings", "forest", "glacier", "mountain", "sea", "street")
@@ -328,16 +338,49 @@ _BRIDGE_PAINTERS: dict[str, Callable[..., None]] = {
 }
 
 
-def _paint(name: str, img: np.ndarray, rng: np.random.Generator, y: np.ndarray, x: np.ndarray) -> None:
-    """Draw a bridge scene with its probability, else the class's own scene."""
-    u = rng.random()
+def _bridge_for(name: str, u: float) -> str | None:
+    """The bridge a class draws for the uniform number ``u``, or None for its own scene."""
     for bridge, (classes, p) in _BRIDGES.items():
         if name in classes:
             if u < p:
-                _BRIDGE_PAINTERS[bridge](img, rng, y, x)
-                return
+                return bridge
             u -= p
-    _PAINTERS[name](img, rng, y, x)
+    return None
+
+
+def _paint(name: str, img: np.ndarray, rng: np.random.Generator, y: np.ndarray, x: np.ndarray) -> None:
+    """Draw a bridge scene with its probability, else the class's own scene."""
+    bridge = _bridge_for(name, rng.random())
+    (_BRIDGE_PAINTERS[bridge] if bridge else _PAINTERS[name])(img, rng, y, x)
+
+
+def bridge_scenes(
+    indices: Sequence[int] | np.ndarray, seed: int = 0, classes: Sequence[str] = CLASS_NAMES
+) -> np.ndarray:
+    """Which images of :func:`generate_scenes` are bridge scenes: drawn by code two classes share.
+
+    Both classes of a bridge draw it with the same probability and the same code, so a bridge
+    image says nothing about its label: :func:`bridge_bounds` turns that into bounds on any
+    classifier's accuracy. Costs no drawing: the choice is the first number of each image's stream.
+
+    Args:
+        indices: Positions in the output of ``generate_scenes(..., seed=seed, classes=classes)``,
+            e.g. ``dataset.test.indices`` of a :func:`edgelab.data.synthetic_dataset`.
+        seed, classes: As given to :func:`generate_scenes`.
+
+    Returns:
+        The bridge's name per index (``"city"``, ``"snowfield"``, ``"icy_water"``), "" for a class's
+        own scene.
+    """
+    seed = check_int("seed", seed, minimum=0)
+    names = check_classes(classes)
+    out = []
+    for i in np.asarray(indices, dtype=np.int64).ravel():
+        if i < 0:
+            raise ConfigError(f"Expected indices >= 0 (positions in generate_scenes' output). Received: {int(i)}")
+        name = names[int(i) % len(names)]
+        out.append(_bridge_for(name, image_rng(seed, name, int(i) // len(names)).random()) or "")
+    return np.asarray(out, dtype=object)
 
 
 _PAINTERS: dict[str, Callable[..., None]] = {
@@ -455,11 +498,105 @@ def generate_scenes(
     shift = check_shift(shift)
     h, w = parse_image_size(image_size)
     n = per_class * len(names)
-    images = np.empty((n, h, w, 3), np.uint8)
     labels = np.tile(np.arange(len(names), dtype=np.int64), per_class)
-    for i in tqdm(range(n), desc="scenes", unit="img", progress=progress):
-        name = names[int(labels[i])]
-        rng = image_rng(seed, name, i // len(names))
-        images[i] = apply_shift(render_scene(name, rng, (h, w)), shift, rng)
+    # deferred: subprocess machinery, only for large sets
+    from .scene_workers import draw_in_background, use_background
+
+    # A second process draws the second half (the same bytes: each image has its own stream).
+    split = n // 2 if use_background(n) else n
+    background = None
+    if split < n:
+        job = {"seed": seed, "classes": list(names), "size": [h, w], "shift": shift}
+        background = draw_in_background(job, split, n, (h, w, 3))
+    try:
+        with tqdm(total=n, desc="scenes", unit="img", progress=progress) as bar:
+            images = np.empty((n, h, w, 3), np.uint8)
+            draw_range(seed, names, (h, w), shift, 0, split, out=images[:split], bar=bar)
+            if background is not None:
+                tail = background.collect()
+                if tail is None:
+                    logger.debug("the scene worker failed: drawing images %d-%d here", split, n - 1)
+                    draw_range(seed, names, (h, w), shift, split, n, out=images[split:], bar=bar)
+                else:
+                    images[split:] = tail
+                    bar.update(n - split)
+    finally:
+        if background is not None:
+            background.close()
     logger.info("generated %d synthetic scenes (%dx%d, seed %d, shift %s)", n, h, w, seed, shift)
     return images, labels
+
+
+@dataclass(frozen=True)
+class BridgeBounds:
+    """What the bridge images of a split allow any classifier (see :func:`bridge_bounds`).
+
+    Attributes:
+        images: Images in the split.
+        bridge_images: How many of them are bridge scenes.
+        max_expected_accuracy: No classifier can expect a higher accuracy on the split.
+        max_perfect_probability: No classifier gets every image right with a higher probability.
+    """
+
+    images: int
+    bridge_images: int
+    max_expected_accuracy: float
+    max_perfect_probability: float
+
+
+def bridge_bounds(
+    indices: Sequence[int] | np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    seed: int = 0,
+    classes: Sequence[str] = CLASS_NAMES,
+) -> BridgeBounds:
+    """Bounds on any classifier's accuracy from the bridge images among ``indices``.
+
+    A bridge image is the same picture under either label, so whatever a classifier answers for it
+    is independent of its label: it names one class of the pair with some probability ``q`` and the
+    other with at most ``1 - q``. With ``a`` images of one class and ``b`` of the other drawn as the
+    same bridge, it gets all of them right with probability at most ``max_q q**a (1 - q)**b =
+    a**a b**b / (a + b)**(a + b)`` and expects at most ``max(a, b)`` of them right. The bounds
+    multiply (and add) over the bridges; the other images are counted as always right.
+
+    Args:
+        indices: Positions in ``generate_scenes(..., seed=seed, classes=classes)``'s output, e.g.
+            ``dataset.test.indices`` of a :func:`edgelab.data.synthetic_dataset`.
+        labels: The label of each of those images (``dataset.test.labels``).
+        seed, classes: As given to :func:`generate_scenes`.
+    """
+    kinds = bridge_scenes(indices, seed, classes)
+    labels = np.asarray(labels).ravel()
+    if len(labels) != len(kinds):
+        raise ConfigError(f"Expected one label per index. Received: {len(kinds)} indices, {len(labels)} labels")
+    right, perfect = len(kinds) - int((kinds != "").sum()), 1.0
+    for bridge in _BRIDGES:
+        counts = np.unique(labels[kinds == bridge], return_counts=True)[1]
+        a, b = (int(counts.max()), int(counts.sum() - counts.max())) if len(counts) else (0, 0)
+        right += a
+        perfect *= (a**a * b**b) / (a + b) ** (a + b) if a + b else 1.0
+    n = len(kinds)
+    return BridgeBounds(n, int((kinds != "").sum()), right / n if n else 1.0, perfect)
+
+
+def draw_range(
+    seed: int,
+    classes: Sequence[str],
+    size: tuple[int, int],
+    shift: str | None,
+    start: int,
+    stop: int,
+    *,
+    out: np.ndarray | None = None,
+    bar: Any = None,
+) -> np.ndarray:
+    """Images ``start:stop`` of the interleaved set :func:`generate_scenes` draws (classes in turn)."""
+    h, w = size
+    images = out if out is not None else np.empty((stop - start, h, w, 3), np.uint8)
+    for i in range(start, stop):
+        name = classes[i % len(classes)]
+        rng = image_rng(seed, name, i // len(classes))
+        images[i - start] = apply_shift(render_scene(name, rng, (h, w)), shift, rng)
+        if bar is not None:
+            bar.update(1)
+    return images

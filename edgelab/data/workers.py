@@ -63,11 +63,12 @@ def _package_root() -> str | None:
     return None if any(os.path.realpath(d) == os.path.realpath(root) for d in defaults) else root
 
 
-def worker_command() -> list[str]:
-    """The command line of one worker process (this interpreter; edgelab from where this one has it)."""
+def worker_command(module: str = "edgelab.data.workers") -> list[str]:
+    """The command line of one worker process running ``module``'s ``main()`` (this interpreter;
+    edgelab from where this one has it)."""
     root = _package_root()
     # -c instead of -m: the package root goes on sys.path before edgelab is imported.
-    code = "import sys\nif sys.argv[1]: sys.path.insert(0, sys.argv[1])\nfrom edgelab.data.workers import main\nmain()"
+    code = f"import sys\nif sys.argv[1]: sys.path.insert(0, sys.argv[1])\nfrom {module} import main\nmain()"
     return [sys.executable, "-c", code, root or ""]
 
 
