@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "generate_scenes": "data.scenes",
     "make_scenes": "data.scene_files",
     "Dataset": "data.datasets",
+    "DatasetConfig": "data.datasets",
     "load_dataset": "data.datasets",
     "synthetic_dataset": "data.datasets",
     # training
@@ -76,6 +77,7 @@ _EXPORTS: dict[str, str] = {
     "CompileResult": "edgetpu.compiler",
     "CompileOptions": "edgetpu.compiler",
     "export_bundle": "bundle",
+    "BundleConfig": "bundle",
     # search
     "tune": "tune.search",
     "SearchSpace": "tune.space",

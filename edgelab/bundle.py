@@ -16,11 +16,13 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from ._config import Options, check_bool, set_field
 from ._files import read_labels, sha256_file
 from ._log import logger
 from .drift.reference import FALSE_ALARM_RATE, model_reference
@@ -158,18 +160,49 @@ def _input_size(entries: list[dict[str, Any]], image_size: tuple[int, int] | Non
     return None
 
 
+@dataclass(frozen=True)
+class BundleConfig(Options):
+    """How :func:`export_bundle` writes a bundle; checked once, when made.
+
+    Args:
+        image_size: (height, width) of the model input; default: read from the model file(s).
+        overwrite: Write into a non-empty folder, replacing the bundle's files (other files stay).
+        version: The bundle's version (default: the first 12 hex digits of a hash of the model files,
+            the labels and the reference, so the same content always has the same version).
+        metrics: Numbers to record in the manifest (for instance the test accuracy at export).
+        false_alarm_rate: The drift check's false-alarm rate per window (default 0.01).
+    """
+
+    image_size: int | tuple[int, int] | None = None
+    overwrite: bool = False
+    version: str | None = None
+    metrics: Mapping[str, Any] | None = None
+    false_alarm_rate: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.image_size is not None:
+            set_field(self, "image_size", parse_image_size(self.image_size))
+        set_field(self, "overwrite", check_bool("overwrite", self.overwrite))
+        version = self.version
+        if version is not None and (
+            not isinstance(version, str) or not re.fullmatch(r"[A-Za-z0-9._+-]{1,64}", version)
+        ):
+            raise ConfigError(f"Expected version to be 1-64 letters, digits or . _ + -. Received: version={version!r}")
+        if self.metrics is not None:
+            if not isinstance(self.metrics, Mapping):
+                raise ConfigError(f"Expected metrics to be a mapping of names to numbers. Received: {self.metrics!r}")
+            set_field(self, "metrics", dict(self.metrics))
+
+
 def export_bundle(
     models: Mapping[str, str | os.PathLike] | Sequence[str | os.PathLike],
     labels: Sequence[str] | str | os.PathLike,
     *,
     out_dir: str | os.PathLike,
-    image_size: int | tuple[int, int] | None = None,
-    overwrite: bool = False,
     reference: Any = None,
-    version: str | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    false_alarm_rate: float | None = None,
+    config: BundleConfig | None = None,
     progress: bool | None = None,
+    **options: Any,
 ) -> Path:
     """Write a deploy bundle: model file(s), ``labels.txt``, ``bundle.json``, ``manifest.json``, the
     device scripts (``classify.py``, ``drift_check.py``, ...) and ``README.md``.
@@ -179,26 +212,26 @@ def export_bundle(
             are the file stems). The first model is the bundle's default.
         labels: class names in output order, or a labels.txt path.
         out_dir: the bundle folder (created).
-        image_size: (height, width) of the model input; default: read from the model file(s).
-        overwrite: write into a non-empty folder, replacing the bundle's files (other files stay).
         reference: data to summarise in ``reference.json`` for the drift check (``classify.py
             --drift``, ``edgelab drift``): a :class:`edgelab.Dataset` (its validation and test images),
             a folder of images, or uint8 pixels (N, H, W, 3). The statistics of the inputs and of the
             default CPU model's outputs take a few kilobytes. None: no reference.
-        version: the bundle's version (default: the first 12 hex digits of a hash of the model files,
-            the labels and the reference, so the same content always has the same version).
-        metrics: numbers to record in the manifest (for instance the test accuracy at export).
-        false_alarm_rate: the drift check's false-alarm rate per window (default 0.01).
+        config: a :class:`BundleConfig`: ``image_size``, ``overwrite``, ``version``, ``metrics``,
+            ``false_alarm_rate``.
         progress: show progress bars (None: on unless EDGELAB_PROGRESS=0).
+        **options: fields of :class:`BundleConfig` (``overwrite=True``, ``version="1.2"``, ...),
+            replacing ``config``'s.
 
     Returns:
         The bundle folder.
 
     Raises:
-        ConfigError: bad labels or image size, a label count that differs from the model output,
-            or a non-empty ``out_dir`` without ``overwrite=True``.
+        ConfigError: bad labels, image size or version, a label count that differs from the model
+            output, or a non-empty ``out_dir`` without ``overwrite=True``.
         ModelFileError: a model is missing or not a TFLite file.
     """
+    cfg = BundleConfig.resolve(config, options)
+    image_size, overwrite, version, metrics = cfg.image_size, cfg.overwrite, cfg.version, cfg.metrics
     items = _normalise_models(models)
     names = read_labels(labels)
     size = None if image_size is None else parse_image_size(image_size)
@@ -212,10 +245,8 @@ def export_bundle(
         )
 
     entries = [_model_entry(name, path, len(names)) for name, path in items]
-    ref_json, metrics_all = _reference(reference, items, entries, names, false_alarm_rate, progress)
+    ref_json, metrics_all = _reference(reference, items, entries, names, cfg.false_alarm_rate, progress)
     metrics_all.update(dict(metrics or {}))
-    if version is not None and (not isinstance(version, str) or not re.fullmatch(r"[A-Za-z0-9._+-]{1,64}", version)):
-        raise ConfigError(f"Expected version to be 1-64 letters, digits or . _ + -. Received: version={version!r}")
     meta = {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_FORMAT_VERSION,

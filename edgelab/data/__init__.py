@@ -20,6 +20,7 @@ _EXPORTS = {
     "generate_scenes": "scenes",
     "make_scenes": "scene_files",
     "Dataset": "datasets",
+    "DatasetConfig": "datasets",
     "DatasetWarning": "skips",
     "Layout": "layouts",
     "ScanResult": "scanning",

@@ -20,10 +20,11 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._config import Options, check_bool, set_field
 from .._log import logger
 from .._text import LOG_WIDTH, wrap
 from ..errors import ConfigError, DatasetError, check_int, did_you_mean
@@ -303,19 +304,52 @@ class Dataset:
         )
 
 
+@dataclass(frozen=True)
+class DatasetConfig(Options):
+    """How :func:`load_dataset` splits and reads a folder; checked once, when made.
+
+    Args:
+        val_fraction: Share of the training pool per class held out for validation, in [0, 1).
+        test_fraction: Share per class held out for testing, in [0, 1).
+        seed: Non-negative int for the splits and ``max_per_class`` sampling.
+        classes: Class names to use, in label order (None: every class folder, sorted by name).
+        max_per_class: Use at most this many images per class from each folder pool (seeded
+            random choice), for quick runs on a big dataset.
+        verify: Decode every image while scanning (see :func:`scan`).
+        cache_dir: Where the decoded-image cache goes (None: ``EDGELAB_CACHE_DIR`` or the user's
+            cache folder, see :mod:`edgelab.data.cache`); False decodes into memory instead.
+        max_pixels: Decoded-pixels budget per image (width x height); larger files are skipped as
+            "too large". None: ``EDGELAB_MAX_PIXELS`` or 50 megapixels; 0: no limit.
+    """
+
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    classes: Iterable[str] | None = None
+    max_per_class: int | None = None
+    verify: bool = True
+    cache_dir: str | os.PathLike | bool | None = None
+    max_pixels: int | None = None
+
+    def __post_init__(self) -> None:
+        val, test = check_fractions(self.val_fraction, self.test_fraction)
+        set_field(self, "val_fraction", val)
+        set_field(self, "test_fraction", test)
+        set_field(self, "seed", check_int("seed", self.seed, minimum=0))
+        set_field(self, "max_per_class", check_int("max_per_class", self.max_per_class, allow_none=True))
+        set_field(self, "verify", check_bool("verify", self.verify))
+        if self.classes is not None and not isinstance(self.classes, str):
+            set_field(self, "classes", tuple(self.classes))
+        set_field(self, "max_pixels", check_int("max_pixels", self.max_pixels, minimum=0, allow_none=True))
+
+
 def load_dataset(
     root: str | os.PathLike,
     *,
     image_size: int | Sequence[int] = 96,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-    seed: int = 0,
-    classes: Iterable[str] | None = None,
-    max_per_class: int | None = None,
-    verify: bool = True,
+    config: DatasetConfig | None = None,
     progress: bool | None = None,
-    cache_dir: str | os.PathLike | bool | None = None,
-    max_pixels: int | None = None,
+    **options: Any,
 ) -> Dataset:
     """Load a dataset folder: Intel's Kaggle layout or one folder per class.
 
@@ -330,30 +364,26 @@ def load_dataset(
     images change aspect ratio). Pixels stay uint8 in [0, 255]; models get them as
     :mod:`edgelab.preprocess` says.
 
+    ``load_dataset(root, image_size=64, seed=3, max_per_class=50)`` is
+    ``load_dataset(root, image_size=64, config=DatasetConfig(seed=3, max_per_class=50))``.
+
     Args:
         root: The dataset folder.
         image_size: ``(height, width)`` or one int; images are stretched to it.
-        val_fraction: Share of the training pool per class held out for validation, in [0, 1).
-        test_fraction: Share per class held out for testing, in [0, 1).
-        seed: Non-negative int for the splits and ``max_per_class`` sampling.
-        classes: Class names to use, in label order (None: every class folder, sorted by name).
-        max_per_class: Use at most this many images per class from each folder pool (seeded
-            random choice), for quick runs on a big dataset.
-        verify: Decode every image while scanning (see :func:`scan`).
+        config: A :class:`DatasetConfig`: ``val_fraction``, ``test_fraction``, ``seed``, ``classes``,
+            ``max_per_class``, ``verify``, ``cache_dir`` (False: decode into memory), ``max_pixels``.
         progress: Show progress bars (None: on unless EDGELAB_PROGRESS=0).
-        cache_dir: Where the decoded-image cache goes (None: ``EDGELAB_CACHE_DIR`` or the user's
-            cache folder, see :mod:`edgelab.data.cache`); False decodes into memory instead.
-        max_pixels: Decoded-pixels budget per image (width x height); larger files are skipped as
-            "too large". None: ``EDGELAB_MAX_PIXELS`` or 50 megapixels; 0: no limit.
+        **options: Fields of :class:`DatasetConfig` (``seed=3``, ``cache_dir=False``, ...), replacing
+            ``config``'s.
 
     Raises:
         DatasetError: The folder is missing or holds no usable images.
         ConfigError: A wrong argument (the message echoes it).
     """
     size = parse_image_size(image_size)
-    val_fraction, test_fraction = check_fractions(val_fraction, test_fraction)
-    seed = check_int("seed", seed, minimum=0)
-    max_per_class = check_int("max_per_class", max_per_class, allow_none=True)
+    cfg = DatasetConfig.resolve(config, options)
+    val_fraction, test_fraction, seed, classes = cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.classes
+    max_per_class, verify, cache_dir, max_pixels = cfg.max_per_class, cfg.verify, cfg.cache_dir, cfg.max_pixels
 
     # With verify and a cache, the scan decodes each image once, at model size, and the split caches
     # are filled from that pass (see edgelab.data.cache.ScanDecoder): no second decode.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,15 @@ from ._painting import (
 )
 from .shifts import apply_shift, check_shift
 
-__all__ = ["CLASS_NAMES", "generate_scenes", "parse_image_size", "render_scene"]
+__all__ = [
+    "CLASS_NAMES",
+    "BridgeBounds",
+    "bridge_bounds",
+    "bridge_scenes",
+    "generate_scenes",
+    "parse_image_size",
+    "render_scene",
+]
 
 #: Class names in the order of Intel Image Classification (label i is CLASS_NAMES[i]).
 CLASS_NAMES: tuple[str, ...] = ("buildings", "forest", "glacier", "mountain", "sea", "street")
@@ -329,16 +338,49 @@ _BRIDGE_PAINTERS: dict[str, Callable[..., None]] = {
 }
 
 
-def _paint(name: str, img: np.ndarray, rng: np.random.Generator, y: np.ndarray, x: np.ndarray) -> None:
-    """Draw a bridge scene with its probability, else the class's own scene."""
-    u = rng.random()
+def _bridge_for(name: str, u: float) -> str | None:
+    """The bridge a class draws for the uniform number ``u``, or None for its own scene."""
     for bridge, (classes, p) in _BRIDGES.items():
         if name in classes:
             if u < p:
-                _BRIDGE_PAINTERS[bridge](img, rng, y, x)
-                return
+                return bridge
             u -= p
-    _PAINTERS[name](img, rng, y, x)
+    return None
+
+
+def _paint(name: str, img: np.ndarray, rng: np.random.Generator, y: np.ndarray, x: np.ndarray) -> None:
+    """Draw a bridge scene with its probability, else the class's own scene."""
+    bridge = _bridge_for(name, rng.random())
+    (_BRIDGE_PAINTERS[bridge] if bridge else _PAINTERS[name])(img, rng, y, x)
+
+
+def bridge_scenes(
+    indices: Sequence[int] | np.ndarray, seed: int = 0, classes: Sequence[str] = CLASS_NAMES
+) -> np.ndarray:
+    """Which images of :func:`generate_scenes` are bridge scenes: drawn by code two classes share.
+
+    Both classes of a bridge draw it with the same probability and the same code, so a bridge
+    image says nothing about its label: :func:`bridge_bounds` turns that into bounds on any
+    classifier's accuracy. Costs no drawing: the choice is the first number of each image's stream.
+
+    Args:
+        indices: Positions in the output of ``generate_scenes(..., seed=seed, classes=classes)``,
+            e.g. ``dataset.test.indices`` of a :func:`edgelab.data.synthetic_dataset`.
+        seed, classes: As given to :func:`generate_scenes`.
+
+    Returns:
+        The bridge's name per index (``"city"``, ``"snowfield"``, ``"icy_water"``), "" for a class's
+        own scene.
+    """
+    seed = check_int("seed", seed, minimum=0)
+    names = check_classes(classes)
+    out = []
+    for i in np.asarray(indices, dtype=np.int64).ravel():
+        if i < 0:
+            raise ConfigError(f"Expected indices >= 0 (positions in generate_scenes' output). Received: {int(i)}")
+        name = names[int(i) % len(names)]
+        out.append(_bridge_for(name, image_rng(seed, name, int(i) // len(names)).random()) or "")
+    return np.asarray(out, dtype=object)
 
 
 _PAINTERS: dict[str, Callable[..., None]] = {
@@ -483,6 +525,58 @@ def generate_scenes(
             background.close()
     logger.info("generated %d synthetic scenes (%dx%d, seed %d, shift %s)", n, h, w, seed, shift)
     return images, labels
+
+
+@dataclass(frozen=True)
+class BridgeBounds:
+    """What the bridge images of a split allow any classifier (see :func:`bridge_bounds`).
+
+    Attributes:
+        images: Images in the split.
+        bridge_images: How many of them are bridge scenes.
+        max_expected_accuracy: No classifier can expect a higher accuracy on the split.
+        max_perfect_probability: No classifier gets every image right with a higher probability.
+    """
+
+    images: int
+    bridge_images: int
+    max_expected_accuracy: float
+    max_perfect_probability: float
+
+
+def bridge_bounds(
+    indices: Sequence[int] | np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    seed: int = 0,
+    classes: Sequence[str] = CLASS_NAMES,
+) -> BridgeBounds:
+    """Bounds on any classifier's accuracy from the bridge images among ``indices``.
+
+    A bridge image is the same picture under either label, so whatever a classifier answers for it
+    is independent of its label: it names one class of the pair with some probability ``q`` and the
+    other with at most ``1 - q``. With ``a`` images of one class and ``b`` of the other drawn as the
+    same bridge, it gets all of them right with probability at most ``max_q q**a (1 - q)**b =
+    a**a b**b / (a + b)**(a + b)`` and expects at most ``max(a, b)`` of them right. The bounds
+    multiply (and add) over the bridges; the other images are counted as always right.
+
+    Args:
+        indices: Positions in ``generate_scenes(..., seed=seed, classes=classes)``'s output, e.g.
+            ``dataset.test.indices`` of a :func:`edgelab.data.synthetic_dataset`.
+        labels: The label of each of those images (``dataset.test.labels``).
+        seed, classes: As given to :func:`generate_scenes`.
+    """
+    kinds = bridge_scenes(indices, seed, classes)
+    labels = np.asarray(labels).ravel()
+    if len(labels) != len(kinds):
+        raise ConfigError(f"Expected one label per index. Received: {len(kinds)} indices, {len(labels)} labels")
+    right, perfect = len(kinds) - int((kinds != "").sum()), 1.0
+    for bridge in _BRIDGES:
+        counts = np.unique(labels[kinds == bridge], return_counts=True)[1]
+        a, b = (int(counts.max()), int(counts.sum() - counts.max())) if len(counts) else (0, 0)
+        right += a
+        perfect *= (a**a * b**b) / (a + b) ** (a + b) if a + b else 1.0
+    n = len(kinds)
+    return BridgeBounds(n, int((kinds != "").sum()), right / n if n else 1.0, perfect)
 
 
 def draw_range(
