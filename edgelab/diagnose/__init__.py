@@ -14,6 +14,7 @@ _EXPORTS = {
     "analyze_layers": "layers",
     "CalibrationWarning": "calibration",
     "RangeCheck": "calibration",
+    "RangeCheckOptions": "calibration",
     "calibration_balance": "calibration",
     "calibration_curve": "calibration",
     "range_check": "calibration",

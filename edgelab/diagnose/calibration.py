@@ -21,12 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._config import Options, set_field
 from .._log import tqdm, warn_user_fmt
 from .._text import wrap
 from ..errors import (
     CalibrationWarning,  # re-exported: every error class lives in edgelab.errors
     ConfigError,
     check_int,
+    check_number,
 )
 from ..tflite.inspection import inspect_model
 from .layers import analyze_layers, short_name
@@ -81,17 +83,38 @@ def _layer(row: pd.Series) -> str:
     return "input" if row["index"] == 0 and row.op == "QUANTIZE" else short_name(row.tensor)
 
 
+@dataclass(frozen=True)
+class RangeCheckOptions(Options):
+    """When :func:`range_check` flags a layer; checked once, when made.
+
+    Args:
+        max_images: At most this many images of each set.
+        factor: How many times more often test values must escape to flag a layer (> 0).
+        margin: Minimum share of escaping test values to flag a layer, in [0, 1).
+        degraded_db: SQNR drop (test vs calibration images) that marks a layer as degraded (>= 0).
+    """
+
+    max_images: int = 200
+    factor: float = 5.0
+    margin: float = 0.01
+    degraded_db: float = 10.0
+
+    def __post_init__(self) -> None:
+        set_field(self, "max_images", check_int("max_images", self.max_images))
+        set_field(self, "factor", check_number("factor", self.factor, minimum=0, min_open=True))
+        set_field(self, "margin", check_number("margin", self.margin, minimum=0, maximum=1, max_open=True))
+        set_field(self, "degraded_db", check_number("degraded_db", self.degraded_db, minimum=0))
+
+
 def range_check(
     float_model: str | os.PathLike | bytes,
     quant_model: str | os.PathLike | bytes,
     calibration_images: Any,
     test_images: Any,
     *,
-    max_images: int = 200,
-    factor: float = 5.0,
-    margin: float = 0.01,
-    degraded_db: float = 10.0,
+    config: RangeCheckOptions | None = None,
     warn: bool = True,
+    **options: Any,
 ) -> RangeCheck:
     """Compare how often values leave the calibrated ranges on calibration and on test images.
 
@@ -103,12 +126,13 @@ def range_check(
         quant_model: The int8 (or int16x8) ``.tflite`` calibrated on ``calibration_images``.
         calibration_images: The uint8 images the converter calibrated on (as it saw them).
         test_images: uint8 images like the ones the model will meet.
-        max_images: At most this many images of each set.
-        factor: How many times more often test values must escape to flag a layer.
-        margin: Minimum share of escaping test values to flag a layer.
-        degraded_db: SQNR drop (test vs calibration images) that marks a layer as degraded.
+        config: A :class:`RangeCheckOptions`: ``max_images`` (of each set, default 200), ``factor``
+            (default 5), ``margin`` (default 0.01), ``degraded_db`` (default 10).
         warn: Issue a :class:`CalibrationWarning` when something is flagged.
+        **options: Fields of :class:`RangeCheckOptions`, replacing ``config``'s.
     """
+    cfg = RangeCheckOptions.resolve(config, options)
+    max_images, factor, margin, degraded_db = cfg.max_images, cfg.factor, cfg.margin, cfg.degraded_db
     calib = analyze_layers(float_model, quant_model, calibration_images, max_images=max_images, progress=False).frame
     test = analyze_layers(float_model, quant_model, test_images, max_images=max_images, progress=False).frame
     frame = pd.DataFrame(

@@ -77,6 +77,29 @@ class LoadedInterpreter:
     model_bytes: bytes = dataclasses.field(repr=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class InterpreterSettings:
+    """How :func:`load_checked` builds an interpreter; checked once, when made.
+
+    Attributes:
+        num_threads: CPU threads of the interpreter (1 to :data:`MAX_THREADS`).
+        delegates: Loaded delegates (the Edge TPU's), or None.
+        use_xnnpack: Let XNNPACK take the float and int8 ops it supports (``EDGELAB_XNNPACK=0`` turns it off).
+        runtime: Which TFLite runtime (None: the best installed one).
+    """
+
+    num_threads: int = 1
+    delegates: Sequence[Any] | None = None
+    use_xnnpack: bool = True
+    runtime: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "num_threads", check_threads(self.num_threads))
+        if self.delegates is not None:
+            object.__setattr__(self, "delegates", tuple(self.delegates))
+        object.__setattr__(self, "use_xnnpack", bool(self.use_xnnpack))
+
+
 def _delegate_nodes(interpreter: Any) -> int | None:
     """How many ``DELEGATE`` nodes the execution plan holds; None if the runtime cannot list ops."""
     try:
@@ -103,25 +126,25 @@ def load_interpreter_info(
         RuntimeNotFoundError: no TFLite runtime is installed.
     """
     data, path = load_model_bytes(model)
-    return load_checked(data, describe(model), num_threads, delegates, use_xnnpack, runtime, path=path, trusted=trusted)
+    settings = InterpreterSettings(num_threads, delegates, use_xnnpack, runtime)
+    return load_checked(data, describe(model), settings, path=path, trusted=trusted)
 
 
 def load_checked(
     data: bytes,
     where: str,
-    num_threads: int,
-    delegates: Sequence[Any] | None,
-    use_xnnpack: bool,
-    runtime: str | None,
+    settings: InterpreterSettings,
     *,
     path: str | None = None,
     validate: bool = True,
     trusted: bool = False,
 ) -> LoadedInterpreter:
-    """Validate bytes read by :func:`~edgelab.tflite.inspection.load_model_bytes`, then load them;
-    ``where`` names them in errors (``validate=False`` only for isolated checks). Bytes not yet
-    known (:mod:`edgelab.tflite.trust`) are first loaded once in a child process, unless ``trusted``."""
-    num_threads = check_threads(num_threads)
+    """Validate bytes read by :func:`~edgelab.tflite.inspection.load_model_bytes`, then load them
+    as ``settings`` say; ``where`` names them in errors (``validate=False`` only for isolated checks).
+    Bytes not yet known (:mod:`edgelab.tflite.trust`) are first loaded once in a child process,
+    unless ``trusted``."""
+    num_threads, delegates, use_xnnpack = settings.num_threads, settings.delegates, settings.use_xnnpack
+    runtime = settings.runtime
     if validate:
         validate_bytes(data, path)
     if not delegates and compiled_for_edgetpu(data):

@@ -23,7 +23,7 @@ from ..errors import EdgelabError, ModelFileError, check_int, check_number
 from . import child
 from .child import DEFAULT_TIMEOUT_S
 from .inspection import load_model_bytes
-from .interpreter import check_threads, describe, load_checked
+from .interpreter import InterpreterSettings, check_threads, describe, load_checked
 from .trust import record_checked
 from .validate import validate_bytes
 
@@ -68,9 +68,8 @@ def _load_and_invoke(
 ) -> dict[str, Any]:
     """Load, allocate, fill every input with zeros and invoke once; what the check reports."""
 
-    loaded = load_checked(
-        data, where, num_threads, None, use_xnnpack, None, path=path, validate=validate, trusted=trusted
-    )
+    settings = InterpreterSettings(num_threads, use_xnnpack=use_xnnpack)
+    loaded = load_checked(data, where, settings, path=path, validate=validate, trusted=trusted)
     interp = loaded.interpreter
 
     def describe(details: list[dict]) -> list[str]:

@@ -26,6 +26,7 @@ from .delegate import load_edgetpu, parse_delegate
 from .inspection import load_model_bytes
 from .interpreter import (
     RUNTIMES,
+    InterpreterSettings,
     LoadedInterpreter,
     check_threads,
     compiled_for_edgetpu,
@@ -112,9 +113,8 @@ class TFLiteModel:
         validate_bytes(data, path)  # a bad file is reported before a missing delegate
         self._delegates = [load_edgetpu(self._device)] if self._device is not None else None
         self._use_xnnpack = bool(use_xnnpack)
-        self._loaded = load_checked(
-            data, where, self._num_threads, self._delegates, self._use_xnnpack, None, path=path, trusted=trusted
-        )
+        settings = InterpreterSettings(self._num_threads, self._delegates, self._use_xnnpack)
+        self._loaded = load_checked(data, where, settings, path=path, trusted=trusted)
         self._interpreter = self._loaded.interpreter
         self._edgetpu = compiled_for_edgetpu(data)
 
