@@ -5,7 +5,7 @@ against the demo's edgecnn.
 
 On the demo's data (synthetic scenes, 400 per class, 96 px, seed 0) it
 
-1. trains the demo's edgecnn (width 1.0, 96 px, the demo's 15 epochs), converts it to int8 and
+1. trains the demo's edgecnn (width 1.0, 96 px, 15 epochs), converts it to int8 and
    measures the file's accuracy on the test split and its USB 3 estimate (the baseline);
 2. runs ``edgelab.tune`` with the default space (edgecnn and MobileNetV2 widths, 64 and 96 px)
    under the budget, and measures: seconds to the first feasible trial, the share of candidates
