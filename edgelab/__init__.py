@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "CLASS_NAMES": "data.scenes",
     "generate_scenes": "data.scenes",
     "make_scenes": "data.scene_files",
+    "SceneConfig": "data.scene_files",
     "Dataset": "data.datasets",
     "DatasetConfig": "data.datasets",
     "load_dataset": "data.datasets",

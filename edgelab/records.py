@@ -4,7 +4,9 @@ A result class derives from :class:`Record`; its ``to_dict()`` holds every datac
 as JSON-friendly values (:func:`plain`: enums become their values, paths strings, numpy scalars
 Python numbers, arrays and tuples lists, nested records dicts). A field marked ``field(metadata=SKIP)``
 is left out (a model, a history frame, raw samples); ``metadata=rounded(4)`` rounds a float, and a
-class attribute ``RECORD_DIGITS`` rounds every float field. ``to_frame()`` is that dict as one row.
+class attribute ``RECORD_DIGITS`` rounds every float field. A class whose dict has its own key order,
+or holds a property beside the fields, names its keys in ``RECORD_KEYS`` (fields and properties, in
+order). ``to_frame()`` is that dict as one row.
 """
 
 from __future__ import annotations
@@ -60,13 +62,17 @@ def _round(value: Any, digits: int | None) -> Any:
 
 
 def record_dict(obj: Any) -> dict[str, Any]:
-    """The fields of the dataclass ``obj`` as plain data, in definition order."""
+    """The fields of the dataclass ``obj`` as plain data, in definition order (or ``RECORD_KEYS``'s)."""
     default_digits = getattr(obj, "RECORD_DIGITS", None)
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    keys = getattr(obj, "RECORD_KEYS", None)
     out: dict[str, Any] = {}
-    for f in dataclasses.fields(obj):
-        if f.metadata.get("record", True) is False:
+    for name in keys if keys is not None else fields:
+        f = fields.get(name)
+        if f is not None and f.metadata.get("record", True) is False and keys is None:
             continue
-        out[f.name] = _round(plain(getattr(obj, f.name)), f.metadata.get("round", default_digits))
+        digits = f.metadata.get("round", default_digits) if f is not None else default_digits
+        out[name] = _round(plain(getattr(obj, name)), digits)
     return out
 
 
@@ -75,6 +81,8 @@ class Record:
 
     #: Decimals every float field is rounded to in ``to_dict`` (None: as is).
     RECORD_DIGITS: ClassVar[int | None] = None
+    #: The keys of ``to_dict``, in order: fields and properties (None: every field not marked ``SKIP``).
+    RECORD_KEYS: ClassVar[tuple[str, ...] | None] = None
 
     def to_dict(self) -> dict[str, Any]:
         """Every field (but those marked ``SKIP``) as JSON-friendly values."""

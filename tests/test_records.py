@@ -98,3 +98,27 @@ def test_a_prescreen_keeps_its_keys_and_rounds_its_time():
     ]  # fmt: skip
     assert out["seconds"] == 2.123 and out["violations"] == {"budget_ms": 0.5}
     assert type(out["violations"]["budget_ms"]) is float
+
+
+def test_record_keys_name_the_order_and_properties_of_the_dict():
+    """A class with its own key order (a stable JSON schema) or a property beside the fields."""
+    from edgelab.edgetpu.compiler import CompileResult, CompileStatus
+    from edgelab.tflite.delegate import DelegateStatus
+
+    status = DelegateStatus("libedgetpu.so.1", True, "litert", ({"type": "usb", "path": "/dev/bus/usb/001"},))
+    assert list(status.to_dict()) == ["library", "library_found", "runtime", "devices", "usable", "reason"]
+    assert status.to_dict()["usable"] is True and status.to_dict()["devices"] == [
+        {"type": "usb", "path": "/dev/bus/usb/001"}
+    ]
+    result = CompileResult(
+        CompileStatus.FAILED, Path("m.tflite"), command=("edgetpu_compiler", "m.tflite"), duration_s=1.23456, stderr="x"
+    )
+    out = result.to_dict()
+    assert list(out)[:3] == ["status", "reason", "model"] and "stderr" not in out and "stdout" not in out
+    assert (out["status"], out["model"], out["command"], out["duration_s"]) == (
+        "failed",
+        "m.tflite",
+        ["edgetpu_compiler", "m.tflite"],
+        1.235,
+    )
+    json.dumps(out)

@@ -19,6 +19,7 @@ _EXPORTS = {
     "render_scene": "scenes",
     "generate_scenes": "scenes",
     "make_scenes": "scene_files",
+    "SceneConfig": "scene_files",
     "Dataset": "datasets",
     "DatasetConfig": "datasets",
     "DatasetWarning": "skips",

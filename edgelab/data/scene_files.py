@@ -8,11 +8,14 @@ import json
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from .._config import Options, set_field
 from .._files import write_atomic
 from .._log import logger, tqdm
 from ..errors import ConfigError, check_int, check_number
@@ -86,17 +89,44 @@ def _clear_previous(root: Path) -> None:
     marker.unlink()
 
 
+@dataclass(frozen=True)
+class SceneConfig(Options):
+    """What :func:`make_scenes` draws besides the count; checked once, when made.
+
+    Args:
+        image_size: ``(height, width)`` or one int for square images (Intel's are 150).
+        seed: Non-negative int; the same arguments give byte-identical files.
+        test_fraction: Share of each class written to ``seg_test``, in [0, 1).
+        pred_count: Unlabelled images of random classes written to ``seg_pred``.
+        classes: Class names to draw, from :data:`CLASS_NAMES`.
+        shift: A camera or weather condition from :data:`edgelab.data.shifts.SHIFTS` applied to
+            every image (None: none).
+    """
+
+    image_size: int | tuple[int, int] = 150
+    seed: int = 0
+    test_fraction: float = 0.2
+    pred_count: int = 0
+    classes: Sequence[str] = CLASS_NAMES
+    shift: str | None = None
+
+    def __post_init__(self) -> None:
+        set_field(self, "image_size", parse_image_size(self.image_size))
+        set_field(self, "seed", check_int("seed", self.seed, minimum=0))
+        fraction = check_number("test_fraction", self.test_fraction, minimum=0, maximum=1, max_open=True)
+        set_field(self, "test_fraction", fraction)
+        set_field(self, "pred_count", check_int("pred_count", self.pred_count, minimum=0))
+        set_field(self, "classes", tuple(check_classes(self.classes)))
+        set_field(self, "shift", check_shift(self.shift))
+
+
 def make_scenes(
     out_dir: str | os.PathLike,
     per_class: int,
     *,
-    image_size: int | tuple[int, int] = 150,
-    seed: int = 0,
-    test_fraction: float = 0.2,
-    pred_count: int = 0,
+    config: SceneConfig | None = None,
     progress: bool | None = None,
-    classes: Sequence[str] = CLASS_NAMES,
-    shift: str | None = None,
+    **options: Any,
 ) -> Path:
     """Write synthetic scenes as JPEGs in Intel Image Classification's Kaggle layout.
 
@@ -109,14 +139,11 @@ def make_scenes(
     Args:
         out_dir: Output folder.
         per_class: Labelled images per class, train and test together (>= 1).
-        image_size: ``(height, width)`` or one int for square images (Intel's are 150).
-        seed: Non-negative int; the same arguments give byte-identical files.
-        test_fraction: Share of each class written to ``seg_test``, in [0, 1).
-        pred_count: Unlabelled images of random classes written to ``seg_pred``.
+        config: A :class:`SceneConfig`: ``image_size`` (default 150), ``seed``, ``test_fraction``
+            (default 0.2), ``pred_count``, ``classes``, ``shift``.
         progress: Show a progress bar (None: on unless EDGELAB_PROGRESS=0).
-        classes: Class names to draw, from :data:`CLASS_NAMES`.
-        shift: A camera or weather condition from :data:`edgelab.data.shifts.SHIFTS` applied to
-            every image (None: none).
+        **options: Fields of :class:`SceneConfig` (``image_size=64``, ``seed=3``, ...), replacing
+            ``config``'s.
 
     Returns:
         The output folder.
@@ -125,12 +152,9 @@ def make_scenes(
         ConfigError: Bad arguments, or ``out_dir`` holds files that make_scenes did not write.
     """
     per_class = check_int("per_class", per_class)
-    pred_count = check_int("pred_count", pred_count, minimum=0)
-    seed = check_int("seed", seed, minimum=0)
-    names = check_classes(classes)
-    shift = check_shift(shift)
-    h, w = parse_image_size(image_size)
-    test_fraction = check_number("test_fraction", test_fraction, minimum=0, maximum=1, max_open=True)
+    cfg = SceneConfig.resolve(config, options)
+    pred_count, seed, names, shift, test_fraction = cfg.pred_count, cfg.seed, cfg.classes, cfg.shift, cfg.test_fraction
+    h, w = parse_image_size(cfg.image_size)
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
         raise ConfigError(f"Expected out_dir to be a folder. Received: out_dir={str(root)!r} (a file)")

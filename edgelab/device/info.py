@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._text import hanging
 from ..errors import DeviceError
+from ..records import Record
 from . import ssh
 
 if TYPE_CHECKING:
@@ -134,17 +135,16 @@ def probe_local(python: str | None = None, path: str = ".", tensorflow: bool = F
 
 
 @dataclass(frozen=True)
-class Check:
+class Check(Record):
     """One doctor item: what was found, whether it is fine, and the one command that fixes it."""
+
+    RECORD_KEYS = ("item", "ok", "required", "found", "fix")
 
     item: str
     ok: bool
     found: str
     fix: str | None = None
     required: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"item": self.item, "ok": self.ok, "required": self.required, "found": self.found, "fix": self.fix}
 
     def line(self) -> str:
         mark = "ok " if self.ok else ("-- " if not self.required else "NO ")
@@ -153,8 +153,10 @@ class Check:
 
 
 @dataclass(frozen=True)
-class DoctorReport:
+class DoctorReport(Record):
     """The doctor's items for one device or this machine."""
+
+    RECORD_KEYS = ("where", "ok", "checks")
 
     where: str
     checks: tuple[Check, ...]
@@ -167,9 +169,6 @@ class DoctorReport:
 
     def check(self, item: str) -> Check:
         return next(c for c in self.checks if c.item == item)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"where": self.where, "ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
 
     def to_frame(self) -> pd.DataFrame:
         # deferred: pandas (the device side runs without it)

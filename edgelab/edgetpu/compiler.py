@@ -24,6 +24,7 @@ from typing import Any, Literal
 from .._config import Options, check_bool, set_field
 from .._log import logger
 from ..errors import CompilerNotFoundError, ConfigError, check_int, check_number
+from ..records import Record, rounded
 from ..tflite.delegate import coral_apt_commands
 from ..tflite.reader import load_model_bytes
 from .logs import CompilerReport, FailureKind, merge_reports, parse_compiler_output
@@ -104,13 +105,28 @@ def _major(version: str | None) -> int | None:
 
 
 @dataclass(frozen=True)
-class CompileResult:
+class CompileResult(Record):
     """The outcome of one compiler run.
 
     ``status`` is a :class:`CompileStatus`: ``compiled`` (every op on the Edge TPU), ``partial``
     (compiled, some ops on the CPU), ``failed``, ``timeout`` or ``not_installed``; ``reason`` says
     why when not compiled.
     """
+
+    #: The keys of ``to_dict`` (paths as strings, the report under ``report``; no stdout/stderr).
+    RECORD_KEYS = (
+        "status",
+        "reason",
+        "model",
+        "compiled_model",
+        "log_path",
+        "output_paths",
+        "compiler_version",
+        "command",
+        "returncode",
+        "duration_s",
+        "report",
+    )
 
     status: CompileStatus
     model: Path
@@ -122,7 +138,7 @@ class CompileResult:
     reason: str | None = None
     command: tuple[str, ...] = ()
     returncode: int | None = None
-    duration_s: float | None = None
+    duration_s: float | None = field(default=None, metadata=rounded(3))
     stdout: str = field(default="", repr=False)
     stderr: str = field(default="", repr=False)
 
@@ -146,22 +162,6 @@ class CompileResult:
             off_chip_bytes=r.off_chip_used_bytes,
             compiler_version=self.compiler_version,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (paths as strings; the report under ``report``)."""
-        return {
-            "status": self.status.value,
-            "reason": self.reason,
-            "model": str(self.model),
-            "compiled_model": str(self.compiled_model) if self.compiled_model else None,
-            "log_path": str(self.log_path) if self.log_path else None,
-            "output_paths": [str(p) for p in self.output_paths],
-            "compiler_version": self.compiler_version,
-            "command": list(self.command),
-            "returncode": self.returncode,
-            "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
-            "report": self.report.to_dict() if self.report else None,
-        }
 
     def __repr__(self) -> str:
         report = self.report

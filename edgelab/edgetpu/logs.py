@@ -105,7 +105,7 @@ class OperatorRow(Record):
 
 
 @dataclass(frozen=True)
-class CompilerReport:
+class CompilerReport(Record):
     """What one compiler run said about one model. Fields the output did not contain are None.
 
     Derived values (only where the arithmetic is exact, never guessed):
@@ -121,6 +121,27 @@ class CompilerReport:
     * ``subgraphs`` and the memory figures are never derived (the printed sizes are rounded to
       two decimals, so for example used + remaining is not exact).
     """
+
+    #: The keys of ``to_dict``; the first nine are the stable ``edgelab read-log --json`` schema.
+    RECORD_KEYS = (
+        "compiler_version",
+        "ops_edgetpu",
+        "ops_cpu",
+        "ops_total",
+        "subgraphs",
+        "on_chip_used_bytes",
+        "on_chip_remaining_bytes",
+        "off_chip_used_bytes",
+        "operators",
+        "on_chip_available_bytes",
+        "input_model",
+        "output_model",
+        "input_size_bytes",
+        "output_size_bytes",
+        "compile_time_ms",
+        "compiled",
+        "failure",
+    )
 
     compiler_version: str | None = None
     input_model: str | None = None
@@ -172,28 +193,6 @@ class CompilerReport:
     def partial(self) -> bool:
         """True when the model compiled but some ops run on the CPU."""
         return self.failure is None and bool(self.ops_cpu)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; the first nine keys are the stable ``edgelab read-log --json`` schema."""
-        return {
-            "compiler_version": self.compiler_version,
-            "ops_edgetpu": self.ops_edgetpu,
-            "ops_cpu": self.ops_cpu,
-            "ops_total": self.ops_total,
-            "subgraphs": self.subgraphs,
-            "on_chip_used_bytes": self.on_chip_used_bytes,
-            "on_chip_remaining_bytes": self.on_chip_remaining_bytes,
-            "off_chip_used_bytes": self.off_chip_used_bytes,
-            "operators": [row.to_dict() for row in self.operators],
-            "on_chip_available_bytes": self.on_chip_available_bytes,
-            "input_model": self.input_model,
-            "output_model": self.output_model,
-            "input_size_bytes": self.input_size_bytes,
-            "output_size_bytes": self.output_size_bytes,
-            "compile_time_ms": self.compile_time_ms,
-            "compiled": self.compiled,
-            "failure": self.failure.to_dict() if self.failure else None,
-        }
 
     def to_frame(self):
         """The operator table as a pandas DataFrame (columns op, count, status, mapped)."""

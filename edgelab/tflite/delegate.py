@@ -19,6 +19,7 @@ from typing import Any
 from .._log import logger
 from .._text import dataclass_repr, wrap
 from ..errors import ConfigError, DelegateError, RuntimeNotFoundError, did_you_mean
+from ..records import Record
 from .discovery import get_runtime
 from .reader import EDGETPU_CUSTOM_OP, has_edgetpu_custom_op  # re-exported: detection reads the file
 
@@ -224,8 +225,10 @@ def require_delegate_for(model: bytes | str | os.PathLike, delegate: Any | None)
 
 
 @dataclass(frozen=True)
-class DelegateStatus:
+class DelegateStatus(Record):
     """What this machine offers for running compiled models (for ``edgelab devices``)."""
+
+    RECORD_KEYS = ("library", "library_found", "runtime", "devices", "usable", "reason")
 
     library: str | None
     library_found: bool
@@ -240,16 +243,6 @@ class DelegateStatus:
     def usable(self) -> bool:
         """True when the library, a Python runtime and at least one device are present."""
         return self.library_found and self.runtime is not None and bool(self.devices)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "library": self.library,
-            "library_found": self.library_found,
-            "runtime": self.runtime,
-            "devices": [dict(d) for d in self.devices],
-            "usable": self.usable,
-            "reason": self.reason,
-        }
 
 
 def delegate_status() -> DelegateStatus:
