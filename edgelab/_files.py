@@ -167,6 +167,16 @@ def writing(path: str | os.PathLike) -> Iterator[None]:
         raise full from None
 
 
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Move the finished temporary file ``tmp`` onto ``path`` in one rename (``os.replace``).
+
+    The last step of :func:`write_atomic` and :func:`atomic_path`, and the seam for checking what
+    they leave when it fails (a full disk, a vanished folder): patch this function, not ``os.replace``,
+    which the whole process shares.
+    """
+    os.replace(tmp, path)
+
+
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write a file so readers see either the old file or the complete new one, never half of it.
 
@@ -181,7 +191,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
             os.chmod(tmp, _mode(path))  # mkstemp's 0600 would make shared reports and notebooks private
             with os.fdopen(fd, "wb") as handle:
                 handle.write(payload)
-            os.replace(tmp, path)
+            publish(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -201,7 +211,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         with writing(path):
             yield tmp
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
 

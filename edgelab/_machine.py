@@ -106,16 +106,17 @@ def _macos() -> tuple[str | None, set[str]]:
     return model, flags
 
 
-def cpu() -> tuple[str, list[str] | None]:
+def cpu(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> tuple[str, list[str] | None]:
     """``(model, isa)``: the CPU's name and which of :data:`ISA_FLAGS` it has (None when unknown).
 
-    Linux reads /proc/cpuinfo, macOS asks sysctl; elsewhere the model comes from ``platform``
-    and the instruction sets are unknown.
+    Linux reads ``cpuinfo`` (another path reads a saved copy, e.g. another machine's
+    /proc/cpuinfo), macOS asks sysctl; elsewhere the model comes from ``platform`` and the
+    instruction sets are unknown.
     """
     model: str | None = None
     flags: set[str] = set()
     known = False
-    cpuinfo = Path("/proc/cpuinfo")
+    cpuinfo = Path(cpuinfo)
     if cpuinfo.is_file():
         try:
             model, flags = _cpuinfo(cpuinfo.read_text(errors="replace"))

@@ -225,7 +225,7 @@ def test_write_atomic_failure_leaves_no_partial_file(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(_files.os, "replace", broken_replace)
+    monkeypatch.setattr(_files, "publish", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         write_atomic(target, b"new model bytes")
     assert list(tmp_path.iterdir()) == []
@@ -233,7 +233,7 @@ def test_write_atomic_failure_leaves_no_partial_file(tmp_path, monkeypatch):
     # An existing file stays whole: readers see the old file or the new one, never half of one.
     monkeypatch.undo()
     write_atomic(target, b"old model")
-    monkeypatch.setattr(_files.os, "replace", broken_replace)
+    monkeypatch.setattr(_files, "publish", broken_replace)
     with pytest.raises(OSError):
         write_atomic(target, b"new model bytes")
     assert target.read_bytes() == b"old model"

@@ -317,7 +317,7 @@ def test_write_atomic_leaves_the_old_file_when_writing_fails(tmp_path, monkeypat
     def fail(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(_files.os, "replace", fail)
+    monkeypatch.setattr(_files, "publish", fail)
     with pytest.raises(OSError):
         _files.write_atomic(target, "new")
     with pytest.raises(OSError), _files.atomic_path(tmp_path / "w.h5") as tmp:

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from edgelab import _machine
 from edgelab._machine import ISA_FLAGS, cpu, int8_dot_product, int8_measured, machine_info
 
 # Trimmed /proc/cpuinfo of the machines the project has run on, and of two Arm boards.
@@ -72,13 +71,9 @@ CPU part\t: 0xd03
         (PI3, "Arm CPU (implementer 0x41, part 0xd03)", ["asimd"], []),
     ],
 )
-def test_cpuinfo_model_and_int8_flags(tmp_path, monkeypatch, text, model, isa, dot):
+def test_cpuinfo_model_and_int8_flags(tmp_path, text, model, isa, dot):
     (tmp_path / "cpuinfo").write_text(text)
-    real_path = _machine.Path
-    monkeypatch.setattr(
-        _machine, "Path", lambda p: real_path(tmp_path / "cpuinfo") if p == "/proc/cpuinfo" else real_path(p)
-    )
-    assert cpu() == (model, isa)
+    assert cpu(tmp_path / "cpuinfo") == (model, isa)
     assert int8_dot_product(isa) == dot
 
 
