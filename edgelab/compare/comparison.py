@@ -325,7 +325,8 @@ def run_comparison(
             adding the ``mixed_int8`` row, see :mod:`edgelab.diagnose`), reuse of the .tflite files in
             ``out_dir`` (an interrupted run resumes).
         timing: A :class:`edgelab.TimingOptions` for the latency of each file (default: at least 0.5 s
-            and 20 runs); its ``num_threads`` (default 1) also runs the evaluation.
+            and 20 runs); its ``num_threads`` (default 1) also runs the evaluation, on as many
+            interpreters at once as the CPUs hold (up to 4; each file's latency is timed alone).
         progress: Show progress bars.
         **options: Fields of :class:`edgelab.tflite.ConversionConfig` (``precisions=["int8"]``,
             ``reuse=True``, ...) and of :class:`edgelab.TimingOptions` (``num_threads=2``,
@@ -399,7 +400,7 @@ def run_comparison(
             )
         converted = {**converted, **extra}
     variants: dict[Precision, VariantResult] = {}
-    workers = _eval_workers()
+    workers = max(1, _eval_workers() // (timed.num_threads or 1))  # interpreters x their threads <= CPUs
     scores: dict = {}
     if workers > 1 and len(test_images) > 32:
         ready = {p: r for p, r in converted.items() if not isinstance(r, ConversionFailure)}
