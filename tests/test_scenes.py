@@ -67,6 +67,7 @@ def test_a_second_process_draws_the_same_bytes_and_a_failed_one_costs_nothing(mo
     monkeypatch.setattr(scene_workers, "draw_in_background", spy)
     halves, halves_labels = generate_scenes(3, 24, seed=4, shift="fog", progress=False)
     assert [(b.start, b.stop) for b in started] == [(9, 18)]  # images 9-17 came from the worker
+    assert started[0].proc is not None and started[0].proc.returncode == 0  # which drew them, not a fallback
     np.testing.assert_array_equal(halves, in_order)
     np.testing.assert_array_equal(halves_labels, in_order_labels)
 

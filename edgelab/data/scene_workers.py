@@ -76,7 +76,10 @@ def draw_in_background(job: dict, start: int, stop: int, shape: tuple[int, ...])
     path = Path(name)
     try:
         proc = subprocess.Popen(
-            [*worker_command(__name__), json.dumps({**job, "start": start, "stop": stop, "out": name})],
+            [
+                *worker_command("edgelab.data.scene_draw"),
+                json.dumps({**job, "start": start, "stop": stop, "out": name}),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -86,17 +89,3 @@ def draw_in_background(job: dict, start: int, stop: int, shape: tuple[int, ...])
         logger.debug("no scene worker (%s): drawing every scene here", exc)
         proc = None
     return Background(proc, path, start, stop, shape)
-
-
-def main() -> None:
-    """A worker: draws the images its job (the last argument, JSON) names into the job's file."""
-    from .scenes import draw_range
-
-    job = json.loads(sys.argv[-1])
-    images = draw_range(job["seed"], tuple(job["classes"]), tuple(job["size"]), job["shift"], job["start"], job["stop"])
-    with open(job["out"], "wb") as out:
-        out.write(images.tobytes())
-
-
-if __name__ == "__main__":
-    main()
