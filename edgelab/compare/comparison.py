@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -198,8 +199,6 @@ def _all_scores(converted: dict, images: np.ndarray, num_threads: int, workers: 
     interpreter gives; the latency is still timed alone, after this. A file that fails here is left
     out and evaluated (and reported) the ordinary way.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     step = 32 * max(1, math.ceil(len(images) / (32 * workers)))
     cuts = [(start, min(start + step, len(images))) for start in range(0, len(images), step)]
     jobs = []
