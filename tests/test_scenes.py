@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -346,3 +348,22 @@ def test_scenes_do_not_import_tensorflow():
 
     code = "import sys, edgelab.data.scenes; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_worker_whose_parent_was_killed_removes_its_file():
+    """A parent killed with SIGKILL cannot remove the worker's pixel file: the worker does."""
+    code = (
+        "import os, signal\n"
+        "from edgelab.data import scene_workers\n"
+        "job = {'seed': 0, 'classes': ['buildings', 'forest'], 'size': [16, 16], 'shift': None}\n"
+        "bg = scene_workers.draw_in_background(job, 0, 8, (16, 16, 3))\n"
+        "print(bg.proc.pid, bg.path, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    pid, path = out.stdout.split()
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + 300  # a guard against a hang, not a timing check
+    while stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(path).exists()

@@ -7,6 +7,7 @@ Kept apart from that module so the import graph stays one-way: ``scenes`` starts
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from .scenes import draw_range
@@ -18,6 +19,8 @@ def main() -> None:
     images = draw_range(job["seed"], tuple(job["classes"]), tuple(job["size"]), job["shift"], job["start"], job["stop"])
     with open(job["out"], "wb") as out:
         out.write(images.tobytes())
+    if os.getppid() != job.get("parent", os.getppid()):  # the parent is gone: nobody reads or removes it
+        os.unlink(job["out"])
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def draw_in_background(job: dict, start: int, stop: int, shape: tuple[int, ...])
         proc = subprocess.Popen(
             [
                 *worker_command("edgelab.data.scene_draw"),
-                json.dumps({**job, "start": start, "stop": stop, "out": name}),
+                json.dumps({**job, "start": start, "stop": stop, "out": name, "parent": os.getpid()}),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
