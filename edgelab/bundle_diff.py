@@ -46,7 +46,7 @@ class BundleSide(Record):
 
 
 @dataclass(frozen=True)
-class BundleDiff:
+class BundleDiff(Record):
     """The result of :func:`diff_bundles`.
 
     Attributes:
@@ -58,6 +58,19 @@ class BundleDiff:
         ship: ``"new"`` or ``"old"``; ``reason``: why, in words that hold for the numbers above.
         changed: the images that changed answer, ``(path, truth, old answer, new answer)``.
     """
+
+    RECORD_KEYS = (
+        "old",
+        "new",
+        "images",
+        "agreement",
+        "fixed",
+        "broken",
+        "p_value",
+        "ship",
+        "reason",
+        ("changed", lambda d: [{"path": p, "truth": t, "old": o, "new": n} for p, t, o, n in d.changed]),
+    )
 
     old: BundleSide
     new: BundleSide
@@ -79,20 +92,6 @@ class BundleDiff:
             ("Edge TPU estimate, USB 3 (ms)", self.old.edgetpu_usb3_ms, self.new.edgetpu_usb3_ms),
         ]
         return pd.DataFrame(rows, columns=["metric", "old", "new"]).set_index("metric")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "old": self.old.to_dict(),
-            "new": self.new.to_dict(),
-            "images": self.images,
-            "agreement": self.agreement,
-            "fixed": self.fixed,
-            "broken": self.broken,
-            "p_value": self.p_value,
-            "ship": self.ship,
-            "reason": self.reason,
-            "changed": [{"path": p, "truth": t, "old": o, "new": n} for p, t, o, n in self.changed],
-        }
 
     def summary(self, max_changed: int = 10) -> str:
         def ms(v: float | None) -> str:

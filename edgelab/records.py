@@ -6,7 +6,10 @@ Python numbers, arrays and tuples lists, nested records dicts). A field marked `
 is left out (a model, a history frame, raw samples); ``metadata=rounded(4)`` rounds a float, and a
 class attribute ``RECORD_DIGITS`` rounds every float field. A class whose dict has its own key order,
 or holds a property beside the fields, names its keys in ``RECORD_KEYS`` (fields and properties, in
-order). ``to_frame()`` is that dict as one row.
+order). An entry of ``RECORD_KEYS`` may also be a pair ``(key, source)``: the dict's ``key`` holds
+the attribute named ``source`` (a field, a property, or a method taking no argument, which is called),
+or ``source(obj)`` when ``source`` is a callable, for a renamed key or a computed value. A plain name
+naming a method is called the same way. ``to_frame()`` is that dict as one row.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import dataclasses
 import enum
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -23,7 +26,10 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SKIP", "Record", "plain", "record_dict", "rounded"]
+__all__ = ["SKIP", "Record", "RecordKey", "plain", "record_dict", "rounded"]
+
+#: One entry of ``RECORD_KEYS``: a field/property/method name, or ``(key, name or callable)``.
+RecordKey = str | tuple[str, str | Callable[[Any], Any]]
 
 #: ``field(metadata=SKIP)``: the field stays out of ``to_dict``.
 SKIP: Mapping[str, Any] = {"record": False}
@@ -67,12 +73,19 @@ def record_dict(obj: Any) -> dict[str, Any]:
     fields = {f.name: f for f in dataclasses.fields(obj)}
     keys = getattr(obj, "RECORD_KEYS", None)
     out: dict[str, Any] = {}
-    for name in keys if keys is not None else fields:
-        f = fields.get(name)
+    for entry in keys if keys is not None else fields:
+        key, source = entry if isinstance(entry, tuple) else (entry, entry)
+        if callable(source):
+            out[key] = _round(plain(source(obj)), default_digits)
+            continue
+        f = fields.get(source)
         if f is not None and f.metadata.get("record", True) is False and keys is None:
             continue
         digits = f.metadata.get("round", default_digits) if f is not None else default_digits
-        out[name] = _round(plain(getattr(obj, name)), digits)
+        value = getattr(obj, source)
+        if f is None and callable(value):  # a method: its result
+            value = value()
+        out[key] = _round(plain(value), digits)
     return out
 
 
@@ -81,8 +94,9 @@ class Record:
 
     #: Decimals every float field is rounded to in ``to_dict`` (None: as is).
     RECORD_DIGITS: ClassVar[int | None] = None
-    #: The keys of ``to_dict``, in order: fields and properties (None: every field not marked ``SKIP``).
-    RECORD_KEYS: ClassVar[tuple[str, ...] | None] = None
+    #: The keys of ``to_dict``, in order: fields, properties, methods, or ``(key, source)`` pairs
+    #: (None: every field not marked ``SKIP``).
+    RECORD_KEYS: ClassVar[tuple[RecordKey, ...] | None] = None
 
     def to_dict(self) -> dict[str, Any]:
         """Every field (but those marked ``SKIP``) as JSON-friendly values."""

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgelab.compare.benchmark import LatencyResult
 from edgelab.data.skips import SkippedFile
+from edgelab.edgetpu.energy import EnergyEstimate
 from edgelab.edgetpu.latency import Link, LinkLatency
 from edgelab.edgetpu.logs import CompilerFailure, FailureKind
+from edgelab.edgetpu.memory import MemoryPlan, SegmentMemory
 from edgelab.precision import Precision
-from edgelab.records import plain
+from edgelab.records import Record, plain
 
 
 def test_plain_turns_enums_paths_and_numpy_values_into_json_data():
@@ -122,3 +125,42 @@ def test_record_keys_name_the_order_and_properties_of_the_dict():
         1.235,
     )
     json.dumps(out)
+
+
+def test_record_keys_rename_and_compute_values_without_a_hand_written_to_dict():
+    """``(key, source)`` entries: a renamed property, a method's result, a value computed from the record."""
+
+    @dataclass(frozen=True)
+    class Counts(Record):
+        RECORD_KEYS = ("name", ("n", lambda c: len(c.items)), "first", ("items_sorted", "sorted_items"))
+
+        name: str
+        items: tuple[str, ...]
+
+        def first(self) -> str:
+            return self.items[0]
+
+        @property
+        def sorted_items(self) -> tuple[str, ...]:
+            return tuple(sorted(self.items))
+
+    out = Counts("c", ("b", "a")).to_dict()
+    assert out == {"name": "c", "n": 2, "first": "b", "items_sorted": ["a", "b"]}
+    assert list(Counts("c", ("b", "a")).to_frame().columns) == ["name", "n", "first", "items_sorted"]
+
+    plan = MemoryPlan(100, 60, 40, 60, (SegmentMemory("m", 60, 40, 60),), 2)
+    assert list(plan.to_dict()) == [
+        "parameter_bytes", "on_chip_bytes", "off_chip_bytes", "capacity_bytes", "fits_on_chip", "segments_to_fit",
+        "segments",
+    ]  # fmt: skip
+    assert plan.to_dict()["fits_on_chip"] is False
+    assert plan.to_dict()["segments"] == [
+        {"name": "m", "on_chip_bytes": 60, "off_chip_bytes": 40, "capacity_bytes": 60}
+    ]
+
+    energy = EnergyEstimate({"usb3": 1.5, "pcie": None}).to_dict()
+    assert list(energy) == ["mj_per_inference", "watts", "estimate", "label", "sources", "reason"]
+    assert energy["mj_per_inference"] == {"usb3": 1.5, "pcie": None} and energy["estimate"] is True
+    assert list(energy["sources"]) == ["usb3", "pcie"] and all(
+        v.startswith("https://") for v in energy["sources"].values()
+    )

@@ -90,7 +90,7 @@ class OpVerdict(Record):
 
 
 @dataclass(frozen=True)
-class EdgeTPUReport:
+class EdgeTPUReport(Record):
     """The predicted (or, for a compiled file, observed) Edge TPU mapping of a model.
 
     Attributes:
@@ -111,6 +111,26 @@ class EdgeTPUReport:
         unverified: Indices of ops whose own verdict rests on a rule no public compiler output
             confirms (``rules.UNVERIFIED``: TILE, align_corners RESIZE_BILINEAR); a hint names them.
     """
+
+    #: ``to_dict``: the JSON document of ``edgelab analyze --json``.
+    RECORD_KEYS = (
+        "path",
+        "verdict",
+        "message",
+        "compiled",
+        "runtime_version",
+        ("compiler_version", lambda report: table.COMPILER_VERSION),
+        "ops_total",
+        "ops_edgetpu",
+        "ops_cpu",
+        "subgraphs",
+        "on_chip_bytes",
+        "off_chip_bytes",
+        "on_chip_capacity_bytes",
+        "hints",
+        "unverified",
+        "ops",
+    )
 
     path: str | None
     ops: tuple[OpVerdict, ...]
@@ -171,27 +191,6 @@ class EdgeTPUReport:
 
         columns = ["index", "op", "version", "target", "reason"]
         return pd.DataFrame([v.to_dict() for v in self.ops], columns=columns)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict with ``ops_total``, ``ops_edgetpu``, ``ops_cpu`` and ``ops``."""
-        return {
-            "path": self.path,
-            "verdict": self.verdict.value,
-            "message": self.message,
-            "compiled": self.compiled,
-            "runtime_version": self.runtime_version,
-            "compiler_version": table.COMPILER_VERSION,
-            "ops_total": self.ops_total,
-            "ops_edgetpu": self.ops_edgetpu,
-            "ops_cpu": self.ops_cpu,
-            "subgraphs": self.subgraphs,
-            "on_chip_bytes": self.on_chip_bytes,
-            "off_chip_bytes": self.off_chip_bytes,
-            "on_chip_capacity_bytes": self.on_chip_capacity_bytes,
-            "hints": list(self.hints),
-            "unverified": list(self.unverified),
-            "ops": [v.to_dict() for v in self.ops],
-        }
 
     def summary(self) -> str:
         """Readable multi-line text: verdict, memory estimate, the operator table, CPU ops, hints."""

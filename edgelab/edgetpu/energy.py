@@ -15,8 +15,8 @@ rest of a Dev Board. It is labelled an estimate wherever it is shown; only a pow
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from ..records import Record
 from .latency import LatencyEstimate, Link
 
 #: The Edge TPU's published full-load power (watts): 4 TOPS at 2 TOPS per watt.
@@ -34,23 +34,27 @@ LABEL = "estimate: Edge TPU at its published 2 W full-load power x its estimated
 
 
 @dataclass(frozen=True)
-class EnergyEstimate:
+class EnergyEstimate(Record):
     """Estimated Edge TPU energy per inference (millijoules) per link; None without a latency estimate."""
+
+    RECORD_KEYS = (
+        ("mj_per_inference", "mj"),
+        "watts",
+        ("estimate", lambda e: True),
+        "label",
+        ("sources", "sources"),
+        "reason",
+    )
 
     mj: dict[str, float | None]
     watts: float = EDGETPU_WATTS
     label: str = LABEL
     reason: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "mj_per_inference": self.mj,
-            "watts": self.watts,
-            "estimate": True,
-            "label": self.label,
-            "sources": {link: SOURCES[LINK_SOURCE[Link(link)]] for link in self.mj},
-            "reason": self.reason,
-        }
+    @property
+    def sources(self) -> dict[str, str]:
+        """The published source of the power figure, per link."""
+        return {link: SOURCES[LINK_SOURCE[Link(link)]] for link in self.mj}
 
     def summary(self) -> str:
         if all(v is None for v in self.mj.values()):

@@ -130,7 +130,7 @@ class LinkLatency(Record):
 
 
 @dataclass(frozen=True)
-class LatencyEstimate:
+class LatencyEstimate(Record):
     """Estimated time per inference on the Edge TPU, per link.
 
     Attributes:
@@ -140,10 +140,17 @@ class LatencyEstimate:
         reason: Why there is no estimate (not quantized, already compiled...), else None.
     """
 
+    RECORD_KEYS = (("latency_ms", "ms"), ("parts", "parts"), "features", "reason")
+
     path: str | None
     links: tuple[LinkLatency, ...]
     features: LatencyFeatures | None
     reason: str | None = None
+
+    @property
+    def parts(self) -> dict[str, LinkLatency]:
+        """The estimate of each link that has one, by link name."""
+        return {e.link.value: e for e in self.links}
 
     @property
     def ms(self) -> dict[str, float | None]:
@@ -157,14 +164,6 @@ class LatencyEstimate:
             if e.link is key:
                 return e
         raise KeyError(f"no estimate for {key.value!r}: {self.reason}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "latency_ms": self.ms,
-            "parts": {e.link.value: e.to_dict() for e in self.links},
-            "features": self.features.to_dict() if self.features else None,
-            "reason": self.reason,
-        }
 
     def summary(self) -> str:
         """One line per link, or the reason there is no estimate."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import ConfigError, check_int
 from ..records import Record
@@ -71,7 +70,7 @@ class SegmentMemory(Record):
 
 
 @dataclass(frozen=True)
-class MemoryPlan:
+class MemoryPlan(Record):
     """The parameter memory of a model on one Edge TPU, and what ``--num_segments`` changes.
 
     Attributes:
@@ -84,6 +83,16 @@ class MemoryPlan:
             when a single layer is larger than the cache.
     """
 
+    RECORD_KEYS = (
+        "parameter_bytes",
+        "on_chip_bytes",
+        "off_chip_bytes",
+        "capacity_bytes",
+        ("fits_on_chip", "fits"),
+        "segments_to_fit",
+        "segments",
+    )
+
     parameter_bytes: int
     on_chip_bytes: int
     off_chip_bytes: int
@@ -95,17 +104,6 @@ class MemoryPlan:
     def fits(self) -> bool:
         """True when every mapped parameter stays on chip."""
         return self.off_chip_bytes == 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "parameter_bytes": self.parameter_bytes,
-            "on_chip_bytes": self.on_chip_bytes,
-            "off_chip_bytes": self.off_chip_bytes,
-            "capacity_bytes": self.capacity_bytes,
-            "fits_on_chip": self.fits,
-            "segments_to_fit": self.segments_to_fit,
-            "segments": [s.to_dict() for s in self.segments],
-        }
 
     def summary(self) -> str:
         """One or two lines for the analyzer's text report."""

@@ -31,6 +31,7 @@ from ..data.calibration import representative_dataset  # calibration lives with 
 from ..errors import ConfigError, ConversionError
 from ..metrics import EvalResult
 from ..precision import CONVERTIBLE, Precision
+from ..records import Record
 from ..training.flatten import serving_function
 from .config import ConversionConfig
 from .inspection import inspect_model
@@ -98,8 +99,19 @@ RECIPES: dict[Precision, Recipe] = {
 
 
 @dataclass(frozen=True)
-class ConvertedModel:
+class ConvertedModel(Record):
     """A converted .tflite file that knows its precision, labels and I/O quantization."""
+
+    #: ``to_dict``: the file and its I/O (the labels live in the bundle's labels.txt).
+    RECORD_KEYS = (
+        "path",
+        "precision",
+        "size_bytes",
+        "input_dtype",
+        "output_dtype",
+        "input_quantization",
+        "output_quantization",
+    )
 
     path: Path
     precision: Precision
@@ -144,17 +156,6 @@ class ConvertedModel:
             output_quantization=quant(out),
             convert_seconds=convert_seconds,
         )
-
-    def to_dict(self) -> dict:
-        return {
-            "path": str(self.path),
-            "precision": self.precision.value,
-            "size_bytes": self.size_bytes,
-            "input_dtype": self.input_dtype,
-            "output_dtype": self.output_dtype,
-            "input_quantization": self.input_quantization,
-            "output_quantization": self.output_quantization,
-        }
 
     def load(self, num_threads: int = 1, **kwargs: Any) -> TFLiteModel:
         """The runtime :class:`edgelab.tflite.runtime.TFLiteModel` for this file, made once per setting."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ModelFileError
+from ..records import Record
 from .reader import (
     EDGETPU_CUSTOM_OP,
     corrupt_model_error,
@@ -73,7 +74,7 @@ _MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 
 
 @dataclass(frozen=True)
-class TensorInfo:
+class TensorInfo(Record):
     """One tensor of the main subgraph.
 
     Attributes:
@@ -90,6 +91,9 @@ class TensorInfo:
         buffer: Index of the file buffer holding the constant (tensors may share one), 0 if none.
         bytes: Stored bytes for constants, else the size of the tensor at its static shape.
     """
+
+    #: ``to_dict``: the tensor as the JSON summary of a model lists it.
+    RECORD_KEYS = ("name", "shape", "shape_signature", "dtype", "scale", "zero_point")
 
     index: int
     name: str
@@ -159,7 +163,7 @@ class OpInfo:
 
 
 @dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(Record):
     """What a ``.tflite`` file contains, read without running it.
 
     Attributes:
@@ -176,6 +180,20 @@ class ModelInfo:
         macs: Sum of the per-op MAC estimates.
         custom_ops: Distinct custom op codes, in order of first use.
     """
+
+    #: ``to_dict``: a JSON-ready summary (no per-tensor listing).
+    RECORD_KEYS = (
+        "path",
+        "size_bytes",
+        "subgraphs",
+        ("ops_total", lambda info: len(info.ops)),
+        "op_counts",
+        "custom_ops",
+        "param_bytes",
+        "macs",
+        "inputs",
+        "outputs",
+    )
 
     path: str | None
     size_bytes: int
@@ -234,21 +252,6 @@ class ModelInfo:
         columns = ["index", "op", "version", "input_shapes", "output_shapes", "dtype", "macs"]
         return pd.DataFrame(rows, columns=columns)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (no per-tensor listing)."""
-        return {
-            "path": self.path,
-            "size_bytes": self.size_bytes,
-            "subgraphs": self.subgraphs,
-            "ops_total": len(self.ops),
-            "op_counts": self.op_counts(),
-            "custom_ops": list(self.custom_ops),
-            "param_bytes": self.param_bytes,
-            "macs": self.macs,
-            "inputs": [_tensor_dict(t) for t in self.inputs],
-            "outputs": [_tensor_dict(t) for t in self.outputs],
-        }
-
     def __repr__(self) -> str:
         name = Path(self.path).name if self.path else "<bytes>"
         ins = ", ".join(t.describe() for t in self.inputs)
@@ -258,17 +261,6 @@ class ModelInfo:
             f"tensors={len(self.tensors)}, inputs=[{ins}], outputs=[{outs}], "
             f"param_bytes={self.param_bytes}, macs={self.macs})"
         )
-
-
-def _tensor_dict(t: TensorInfo) -> dict[str, Any]:
-    return {
-        "name": t.name,
-        "shape": list(t.shape),
-        "shape_signature": list(t.shape_signature),
-        "dtype": t.dtype,
-        "scale": t.scale,
-        "zero_point": t.zero_point,
-    }
 
 
 def inspect_model(source: str | os.PathLike | bytes) -> ModelInfo:
