@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .._files import not_a_regular_file
 from ..errors import DatasetError
+from ..records import Record
 
 __all__ = ["IMAGE_EXTENSIONS", "Layout", "find_layout"]
 
@@ -43,7 +44,7 @@ LAYOUT_HINT = "Expected Intel's layout (root/seg_train/seg_train/<class>/) or on
 
 
 @dataclass(frozen=True)
-class Layout:
+class Layout(Record):
     """Where a dataset's images are.
 
     Attributes:
@@ -54,6 +55,15 @@ class Layout:
         test_dir: Intel's ``seg_test`` class-folder parent, when present.
         pred_dir: Intel's unlabelled ``seg_pred`` folder, when present.
     """
+
+    #: ``to_dict``: the folders relative to ``root`` (``"."`` for ``root`` itself).
+    RECORD_KEYS = (
+        "kind",
+        "root",
+        ("train_dir", lambda layout: layout._rel(layout.train_dir)),
+        ("test_dir", lambda layout: layout._rel(layout.test_dir)),
+        ("pred_dir", lambda layout: layout._rel(layout.pred_dir)),
+    )
 
     kind: str
     root: Path | None = None
@@ -66,15 +76,6 @@ class Layout:
             return None
         rel = path.relative_to(self.root).as_posix()
         return rel if rel != "." else "."
-
-    def to_dict(self) -> dict[str, str | None]:
-        return {
-            "kind": self.kind,
-            "root": None if self.root is None else str(self.root),
-            "train_dir": self._rel(self.train_dir),
-            "test_dir": self._rel(self.test_dir),
-            "pred_dir": self._rel(self.pred_dir),
-        }
 
     def __repr__(self) -> str:
         d = self.to_dict()

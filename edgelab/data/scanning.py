@@ -16,6 +16,7 @@ import numpy as np
 
 from .._log import warn_user_fmt
 from ..errors import ConfigError, DatasetError, DatasetWarning, did_you_mean
+from ..records import Record
 from .cache import MemoryScanDecoder, ScanDecoder
 from .decoding import check_file, parallel_map
 from .decoding import max_pixels as max_pixels_budget
@@ -29,7 +30,7 @@ __all__ = ["ScanResult", "scan"]
 
 
 @dataclass(frozen=True, eq=False)
-class ScanResult:
+class ScanResult(Record):
     """The usable images of a dataset folder and everything that was left out.
 
     Attributes:
@@ -42,6 +43,17 @@ class ScanResult:
         skipped: The :class:`SkippedReport`.
         pred_paths: Unlabelled images in Intel's ``seg_pred`` (not decoded while scanning).
     """
+
+    #: ``to_dict``: the ``edgelab data scan --json`` document (counts, not the file lists).
+    RECORD_KEYS = (
+        "root",
+        ("layout", lambda scan: scan.layout.kind),
+        ("classes", "counts"),
+        ("splits", "counts_by_origin"),
+        ("pred_images", lambda scan: len(scan.pred_paths)),
+        ("skipped", lambda scan: scan.skipped.to_list()),
+        "usable",
+    )
 
     layout: Layout
     class_names: list[str]
@@ -80,17 +92,6 @@ class ScanResult:
             per = np.bincount(self.labels[origins == origin], minlength=len(self.class_names))
             out[origin] = {name: int(n) for name, n in zip(self.class_names, per)}
         return out
-
-    def to_dict(self) -> dict:
-        return {
-            "root": str(self.root),
-            "layout": self.layout.kind,
-            "classes": self.counts(),
-            "splits": self.counts_by_origin(),
-            "pred_images": len(self.pred_paths),
-            "skipped": self.skipped.to_list(),
-            "usable": self.usable,
-        }
 
     def __repr__(self) -> str:
         return (

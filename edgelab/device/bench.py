@@ -38,6 +38,7 @@ from ..errors import (
     check_int,
     check_number,
 )
+from ..records import Record, rounded
 from ..tflite.runtime import TFLiteModel
 from . import ssh, sync
 from .info import DeviceInfo, probe
@@ -70,7 +71,7 @@ ROW_KEYS = (
 
 
 @dataclass(frozen=True)
-class DeviceBench:
+class DeviceBench(Record):
     """One device benchmark: the device, one row per model, and what the round trip took.
 
     Attributes:
@@ -86,9 +87,20 @@ class DeviceBench:
         remote_dir: The per-bundle folder on the device.
     """
 
+    #: ``to_dict``: the ``edgelab device bench --json`` document (each row's keys in ``ROW_KEYS`` order).
+    RECORD_KEYS = (
+        ("device", lambda bench: bench.device.summary()),
+        ("rows", lambda bench: [{k: r.get(k) for k in ROW_KEYS if k in r} for r in bench.rows]),
+        "wall_s",
+        "copied",
+        "reused",
+        "remote_dir",
+        "cleaned_up",
+    )
+
     device: DeviceInfo
     rows: tuple[dict[str, Any], ...]
-    wall_s: float
+    wall_s: float = field(metadata=rounded(3))
     copied: int
     reused: int
     remote_dir: str
@@ -102,17 +114,6 @@ class DeviceBench:
         raise ConfigError(
             f"Expected a model of this benchmark {[r.get('model') for r in self.rows]}. Received: {model!r}"
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "device": self.device.summary(),
-            "rows": [{k: r.get(k) for k in ROW_KEYS if k in r} for r in self.rows],
-            "wall_s": round(self.wall_s, 3),
-            "copied": self.copied,
-            "reused": self.reused,
-            "remote_dir": self.remote_dir,
-            "cleaned_up": self.cleaned_up,
-        }
 
     def to_frame(self) -> pd.DataFrame:
         # deferred: pandas (the device side runs without it)

@@ -102,7 +102,7 @@ RECIPES: dict[Precision, Recipe] = {
 class ConvertedModel(Record):
     """A converted .tflite file that knows its precision, labels and I/O quantization."""
 
-    #: ``to_dict``: the file and its I/O (the labels live in the bundle's labels.txt).
+    #: ``to_dict``: the file, its precision and its I/O (not the labels).
     RECORD_KEYS = (
         "path",
         "precision",
