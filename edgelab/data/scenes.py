@@ -569,14 +569,14 @@ def bridge_bounds(
     labels = np.asarray(labels).ravel()
     if len(labels) != len(kinds):
         raise ConfigError(f"Expected one label per index. Received: {len(kinds)} indices, {len(labels)} labels")
-    right, perfect = len(kinds) - int((kinds != "").sum()), 1.0
+    n, bridges = len(kinds), int((kinds != "").sum())
+    right, perfect = n - bridges, 1.0
     for bridge in _BRIDGES:
         counts = np.unique(labels[kinds == bridge], return_counts=True)[1]
         a, b = (int(counts.max()), int(counts.sum() - counts.max())) if len(counts) else (0, 0)
         right += a
         perfect *= (a**a * b**b) / (a + b) ** (a + b) if a + b else 1.0
-    n = len(kinds)
-    return BridgeBounds(n, int((kinds != "").sum()), right / n if n else 1.0, perfect)
+    return BridgeBounds(n, bridges, right / n if n else 1.0, perfect)
 
 
 def draw_range(
